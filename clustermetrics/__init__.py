@@ -1,0 +1,35 @@
+"""clustermetrics: is your clustering of vectors any good?
+
+Exact, fast and mergeable cluster metrics with scikit-learn's names and values, an embedded
+store of documents and vectors, and the one call that answers the question::
+
+    from clustermetrics import Client
+    client = Client()
+    client.vector_tools.cluster.metrics(dataset_id="quickstart_clustering",
+                                        vector_field="pixels_vector_", cluster_alias="kmeans_10",
+                                        ground_truth_field="digit")
+"""
+
+from .errors import (ClusterMetricsError, InvalidInputError, MissingDependencyError,
+                     NotFoundError, SchemaError, StoreLockedError)
+from .metrics import (METRIC_INFO, ClusterMetrics, ClusterStats, ContingencyStats,
+                      DaviesBouldinStats, SilhouetteResult, adjusted_mutual_info_score,
+                      adjusted_rand_score, calinski_harabasz_score, completeness_score,
+                      contingency_matrix, davies_bouldin_score, evaluate,
+                      fowlkes_mallows_score, homogeneity_completeness_v_measure,
+                      homogeneity_score, mutual_info_score, normalized_mutual_info_score,
+                      pair_confusion_matrix, purity_score, rand_score, silhouette,
+                      silhouette_samples, silhouette_score, v_measure_score)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterStats", "ContingencyStats",
+    "DaviesBouldinStats", "InvalidInputError", "MissingDependencyError", "NotFoundError",
+    "SchemaError", "SilhouetteResult", "StoreLockedError", "__version__",
+    "adjusted_mutual_info_score", "adjusted_rand_score", "calinski_harabasz_score",
+    "completeness_score", "contingency_matrix", "davies_bouldin_score", "evaluate",
+    "fowlkes_mallows_score", "homogeneity_completeness_v_measure", "homogeneity_score",
+    "mutual_info_score", "normalized_mutual_info_score", "pair_confusion_matrix", "purity_score",
+    "rand_score", "silhouette", "silhouette_samples", "silhouette_score", "v_measure_score",
+]

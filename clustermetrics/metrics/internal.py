@@ -1,0 +1,88 @@
+"""Calinski-Harabasz and Davies-Bouldin from mergeable per-cluster statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+from ._validation import check_cluster_count, check_same_length, check_vectors
+from .clusterstats import ClusterStats
+from .labels import Labels, encode_labels
+
+
+def calinski_harabasz_from_stats(stats: ClusterStats) -> float:
+    """``CH = [B / (k - 1)] / [W / (n - k)]`` with B the between- and W the within-cluster
+    dispersion (Calinski & Harabasz 1974). Higher is better; 1.0 when W is 0 (scikit-learn)."""
+    stats = stats.nonempty()
+    n, k = stats.n, stats.k
+    check_cluster_count(k, n)
+    dev = stats.mean - stats.global_mean()
+    extra = float(np.sum(stats.counts * np.einsum("ij,ij->i", dev, dev)))
+    intra = float(np.sum(stats.m2))
+    return 1.0 if intra == 0.0 else extra * (n - k) / (intra * (k - 1.0))
+
+
+class DaviesBouldinStats:
+    """Sum of member-to-centroid euclidean distances per cluster, for fixed centroids.
+
+    Davies-Bouldin needs the centroids first (a :class:`ClusterStats` pass), then this second,
+    equally mergeable pass.
+    """
+
+    def __init__(self, stats: ClusterStats):
+        self.stats = stats.nonempty()
+        self.dist_sum = np.zeros(len(self.stats.categories))
+
+    def update(self, X: np.ndarray, labels: Labels) -> DaviesBouldinStats:
+        codes = self.stats.codes_for(labels)
+        keep = codes >= 0
+        codes, Xv = codes[keep], X[keep]
+        dev = Xv - self.stats.mean[codes]
+        dist = np.sqrt(np.einsum("ij,ij->i", dev, dev))
+        self.dist_sum += np.bincount(codes, weights=dist, minlength=len(self.dist_sum))
+        return self
+
+    def merge(self, other: DaviesBouldinStats) -> DaviesBouldinStats:
+        out = DaviesBouldinStats(self.stats)
+        out.dist_sum = self.dist_sum + other.dist_sum
+        return out
+
+    def score(self) -> float:
+        """Mean over clusters of ``max_j (s_i + s_j) / d(c_i, c_j)``, with ``s_i`` the mean
+        distance of members to their centroid (Davies & Bouldin 1979). Lower is better, >= 0."""
+        check_cluster_count(self.stats.k, self.stats.n)
+        intra = self.dist_sum / self.stats.counts
+        centroid_dist = cdist(self.stats.mean, self.stats.mean)
+        if np.allclose(intra, 0) or np.allclose(centroid_dist, 0):
+            return 0.0
+        centroid_dist[centroid_dist == 0] = np.inf
+        return float(np.mean(np.max((intra[:, None] + intra) / centroid_dist, axis=1)))
+
+
+def _prepare(X, labels):
+    X = check_vectors(X)
+    enc = labels if isinstance(labels, Labels) else encode_labels(labels)
+    check_same_length(X, len(enc.codes))
+    return X, enc
+
+
+def calinski_harabasz_score(X, labels) -> float:
+    """Calinski-Harabasz index (variance ratio criterion); same value as scikit-learn.
+
+    Parameters: ``X`` (n_samples, n_features), ``labels`` (n_samples,). Range [0, inf), higher
+    is better. Samples with a missing label are left out.
+    """
+    X, enc = _prepare(X, labels)
+    return calinski_harabasz_from_stats(ClusterStats.from_batch(X, enc))
+
+
+def davies_bouldin_score(X, labels) -> float:
+    """Davies-Bouldin index; same value as scikit-learn. Range [0, inf), lower is better."""
+    X, enc = _prepare(X, labels)
+    stats = ClusterStats.from_batch(X, enc)
+    return DaviesBouldinStats(stats).update(X, enc).score()
+
+
+__all__ = ["calinski_harabasz_score", "davies_bouldin_score", "DaviesBouldinStats",
+           "calinski_harabasz_from_stats"]
+

@@ -1,0 +1,169 @@
+"""Label encoding: values -> integer codes by hashing, with missing labels and noise policies.
+
+Codes are ``0..k-1`` for clusters (categories sorted when the values are sortable, as
+scikit-learn's ``np.unique`` orders them), ``MISSING`` for None / NaN / empty string and ``NOISE``
+for the noise label under ``noise="exclude"``. Encoding hashes (``pandas.factorize``) instead of
+sorting all n values; only the k distinct values are sorted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidInputError
+
+MISSING = -1
+NOISE = -2
+NOISE_POLICIES = ("exclude", "cluster", "singletons")
+
+
+@dataclass(frozen=True, eq=False)
+class Labels:
+    """Encoded labels: ``codes`` (int64, one per sample) and ``categories`` (one per code)."""
+
+    codes: np.ndarray
+    categories: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return len(self.categories)
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self.codes >= 0
+
+    @property
+    def n_missing(self) -> int:
+        return int(np.count_nonzero(self.codes == MISSING))
+
+    @property
+    def n_noise(self) -> int:
+        return int(np.count_nonzero(self.codes == NOISE))
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.codes[self.valid], minlength=self.k)
+
+
+def as_label_array(values, name: str = "labels") -> np.ndarray:
+    """A 1-D numpy array from a list, array, pandas Series / Index / Categorical or Arrow array."""
+    if isinstance(values, (pd.Series, pd.Index, pd.Categorical)):
+        arr = np.asarray(pd.Series(values).astype(object) if isinstance(
+            getattr(values, "dtype", None), pd.CategoricalDtype) else values.to_numpy(dtype=None))
+    elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # pyarrow
+        arr = np.asarray(values.to_numpy(zero_copy_only=False))
+    else:
+        arr = np.asarray(values) if not isinstance(values, (list, tuple)) else _from_sequence(values)
+    if arr.ndim != 1:
+        raise InvalidInputError(
+            f"{name} must be one-dimensional (one label per sample); got shape {arr.shape}."
+        )
+    return arr
+
+
+def _from_sequence(values) -> np.ndarray:
+    arr = np.asarray(values, dtype=object) if any(v is None for v in values) else np.asarray(values)
+    if arr.ndim != 1:  # e.g. a list of tuples; keep one object per sample
+        out = np.empty(len(values), dtype=object)
+        out[:] = list(values)
+        return out
+    return arr
+
+
+def encode_labels(values, *, noise_label=None, noise: str | None = None,
+                  name: str = "labels", row_offset: int = 0) -> Labels:
+    """Encode labels; ``noise_label`` values follow ``noise`` (default ``"exclude"``).
+
+    - ``"exclude"``: noise samples get code ``NOISE`` and are left out of every metric.
+    - ``"cluster"``: the noise label is one cluster like any other (scikit-learn's behaviour).
+    - ``"singletons"``: each noise sample is a cluster of its own, named ``"{noise_label}#{row}"``
+      (``row_offset`` makes the row numbers global when a batch is part of a larger dataset).
+    """
+    noise = check_noise_policy(noise, noise_label)
+    arr = as_label_array(values, name)
+    if arr.dtype.kind in "iub":
+        codes, uniques = pd.factorize(arr, sort=False)
+    elif arr.dtype.kind in "fc":
+        codes, uniques = pd.factorize(arr, sort=False, use_na_sentinel=True)
+    elif arr.dtype.kind in "OUSTV" or isinstance(arr.dtype, pd.api.extensions.ExtensionDtype):
+        codes, uniques = pd.factorize(arr.astype(object, copy=False), use_na_sentinel=True)
+    else:
+        raise InvalidInputError(f"{name} have unsupported dtype {arr.dtype}; use ints or strings.")
+    codes = codes.astype(np.int64, copy=False)
+    uniques = np.asarray(uniques, dtype=object if uniques.dtype.kind in "OUST" else uniques.dtype)
+
+    drop = [i for i, u in enumerate(uniques) if isinstance(u, str) and u == ""]
+    noise_code = None
+    if noise_label is not None:
+        hits = [i for i, u in enumerate(uniques) if _same_label(u, noise_label)]
+        if hits and noise != "cluster":
+            noise_code = hits[0]
+            drop.append(noise_code)
+    codes, uniques = _drop_and_sort(codes, uniques, drop, noise_code)
+    if noise == "singletons":
+        rows = np.flatnonzero(codes == NOISE)
+        codes[rows] = len(uniques) + np.arange(len(rows))
+        names = np.array([f"{noise_label}#{r + row_offset}" for r in rows], dtype=object)
+        uniques = np.concatenate([uniques.astype(object), names])
+    return Labels(codes, uniques)
+
+
+def check_noise_policy(noise: str | None, noise_label) -> str:
+    if noise is None:
+        return "exclude"
+    if noise not in NOISE_POLICIES:
+        raise InvalidInputError(
+            f"noise={noise!r} is not a noise policy; use one of {', '.join(NOISE_POLICIES)}."
+        )
+    if noise != "exclude" and noise_label is None:
+        raise InvalidInputError(f"noise={noise!r} needs noise_label= (for example -1).")
+    return noise
+
+
+def _same_label(value, noise_label) -> bool:
+    try:
+        return bool(value == noise_label) and type(value) is not bool
+    except (TypeError, ValueError):
+        return False
+
+
+def _drop_and_sort(codes: np.ndarray, uniques: np.ndarray, drop: list[int], noise_code):
+    """Drop the ``drop`` categories (empty string -> MISSING, noise -> NOISE) and sort the rest."""
+    keep = np.setdiff1d(np.arange(len(uniques)), drop)
+    kept = uniques[keep]
+    try:
+        order = np.argsort(kept, kind="stable")
+    except TypeError:  # mixed types: keep order of appearance
+        order = np.arange(len(kept))
+    remap = np.full(len(uniques) + 1, MISSING, dtype=np.int64)  # last slot: code -1 stays -1
+    remap[keep[order]] = np.arange(len(kept))
+    if noise_code is not None:
+        remap[noise_code] = NOISE
+    if len(drop) or not np.array_equal(order, np.arange(len(kept))):
+        codes = remap[codes]
+    return codes, kept[order]
+
+
+def align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Union of two category arrays, and where each of ``a`` and ``b`` sits in it.
+
+    The statistics key their tables on label values (not codes) so that batches encoded
+    separately can be merged.
+    """
+    if len(a) == len(b) and (a.dtype == b.dtype) and np.array_equal(a, b):
+        idx = np.arange(len(a))
+        return a, idx, idx
+    both = np.concatenate([a.astype(object), b.astype(object)]) if a.dtype != b.dtype else \
+        np.concatenate([a, b])
+    codes, uniques = pd.factorize(both)
+    uniques = np.asarray(uniques, dtype=both.dtype)
+    try:
+        order = np.argsort(uniques, kind="stable")
+    except TypeError:
+        order = np.arange(len(uniques))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = rank[codes]
+    return uniques[order], codes[: len(a)], codes[len(a):]
