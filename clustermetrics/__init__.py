@@ -23,8 +23,18 @@ from .metrics import (METRIC_INFO, ClusterMetrics, ClusterStats, ContingencyStat
 
 __version__ = "0.1.0"
 
+_LAZY = {"Client": "clustermetrics.client", "Dataset": "clustermetrics.client"}
+
+
+def __getattr__(name: str):
+    # the store (duckdb) loads only when asked for, so the metrics stay light to import
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'clustermetrics' has no attribute {name!r}")
+
 __all__ = [
-    "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterStats", "ContingencyStats",
+    "Client", "Dataset", "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterStats", "ContingencyStats",
     "DaviesBouldinStats", "InvalidInputError", "MissingDependencyError", "NotFoundError",
     "SchemaError", "SilhouetteResult", "StoreLockedError", "__version__",
     "adjusted_mutual_info_score", "adjusted_rand_score", "calinski_harabasz_score",

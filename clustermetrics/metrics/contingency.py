@@ -214,6 +214,16 @@ class _Hypergeometric:
                 - gammaln(self.rest[sl] + nij + 1.0))
 
 
+_AVERAGES = ("min", "geometric", "arithmetic", "max")
+
+
+def _check_average(method: str) -> None:
+    if method not in _AVERAGES:
+        raise InvalidInputError(
+            f"average_method={method!r} is not one of {', '.join(map(repr, _AVERAGES))}."
+        )
+
+
 def _generalized_average(u: float, v: float, method: str) -> float:
     if method == "min":
         return min(u, v)
@@ -221,11 +231,7 @@ def _generalized_average(u: float, v: float, method: str) -> float:
         return math.sqrt(u * v)
     if method == "arithmetic":
         return (u + v) / 2
-    if method == "max":
-        return max(u, v)
-    raise InvalidInputError(
-        f"average_method={method!r} is not one of 'min', 'geometric', 'arithmetic', 'max'."
-    )
+    return max(u, v)
 
 
 def _trivial(table) -> bool:
@@ -248,6 +254,7 @@ def ari_from_table(table) -> float:
 
 
 def nmi_from_table(table, average_method: str = "arithmetic") -> float:
+    _check_average(average_method)
     if _trivial(table):
         return 1.0
     mi = _mutual_info(table)
@@ -258,6 +265,7 @@ def nmi_from_table(table, average_method: str = "arithmetic") -> float:
 
 
 def ami_from_table(table, average_method: str = "arithmetic") -> float:
+    _check_average(average_method)
     if _trivial(table):
         return 1.0
     a, b = _marginals(table)

@@ -1,0 +1,67 @@
+"""The local engine: stream a stored dataset in Arrow batches into the metrics pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from ..metrics.evaluate import Batch
+from ..store.store import Store, q
+
+BATCH_ROWS = 65_536
+
+
+class StoreSource:
+    """A dataset's vectors, labels and (optionally) ground truth as a source of batches.
+
+    Documents without the vector are skipped (counted in ``n_without_vector``); the other
+    rows come in storage order, the same on every pass.
+    """
+
+    def __init__(self, store: Store, dataset: str, vector_field: str, label_field: str,
+                 truth_field: str | None = None, *, dim: int, batch_rows: int = BATCH_ROWS):
+        self.store, self.dataset, self.dim = store, dataset, dim
+        self.columns = ["_id", vector_field, label_field] + ([truth_field] if truth_field else [])
+        self.where = f"WHERE {q(vector_field)} IS NOT NULL"
+        self.batch_rows = batch_rows
+        self.has_truth = truth_field is not None
+        table = store.table(dataset)
+        self.n_rows = store.scalar(f"SELECT count(*) FROM {table} {self.where}")
+        self.n_without_vector = store.scalar(f"SELECT count(*) FROM {table}") - self.n_rows
+
+    def batches(self) -> Iterator[Batch]:
+        offset = 0
+        for rb in self.store.reader(self.dataset, self.columns, where=self.where,
+                                    batch_size=self.batch_rows):
+            batch = self._convert(rb, offset)
+            offset += rb.num_rows
+            yield batch
+
+    def materialize(self) -> Batch:
+        parts = list(self.batches())
+        if not parts:
+            return Batch(np.empty((0, self.dim), np.float32), np.empty(0), None, np.empty(0))
+        return Batch(np.concatenate([p.X for p in parts]),
+                     np.concatenate([p.labels for p in parts]),
+                     np.concatenate([p.truth for p in parts]) if self.has_truth else None,
+                     np.concatenate([p.ids for p in parts]), 0)
+
+    def _convert(self, rb: pa.RecordBatch, offset: int) -> Batch:
+        vec = rb.column(1)
+        X = vec.flatten().to_numpy(zero_copy_only=True).reshape(-1, self.dim)
+        truth = _values(rb.column(3)) if self.has_truth else None
+        return Batch(X, _values(rb.column(2)), truth,
+                     rb.column(0).to_numpy(zero_copy_only=False), offset)
+
+
+def _values(col: pa.Array) -> np.ndarray:
+    """Labels as numpy: ints stay ints when none is missing, strings as objects (None kept)."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+        return col.to_numpy(zero_copy_only=False)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return col.to_numpy(zero_copy_only=False)  # object array, None for missing
+    return np.array(col.to_pylist(), dtype=object)

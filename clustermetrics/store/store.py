@@ -1,0 +1,361 @@
+"""The embedded store: one DuckDB file holding datasets of documents and their cluster labels.
+
+Layout inside the file:
+
+- schema ``datasets``: one table per dataset; ``_id`` VARCHAR, one column per (dotted) field,
+  vector fields as ``FLOAT[d]``, cluster labels as columns ``_cluster_.{vector_field}.{alias}``
+  (the original product's ``_cluster_`` field, flattened);
+- table ``main.aliases``: how each alias was made (method, parameters, centroids, time).
+
+Everything about a dataset's fields is read from the table itself, so there is no second copy of
+the schema to keep in step. Each write is one transaction: all of a batch or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import InvalidInputError, NotFoundError, SchemaError, StoreLockedError
+from .documents import CLUSTER_PREFIX, check_name, normalize, read_any
+
+try:
+    import duckdb
+except ImportError as exc:  # pragma: no cover - duckdb is a core dependency
+    raise ImportError("clustermetrics' store needs duckdb: pip install duckdb") from exc
+
+_ARRAY = re.compile(r"^FLOAT\[(\d+)\]$")
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def label_column(vector_field: str, alias: str) -> str:
+    return f"{CLUSTER_PREFIX}{vector_field}.{alias}"
+
+
+class Store:
+    """A DuckDB file of datasets. Only one process may open it for writing at a time."""
+
+    def __init__(self, path: str):
+        self.path = path
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        try:
+            self.con = duckdb.connect(path)
+        except duckdb.IOException as exc:
+            raise _locked_error(path, exc) from None
+        self.con.execute("SET enable_progress_bar = false")
+        # random float vectors do not compress; trying costs a third of the insert time
+        self.con.execute("SET force_compression = 'uncompressed'")
+        self.con.execute("CREATE SCHEMA IF NOT EXISTS datasets")
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS aliases (dataset VARCHAR, vector_field VARCHAR, "
+            "alias VARCHAR, method VARCHAR, params VARCHAR, centroids FLOAT[][], "
+            "created_at TIMESTAMP DEFAULT current_timestamp)")
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- datasets ----------------------------------------------------------------------------
+    def list_datasets(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'datasets' "
+            "ORDER BY table_name").fetchall()
+        return [r[0] for r in rows]
+
+    def exists(self, dataset: str) -> bool:
+        return dataset in self.list_datasets()
+
+    def require(self, dataset: str) -> str:
+        if not self.exists(dataset):
+            raise NotFoundError("dataset", dataset, self.list_datasets())
+        return dataset
+
+    def table(self, dataset: str) -> str:
+        return f"datasets.{q(dataset)}"
+
+    def schema(self, dataset: str) -> dict[str, str]:
+        """Field name -> SQL type, in column order."""
+        self.require(dataset)
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'datasets' AND table_name = ? ORDER BY ordinal_position",
+            [dataset]).fetchall()
+        return dict(rows)
+
+    def vector_fields(self, dataset: str) -> dict[str, int]:
+        return {name: int(m.group(1)) for name, t in self.schema(dataset).items()
+                if (m := _ARRAY.match(t))}
+
+    def count(self, dataset: str) -> int:
+        self.require(dataset)
+        return self.scalar(f"SELECT count(*) FROM {self.table(dataset)}")
+
+    def drop(self, dataset: str) -> None:
+        self.require(dataset)
+        with self._transaction():
+            self.con.execute(f"DROP TABLE {self.table(dataset)}")
+            self.con.execute("DELETE FROM aliases WHERE dataset = ?", [dataset])
+
+    # -- documents -------------------------------------------------------------------------
+    def write(self, dataset: str, data, *, mode: str = "insert", ids=None,
+              vector_field: str | None = None, vector_fields=()) -> dict[str, int]:
+        """Insert (replace whole documents) or upsert (merge fields) one batch, atomically.
+
+        Returns ``{"inserted": n, "updated": m}``.
+        """
+        check_name(dataset)
+        table = read_any(data, ids=ids, vector_field=vector_field)
+        exists = self.exists(dataset)
+        current = self.schema(dataset) if exists else {}
+        dims = self.vector_fields(dataset) if exists else {}
+        table = normalize(table, dims=dims, vector_fields=vector_fields, existing=current)
+        if table.num_rows == 0:
+            return {"inserted": 0, "updated": 0}
+        with self._transaction():
+            if not exists:
+                self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
+                current = {"_id": "VARCHAR"}
+            self._add_columns(dataset, table, current)
+            self.con.register("_batch", table)
+            try:
+                counts = self._merge_batch(dataset, table, mode)
+            finally:
+                self.con.unregister("_batch")
+            for name in table.column_names:  # labels that came inside documents (_cluster_)
+                if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
+                    vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
+                    self.register_alias(dataset, vf, alias)
+        return counts
+
+    def _add_columns(self, dataset: str, table: pa.Table, current: dict[str, str]) -> None:
+        new = [f for f in table.schema if f.name not in current]
+        if not new:
+            return
+        # let DuckDB name the types it would give these Arrow columns
+        self.con.register("_probe", table.slice(0, 0))
+        types = {row[0]: row[1]
+                 for row in self.con.execute("DESCRIBE SELECT * FROM _probe").fetchall()}
+        self.con.unregister("_probe")
+        for f in new:
+            self.con.execute(f"ALTER TABLE {self.table(dataset)} ADD COLUMN {q(f.name)} "
+                             f"{types[f.name]}")
+
+    def _merge_batch(self, dataset: str, table: pa.Table, mode: str) -> dict[str, int]:
+        t = self.table(dataset)
+        existing = self.scalar(f"SELECT count(*) FROM {t} WHERE _id IN (SELECT _id FROM _batch)")
+        cols = ", ".join(q(c) for c in table.column_names)
+        if mode == "insert":
+            self.con.execute(f"DELETE FROM {t} WHERE _id IN (SELECT _id FROM _batch)")
+            self._insert(t, cols, "SELECT * FROM _batch")
+        elif mode == "upsert":
+            sets = ", ".join(f"{q(c)} = coalesce(b.{q(c)}, {t}.{q(c)})"
+                             for c in table.column_names if c != "_id")
+            if sets:
+                self.con.execute(f"UPDATE {t} SET {sets} FROM _batch b WHERE {t}._id = b._id")
+            self._insert(t, cols, f"SELECT * FROM _batch WHERE _id NOT IN (SELECT _id FROM {t})")
+        else:
+            raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
+        return {"inserted": table.num_rows - existing, "updated": existing}
+
+    def _insert(self, t: str, cols: str, select: str) -> None:
+        try:
+            self.con.execute(f"INSERT INTO {t} ({cols}) {select}")
+        except duckdb.ConversionException as exc:
+            raise SchemaError(_conversion_message(exc)) from None
+
+    def get(self, dataset: str, ids, fields=None) -> list[dict]:
+        """Documents by ``_id`` (in the order asked; unknown ids are skipped), nested again."""
+        self.require(dataset)
+        ids = [str(i) for i in ids]
+        cols = "d.*" if fields is None else ", ".join(f"d.{q(c)}" for c in ["_id", *fields])
+        self.con.register("_ids", pa.table({"_id": ids, "_pos": np.arange(len(ids))}))
+        try:
+            out = self.con.sql(f"SELECT {cols} FROM {self.table(dataset)} d JOIN _ids i "
+                               "ON d._id = i._id ORDER BY i._pos").to_arrow_table()
+        finally:
+            self.con.unregister("_ids")
+        return [nest(row) for row in out.to_pylist()]
+
+    def delete_documents(self, dataset: str, ids) -> int:
+        self.require(dataset)
+        self.con.register("_ids", pa.table({"_id": [str(i) for i in ids]}))
+        try:
+            with self._transaction():
+                n = self.scalar(f"SELECT count(*) FROM {self.table(dataset)} "
+                                "WHERE _id IN (SELECT _id FROM _ids)")
+                self.con.execute(f"DELETE FROM {self.table(dataset)} "
+                                 "WHERE _id IN (SELECT _id FROM _ids)")
+        finally:
+            self.con.unregister("_ids")
+        return n
+
+    def export_parquet(self, dataset: str, path: str) -> str:
+        self.require(dataset)
+        self.con.execute(f"COPY {self.table(dataset)} TO '{_sql_str(path)}' (FORMAT parquet)")
+        return path
+
+    # -- reading for the engines -----------------------------------------------------------
+    def reader(self, dataset: str, columns: list[str], *, where: str = "",
+               batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """Arrow batches of the given columns in storage order (the same order every pass)."""
+        sql = f"SELECT {', '.join(q(c) for c in columns)} FROM {self.table(dataset)} {where}"
+        return self.con.sql(sql).to_arrow_reader(batch_size=batch_size)
+
+    def scalar(self, sql: str, params=()):
+        return self.row(sql, params)[0]
+
+    def row(self, sql: str, params=()):
+        """The first row of a query (the result is read to the end, as DuckDB requires)."""
+        rows = self.con.execute(sql, list(params)).fetchall()
+        return rows[0] if rows else None
+
+    # -- cluster labels --------------------------------------------------------------------
+    def aliases(self, dataset: str) -> list[tuple[str, str]]:
+        """(vector_field, alias) for every label column of the dataset."""
+        out = []
+        for name in self.schema(dataset):
+            if name.startswith(CLUSTER_PREFIX):
+                vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
+                out.append((vf, alias))
+        return out
+
+    def alias_info(self, dataset: str, vector_field: str, alias: str) -> dict:
+        row = self.row(
+            "SELECT method, params, centroids, created_at FROM aliases WHERE dataset = ? AND "
+            "vector_field = ? AND alias = ? ORDER BY created_at DESC LIMIT 1",
+            [dataset, vector_field, alias])
+        if row is None:
+            return {"method": "custom", "params": {}, "centroids": None, "created_at": None}
+        method, params, centroids, created = row
+        return {"method": method, "params": json.loads(params or "{}"),
+                "centroids": None if centroids is None else np.asarray(centroids, np.float64),
+                "created_at": created}
+
+    def set_labels(self, dataset: str, vector_field: str, alias: str, ids, labels, *,
+                   method: str = "custom", params: dict | None = None, centroids=None) -> int:
+        """Write one alias's labels for the given ids, all or nothing. Returns rows labelled."""
+        check_name(alias, "alias")
+        col = label_column(vector_field, alias)
+        labels = pa.array(np.asarray(labels).tolist() if isinstance(labels, np.ndarray)
+                          else list(labels))
+        if pa.types.is_floating(labels.type):
+            labels = _integral_or_string(labels)
+        if not (pa.types.is_integer(labels.type) or pa.types.is_string(labels.type)
+                or pa.types.is_null(labels.type)):
+            labels = labels.cast(pa.string())
+        batch = pa.table({"_id": pa.array([str(i) for i in ids]), "label": labels})
+        t = self.table(dataset)
+        with self._transaction():
+            self.con.register("_labels", batch)
+            try:
+                unknown = self.con.execute(
+                    f"SELECT _id FROM _labels WHERE _id NOT IN (SELECT _id FROM {t}) LIMIT 5"
+                ).fetchall()
+                if unknown:
+                    n = self.scalar(f"SELECT count(*) FROM _labels WHERE _id NOT IN "
+                                    f"(SELECT _id FROM {t})")
+                    raise InvalidInputError(
+                        f"{n} labelled ids are not in dataset {dataset!r} (first: "
+                        f"{', '.join(repr(r[0]) for r in unknown)}); no labels were written.")
+                if col in self.schema(dataset):
+                    self.con.execute(f"ALTER TABLE {t} DROP COLUMN {q(col)}")
+                sqltype = "BIGINT" if pa.types.is_integer(labels.type) else "VARCHAR"
+                self.con.execute(f"ALTER TABLE {t} ADD COLUMN {q(col)} {sqltype}")
+                self.con.execute(f"UPDATE {t} SET {q(col)} = l.label FROM _labels l "
+                                 f"WHERE {t}._id = l._id")
+            finally:
+                self.con.unregister("_labels")
+            self.con.execute("DELETE FROM aliases WHERE dataset = ? AND vector_field = ? AND "
+                             "alias = ?", [dataset, vector_field, alias])
+            self.con.execute(
+                "INSERT INTO aliases (dataset, vector_field, alias, method, params, centroids) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [dataset, vector_field, alias, method, json.dumps(params or {}),
+                 None if centroids is None else np.asarray(centroids, np.float32).tolist()])
+        return batch.num_rows
+
+    def register_alias(self, dataset: str, vector_field: str, alias: str) -> None:
+        """Record an alias that arrived inside documents (``_cluster_``), if not known yet."""
+        known = self.scalar("SELECT count(*) FROM aliases WHERE dataset = ? AND vector_field = ? "
+                            "AND alias = ?", [dataset, vector_field, alias])
+        if not known:
+            self.con.execute("INSERT INTO aliases (dataset, vector_field, alias, method, params) "
+                             "VALUES (?, ?, ?, 'custom', '{}')", [dataset, vector_field, alias])
+
+    def delete_alias(self, dataset: str, vector_field: str, alias: str) -> None:
+        with self._transaction():
+            self.con.execute(f"ALTER TABLE {self.table(dataset)} DROP COLUMN "
+                             f"{q(label_column(vector_field, alias))}")
+            self.con.execute("DELETE FROM aliases WHERE dataset = ? AND vector_field = ? AND "
+                             "alias = ?", [dataset, vector_field, alias])
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _transaction(self):
+        return _Transaction(self.con)
+
+
+class _Transaction:
+    """BEGIN ... COMMIT, or ROLLBACK on any error: a batch is written whole or not at all."""
+
+    def __init__(self, con):
+        self.con = con
+
+    def __enter__(self):
+        self.con.execute("BEGIN TRANSACTION")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def nest(row: dict) -> dict:
+    """Dotted keys back into nested dicts; nulls of absent fields dropped."""
+    out: dict = {}
+    for key, value in row.items():
+        if value is None:
+            continue
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _integral_or_string(arr: pa.Array) -> pa.Array:
+    values = arr.to_numpy(zero_copy_only=False)
+    finite = values[~np.isnan(values)]
+    if np.all(finite == np.round(finite)):
+        return pa.array(np.where(np.isnan(values), 0, values).astype(np.int64),
+                        mask=np.isnan(values))
+    return arr.cast(pa.string())
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def _conversion_message(exc: Exception) -> str:
+    return (f"A field's values do not match the type already stored: {exc}. "
+            "Nothing of this batch was written; convert the field or use a new field name.")
+
+
+def _locked_error(path: str, exc: Exception) -> StoreLockedError:
+    text = str(exc)
+    pid = re.search(r"PID (\d+)", text)
+    who = f"process {pid.group(1)}" if pid else "another process"
+    return StoreLockedError(
+        f"The store {path} is open in {who}, and only one process may write to it at a time. "
+        "Close that program (or wait for it to finish), or use another store with --path / "
+        "CLUSTERMETRICS_PATH."
+    )

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+from sklearn import datasets
+from sklearn.cluster import KMeans
+
+
+def _load(name):
+    loader = {"digits": datasets.load_digits, "iris": datasets.load_iris,
+              "wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}[name]
+    X, y = loader(return_X_y=True)
+    km = KMeans(n_clusters=len(np.unique(y)) + 1, n_init=2, random_state=0).fit_predict(X)
+    return X, y, km
+
+
+_CACHE = {}
+
+
+@pytest.fixture(params=["digits", "iris", "wine", "breast_cancer"])
+def real_dataset(request):
+    """(name, X, true labels, k-means labels) for each of scikit-learn's bundled datasets."""
+    if request.param not in _CACHE:
+        _CACHE[request.param] = _load(request.param)
+    return (request.param, *_CACHE[request.param])
+
+
+@pytest.fixture
+def blobs():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=6, size=(4, 8))
+    labels = rng.integers(0, 4, 600)
+    X = centers[labels] + rng.normal(size=(600, 8))
+    return X, labels

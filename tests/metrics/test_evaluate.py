@@ -1,0 +1,121 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+import clustermetrics as cm
+from clustermetrics.metrics import METRIC_INFO
+
+
+def test_evaluate_equals_the_individual_functions(real_dataset):
+    _, X, y, km = real_dataset
+    res = cm.evaluate(X, km, y)
+    assert res.silhouette == pytest.approx(skm.silhouette_score(X, km), abs=1e-10)
+    assert res.calinski_harabasz == pytest.approx(skm.calinski_harabasz_score(X, km), rel=1e-10)
+    assert res.davies_bouldin == pytest.approx(skm.davies_bouldin_score(X, km), rel=1e-10)
+    assert res.adjusted_rand == pytest.approx(skm.adjusted_rand_score(y, km), abs=1e-12)
+    assert res.adjusted_mutual_info == pytest.approx(skm.adjusted_mutual_info_score(y, km),
+                                                     abs=1e-10)
+    assert res["v_measure"] == pytest.approx(skm.v_measure_score(y, km), abs=1e-12)
+    assert res.counts["n_used"] == len(X) and res.counts["n_external"] == len(X)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "manhattan"])
+def test_evaluate_other_metrics(blobs, metric):
+    X, labels = blobs
+    res = cm.evaluate(X, labels, metric=metric)
+    assert res.silhouette == pytest.approx(skm.silhouette_score(X, labels, metric=metric),
+                                           abs=1e-10)
+    assert res.metric == ("cityblock" if metric == "manhattan" else metric)
+
+
+def test_without_ground_truth_only_internal_metrics(blobs):
+    X, labels = blobs
+    res = cm.evaluate(X, labels)
+    assert set(res.scores) == {"silhouette", "calinski_harabasz", "davies_bouldin"}
+    assert "n_external" not in res.counts
+
+
+def test_with_ground_truth_every_metric_has_a_description(blobs):
+    X, labels = blobs
+    res = cm.evaluate(X, labels, labels)
+    assert set(res.scores) == set(METRIC_INFO)
+    frame = res.to_frame()
+    assert frame.loc["adjusted_rand", "value"] == 1.0
+    assert frame.loc["davies_bouldin", "better"] == "lower"
+    assert (frame["description"].str.len() > 10).all()
+
+
+def test_missing_labels_and_truth_are_counted(blobs):
+    X, labels = blobs
+    pred = labels.astype(object)
+    pred[:10] = None
+    truth = labels.astype(object)
+    truth[5:25] = ""
+    res = cm.evaluate(X, pred, truth)
+    assert res.counts["n_missing_label"] == 10
+    assert res.counts["n_used"] == len(X) - 10
+    assert res.counts["n_missing_truth"] == 20
+    assert res.counts["n_external"] == len(X) - 25  # rows 0..24 lack one or the other
+    assert res.adjusted_rand == 1.0
+
+
+def test_noise_is_excluded_and_reported(blobs):
+    X, labels = blobs
+    pred = labels.copy()
+    pred[::10] = -1
+    res = cm.evaluate(X, pred, labels, noise_label=-1)
+    assert res.counts["n_noise"] == 60 and res.counts["n_used"] == 540
+    keep = pred != -1
+    assert res.silhouette == pytest.approx(skm.silhouette_score(X[keep], pred[keep]), abs=1e-12)
+    assert res.adjusted_rand == 1.0
+    assert "60 noise" in str(res)
+
+
+def test_sampled_evaluation_reports_its_interval(blobs):
+    X, labels = blobs
+    res = cm.evaluate(X, labels, sample_size=120, random_state=0)
+    lo, hi = res.silhouette_ci
+    assert lo <= res.silhouette <= hi
+    assert "95% CI" in str(res)
+    assert res.counts["n_scored"] < len(X)
+
+
+def test_views(blobs):
+    X, labels = blobs
+    res = cm.evaluate(X, labels, np.array(["a", "b", "c", "d"])[labels])
+    data = json.loads(res.to_json())
+    assert data["scores"]["adjusted_rand"] == 1.0
+    assert data["counts"]["n_clusters"] == 4
+    assert len(data["per_cluster"]) == 4 and data["per_cluster"][0]["majority_truth"] == "a"
+    text = str(res)
+    assert "Silhouette" in text and "Adjusted Rand Index" in text and "↑" in text
+    html = res._repr_html_()
+    assert html.count("<tr>") == 1 + len(res.scores)
+    assert isinstance(res.to_frame(), pd.DataFrame)
+    assert repr(res).startswith("ClusterMetrics(silhouette=")
+    assert res.per_cluster.loc[2, "purity"] == 1.0
+
+
+def test_no_labelled_sample_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match="No samples to evaluate: 3 rows, 3 without"):
+        cm.evaluate(np.eye(3), [None, None, None])
+
+
+def test_no_overlap_with_ground_truth_is_an_error(blobs):
+    X, labels = blobs
+    with pytest.raises(cm.InvalidInputError, match="No sample has both a cluster label and a ground"):
+        cm.evaluate(X, labels, [None] * len(X))
+
+
+def test_metrics_layer_loads_no_storage_or_web_code():
+    # pandas itself may load pyarrow (its string dtype), so pyarrow is not on the list
+    code = ("import sys, clustermetrics.metrics, clustermetrics; "
+            "bad = [m for m in ('duckdb', 'dask', 'fastapi', 'plotly', 'click', 'rich')"
+            " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics as skm
+
+import clustermetrics as cm
+from clustermetrics.metrics.clusterstats import ClusterStats
+from clustermetrics.metrics.internal import DaviesBouldinStats, calinski_harabasz_from_stats
+from clustermetrics.metrics.labels import encode_labels
+from clustermetrics.metrics.silhouette import linear_silhouette
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_calinski_harabasz_and_davies_bouldin_match_sklearn(real_dataset, dtype, tol):
+    _, X, y, km = real_dataset
+    X = X.astype(dtype)
+    for labels in (y, km):
+        assert cm.calinski_harabasz_score(X, labels) == pytest.approx(
+            skm.calinski_harabasz_score(X, labels), rel=tol)
+        assert cm.davies_bouldin_score(X, labels) == pytest.approx(
+            skm.davies_bouldin_score(X, labels), rel=tol)
+
+
+def test_calinski_harabasz_is_stable_far_from_the_origin(blobs):
+    X, labels = blobs
+    assert cm.calinski_harabasz_score(X + 1e6, labels) == pytest.approx(
+        cm.calinski_harabasz_score(X, labels), rel=1e-7)
+
+
+def test_identical_points_per_cluster():
+    X = np.array([[0.0, 0], [0, 0], [1, 1], [1, 1]])
+    assert cm.calinski_harabasz_score(X, [0, 0, 1, 1]) == 1.0  # scikit-learn's convention
+    assert cm.davies_bouldin_score(X, [0, 0, 1, 1]) == 0.0
+
+
+def test_one_cluster_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match="Number of labels is 1"):
+        cm.calinski_harabasz_score(np.eye(3), [0, 0, 0])
+
+
+def test_dimension_mismatch_between_batches_is_an_error():
+    a = ClusterStats.from_batch(np.ones((2, 3)), encode_labels([0, 1]))
+    b = ClusterStats.from_batch(np.ones((2, 4)), encode_labels([0, 1]))
+    with pytest.raises(cm.InvalidInputError, match="differ in dimension between batches: 3 != 4"):
+        a.merge(b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.integers(6, 120), k=st.integers(2, 5), d=st.integers(1, 6))
+def test_merged_batches_equal_one_shot(data, n, k, d):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    labels = np.r_[np.arange(k), rng.integers(0, k, n - k)]
+    X = rng.normal(size=(n, d)) + labels[:, None] * 3 + 50
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=5)))
+    bounds = list(zip([0, *cuts], [*cuts, n]))
+    parts = [ClusterStats.from_batch(X[a:b], encode_labels(labels[a:b]), unit_sums=True)
+             for a, b in bounds]
+    merged = ClusterStats(unit_sums=True)
+    for i in data.draw(st.permutations(range(len(parts)))):
+        merged = merged.merge(parts[i])
+    whole = ClusterStats.from_batch(X, encode_labels(labels), unit_sums=True)
+    np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(merged.m2, whole.m2, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(merged.unit_sum, whole.unit_sum, rtol=1e-10, atol=1e-10)
+    if len(np.unique(labels)) < n:
+        assert calinski_harabasz_from_stats(merged) == pytest.approx(
+            skm.calinski_harabasz_score(X, labels), rel=1e-8)
+        db = DaviesBouldinStats(merged)
+        db_parts = [DaviesBouldinStats(merged).update(X[a:b], encode_labels(labels[a:b]))
+                    for a, b in bounds]
+        for p in db_parts:
+            db = db.merge(p)
+        assert db.score() == pytest.approx(skm.davies_bouldin_score(X, labels), rel=1e-8)
+        # cosine silhouette of each batch against the merged statistics
+        s = np.concatenate([linear_silhouette(X[a:b], merged.codes_for(encode_labels(labels[a:b])),
+                                              merged, "cosine")[0] for a, b in bounds])
+        np.testing.assert_allclose(s, skm.silhouette_samples(X, labels, metric="cosine"),
+                                   atol=1e-9)

@@ -1,0 +1,225 @@
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+import clustermetrics as cm
+from clustermetrics.metrics.silhouette import MIN_PER_CLUSTER
+
+METRICS = ["euclidean", "cosine", "sqeuclidean", "manhattan", "chebyshev"]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("which", ["truth", "kmeans"])
+def test_float64_matches_sklearn_to_1e10(real_dataset, metric, which):
+    _, X, y, km = real_dataset
+    labels = y if which == "truth" else km
+    ours = cm.silhouette_samples(X, labels, metric=metric)
+    np.testing.assert_allclose(ours, skm.silhouette_samples(X, labels, metric=metric),
+                               rtol=0, atol=1e-10)
+    assert cm.silhouette_score(X, labels, metric=metric) == pytest.approx(
+        skm.silhouette_score(X, labels, metric=metric), abs=1e-10)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_float32_matches_sklearn_to_1e5(real_dataset, metric):
+    _, X, y, km = real_dataset
+    X32 = X.astype(np.float32)
+    assert cm.silhouette_score(X32, km, metric=metric) == pytest.approx(
+        skm.silhouette_score(X32, km, metric=metric), abs=1e-5)
+    # per sample, against the exact value of the same float32 data
+    np.testing.assert_allclose(cm.silhouette_samples(X32, km, metric=metric),
+                               skm.silhouette_samples(X32.astype(np.float64), km, metric=metric),
+                               rtol=0, atol=1e-5)
+
+
+def test_hand_computed_values():
+    # points 0, 1 | 4, 5 on a line: s(0) = 1 - 1/4.5, s(1) = 1 - 1/3.5, mirrored for 4 and 5
+    X = np.array([[0.0], [1.0], [4.0], [5.0]])
+    res = cm.silhouette(X, [0, 0, 1, 1])
+    np.testing.assert_allclose(res.values, [1 - 1 / 4.5, 1 - 1 / 3.5, 1 - 1 / 3.5, 1 - 1 / 4.5])
+    np.testing.assert_allclose(res.a, [1, 1, 1, 1])
+    np.testing.assert_allclose(res.b, [4.5, 3.5, 3.5, 4.5])
+    assert res.ci is None
+    assert list(res.nearest) == [1, 1, 0, 0]
+
+
+def test_rousseeuw_singleton_convention():
+    # Rousseeuw (1987): s(i) = 0 when i is alone in its cluster
+    X = np.array([[0.0], [1.0], [10.0], [20.0]])
+    assert cm.silhouette_samples(X, [0, 0, 1, 2])[2:].tolist() == [0.0, 0.0]
+    assert cm.silhouette_score(X, [0, 0, 1, 2]) == pytest.approx(
+        skm.silhouette_score(X, [0, 0, 1, 2]))
+
+
+def test_string_labels(blobs):
+    X, labels = blobs
+    names = np.array(["north", "south", "east", "west"], dtype=object)[labels]
+    assert cm.silhouette_score(X, names) == pytest.approx(skm.silhouette_score(X, labels),
+                                                          abs=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan"])
+def test_tiny_working_memory_gives_the_same_value(blobs, metric):
+    X, labels = blobs
+    full = cm.silhouette_samples(X, labels, metric=metric)
+    tiny = cm.silhouette_samples(X, labels, metric=metric, working_memory=0.05)  # 64-row blocks
+    np.testing.assert_allclose(tiny, full, rtol=0, atol=1e-12)
+
+
+def test_far_from_origin_float32_stays_accurate(blobs):
+    X, labels = blobs
+    shifted = (X + 1e4).astype(np.float32)  # norms trick without centring would cancel badly
+    assert cm.silhouette_score(shifted, labels) == pytest.approx(
+        skm.silhouette_score(X, labels), abs=1e-4)
+
+
+def test_per_cluster_table(blobs):
+    X, labels = blobs
+    res = cm.silhouette(X, labels)
+    table = res.per_cluster
+    assert list(table.index) == [0, 1, 2, 3]
+    assert table["size"].tolist() == np.bincount(labels).tolist()
+    s = cm.silhouette_samples(X, labels)
+    for c in range(4):
+        assert table.loc[c, "mean"] == pytest.approx(s[labels == c].mean())
+        assert table.loc[c, "min"] == pytest.approx(s[labels == c].min())
+    assert set(table["nearest"]) <= {0, 1, 2, 3}
+
+
+def test_sampled_scores_against_the_full_data(blobs):
+    X, labels = blobs
+    res = cm.silhouette(X, labels, sample_size=100, random_state=0)
+    exact = cm.silhouette_samples(X, labels)
+    np.testing.assert_allclose(res.values, exact[res.sample_index], atol=1e-12)
+    assert "sampled" in res.method and res.ci[0] <= res.score <= res.ci[1]
+
+
+def test_sampled_interval_covers_the_exact_value_at_about_the_nominal_rate():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 5, 3000)
+    X = rng.normal(size=(5, 6))[labels] * 1.5 + rng.normal(size=(3000, 6))
+    exact = cm.silhouette_score(X, labels)
+    hits = sum(lo <= exact <= hi for lo, hi in (
+        cm.silhouette(X, labels, sample_size=150, random_state=seed).ci for seed in range(200)))
+    assert 0.88 <= hits / 200 <= 1.0
+
+
+def test_tiny_cluster_among_many_is_kept_when_sampling():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 10_000)
+    labels[:5] = 9
+    X = rng.normal(size=(10_000, 4)) + labels[:, None]
+    res = cm.silhouette(X, labels, sample_size=200, random_state=1)
+    assert res.per_cluster.loc[9, "scored"] == 5
+    assert res.per_cluster.loc[9, "size"] == 5
+    assert (res.per_cluster["scored"] >= MIN_PER_CLUSTER).all()
+
+
+def test_sample_size_is_ignored_for_linear_metrics(blobs):
+    X, labels = blobs
+    res = cm.silhouette(X, labels, metric="cosine", sample_size=10)
+    assert res.ci is None and res.n_scored == len(X) and "exact" in res.method
+
+
+def test_random_state_makes_sampling_reproducible(blobs):
+    X, labels = blobs
+    a = cm.silhouette_score(X, labels, sample_size=50, random_state=3)
+    assert a == cm.silhouette_score(X, labels, sample_size=50, random_state=3)
+    assert a == cm.silhouette_score(X, labels, sample_size=50,
+                                    random_state=np.random.default_rng(3))
+
+
+# -- labels: missing and noise --------------------------------------------------------------
+
+def test_missing_labels_are_left_out(blobs):
+    X, labels = blobs
+    with_missing = labels.astype(object)
+    with_missing[[0, 5, 9]] = None
+    keep = np.ones(len(X), bool)
+    keep[[0, 5, 9]] = False
+    s = cm.silhouette_samples(X, with_missing)
+    assert np.isnan(s[[0, 5, 9]]).all()
+    np.testing.assert_allclose(s[keep], skm.silhouette_samples(X[keep], labels[keep]), atol=1e-12)
+
+
+@pytest.mark.parametrize("policy", ["exclude", "cluster", "singletons"])
+def test_noise_policies(blobs, policy):
+    X, labels = blobs
+    labels = labels.copy()
+    labels[::7] = -1
+    score = cm.silhouette_score(X, labels, noise_label=-1, noise=policy)
+    noise = labels == -1
+    if policy == "exclude":
+        expected = skm.silhouette_score(X[~noise], labels[~noise])
+    elif policy == "cluster":
+        expected = skm.silhouette_score(X, labels)
+    else:
+        own = labels.copy()
+        own[noise] = 100 + np.arange(noise.sum())
+        expected = skm.silhouette_score(X, own)
+    assert score == pytest.approx(expected, abs=1e-12)
+
+
+# -- bad input, one case each -----------------------------------------------------------------
+
+def test_one_cluster_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match="Number of labels is 1 for 3 samples"):
+        cm.silhouette_score(np.eye(3), [0, 0, 0])
+
+
+def test_as_many_clusters_as_samples_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match="Number of labels is 3 for 3 samples"):
+        cm.silhouette_score(np.eye(3), [0, 1, 2])
+
+
+def test_nan_rows_are_counted_and_named():
+    X = np.ones((10, 2))
+    X[[2, 7], 0] = np.nan
+    X[8, 1] = np.inf
+    with pytest.raises(cm.InvalidInputError, match=r"NaN or infinite values in 3 rows \(first: 2, 7, 8\)"):
+        cm.silhouette_score(X, [0, 1] * 5)
+
+
+def test_zero_vectors_under_cosine_are_named():
+    X = np.ones((6, 3))
+    X[[1, 4]] = 0
+    with pytest.raises(cm.InvalidInputError, match=r"zero vectors: 2 rows \(first: 1, 4\)"):
+        cm.silhouette_score(X, [0, 1] * 3, metric="cosine")
+
+
+def test_unknown_metric_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match="Unknown metric 'hamming-ish'"):
+        cm.silhouette_score(np.eye(4), [0, 0, 1, 1], metric="hamming-ish")
+
+
+def test_length_mismatch_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match="X has 4 rows but labels has 3 entries"):
+        cm.silhouette_score(np.eye(4), [0, 0, 1])
+
+
+def test_one_dimensional_X_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match=r"X must be 2-D .* got shape \(4,\)"):
+        cm.silhouette_score(np.arange(4.0), [0, 0, 1, 1])
+
+
+def test_non_numeric_X_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match="X must be numeric"):
+        cm.silhouette_score(np.array([["a"], ["b"], ["c"], ["d"]]), [0, 0, 1, 1])
+
+
+def test_non_positive_sample_size_is_an_error(blobs):
+    X, labels = blobs
+    with pytest.raises(cm.InvalidInputError, match="sample_size must be a positive integer"):
+        cm.silhouette_score(X, labels, sample_size=0)
+
+
+def test_unknown_noise_policy_is_an_error(blobs):
+    X, labels = blobs
+    with pytest.raises(cm.InvalidInputError, match="noise='drop' is not a noise policy"):
+        cm.silhouette_score(X, labels, noise_label=-1, noise="drop")
+
+
+def test_noise_policy_without_noise_label_is_an_error(blobs):
+    X, labels = blobs
+    with pytest.raises(cm.InvalidInputError, match="noise='singletons' needs noise_label="):
+        cm.silhouette_score(X, labels, noise="singletons")
