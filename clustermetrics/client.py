@@ -27,7 +27,7 @@ from .metrics.clusterstats import ClusterStats
 from .metrics.evaluate import Progress, evaluate_source
 from .metrics.labels import encode_labels
 from .metrics.result import ClusterMetrics
-from .metrics.silhouette import resolve_metric
+from .metrics.silhouettes import resolve_metric
 from .store.documents import CLUSTER_PREFIX
 from .store.store import Store, label_column, q
 

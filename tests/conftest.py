@@ -30,3 +30,19 @@ def blobs():
     labels = rng.integers(0, 4, 600)
     X = centers[labels] + rng.normal(size=(600, 8))
     return X, labels
+
+
+@pytest.fixture
+def client(tmp_path):
+    from clustermetrics import Client
+    with Client(path=str(tmp_path / "store.duckdb")) as c:
+        yield c
+
+
+@pytest.fixture
+def digits_docs():
+    X, y = datasets.load_digits(return_X_y=True)
+    X, y = X[:400], y[:400]
+    docs = [{"_id": f"d{i}", "pixels_vector_": X[i], "digit": int(y[i]),
+             "meta": {"row": i, "name": f"img {i}"}} for i in range(len(X))]
+    return X, y, docs

@@ -10,7 +10,7 @@ from .evaluate import ArraySource, Batch, evaluate, evaluate_source
 from .internal import DaviesBouldinStats, calinski_harabasz_score, davies_bouldin_score
 from .labels import Labels, encode_labels
 from .result import METRIC_INFO, ClusterMetrics, MetricInfo
-from .silhouette import SilhouetteResult, silhouette, silhouette_samples, silhouette_score
+from .silhouettes import SilhouetteResult, silhouette, silhouette_samples, silhouette_score
 
 __all__ = [
     "ArraySource", "Batch", "ClusterMetrics", "ClusterStats", "ContingencyStats",

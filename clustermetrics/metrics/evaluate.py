@@ -24,7 +24,7 @@ from .contingency import ContingencyStats
 from .internal import DaviesBouldinStats, calinski_harabasz_from_stats
 from .labels import check_noise_policy, encode_labels
 from .result import ClusterMetrics
-from .silhouette import (LINEAR_METRICS, assemble, linear_silhouette, resolve_metric,
+from .silhouettes import (LINEAR_METRICS, assemble, linear_silhouette, resolve_metric,
                          silhouette)
 
 Progress = Callable[[str, int, int], None]  # (stage, rows done in this call, total rows)

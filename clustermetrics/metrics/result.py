@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .contingency import ContingencyStats
-from .silhouette import SilhouetteResult
+from .silhouettes import SilhouetteResult
 
 
 @dataclass(frozen=True)

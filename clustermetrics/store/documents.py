@@ -65,7 +65,8 @@ def read_any(data, *, ids=None, vector_field: str | None = None) -> pa.Table:
             raise InvalidInputError(
                 f"Documents must be dicts; item {bad} is a {type(data[bad]).__name__}."
             )
-        return pa.Table.from_pylist([{k: _plain(v) for k, v in d.items()} for d in data])
+        keys = dict.fromkeys(k for d in data for k in d)  # every document's fields, in order
+        return pa.table({str(k): pa.array([_plain(d.get(k)) for d in data]) for k in keys})
     raise InvalidInputError(
         f"Cannot read documents from a {type(data).__name__}: give a list of dicts, a pandas "
         "DataFrame, a Parquet/CSV/JSONL path, an Arrow table, or a NumPy array with ids."

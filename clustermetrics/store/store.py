@@ -120,20 +120,20 @@ class Store:
         table = normalize(table, dims=dims, vector_fields=vector_fields, existing=current)
         if table.num_rows == 0:
             return {"inserted": 0, "updated": 0}
-        with self._transaction():
-            if not exists:
-                self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
-                current = {"_id": "VARCHAR"}
-            self._add_columns(dataset, table, current)
-            self.con.register("_batch", table)
-            try:
+        self.con.register("_batch", table)
+        try:
+            with self._transaction():
+                if not exists:
+                    self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
+                    current = {"_id": "VARCHAR"}
+                self._add_columns(dataset, table, current)
                 counts = self._merge_batch(dataset, table, mode)
-            finally:
-                self.con.unregister("_batch")
-            for name in table.column_names:  # labels that came inside documents (_cluster_)
-                if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
-                    vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
-                    self.register_alias(dataset, vf, alias)
+                for name in table.column_names:  # labels that came inside documents
+                    if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
+                        vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
+                        self.register_alias(dataset, vf, alias)
+        finally:
+            self.con.unregister("_batch")
         return counts
 
     def _add_columns(self, dataset: str, table: pa.Table, current: dict[str, str]) -> None:
@@ -155,20 +155,23 @@ class Store:
         cols = ", ".join(q(c) for c in table.column_names)
         if mode == "insert":
             self.con.execute(f"DELETE FROM {t} WHERE _id IN (SELECT _id FROM _batch)")
-            self._insert(t, cols, "SELECT * FROM _batch")
+            self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch")
         elif mode == "upsert":
-            sets = ", ".join(f"{q(c)} = coalesce(b.{q(c)}, {t}.{q(c)})"
+            types = self.schema(dataset)
+            sets = ", ".join(f"{q(c)} = coalesce(CAST(b.{q(c)} AS {types[c]}), {t}.{q(c)})"
                              for c in table.column_names if c != "_id")
             if sets:
-                self.con.execute(f"UPDATE {t} SET {sets} FROM _batch b WHERE {t}._id = b._id")
-            self._insert(t, cols, f"SELECT * FROM _batch WHERE _id NOT IN (SELECT _id FROM {t})")
+                self._run(f"UPDATE {t} SET {sets} FROM _batch b WHERE {t}._id = b._id")
+            self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch "
+                      f"WHERE _id NOT IN (SELECT _id FROM {t})")
         else:
             raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
         return {"inserted": table.num_rows - existing, "updated": existing}
 
-    def _insert(self, t: str, cols: str, select: str) -> None:
+    def _run(self, sql: str) -> None:
+        """A write whose values DuckDB converts to the stored types."""
         try:
-            self.con.execute(f"INSERT INTO {t} ({cols}) {select}")
+            self.con.execute(sql)
         except duckdb.ConversionException as exc:
             raise SchemaError(_conversion_message(exc)) from None
 
@@ -254,34 +257,39 @@ class Store:
             labels = labels.cast(pa.string())
         batch = pa.table({"_id": pa.array([str(i) for i in ids]), "label": labels})
         t = self.table(dataset)
-        with self._transaction():
-            self.con.register("_labels", batch)
-            try:
-                unknown = self.con.execute(
-                    f"SELECT _id FROM _labels WHERE _id NOT IN (SELECT _id FROM {t}) LIMIT 5"
-                ).fetchall()
-                if unknown:
-                    n = self.scalar(f"SELECT count(*) FROM _labels WHERE _id NOT IN "
-                                    f"(SELECT _id FROM {t})")
-                    raise InvalidInputError(
-                        f"{n} labelled ids are not in dataset {dataset!r} (first: "
-                        f"{', '.join(repr(r[0]) for r in unknown)}); no labels were written.")
-                if col in self.schema(dataset):
-                    self.con.execute(f"ALTER TABLE {t} DROP COLUMN {q(col)}")
-                sqltype = "BIGINT" if pa.types.is_integer(labels.type) else "VARCHAR"
-                self.con.execute(f"ALTER TABLE {t} ADD COLUMN {q(col)} {sqltype}")
-                self.con.execute(f"UPDATE {t} SET {q(col)} = l.label FROM _labels l "
-                                 f"WHERE {t}._id = l._id")
-            finally:
-                self.con.unregister("_labels")
-            self.con.execute("DELETE FROM aliases WHERE dataset = ? AND vector_field = ? AND "
-                             "alias = ?", [dataset, vector_field, alias])
-            self.con.execute(
-                "INSERT INTO aliases (dataset, vector_field, alias, method, params, centroids) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [dataset, vector_field, alias, method, json.dumps(params or {}),
-                 None if centroids is None else np.asarray(centroids, np.float32).tolist()])
+        self.con.register("_labels", batch)
+        try:
+            with self._transaction():
+                self._write_labels(dataset, t, col, labels.type)
+                self.con.execute("DELETE FROM aliases WHERE dataset = ? AND vector_field = ? "
+                                 "AND alias = ?", [dataset, vector_field, alias])
+                self.con.execute(
+                    "INSERT INTO aliases (dataset, vector_field, alias, method, params, "
+                    "centroids) VALUES (?, ?, ?, ?, ?, ?)",
+                    [dataset, vector_field, alias, method, json.dumps(params or {}),
+                     None if centroids is None else np.asarray(centroids, np.float32).tolist()])
+        finally:
+            self.con.unregister("_labels")
         return batch.num_rows
+
+    def _write_labels(self, dataset: str, t: str, col: str, arrow_type) -> None:
+        unknown = self.con.execute(
+            f"SELECT _id FROM _labels WHERE _id NOT IN (SELECT _id FROM {t}) LIMIT 5").fetchall()
+        if unknown:
+            n = self.scalar(f"SELECT count(*) FROM _labels WHERE _id NOT IN (SELECT _id FROM {t})")
+            raise InvalidInputError(
+                f"{n} labelled ids are not in dataset {dataset!r} (first: "
+                f"{', '.join(repr(r[0]) for r in unknown)}); no labels were written.")
+        dup = self.scalar("SELECT count(*) FROM (SELECT _id FROM _labels GROUP BY _id "
+                          "HAVING count(*) > 1)")
+        if dup:
+            raise InvalidInputError(f"{dup} ids are labelled more than once; no labels were "
+                                    "written.")
+        if col in self.schema(dataset):
+            self.con.execute(f"ALTER TABLE {t} DROP COLUMN {q(col)}")
+        sqltype = "BIGINT" if pa.types.is_integer(arrow_type) else "VARCHAR"
+        self.con.execute(f"ALTER TABLE {t} ADD COLUMN {q(col)} {sqltype}")
+        self.con.execute(f"UPDATE {t} SET {q(col)} = l.label FROM _labels l WHERE {t}._id = l._id")
 
     def register_alias(self, dataset: str, vector_field: str, alias: str) -> None:
         """Record an alias that arrived inside documents (``_cluster_``), if not known yet."""

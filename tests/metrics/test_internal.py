@@ -8,7 +8,7 @@ import clustermetrics as cm
 from clustermetrics.metrics.clusterstats import ClusterStats
 from clustermetrics.metrics.internal import DaviesBouldinStats, calinski_harabasz_from_stats
 from clustermetrics.metrics.labels import encode_labels
-from clustermetrics.metrics.silhouette import linear_silhouette
+from clustermetrics.metrics.silhouettes import linear_silhouette
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)])

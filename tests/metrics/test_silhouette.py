@@ -3,7 +3,7 @@ import pytest
 from sklearn import metrics as skm
 
 import clustermetrics as cm
-from clustermetrics.metrics.silhouette import MIN_PER_CLUSTER
+from clustermetrics.metrics.silhouettes import MIN_PER_CLUSTER
 
 METRICS = ["euclidean", "cosine", "sqeuclidean", "manhattan", "chebyshev"]
 
@@ -62,7 +62,7 @@ def test_string_labels(blobs):
 def test_tiny_working_memory_gives_the_same_value(blobs, metric):
     X, labels = blobs
     full = cm.silhouette_samples(X, labels, metric=metric)
-    tiny = cm.silhouette_samples(X, labels, metric=metric, working_memory=0.05)  # 64-row blocks
+    tiny = cm.silhouette_samples(X, labels, metric=metric, working_memory=0.05)  # many blocks
     np.testing.assert_allclose(tiny, full, rtol=0, atol=1e-12)
 
 

@@ -22,12 +22,14 @@ in how they get S:
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import blas
 from scipy.spatial.distance import cdist
+from threadpoolctl import threadpool_limits
 
 from ..errors import InvalidInputError
 from ._validation import check_cluster_count, check_same_length, check_vectors
@@ -35,6 +37,7 @@ from .clusterstats import CHUNK_BYTES, ClusterStats
 from .labels import Labels, encode_labels
 
 WORKING_MEMORY_MB = 512
+ROW_CHUNK_BYTES = 4 * 2**20  # one chunk of a distance block, reduced while in cache
 LINEAR_METRICS = ("cosine", "sqeuclidean")
 _ALIASES = {"l2": "euclidean", "l1": "cityblock", "manhattan": "cityblock"}
 _CDIST_METRICS = {"braycurtis", "canberra", "chebyshev", "cityblock", "correlation", "euclidean",
@@ -165,15 +168,14 @@ class _Blocks:
         self.dtype = X.dtype if metric == "euclidean" else np.float64
         # distances are shift-invariant: centring keeps the norms trick accurate in float32
         self.center = X.mean(axis=0, dtype=np.float64) if metric == "euclidean" else None
-        self.gemm = blas.sgemm if self.dtype == np.float32 else blas.dgemm
 
     def prepare(self, rows):
         x = self.X[rows]
         if self.metric == "euclidean":
             x = (x - self.center).astype(self.dtype)
             sq = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(self.dtype)
-            return x, sq
-        return x, None
+            return x, sq, self.onehot(rows)
+        return x, None, self.onehot(rows)
 
     def onehot(self, rows) -> np.ndarray:
         codes = self.codes[rows]
@@ -181,23 +183,56 @@ class _Blocks:
         out[np.arange(len(codes)), codes] = 1
         return out
 
-    def distances(self, A, B) -> np.ndarray:
-        (xa, sqa), (xb, sqb) = A, B
+    def distances(self, xa, sqa, xb, sqb) -> np.ndarray:
         if self.metric != "euclidean":
             return cdist(xa, xb, metric=self.metric)
-        # D = sqa + sqb - 2 xa xb^T in one GEMM (beta=1 on the outer sum), written transposed
-        # so that BLAS (column-major) fills a C-ordered array without copies.
-        out = np.add.outer(sqa, sqb)
-        self.gemm(alpha=-2.0, a=xb.T, b=xa.T, beta=1.0, c=out.T, trans_a=True,
-                  overwrite_c=True)
+        # D = sqa + sqb - 2 xa xb^T; numpy's matmul releases the GIL, so threads overlap
+        out = np.matmul(xa * xa.dtype.type(-2), xb.T)
+        out += sqa[:, None]
+        out += sqb
         np.maximum(out, 0, out=out)
         return np.sqrt(out, out=out)
 
+    def pair(self, rows_a, rows_b, *, symmetric: bool, self_cols=None):
+        """Cluster sums of distances between two row sets: (sums for a, sums for b or None).
 
-def _block_size(n: int, itemsize: int, working_memory: float | None) -> int:
+        Rows of ``a`` go through in cache-sized chunks so that each distance chunk is reduced
+        (by products with the one-hot matrices) while it is still in cache. With ``symmetric``
+        the same chunk also gives b's sums against a: each pair of blocks is computed once.
+        ``self_cols`` (for each row of a, its column in b, or -1) zeroes self-distances.
+        """
+        xa, sqa, oa = self.prepare(rows_a)
+        xb, sqb, ob = (xa, sqa, oa) if rows_b is rows_a else self.prepare(rows_b)
+        sums_a = np.zeros((len(xa), self.k))
+        sums_b = np.zeros((len(xb), self.k)) if symmetric else None
+        step = max(64, ROW_CHUNK_BYTES // (len(xb) * np.dtype(self.dtype).itemsize))
+        for r0 in range(0, len(xa), step):
+            r1 = min(r0 + step, len(xa))
+            D = self.distances(xa[r0:r1], None if sqa is None else sqa[r0:r1], xb, sqb)
+            if self_cols is not None:
+                hit = np.flatnonzero(self_cols[r0:r1] >= 0)
+                D[hit, self_cols[r0:r1][hit]] = 0
+            sums_a[r0:r1] = D @ ob
+            if symmetric:
+                sums_b += D.T @ oa[r0:r1]
+        return sums_a, sums_b
+
+
+def _block_size(n: int, d: int, itemsize: int, working_memory: float | None) -> int:
+    """Rows per block: each thread holds two prepared blocks; 2048 rows keeps GEMMs fast."""
     budget = (working_memory or WORKING_MEMORY_MB) * 2**20
-    # one distance block and its temporaries (~2 blocks) must fit the budget
-    return int(max(64, min(n, 4096, math.isqrt(int(budget // (2 * itemsize))))))
+    per_row = 2 * (os.cpu_count() or 1) * d * itemsize
+    return int(max(16, min(n, 2048, budget // per_row)))
+
+
+def _parallel(tasks, fn):
+    """Run ``fn`` over tasks on all cores, BLAS single-threaded inside each: the element-wise
+    work between the GEMMs then runs in parallel too."""
+    workers = min(os.cpu_count() or 1, len(tasks))
+    if workers <= 1:
+        return [fn(t) for t in tasks]
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, tasks))
 
 
 def pairwise_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str,
@@ -205,21 +240,22 @@ def pairwise_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str,
     """Exact ``S[i, c]`` for all rows, each symmetric pair of blocks computed once."""
     n = len(X)
     blocks = _Blocks(X, codes, k, metric)
-    step = _block_size(n, np.dtype(blocks.dtype).itemsize, working_memory)
-    edges = [(i, min(i + step, n)) for i in range(0, n, step)]
+    step = _block_size(n, X.shape[1], np.dtype(blocks.dtype).itemsize, working_memory)
+    edges = [slice(i, min(i + step, n)) for i in range(0, n, step)]
+    pairs = [(a, b) for i, a in enumerate(edges) for b in edges[i:]]
+
+    def run(pair):
+        a, b = pair
+        if a == b:
+            cols = np.arange(a.stop - a.start)
+            return blocks.pair(a, a, symmetric=False, self_cols=cols)
+        return blocks.pair(a, b, symmetric=True)
+
     sums = np.zeros((n, k))
-    for bi, (i0, i1) in enumerate(edges):
-        A = blocks.prepare(slice(i0, i1))
-        onehot_a = blocks.onehot(slice(i0, i1))
-        for j0, j1 in edges[bi:]:
-            same = j0 == i0
-            B = A if same else blocks.prepare(slice(j0, j1))
-            D = blocks.distances(A, B)
-            if same:
-                np.fill_diagonal(D, 0)
-            sums[i0:i1] += D @ (onehot_a if same else blocks.onehot(slice(j0, j1)))
-            if not same:
-                sums[j0:j1] += D.T @ onehot_a
+    for (a, b), (sa, sb) in zip(pairs, _parallel(pairs, run)):
+        sums[a] += sa
+        if sb is not None:
+            sums[b] += sb
     return sums
 
 
@@ -228,17 +264,20 @@ def sample_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str, rows: np.
     """Exact ``S[i, c]`` for the chosen ``rows`` against every row of X (O(m n d))."""
     n = len(X)
     blocks = _Blocks(X, codes, k, metric)
-    step = _block_size(n, np.dtype(blocks.dtype).itemsize, working_memory)
-    sums = np.zeros((len(rows), k))
-    for r0 in range(0, len(rows), step):
+    step = _block_size(n, X.shape[1], np.dtype(blocks.dtype).itemsize, working_memory)
+    tasks = [(r0, j0) for r0 in range(0, len(rows), step) for j0 in range(0, n, step)]
+
+    def run(task):
+        r0, j0 = task
         chunk = rows[r0:r0 + step]
-        A = blocks.prepare(chunk)
-        for j0 in range(0, n, step):
-            j1 = min(j0 + step, n)
-            D = blocks.distances(A, blocks.prepare(slice(j0, j1)))
-            inside = (chunk >= j0) & (chunk < j1)  # a sample's distance to itself is 0
-            D[np.flatnonzero(inside), chunk[inside] - j0] = 0
-            sums[r0:r0 + len(chunk)] += D @ blocks.onehot(slice(j0, j1))
+        j1 = min(j0 + step, n)
+        inside = (chunk >= j0) & (chunk < j1)  # a sample's distance to itself is 0
+        return blocks.pair(chunk, slice(j0, j1), symmetric=False,
+                           self_cols=np.where(inside, chunk - j0, -1))[0]
+
+    sums = np.zeros((len(rows), k))
+    for (r0, _), part in zip(tasks, _parallel(tasks, run)):
+        sums[r0:r0 + len(part)] += part
     return sums
 
 

@@ -1,0 +1,382 @@
+"""The ``clustermetrics`` command: a thin layer over the Client.
+
+Each command calls the library, prints a Rich table (or JSON with ``--json``) and turns the
+library's errors into one line on stderr and a non-zero exit: no tracebacks for user errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import ClusterMetricsError
+
+console = Console()
+err_console = Console(stderr=True)
+
+QUICKSTART_DATASET = "quickstart_clustering"
+
+
+def _client(path):
+    from .client import Client
+    return Client(path=path)
+
+
+def command(group, *args, **kwargs):
+    """A command with ``--path`` and one-line errors."""
+    def wrap(fn):
+        @group.command(*args, **kwargs)
+        @click.option("--path", envvar="CLUSTERMETRICS_PATH", default=None, metavar="STORE",
+                      help="Store file (default: $CLUSTERMETRICS_PATH, else "
+                           "~/.local/share/clustermetrics/store.duckdb).")
+        @functools.wraps(fn)
+        def run(*a, **kw):
+            try:
+                return fn(*a, **kw)
+            except ClusterMetricsError as exc:
+                err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+                sys.exit(1)
+        return run
+    return wrap
+
+
+def _emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group()
+@click.version_option(package_name="clustermetrics")
+def main():
+    """Is your clustering of vectors any good? Store documents and vectors, cluster them, and
+    measure the clusterings (silhouette, ARI, AMI, ...)."""
+
+
+# -- the main job ------------------------------------------------------------------------------
+
+@command(main, "quickstart")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def quickstart(path, as_json):
+    """Build 'quickstart_clustering' from scikit-learn's handwritten digits, run k-means with
+    k=10 (alias kmeans_10) and print the metrics against the true digit."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    docs = [{"_id": f"digit-{i}", "pixels_vector_": digits.data[i], "digit": int(t)}
+            for i, t in enumerate(digits.target)]
+    with _client(path) as client:
+        ds = client.Dataset(QUICKSTART_DATASET)
+        if QUICKSTART_DATASET in client.list_datasets():
+            ds.delete()
+        with _spinner(f"Storing {len(docs):,} digit images (64-d pixel vectors)", as_json):
+            ds.insert_documents(docs)
+        with _spinner("Clustering with k-means, k=10", as_json):
+            client.vector_tools.cluster.kmeans(QUICKSTART_DATASET, "pixels_vector_", 10)
+        result = _metrics(client, QUICKSTART_DATASET, "pixels_vector_", "kmeans_10", "digit",
+                          as_json=as_json)
+        if as_json:
+            _emit_json(result.to_dict())
+            return
+        print_metrics(result)
+        console.print(
+            f"\nStore: {client.path}\nSame numbers from Python:\n"
+            "  client.vector_tools.cluster.metrics(dataset_id='quickstart_clustering', "
+            "vector_field='pixels_vector_',\n      cluster_alias='kmeans_10', "
+            "ground_truth_field='digit')", highlight=False)
+
+
+# -- datasets ----------------------------------------------------------------------------------
+
+@main.group()
+def datasets():
+    """List, describe, delete and export datasets."""
+
+
+@command(datasets, "list")
+@click.option("--json", "as_json", is_flag=True)
+def datasets_list(path, as_json):
+    """The datasets in the store, with their sizes."""
+    with _client(path) as client:
+        rows = [{"dataset_id": d, "documents": len(client.Dataset(d))}
+                for d in client.list_datasets()]
+    if as_json:
+        return _emit_json(rows)
+    table = Table("dataset", "documents")
+    for r in rows:
+        table.add_row(r["dataset_id"], f"{r['documents']:,}")
+    console.print(table if rows else "No datasets yet: try 'clustermetrics quickstart'.")
+
+
+@command(datasets, "describe")
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True)
+def datasets_describe(path, dataset, as_json):
+    """Fields, types, vector dimensions, counts and aliases of DATASET."""
+    with _client(path) as client:
+        client.store.require(dataset)
+        info = client.Dataset(dataset).describe()
+    if as_json:
+        return _emit_json(info)
+    console.print(f"[bold]{dataset}[/]: {info['documents']:,} documents")
+    table = Table("field", "type", "present")
+    for f in info["fields"]:
+        table.add_row(f["field"], f["type"], f"{f['present']:,}")
+    console.print(table)
+    _print_aliases(info["aliases"])
+
+
+@command(datasets, "delete")
+@click.argument("dataset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def datasets_delete(path, dataset, yes):
+    """Delete DATASET and its cluster aliases."""
+    with _client(path) as client:
+        client.store.require(dataset)
+        if not yes:
+            click.confirm(f"Delete dataset {dataset!r} ({len(client.Dataset(dataset)):,} "
+                          "documents)?", abort=True)
+        client.Dataset(dataset).delete()
+    console.print(f"Deleted {dataset}.")
+
+
+@command(datasets, "export")
+@click.argument("dataset")
+@click.argument("output", type=click.Path(dir_okay=False))
+def datasets_export(path, dataset, output):
+    """Write DATASET to a Parquet file OUTPUT."""
+    with _client(path) as client:
+        client.Dataset(dataset).export_parquet(output) if client.store.require(dataset) else None
+    console.print(f"Exported {dataset} to {output}.")
+
+
+@command(main, "import")
+@click.argument("dataset")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--upsert", is_flag=True, help="Merge fields into existing documents.")
+@click.option("--vector-field", "vector_fields", multiple=True,
+              help="Treat this field as a vector even if its name does not end in _vector_.")
+@click.option("--json", "as_json", is_flag=True)
+def import_(path, dataset, file, upsert, vector_fields, as_json):
+    """Import documents from a Parquet, CSV or JSONL FILE into DATASET (all or nothing)."""
+    with _client(path) as client:
+        ds = client.Dataset(dataset)
+        with _spinner(f"Importing {file}", as_json):
+            write = ds.upsert_documents if upsert else ds.insert_documents
+            counts = write(file, vector_fields=vector_fields)
+    if as_json:
+        return _emit_json(counts)
+    console.print(f"{dataset}: {counts['inserted']:,} inserted, {counts['updated']:,} updated.")
+
+
+# -- clustering and aliases ----------------------------------------------------------------------
+
+@main.group()
+def cluster():
+    """Cluster a vector field and store the labels as an alias."""
+
+
+@command(cluster, "kmeans")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@click.option("-k", "k", type=int, required=True, help="Number of clusters.")
+@click.option("--alias", default=None, help="Alias for the labels (default kmeans_K).")
+@click.option("--random-state", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def cluster_kmeans(path, dataset, vector_field, k, alias, random_state, as_json):
+    """k-means on DATASET's vectors; labels stored under the alias."""
+    with _client(path) as client:
+        with _spinner(f"k-means, k={k}", as_json):
+            info = client.vector_tools.cluster.kmeans(dataset, vector_field, k, alias,
+                                                      random_state=random_state)
+    if as_json:
+        return _emit_json(info)
+    console.print(f"Stored {info['alias']} ({info['method']}): sizes {info['sizes']}, "
+                  f"inertia {info['inertia']:.4g}.")
+
+
+@main.group()
+def aliases():
+    """List, describe and delete cluster aliases."""
+
+
+@command(aliases, "list")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def aliases_list(path, dataset, vector_field, as_json):
+    """The cluster aliases of DATASET."""
+    with _client(path) as client:
+        client.store.require(dataset)
+        rows = client.vector_tools.cluster.list_aliases(dataset, vector_field)
+    if as_json:
+        return _emit_json(rows)
+    _print_aliases(rows)
+
+
+@command(aliases, "describe")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@click.option("--alias", "-a", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def aliases_describe(path, dataset, vector_field, alias, as_json):
+    """How an alias was made and its cluster sizes."""
+    with _client(path) as client:
+        info = client.vector_tools.cluster.describe_alias(dataset, vector_field, alias)
+    if as_json:
+        return _emit_json(info)
+    console.print(f"[bold]{alias}[/] on {vector_field} ({info['method']}), "
+                  f"{info['unlabelled']:,} documents unlabelled")
+    table = Table("cluster", "size")
+    for c, n in info["sizes"].items():
+        table.add_row(str(c), f"{n:,}")
+    console.print(table)
+
+
+@command(aliases, "delete")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@click.option("--alias", "-a", required=True)
+def aliases_delete(path, dataset, vector_field, alias):
+    """Delete one alias's labels."""
+    with _client(path) as client:
+        client.vector_tools.cluster.delete_alias(dataset, vector_field, alias)
+    console.print(f"Deleted alias {alias}.")
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+def _metric_options(fn):
+    for opt in reversed([
+        click.option("--vector-field", "-f", required=True, help="The vector field."),
+        click.option("--alias", "-a", required=True, help="The cluster alias to evaluate."),
+        click.option("--ground-truth", "-g", default=None, help="Field with the true classes."),
+        click.option("--metric", "-m", default="euclidean", show_default=True,
+                     help="Distance: euclidean, cosine, sqeuclidean, manhattan, ..."),
+        click.option("--sample-size", type=int, default=None,
+                     help="Estimate the euclidean silhouette from a stratified sample."),
+        click.option("--random-state", type=int, default=None),
+        click.option("--noise-label", default=None, help="Label meaning 'no cluster', e.g. -1."),
+        click.option("--noise", type=click.Choice(["exclude", "cluster", "singletons"]),
+                     default=None, help="What to do with noise (default: exclude)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+@command(main, "metrics")
+@click.argument("dataset")
+@_metric_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample_size,
+                random_state, noise_label, noise, as_json):
+    """Cluster metrics of ALIAS on DATASET (with --ground-truth: ARI, AMI, NMI, ...)."""
+    with _client(path) as client:
+        result = _metrics(client, dataset, vector_field, alias, ground_truth, metric=metric,
+                          sample_size=sample_size, random_state=random_state,
+                          noise_label=_label(noise_label), noise=noise, as_json=as_json)
+    if as_json:
+        return _emit_json(result.to_dict())
+    print_metrics(result)
+
+
+@command(main, "distribution")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@click.option("--alias", "-a", required=True)
+@click.option("--ground-truth", "-g", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
+    """Cluster sizes, or clusters x ground-truth counts."""
+    with _client(path) as client:
+        df = client.vector_tools.cluster.distribution(dataset, vector_field, alias, ground_truth)
+    if as_json:
+        return _emit_json({str(k): {str(c): int(v) for c, v in row.items()}
+                           for k, row in df.iterrows()})
+    table = Table("cluster", *[str(c) for c in df.columns])
+    for idx, row in df.iterrows():
+        table.add_row(str(idx), *[f"{int(v):,}" for v in row])
+    console.print(table)
+
+
+def _label(text):
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _metrics(client, dataset, vector_field, alias, ground_truth, *, as_json=False, **options):
+    with _progress(as_json) as bar:
+        tasks = {}
+
+        def progress(stage, done, total):
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], advance=done)
+
+        return client.vector_tools.cluster.metrics(dataset, vector_field, alias, ground_truth,
+                                                   progress=progress, **options)
+
+
+# -- views --------------------------------------------------------------------------------------
+
+def print_metrics(result) -> None:
+    title = " / ".join(str(v) for v in result.source.values() if v) or "Cluster metrics"
+    table = Table(title=title, title_justify="left")
+    table.add_column("Metric", style="bold", no_wrap=True)
+    table.add_column("Value", justify="right", no_wrap=True)
+    table.add_column("Range", no_wrap=True)
+    table.add_column("Meaning", style="dim")
+    for label, value, rng, desc in result.table_rows():
+        table.add_row(label, value, rng, desc)
+    console.print(table)
+    for line in result.summary_lines():
+        console.print(line, highlight=False)
+
+
+def _print_aliases(rows) -> None:
+    if not rows:
+        console.print("No cluster aliases yet: try 'clustermetrics cluster kmeans'.")
+        return
+    table = Table("vector field", "alias", "clusters", "labelled", "method")
+    for r in rows:
+        table.add_row(r["vector_field"], r["alias"], str(r["clusters"]), f"{r['labelled']:,}",
+                      r["method"])
+    console.print(table)
+
+
+class _Quiet:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *a, **k):
+        return 0
+
+    def update(self, *a, **k):
+        pass
+
+
+def _spinner(text: str, quiet: bool):
+    return _Quiet() if quiet else err_console.status(text)
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return _Quiet()
+    return Progress(TextColumn("{task.description:<12}"), BarColumn(),
+                    TextColumn("{task.completed:,}/{task.total:,} rows"), TimeElapsedColumn(),
+                    console=err_console, transient=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

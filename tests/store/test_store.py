@@ -1,0 +1,213 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import clustermetrics as cm
+from clustermetrics import Client
+
+
+def test_insert_and_get_nested_documents(client):
+    ds = client.Dataset("shop")
+    out = ds.insert_documents([
+        {"_id": "a", "title": "red shoe", "image_vector_": [1, 0, 0], "price": {"eur": 10}},
+        {"_id": "b", "title": "blue hat", "image_vector_": [0, 1, 0]},
+    ])
+    assert out == {"inserted": 2, "updated": 0}
+    assert ds.get_documents(["b", "a"]) == [
+        {"_id": "b", "title": "blue hat", "image_vector_": [0.0, 1.0, 0.0]},
+        {"_id": "a", "title": "red shoe", "image_vector_": [1.0, 0.0, 0.0], "price": {"eur": 10}},
+    ]
+    assert ds.schema == {"_id": "VARCHAR", "title": "VARCHAR", "image_vector_": "FLOAT[3]",
+                         "price.eur": "BIGINT"}
+    assert client.list_datasets() == ["shop"]
+
+
+def test_insert_replaces_and_upsert_merges(client):
+    ds = client.Dataset("shop")
+    ds.insert_documents([{"_id": "a", "title": "shoe", "stock": 3}])
+    assert ds.insert_documents([{"_id": "a", "title": "boot"}]) == {"inserted": 0, "updated": 1}
+    assert ds.get_documents(["a"]) == [{"_id": "a", "title": "boot"}]
+    assert ds.upsert_documents([{"_id": "a", "stock": 5}, {"_id": "b", "title": "hat"}]) == {
+        "inserted": 1, "updated": 1}
+    assert ds.get_documents(["a", "b"]) == [{"_id": "a", "title": "boot", "stock": 5},
+                                            {"_id": "b", "title": "hat"}]
+
+
+def test_schema_evolves_when_new_fields_appear(client):
+    ds = client.Dataset("shop")
+    ds.insert_documents([{"_id": "a", "title": "shoe"}])
+    ds.insert_documents([{"_id": "b", "colour": "red", "tags": {"season": "winter"}}])
+    assert set(ds.schema) == {"_id", "title", "colour", "tags.season"}
+    assert ds.get_documents(["a"]) == [{"_id": "a", "title": "shoe"}]
+
+
+@pytest.mark.parametrize("kind", ["dataframe", "parquet", "csv", "jsonl", "numpy", "arrow"])
+def test_bulk_inputs(client, tmp_path, kind):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 4)).astype(np.float32)
+    ids = [f"id{i}" for i in range(50)]
+    df = pd.DataFrame({"_id": ids, "emb_vector_": list(X), "group": [i % 3 for i in range(50)]})
+    ds = client.Dataset("bulk")
+    if kind == "dataframe":
+        ds.insert_documents(df)
+    elif kind == "parquet":
+        pq.write_table(pa.Table.from_pandas(df), tmp_path / "d.parquet")
+        ds.insert_documents(str(tmp_path / "d.parquet"))
+    elif kind == "csv":
+        pd.DataFrame({"_id": ids, "group": df["group"]}).to_csv(tmp_path / "d.csv", index=False)
+        ds.insert_documents(str(tmp_path / "d.csv"))
+        ds.upsert_documents(X, ids=ids, vector_field="emb_vector_")
+    elif kind == "jsonl":
+        df.assign(emb_vector_=[list(map(float, x)) for x in X]).to_json(
+            tmp_path / "d.jsonl", orient="records", lines=True)
+        ds.insert_documents(str(tmp_path / "d.jsonl"))
+    elif kind == "numpy":
+        ds.insert_documents(X, ids=ids, vector_field="emb_vector_")
+    else:
+        ds.insert_documents(pa.Table.from_pandas(df))
+    assert len(ds) == 50
+    assert ds.schema["emb_vector_"] == "FLOAT[4]"
+    doc = ds.get_documents(["id7"])[0]
+    np.testing.assert_allclose(doc["emb_vector_"], X[7])
+
+
+def test_declared_vector_field_without_suffix(client):
+    ds = client.Dataset("v")
+    ds.insert_documents([{"_id": "a", "embedding": [1, 2]}], vector_fields=["embedding"])
+    assert ds.schema["embedding"] == "FLOAT[2]"
+
+
+def test_missing_ids_are_generated(client):
+    ds = client.Dataset("v")
+    ds.insert_documents([{"title": "a"}, {"title": "b"}])
+    ids = client.store.con.execute('SELECT _id FROM datasets."v"').fetchall()
+    assert len({r[0] for r in ids}) == 2
+
+
+def test_delete_documents_describe_export_and_delete(client, tmp_path):
+    ds = client.Dataset("shop")
+    ds.insert_documents([{"_id": str(i), "x_vector_": [i, 1.0], "t": "a"} for i in range(5)])
+    assert ds.delete_documents(["1", "3", "nope"]) == 2
+    info = ds.describe()
+    assert info["documents"] == 3
+    assert {f["field"]: f["vector_dim"] for f in info["fields"]}["x_vector_"] == 2
+    out = ds.export_parquet(str(tmp_path / "shop.parquet"))
+    assert pq.read_table(out).num_rows == 3
+    ds.delete()
+    assert client.list_datasets() == []
+
+
+# -- bad input: a clear message, nothing written --------------------------------------------
+
+def _unchanged(ds, before):
+    assert len(ds) == before
+    assert ds.get_documents(["keep"]) == [{"_id": "keep", "v_vector_": [1.0, 2.0, 3.0]}]
+
+
+@pytest.fixture
+def ds(client):
+    ds = client.Dataset("shop")
+    ds.insert_documents([{"_id": "keep", "v_vector_": [1, 2, 3]}])
+    return ds
+
+
+def test_wrong_vector_length_names_field_and_ids(ds):
+    with pytest.raises(cm.SchemaError, match=r"'v_vector_' has 3 dimensions, but 2 documents "
+                                             r".*first _id: 'b', 'c'"):
+        ds.insert_documents([{"_id": "a", "v_vector_": [1, 2, 3]},
+                             {"_id": "b", "v_vector_": [1, 2]}, {"_id": "c", "v_vector_": [1]}])
+    _unchanged(ds, 1)
+
+
+def test_non_numeric_vector_names_field(ds):
+    with pytest.raises(cm.SchemaError, match=r"Vector field 'v_vector_' holds non-numeric "
+                                             r"values \(string\); first _id: 'a'"):
+        ds.insert_documents([{"_id": "a", "v_vector_": ["x", "y", "z"]}])
+    _unchanged(ds, 1)
+
+
+def test_duplicate_id_in_one_batch(ds):
+    with pytest.raises(cm.SchemaError, match=r"Duplicate _id in one batch: 1 ids .*'dup'"):
+        ds.insert_documents([{"_id": "dup", "t": 1}, {"_id": "new", "t": 2},
+                             {"_id": "dup", "t": 3}])
+    _unchanged(ds, 1)
+
+
+def test_field_name_collision(ds):
+    with pytest.raises(cm.SchemaError, match=r"'V_VECTOR_' collides with 'v_vector_'"):
+        ds.insert_documents([{"_id": "a", "V_VECTOR_": [1, 2, 3]}])
+    _unchanged(ds, 1)
+
+
+def test_type_mismatch_with_stored_field_writes_nothing(ds):
+    ds.insert_documents([{"_id": "n", "count": 1}])
+    with pytest.raises(cm.SchemaError, match="do not match the type already stored"):
+        ds.insert_documents([{"_id": "x", "count": "many"}, {"_id": "y", "v_vector_": [0, 0, 0]}])
+    _unchanged(ds, 2)
+
+
+def test_invalid_dataset_name(client):
+    with pytest.raises(cm.InvalidInputError, match="Invalid dataset name 'a b'"):
+        client.Dataset("a b").insert_documents([{"_id": "x"}])
+
+
+def test_documents_must_be_dicts(client):
+    with pytest.raises(cm.InvalidInputError, match="Documents must be dicts; item 1 is a str"):
+        client.Dataset("x").insert_documents([{"_id": "a"}, "b"])
+
+
+def test_unknown_dataset_lists_existing_and_closest(ds, client):
+    with pytest.raises(cm.NotFoundError, match=r"dataset 'shoop' not found. Did you mean "
+                                               r"'shop'\? Existing: 'shop'"):
+        client.Dataset("shoop").get_documents(["a"])
+
+
+def test_store_locked_by_another_process(tmp_path):
+    path = str(tmp_path / "locked.duckdb")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({path!r}); "
+                               "print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(cm.StoreLockedError, match=rf"open in process {holder.pid}.*Close "
+                                                      "that program"):
+            Client(path=path)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_killed_writer_loses_no_committed_batch(tmp_path):
+    path = str(tmp_path / "crash.duckdb")
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from clustermetrics import Client
+        c = Client(path={path!r})
+        ds = c.Dataset("crash")
+        for b in range(1000):
+            X = np.random.default_rng(b).normal(size=(200, 16))
+            ds.insert_documents(X, ids=[f"{{b}}-{{i}}" for i in range(200)],
+                                vector_field="v_vector_")
+            print(b, flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    committed = -1
+    deadline = time.time() + 60
+    while committed < 5 and time.time() < deadline:
+        committed = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with Client(path=path) as c:
+        n = len(c.Dataset("crash"))
+    assert n >= (committed + 1) * 200  # every batch reported committed is there
+    assert n % 200 == 0  # and no batch is there in part

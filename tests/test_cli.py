@@ -1,0 +1,147 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import clustermetrics as cm
+from clustermetrics.cli import main
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+    store = str(tmp_path / "cli.duckdb")
+
+    def invoke(*args, input=None):
+        return runner.invoke(main, [*args, "--path", store], input=input)
+
+    invoke.store = store
+    return invoke
+
+
+@pytest.fixture
+def imported(run, tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 120)
+    X = rng.normal(size=(120, 5)) + labels[:, None] * 4
+    df = pd.DataFrame({"_id": [f"r{i}" for i in range(120)], "feat_vector_": list(X),
+                       "kind": [f"k{v}" for v in labels]})
+    path = tmp_path / "docs.parquet"
+    df.to_parquet(path)
+    res = run("import", "docs", str(path))
+    assert res.exit_code == 0, res.output
+    return X, labels
+
+
+def test_quickstart_is_the_main_job(run):
+    res = run("quickstart", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["source"]["dataset_id"] == "quickstart_clustering"
+    assert data["counts"]["n_used"] == 1797 and data["counts"]["n_clusters"] == 10
+    assert 0.5 < data["scores"]["adjusted_rand"] <= 1.0
+    with cm.Client(path=run.store) as c:
+        again = c.vector_tools.cluster.metrics("quickstart_clustering", "pixels_vector_",
+                                               "kmeans_10", "digit")
+    assert again.scores == pytest.approx(data["scores"], abs=1e-12)
+
+
+def test_quickstart_table(run):
+    res = run("quickstart")
+    assert res.exit_code == 0, res.output
+    assert "Adjusted Rand Index" in res.output and "Silhouette" in res.output
+    assert "cluster_alias='kmeans_10'" in res.output
+
+
+def test_import_cluster_metrics_equals_evaluate(run, imported):
+    X, labels = imported
+    assert "Stored kmeans_3" in run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k",
+                                    "3").output
+    res = run("metrics", "docs", "--vector-field", "feat_vector_", "--alias", "kmeans_3",
+              "--ground-truth", "kind", "--metric", "cosine", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    with cm.Client(path=run.store) as c:
+        stored = c.Dataset("docs").get_documents([f"r{i}" for i in range(120)])
+    km = [d["_cluster_"]["feat_vector_"]["kmeans_3"] for d in stored]
+    expected = cm.evaluate(X.astype(np.float32), km, [f"k{v}" for v in labels], metric="cosine")
+    assert data["scores"] == pytest.approx(expected.scores, abs=1e-12)
+
+
+def test_metrics_table_and_sampling(run, imported):
+    run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k", "3")
+    res = run("metrics", "docs", "-f", "feat_vector_", "-a", "kmeans_3", "--sample-size", "30",
+              "--random-state", "1")
+    assert res.exit_code == 0, res.output
+    assert "95% CI" in res.output and "Davies-Bouldin" in res.output
+
+
+def test_datasets_and_aliases_commands(run, imported, tmp_path):
+    run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k", "2", "--alias", "two")
+    listed = json.loads(run("datasets", "list", "--json").output)
+    assert listed == [{"dataset_id": "docs", "documents": 120}]
+    described = json.loads(run("datasets", "describe", "docs", "--json").output)
+    assert {f["field"] for f in described["fields"]} == {"_id", "feat_vector_", "kind"}
+    aliases = json.loads(run("aliases", "list", "docs", "--json").output)
+    assert [a["alias"] for a in aliases] == ["two"]
+    sizes = json.loads(run("aliases", "describe", "docs", "-f", "feat_vector_", "-a", "two",
+                           "--json").output)
+    assert sum(sizes["sizes"].values()) == 120
+    dist = json.loads(run("distribution", "docs", "-f", "feat_vector_", "-a", "two", "-g",
+                          "kind", "--json").output)
+    assert sum(sum(row.values()) for row in dist.values()) == 120
+    assert run("aliases", "delete", "docs", "-f", "feat_vector_", "-a", "two").exit_code == 0
+    out = tmp_path / "out.parquet"
+    assert run("datasets", "export", "docs", str(out)).exit_code == 0
+    assert pd.read_parquet(out).shape[0] == 120
+    assert run("datasets", "delete", "docs", input="y\n").exit_code == 0
+    assert "No datasets yet" in run("datasets", "list").output
+
+
+# -- errors: one line, non-zero exit, no traceback --------------------------------------------
+
+def _one_line_error(res, pattern):
+    assert res.exit_code == 1
+    assert "Traceback" not in res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("Error:")
+    assert pattern in " ".join(lines)
+
+
+def test_unknown_dataset_error(run, imported):
+    res = run("metrics", "doc", "-f", "feat_vector_", "-a", "x")
+    _one_line_error(res, "dataset 'doc' not found. Did you mean 'docs'?")
+
+
+def test_unknown_alias_error(run, imported):
+    res = run("metrics", "docs", "-f", "feat_vector_", "-a", "kmeans_9")
+    _one_line_error(res, "cluster alias 'kmeans_9' not found")
+
+
+def test_non_vector_field_error(run, imported):
+    res = run("cluster", "kmeans", "docs", "-f", "kind", "-k", "2")
+    _one_line_error(res, "Field 'kind' of dataset 'docs' is VARCHAR, not a vector field")
+
+
+def test_bad_import_file_error(run, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"_id": "a", "v_vector_": [1, 2]}\n{"_id": "a", "v_vector_": [1, 2]}\n')
+    res = run("import", "docs", str(bad))
+    _one_line_error(res, "Duplicate _id in one batch")
+
+
+def test_locked_store_error(run, imported):
+    import subprocess
+    import sys
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({run.store!r}); "
+                               "print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        _one_line_error(run("datasets", "list"), f"open in process {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,0 +1,185 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+import clustermetrics as cm
+from clustermetrics.engine.local import StoreSource
+from clustermetrics.metrics.evaluate import evaluate_source
+
+
+@pytest.fixture
+def digits(client, digits_docs):
+    X, y, docs = digits_docs
+    client.Dataset("digits").insert_documents(docs)
+    client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 10)
+    return X, y
+
+
+def _stored_labels(client, alias="kmeans_10"):
+    rows = client.store.con.execute(
+        f'SELECT "_cluster_.pixels_vector_.{alias}" FROM datasets."digits"').fetchall()
+    return np.array([r[0] for r in rows], dtype=object)
+
+
+def test_insert_kmeans_metrics_equals_evaluate(client, digits):
+    X, y = digits
+    labels = _stored_labels(client).astype(int)
+    result = client.vector_tools.cluster.metrics(
+        dataset_id="digits", vector_field="pixels_vector_", cluster_alias="kmeans_10",
+        ground_truth_field="digit")
+    expected = cm.evaluate(X.astype(np.float32), labels, y)
+    assert result.scores == pytest.approx(expected.scores, abs=1e-12)
+    assert result.silhouette == pytest.approx(skm.silhouette_score(X.astype(np.float32), labels),
+                                              abs=1e-5)
+    assert result.source == {"dataset_id": "digits", "vector_field": "pixels_vector_",
+                             "cluster_alias": "kmeans_10", "ground_truth_field": "digit"}
+
+
+def test_without_ground_truth_only_internal_metrics(client, digits):
+    result = client.vector_tools.cluster.metrics("digits", "pixels_vector_", "kmeans_10")
+    assert set(result.scores) == {"silhouette", "calinski_harabasz", "davies_bouldin"}
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "manhattan"])
+def test_streamed_in_small_batches_equals_one_shot(client, digits, metric):
+    X, y = digits
+    labels = _stored_labels(client).astype(int)
+    source = StoreSource(client.store, "digits", "pixels_vector_",
+                         "_cluster_.pixels_vector_.kmeans_10", "digit", dim=64, batch_rows=37)
+    streamed = evaluate_source(source, metric=metric)
+    one_shot = cm.evaluate(X.astype(np.float32), labels, y, metric=metric)
+    assert streamed.scores == pytest.approx(one_shot.scores, rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(streamed.silhouette_detail.values,
+                               one_shot.silhouette_detail.values, atol=1e-9)
+
+
+def test_custom_labels_inside_documents(client):
+    rng = np.random.default_rng(0)
+    docs = [{"_id": f"p{i}", "v_vector_": rng.normal(size=3) + (i % 2) * 5, "kind": f"k{i % 2}",
+             "_cluster_": {"v_vector_": {"mine": f"c{i % 2}"}}} for i in range(40)]
+    client.Dataset("p").insert_documents(docs)
+    aliases = client.vector_tools.cluster.list_aliases("p")
+    assert aliases == [{"vector_field": "v_vector_", "alias": "mine", "clusters": 2,
+                        "labelled": 40, "method": "custom"}]
+    result = client.vector_tools.cluster.metrics("p", "v_vector_", "mine", "kind")
+    assert result.adjusted_rand == 1.0
+
+
+def test_set_cluster_labels_and_missing_labels_are_counted(client, digits):
+    X, y = digits
+    ids = [f"d{i}" for i in range(300)]  # the last 100 documents get no label
+    labels = {i: int(y[n]) % 3 for n, i in enumerate(ids)}
+    client.vector_tools.cluster.set_cluster_labels("digits", "pixels_vector_", "mod3", labels)
+    client.Dataset("digits").upsert_documents([{"_id": "d0", "digit": None},
+                                               {"_id": "d1", "meta": {"row": -1}}])
+    result = client.vector_tools.cluster.metrics("digits", "pixels_vector_", "mod3", "digit")
+    assert result.counts["n_missing_label"] == 100
+    assert result.counts["n_used"] == 300
+    assert result.counts["n_external"] == 300  # upsert with null keeps the stored digit
+    expected = cm.evaluate(X[:300].astype(np.float32), y[:300] % 3, y[:300])
+    assert result.scores == pytest.approx(expected.scores, abs=1e-12)
+
+
+def test_set_cluster_labels_is_all_or_nothing(client, digits):
+    with pytest.raises(cm.InvalidInputError, match=r"1 labelled ids are not in dataset 'digits' "
+                                                   r"\(first: 'ghost'\)"):
+        client.vector_tools.cluster.set_cluster_labels(
+            "digits", "pixels_vector_", "kmeans_10", {"d0": 99, "ghost": 1})
+    assert 99 not in set(_stored_labels(client))
+
+
+def test_noise_label_from_store(client):
+    rng = np.random.default_rng(1)
+    docs = [{"_id": str(i), "v_vector_": rng.normal(size=2) + (i % 3) * 4} for i in range(90)]
+    client.Dataset("n").insert_documents(docs)
+    labels = {str(i): (-1 if i % 10 == 0 else i % 3) for i in range(90)}
+    client.vector_tools.cluster.set_cluster_labels("n", "v_vector_", "hdb", labels)
+    result = client.vector_tools.cluster.metrics("n", "v_vector_", "hdb", noise_label=-1)
+    assert result.counts["n_noise"] == 9 and result.counts["n_used"] == 81
+
+
+def test_distribution_and_centroid_distances(client, digits):
+    X, y = digits
+    tools = client.vector_tools.cluster
+    sizes = tools.distribution("digits", "pixels_vector_", "kmeans_10")
+    labels = _stored_labels(client).astype(int)
+    assert sizes["size"].tolist() == np.bincount(labels).tolist()
+    joint = tools.distribution("digits", "pixels_vector_", "kmeans_10", "digit")
+    np.testing.assert_array_equal(joint.to_numpy(), cm.contingency_matrix(labels, y))
+    dist = tools.centroid_distances("digits", "pixels_vector_", "kmeans_10")
+    means = np.array([X[labels == c].mean(axis=0) for c in range(10)])
+    assert dist.shape == (10, 10)
+    assert dist.loc[0, 1] == pytest.approx(np.linalg.norm(means[0] - means[1]), rel=1e-5)
+    info = tools.describe_alias("digits", "pixels_vector_", "kmeans_10")
+    assert info["method"] == "kmeans" and info["params"]["k"] == 10
+
+
+def test_dataset_object_offers_the_same_operations(client, digits):
+    ds = client.Dataset("digits")
+    assert ds.metrics("pixels_vector_", "kmeans_10").scores == pytest.approx(
+        client.vector_tools.cluster.metrics("digits", "pixels_vector_", "kmeans_10").scores)
+    ds.kmeans("pixels_vector_", 3)
+    assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10", "kmeans_3"]
+    client.vector_tools.cluster.delete_alias("digits", "pixels_vector_", "kmeans_3")
+    assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10"]
+
+
+# -- errors a person can act on, one case each --------------------------------------------
+
+def test_unknown_vector_field(client, digits):
+    with pytest.raises(cm.NotFoundError, match=r"vector field 'pixel_vector_' not found in "
+                                               r"dataset 'digits'. Did you mean 'pixels_vector_'"):
+        client.vector_tools.cluster.metrics("digits", "pixel_vector_", "kmeans_10")
+
+
+def test_non_vector_field_as_vector_field(client, digits):
+    with pytest.raises(cm.InvalidInputError, match=r"Field 'digit' of dataset 'digits' is BIGINT, "
+                                                   r"not a vector field. Vector fields: "
+                                                   "pixels_vector_"):
+        client.vector_tools.cluster.metrics("digits", "digit", "kmeans_10")
+
+
+def test_unknown_alias(client, digits):
+    with pytest.raises(cm.NotFoundError, match=r"cluster alias 'kmeans_1' not found .* Did you "
+                                               r"mean 'kmeans_10'\?"):
+        client.vector_tools.cluster.metrics("digits", "pixels_vector_", "kmeans_1")
+
+
+def test_unknown_ground_truth_field(client, digits):
+    with pytest.raises(cm.NotFoundError, match=r"field 'digits' not found in dataset 'digits'. "
+                                               r"Did you mean 'digit'\?"):
+        client.vector_tools.cluster.metrics("digits", "pixels_vector_", "kmeans_10", "digits")
+
+
+def test_unknown_dataset(client, digits):
+    with pytest.raises(cm.NotFoundError, match=r"dataset 'digit' not found. Did you mean "
+                                               r"'digits'\?"):
+        client.vector_tools.cluster.metrics("digit", "pixels_vector_", "kmeans_10")
+
+
+def test_kmeans_with_bad_k(client, digits):
+    with pytest.raises(cm.InvalidInputError, match="k must be an integer >= 2; got 1"):
+        client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 1)
+
+
+def test_nan_in_stored_vectors_names_documents(client):
+    docs = [{"_id": f"x{i}", "v_vector_": [float(i), 1.0]} for i in range(10)]
+    docs[4]["v_vector_"] = [float("nan"), 1.0]
+    client.Dataset("nan").insert_documents(docs)
+    client.vector_tools.cluster.set_cluster_labels("nan", "v_vector_", "two",
+                                                   {f"x{i}": i % 2 for i in range(10)})
+    with pytest.raises(cm.InvalidInputError, match=r"NaN or infinite values in 1 documents "
+                                                   r"\(first _id: 'x4'\)"):
+        client.vector_tools.cluster.metrics("nan", "v_vector_", "two")
+
+
+def test_default_path_follows_the_environment(monkeypatch, tmp_path):
+    from clustermetrics.client import default_path
+    monkeypatch.setenv("CLUSTERMETRICS_PATH", str(tmp_path / "env.duckdb"))
+    assert default_path() == str(tmp_path / "env.duckdb")
+    monkeypatch.delenv("CLUSTERMETRICS_PATH")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_path() == str(tmp_path / "clustermetrics" / "store.duckdb")
+    with cm.Client() as c:
+        assert c.path == str(tmp_path / "clustermetrics" / "store.duckdb")
