@@ -167,12 +167,13 @@ class _Blocks:
         self.X, self.codes, self.k, self.metric = X, codes, k, metric
         self.dtype = X.dtype if metric == "euclidean" else np.float64
         # distances are shift-invariant: centring keeps the norms trick accurate in float32
-        self.center = X.mean(axis=0, dtype=np.float64) if metric == "euclidean" else None
+        self.center = (X.mean(axis=0, dtype=np.float64).astype(self.dtype)
+                       if metric == "euclidean" else None)
 
     def prepare(self, rows):
         x = self.X[rows]
         if self.metric == "euclidean":
-            x = (x - self.center).astype(self.dtype)
+            x = x - self.center
             sq = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(self.dtype)
             return x, sq, self.onehot(rows)
         return x, None, self.onehot(rows)
@@ -230,9 +231,10 @@ def _parallel(tasks, fn):
     work between the GEMMs then runs in parallel too."""
     workers = min(os.cpu_count() or 1, len(tasks))
     if workers <= 1:
-        return [fn(t) for t in tasks]
+        yield from map(fn, tasks)
+        return
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(fn, tasks))
+        yield from pool.map(fn, tasks)  # consumed in order, so results do not pile up
 
 
 def pairwise_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str,

@@ -1,0 +1,84 @@
+"""The store end to end: insert from Parquet, then the metrics call on the stored dataset
+against evaluate() on the same in-memory array, in one run.
+
+    python benchmarks/bench_store.py [--n 200000] [--d 768]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import clustermetrics as cm
+from clustermetrics.store.documents import vectors_to_arrow
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--d", type=int, default=768)
+    args = ap.parse_args()
+    n, d, k = args.n, args.d, 10
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, k, n)
+    X = rng.standard_normal((n, d), dtype=np.float32) + rng.normal(size=(k, d)).astype(
+        np.float32)[labels]
+    truth = np.array([f"class_{v}" for v in (labels + (rng.random(n) < 0.2)) % k], dtype=object)
+    ids = np.array([f"doc-{i}" for i in range(n)], dtype=object)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        parquet = os.path.join(tmp, "docs.parquet")
+        pq.write_table(pa.table({"_id": ids, "emb_vector_": vectors_to_arrow(X),
+                                 "category": truth}), parquet)
+        with cm.Client(path=os.path.join(tmp, "bench.duckdb")) as client:
+            ds = client.Dataset("bench")
+            t0 = time.perf_counter()
+            ds.insert_documents(parquet)
+            t_insert = time.perf_counter() - t0
+            print(f"insert from Parquet: {n:,} x {d} in {t_insert:.2f} s = "
+                  f"{n / t_insert:,.0f} vectors/s (target >= 50,000)", flush=True)
+            client.vector_tools.cluster.set_cluster_labels(
+                "bench", "emb_vector_", "truth_k10", dict(zip(ids, labels)))
+
+            stages: dict[str, float] = {}
+            last = [time.perf_counter()]
+
+            def progress(stage, done, total):
+                now = time.perf_counter()
+                stages[stage] = stages.get(stage, 0.0) + now - last[0]
+                last[0] = now
+
+            t0 = time.perf_counter()
+            stored = client.vector_tools.cluster.metrics(
+                "bench", "emb_vector_", "truth_k10", "category", metric="cosine",
+                progress=progress)
+            t_stored = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            source = client.vector_tools.cluster._source("bench", "emb_vector_", "truth_k10",
+                                                         "category")
+            n_read = sum(len(b.X) for b in source.batches())
+            t_read = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    memory = cm.evaluate(X, labels, truth, metric="cosine")
+    t_memory = time.perf_counter() - t0
+    assert stored.scores == memory.scores or all(
+        abs(stored.scores[m] - memory.scores[m]) < 1e-9 for m in memory.scores)
+    print(f"metrics (cosine, with ground truth) on the stored dataset: {t_stored:.2f} s "
+          f"(pass 1 {stages.get('statistics', 0):.2f} s, pass 2 {stages.get('silhouette', 0):.2f}"
+          f" s)")
+    print(f"evaluate() on the same in-memory array:                  {t_memory:.2f} s")
+    print(f"ratio stored / in-memory: {t_stored / t_memory:.2f}x (target <= 1.5x)")
+    print(f"reading the {n_read:,} vectors once from the store: {t_read:.2f} s "
+          f"({n_read * d * 4 / t_read / 1e6:,.0f} MB/s); the metrics read them twice")
+
+
+if __name__ == "__main__":
+    main()
