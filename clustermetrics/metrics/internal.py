@@ -6,7 +6,7 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 from ._validation import check_cluster_count, check_same_length, check_vectors
-from .clusterstats import ClusterStats
+from .clusterstats import CHUNK_BYTES, ClusterStats
 from .labels import Labels, encode_labels
 
 
@@ -35,11 +35,14 @@ class DaviesBouldinStats:
 
     def update(self, X: np.ndarray, labels: Labels) -> DaviesBouldinStats:
         codes = self.stats.codes_for(labels)
-        keep = codes >= 0
-        codes, Xv = codes[keep], X[keep]
-        dev = Xv - self.stats.mean[codes]
-        dist = np.sqrt(np.einsum("ij,ij->i", dev, dev))
-        self.dist_sum += np.bincount(codes, weights=dist, minlength=len(self.dist_sum))
+        step = max(1, CHUNK_BYTES // (8 * X.shape[1]))
+        for i in range(0, len(X), step):  # float64 copies of cache-sized chunks
+            c = codes[i:i + step]
+            keep = c >= 0
+            dev = X[i:i + step][keep].astype(np.float64)
+            dev -= self.stats.mean[c[keep]]
+            dist = np.sqrt(np.einsum("ij,ij->i", dev, dev))
+            self.dist_sum += np.bincount(c[keep], weights=dist, minlength=len(self.dist_sum))
         return self
 
     def merge(self, other: DaviesBouldinStats) -> DaviesBouldinStats:

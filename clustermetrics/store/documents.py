@@ -9,9 +9,11 @@ names the field and the first offending ``_id`` values, before anything is writt
 from __future__ import annotations
 
 import os
+import queue
 import re
+import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -71,6 +73,60 @@ def read_any(data, *, ids=None, vector_field: str | None = None) -> pa.Table:
         f"Cannot read documents from a {type(data).__name__}: give a list of dicts, a pandas "
         "DataFrame, a Parquet/CSV/JSONL path, an Arrow table, or a NumPy array with ids."
     )
+
+
+PIECE_ROWS = 122_880  # rows per imported Parquet piece: one DuckDB row group, written directly
+
+
+def read_pieces(data, *, ids=None, vector_field: str | None = None) -> Iterator[pa.Table]:
+    """The input as a sequence of tables: Parquet files piece by piece (after checking their
+    ``_id`` column as a whole), anything else in one piece."""
+    path = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+    if path and path.lower().endswith((".parquet", ".pq")) and os.path.exists(path):
+        import pyarrow.parquet as pq
+        pf = pq.ParquetFile(path)
+        if "_id" in pf.schema_arrow.names:
+            _ensure_ids(pf.read(columns=["_id"]))  # duplicates across pieces
+        for batch in pf.iter_batches(batch_size=PIECE_ROWS):
+            yield pa.Table.from_batches([batch])
+        return
+    yield read_any(data, ids=ids, vector_field=vector_field)
+
+
+def prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """Produce the next items in a background thread while the caller works on this one;
+    an error in the producer is raised in the caller."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # handed to the consumer
+            q.put(("error", exc))
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
 
 
 def _plain(v):

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InvalidInputError, NotFoundError, SchemaError, StoreLockedError
-from .documents import CLUSTER_PREFIX, check_name, normalize, read_any
+from .documents import CLUSTER_PREFIX, check_name, normalize, prefetch, read_pieces
 
 try:
     import duckdb
@@ -108,32 +108,45 @@ class Store:
     # -- documents -------------------------------------------------------------------------
     def write(self, dataset: str, data, *, mode: str = "insert", ids=None,
               vector_field: str | None = None, vector_fields=()) -> dict[str, int]:
-        """Insert (replace whole documents) or upsert (merge fields) one batch, atomically.
+        """Insert (replace whole documents) or upsert (merge fields), in one transaction:
+        all of the input or none of it. Returns ``{"inserted": n, "updated": m}``.
 
-        Returns ``{"inserted": n, "updated": m}``.
+        Large Parquet files arrive in pieces; the next piece is read and checked in a
+        background thread while DuckDB writes the current one.
         """
         check_name(dataset)
-        table = read_any(data, ids=ids, vector_field=vector_field)
+        if mode not in ("insert", "upsert"):
+            raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
         exists = self.exists(dataset)
-        current = self.schema(dataset) if exists else {}
-        dims = self.vector_fields(dataset) if exists else {}
-        table = normalize(table, dims=dims, vector_fields=vector_fields, existing=current)
-        if table.num_rows == 0:
-            return {"inserted": 0, "updated": 0}
-        self.con.register("_batch", table)
+        current = self.schema(dataset) if exists else {"_id": "VARCHAR"}
+        checker = _PieceChecker(self.vector_fields(dataset) if exists else {}, vector_fields,
+                                current)
+        pieces = prefetch(checker(p) for p in read_pieces(data, ids=ids,
+                                                           vector_field=vector_field))
+        counts = {"inserted": 0, "updated": 0}
+        self.con.execute("BEGIN TRANSACTION")
         try:
-            with self._transaction():
+            for table in pieces:
+                if table.num_rows == 0:
+                    continue
                 if not exists:
                     self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
-                    current = {"_id": "VARCHAR"}
+                    exists = True
                 self._add_columns(dataset, table, current)
-                counts = self._merge_batch(dataset, table, mode)
+                current = self.schema(dataset)
+                self.con.register("_batch", table)
+                done = self._merge_batch(dataset, table, mode)
+                self.con.unregister("_batch")
+                counts = {k: counts[k] + done[k] for k in counts}
                 for name in table.column_names:  # labels that came inside documents
                     if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
                         vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
                         self.register_alias(dataset, vf, alias)
-        finally:
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
             self.con.unregister("_batch")
+            raise
         return counts
 
     def _add_columns(self, dataset: str, table: pa.Table, current: dict[str, str]) -> None:
@@ -156,7 +169,7 @@ class Store:
         if mode == "insert":
             self.con.execute(f"DELETE FROM {t} WHERE _id IN (SELECT _id FROM _batch)")
             self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch")
-        elif mode == "upsert":
+        else:  # upsert
             types = self.schema(dataset)
             sets = ", ".join(f"{q(c)} = coalesce(CAST(b.{q(c)} AS {types[c]}), {t}.{q(c)})"
                              for c in table.column_names if c != "_id")
@@ -164,8 +177,6 @@ class Store:
                 self._run(f"UPDATE {t} SET {sets} FROM _batch b WHERE {t}._id = b._id")
             self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch "
                       f"WHERE _id NOT IN (SELECT _id FROM {t})")
-        else:
-            raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
         return {"inserted": table.num_rows - existing, "updated": existing}
 
     def _run(self, sql: str) -> None:
@@ -309,6 +320,24 @@ class Store:
     # -- helpers -----------------------------------------------------------------------------
     def _transaction(self):
         return _Transaction(self.con)
+
+
+class _PieceChecker:
+    """Normalises pieces in turn, carrying what earlier pieces fixed (vector dimensions and
+    field names) so that every piece is checked against the same schema."""
+
+    def __init__(self, dims: dict[str, int], vector_fields, existing: dict[str, str]):
+        self.dims, self.vector_fields, self.names = dict(dims), vector_fields, list(existing)
+
+    def __call__(self, piece: pa.Table) -> pa.Table:
+        table = normalize(piece, dims=self.dims, vector_fields=self.vector_fields,
+                          existing=self.names)
+        for f in table.schema:
+            if pa.types.is_fixed_size_list(f.type):
+                self.dims.setdefault(f.name, f.type.list_size)
+            if f.name not in self.names:
+                self.names.append(f.name)
+        return table
 
 
 class _Transaction:

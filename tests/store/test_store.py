@@ -211,3 +211,35 @@ def test_killed_writer_loses_no_committed_batch(tmp_path):
         n = len(c.Dataset("crash"))
     assert n >= (committed + 1) * 200  # every batch reported committed is there
     assert n % 200 == 0  # and no batch is there in part
+
+
+def test_parquet_imported_in_pieces_is_one_transaction(client, tmp_path, monkeypatch):
+    from clustermetrics.store import documents
+    monkeypatch.setattr(documents, "PIECE_ROWS", 10)
+    rng = np.random.default_rng(0)
+    ids = [f"p{i}" for i in range(35)]
+    vectors = rng.normal(size=(35, 3)).tolist()
+    vectors[31] = [1.0, 2.0]  # a bad vector in the last piece
+    path = tmp_path / "pieces.parquet"
+    pq.write_table(pa.table({"_id": ids, "v_vector_": vectors}), path)
+    ds = client.Dataset("pieces")
+    ds.insert_documents([{"_id": "keep", "v_vector_": [0, 0, 0]}])
+    with pytest.raises(cm.SchemaError, match=r"first _id: 'p31'"):
+        ds.insert_documents(str(path))
+    assert len(ds) == 1  # the three good pieces before it were rolled back too
+    vectors[31] = [1.0, 2.0, 3.0]
+    pq.write_table(pa.table({"_id": ids, "v_vector_": vectors}), path)
+    assert ds.insert_documents(str(path)) == {"inserted": 35, "updated": 0}
+    assert len(ds) == 36
+
+
+def test_parquet_duplicate_ids_across_pieces(client, tmp_path, monkeypatch):
+    from clustermetrics.store import documents
+    monkeypatch.setattr(documents, "PIECE_ROWS", 10)
+    ids = [f"p{i}" for i in range(30)]
+    ids[25] = "p3"
+    path = tmp_path / "dups.parquet"
+    pq.write_table(pa.table({"_id": ids, "t": list(range(30))}), path)
+    with pytest.raises(cm.SchemaError, match=r"Duplicate _id in one batch: 1 ids .*'p3'"):
+        client.Dataset("dups").insert_documents(str(path))
+    assert client.list_datasets() == []
