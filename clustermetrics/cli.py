@@ -303,6 +303,113 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
     console.print(table)
 
 
+# -- reports and choosing ------------------------------------------------------------------------
+
+@command(main, "report")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@click.option("--alias", "-a", required=True)
+@click.option("--ground-truth", "-g", default=None)
+@click.option("--output", "-o", default="report.html", show_default=True,
+              type=click.Path(dir_okay=False), help="HTML file to write.")
+@click.option("--metric", "-m", default="euclidean", show_default=True)
+@click.option("--sample-size", type=int, default=None)
+@click.option("--hover-field", "hover_fields", multiple=True,
+              help="Field to show when hovering a point (repeatable).")
+@click.option("--max-points", type=int, default=3000, show_default=True,
+              help="Points drawn in the projections.")
+def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric, sample_size,
+               hover_fields, max_points):
+    """A self-contained HTML report of ALIAS on DATASET: metrics, silhouette plot, projections,
+    contingency heatmap, sizes, centroid distances."""
+    with _client(path) as client:
+        with _progress(False) as bar:
+            tasks = {}
+
+            def progress(stage, done, total):
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], advance=done)
+
+            client.vector_tools.cluster.report(
+                dataset, vector_field, alias, ground_truth, output, metric=metric,
+                sample_size=sample_size, hover_fields=hover_fields, max_points=max_points,
+                progress=progress)
+    console.print(f"Wrote {output}.")
+
+
+@command(main, "compare")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@click.option("--alias", "-a", "aliases", multiple=True, required=True,
+              help="An alias to compare (repeat for each).")
+@click.option("--ground-truth", "-g", default=None)
+@click.option("--metric", "-m", default="euclidean", show_default=True)
+@click.option("--sample-size", type=int, default=None)
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+              help="Also write the table and chart to this HTML file.")
+@click.option("--json", "as_json", is_flag=True)
+def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, sample_size,
+                output, as_json):
+    """Metrics of several aliases side by side."""
+    with _client(path) as client:
+        with _spinner(f"Evaluating {len(aliases)} clusterings", as_json):
+            comparison = client.vector_tools.cluster.compare(
+                dataset, vector_field, aliases, ground_truth, metric=metric,
+                sample_size=sample_size)
+    _show_comparison(comparison, output, as_json)
+
+
+@command(main, "sweep")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@click.option("--k-min", type=int, default=2, show_default=True)
+@click.option("--k-max", type=int, default=20, show_default=True)
+@click.option("--ground-truth", "-g", default=None)
+@click.option("--metric", "-m", default="euclidean", show_default=True)
+@click.option("--sample-size", type=int, default=None)
+@click.option("--random-state", type=int, default=0, show_default=True)
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+              help="Also write the table and chart to this HTML file.")
+@click.option("--json", "as_json", is_flag=True)
+def sweep_cmd(path, dataset, vector_field, k_min, k_max, ground_truth, metric, sample_size,
+              random_state, output, as_json):
+    """k-means for each k in K_MIN..K_MAX (stored as kmeans_K), the metrics of each, and the
+    best k for each metric."""
+    ks = range(k_min, k_max + 1)
+    with _client(path) as client, _progress(as_json, unit="k") as bar:
+        task = bar.add_task("k-means sweep", total=len(ks))
+        comparison = client.vector_tools.cluster.sweep(
+            dataset, vector_field, ks, ground_truth, metric=metric, sample_size=sample_size,
+            random_state=random_state, on_step=lambda k, i, n: bar.update(task, completed=i))
+    _show_comparison(comparison, output, as_json)
+
+
+def _show_comparison(comparison, output, as_json) -> None:
+    if output:
+        comparison.save(output)
+    if as_json:
+        return _emit_json(comparison.to_dict())
+    from .metrics.result import METRIC_INFO
+    from .report.compare import PLOTTED
+    df = comparison.table
+    metrics = [m for m in PLOTTED if m in df.columns]
+    short = {"silhouette": "Silhouette", "calinski_harabasz": "CH",
+             "davies_bouldin": "DB ↓", "adjusted_rand": "ARI", "adjusted_mutual_info": "AMI"}
+    table = Table(comparison.by, *[short[m] for m in metrics], "clusters",
+                  title=comparison.title, title_justify="left")
+    best = comparison.best
+    for idx, row in df.iterrows():
+        cells = [(f"[bold green]{row[m]:.4g}[/]" if best.get(m) == idx else f"{row[m]:.4g}")
+                 for m in metrics]
+        table.add_row(str(idx), *cells, str(int(row["n_clusters"])))
+    console.print(table)
+    console.print("Best: " + ", ".join(f"{METRIC_INFO[m].label} {comparison.by} {best[m]}"
+                                       for m in metrics), highlight=False)
+    if output:
+        console.print(f"Wrote {output}.")
+
+
 def _label(text):
     if text is None:
         return None
@@ -370,12 +477,12 @@ def _spinner(text: str, quiet: bool):
     return _Quiet() if quiet else err_console.status(text)
 
 
-def _progress(quiet: bool):
+def _progress(quiet: bool, unit: str = "rows"):
     if quiet:
         return _Quiet()
     return Progress(TextColumn("{task.description:<12}"), BarColumn(),
-                    TextColumn("{task.completed:,}/{task.total:,} rows"), TimeElapsedColumn(),
-                    console=err_console, transient=True)
+                    TextColumn("{task.completed:,}/{task.total:,} " + unit),
+                    TimeElapsedColumn(), console=err_console, transient=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ the engine and the metrics. Names follow the original SDK::
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Mapping
 
@@ -27,11 +28,12 @@ from .metrics.clusterstats import ClusterStats
 from .metrics.evaluate import Progress, evaluate_source
 from .metrics.labels import encode_labels
 from .metrics.result import ClusterMetrics
-from .metrics.silhouettes import resolve_metric
+from .metrics.silhouettes import LINEAR_METRICS, resolve_metric
 from .store.documents import CLUSTER_PREFIX
 from .store.store import Store, label_column, q
 
 PATH_ENV = "CLUSTERMETRICS_PATH"
+AUTO_SAMPLE = 20_000  # reports estimate the euclidean silhouette beyond this many documents
 
 
 def default_path() -> str:
@@ -307,9 +309,150 @@ class ClusterTools:
             raise InvalidInputError(f"Alias {cluster_alias!r} labels no document with a vector.")
         return stats.categories, stats.mean
 
+    # -- seeing and choosing ---------------------------------------------------------------
+    def report(self, dataset_id: str, vector_field: str, cluster_alias: str,
+               ground_truth_field: str | None = None, path: str | None = None, *,
+               metric: str = "euclidean", sample_size: int | None = None,
+               hover_fields=(), max_points: int = 3000, random_state: int = 0,
+               progress: Progress | None = None):
+        """A self-contained HTML report (metrics, silhouette plot, PCA projections coloured by
+        cluster and by ground truth, contingency heatmap, sizes, centroid distances).
+
+        Writes it to ``path`` when given; returns the :class:`~clustermetrics.report.Report`.
+        Scatter plots show a random sample of ``max_points`` documents. For big data the
+        euclidean silhouette is estimated from a 10,000-point sample unless ``sample_size`` says
+        otherwise.
+        """
+        from .report import Projection, build_report, require_plotly
+        require_plotly()
+        source = self._source(dataset_id, vector_field, cluster_alias, ground_truth_field)
+        metric = resolve_metric(metric)
+        if sample_size is None and metric not in LINEAR_METRICS and source.n_rows > AUTO_SAMPLE:
+            sample_size = AUTO_SAMPLE // 2
+        result = self.metrics(dataset_id, vector_field, cluster_alias, ground_truth_field,
+                              metric=metric, sample_size=sample_size, random_state=random_state,
+                              progress=progress)
+        points = _sample_points(source, max_points, random_state)
+        hover = self._hover(dataset_id, points, list(hover_fields), ground_truth_field)
+        coords, explained = _pca(points.X)
+        projection = Projection(coords, points.labels, points.truth, hover, source.n_rows,
+                                explained)
+        contingency = None
+        if result.contingency is not None:
+            c = result.contingency
+            contingency = pd.DataFrame(c.table.toarray().T, index=c.cols, columns=c.rows)
+        names, centroids = self.centroids(dataset_id, vector_field, cluster_alias)
+        distances = pd.DataFrame(cdist(centroids, centroids, metric=metric), index=names,
+                                 columns=names)
+        report = build_report(result, projection=projection, contingency=contingency,
+                              centroid_distances=distances)
+        if path:
+            report.save(path)
+        return report
+
+    def compare(self, dataset_id: str, vector_field: str, aliases, ground_truth_field=None,
+                **options):
+        """Metrics of several aliases in one table (``.table``) and chart (``.figure()``)."""
+        from .report import Comparison
+        aliases = list(aliases)
+        if not aliases:
+            raise InvalidInputError("Give at least one alias to compare.")
+        rows = {a: self._row(self.metrics(dataset_id, vector_field, a, ground_truth_field,
+                                          **options)) for a in aliases}
+        return Comparison(_table(rows), by="alias",
+                          title=f"{dataset_id} / {vector_field}: {len(aliases)} clusterings")
+
+    def sweep(self, dataset_id: str, vector_field: str, k=range(2, 21),
+              ground_truth_field: str | None = None, *, random_state: int = 0,
+              on_step=None, **options):
+        """Run k-means for each k (stored as ``kmeans_{k}``), evaluate each, and return a
+        :class:`~clustermetrics.report.Comparison` indexed by k whose ``best`` names the best
+        k for each metric. ``on_step(k, i, total)`` is called after each k."""
+        from .report import Comparison
+        ks = [int(v) for v in k]
+        if not ks:
+            raise InvalidInputError("k is empty; give the values of k to try, e.g. range(2, 21).")
+        rows = {}
+        for i, kk in enumerate(ks, start=1):
+            self.kmeans(dataset_id, vector_field, kk, random_state=random_state)
+            rows[kk] = self._row(self.metrics(dataset_id, vector_field, f"kmeans_{kk}",
+                                              ground_truth_field, **options))
+            if on_step:
+                on_step(kk, i, len(ks))
+        table = _table(rows)
+        table.index.name = "k"
+        return Comparison(table, by="k", title=f"{dataset_id} / {vector_field}: k-means sweep")
+
+    @staticmethod
+    def _row(result: ClusterMetrics) -> dict:
+        return {**result.scores, "n_clusters": result.counts["n_clusters"],
+                "n_used": result.counts["n_used"]}
+
+    def _hover(self, dataset_id, points, fields, truth_field) -> list[str]:
+        extra = {}
+        if fields:
+            for f in fields:
+                self.client._field(dataset_id, f)
+            docs = self.store.get(dataset_id, points.ids, fields)
+            for f in fields:
+                extra[f] = [_dig(d, f) for d in docs]
+        out = []
+        for i, doc_id in enumerate(points.ids):
+            parts = [f"_id: {doc_id}", f"cluster: {points.labels[i]}"]
+            if points.truth is not None:
+                parts.append(f"{truth_field}: {points.truth[i]}")
+            parts += [f"{f}: {extra[f][i]}" for f in fields]
+            out.append("<br>".join(html.escape(str(p)) for p in parts))
+        return out
+
     def _source(self, dataset_id, vector_field, cluster_alias, ground_truth_field):
         self.store.require(dataset_id)
         dim = self.client._vector_field(dataset_id, vector_field)
         col = self.client._alias(dataset_id, vector_field, cluster_alias)
         truth = self.client._field(dataset_id, ground_truth_field) if ground_truth_field else None
         return StoreSource(self.store, dataset_id, vector_field, col, truth, dim=dim)
+
+
+def _table(rows: dict) -> pd.DataFrame:
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    return table.astype({"n_clusters": np.int64, "n_used": np.int64})
+
+
+def _sample_points(source: StoreSource, m: int, seed: int):
+    """A uniform random sample of at most ``m`` documents (with labels), streamed."""
+    from .metrics.evaluate import Batch
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(source.n_rows, size=min(m, source.n_rows), replace=False))
+    parts = []
+    for b in source.batches():
+        lo, hi = np.searchsorted(rows, [b.offset, b.offset + len(b.X)])
+        take = rows[lo:hi] - b.offset
+        if len(take):
+            parts.append(Batch(np.asarray(b.X)[take], np.asarray(b.labels)[take],
+                               None if b.truth is None else np.asarray(b.truth)[take],
+                               np.asarray(b.ids)[take]))
+    keep = [p for p in parts]
+    X = np.concatenate([p.X for p in keep])
+    labels = np.concatenate([p.labels for p in keep]).astype(object)
+    truth = None if keep[0].truth is None else np.concatenate([p.truth for p in keep])
+    ids = np.concatenate([p.ids for p in keep])
+    ok = np.array([v is not None and v == v for v in labels])  # labelled points only
+    return Batch(X[ok], labels[ok], None if truth is None else truth[ok].astype(object), ids[ok])
+
+
+def _pca(X: np.ndarray):
+    from sklearn.decomposition import PCA
+    k = min(3, X.shape[0], X.shape[1])
+    pca = PCA(n_components=k, random_state=0).fit(X.astype(np.float64))
+    coords = np.zeros((len(X), 3))
+    coords[:, :k] = pca.transform(X.astype(np.float64))
+    return coords, tuple(float(v) for v in pca.explained_variance_ratio_)
+
+
+def _dig(doc: dict, dotted: str):
+    node = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

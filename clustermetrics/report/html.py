@@ -1,0 +1,184 @@
+"""One self-contained HTML report: metrics table, silhouette plot, projections, contingency
+heatmap, cluster sizes and centroid distances. plotly.js is inlined once: no network needed."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..metrics.result import ClusterMetrics
+from . import figures
+
+SECTIONS = ("metrics", "silhouette", "projection", "contingency", "sizes", "centroids")
+
+
+@dataclass
+class Projection:
+    """Points drawn for the scatter plots (a random subsample of the dataset)."""
+
+    coords: np.ndarray  # (m, 3): the first three principal components
+    labels: np.ndarray
+    truth: np.ndarray | None
+    hover: list[str]
+    n_total: int
+    explained: tuple[float, ...] = ()
+
+
+@dataclass
+class Report:
+    """The report's HTML and its figures. ``save(path)`` writes the file; in a notebook the
+    report displays inline."""
+
+    html: str
+    figures: dict = field(default_factory=dict)
+
+    def save(self, path: str) -> str:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.html)
+        return path
+
+    def _repr_html_(self) -> str:
+        return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
+                'style="width:100%;height:900px;border:0"></iframe>')
+
+
+def build_report(result: ClusterMetrics, *, projection: Projection | None = None,
+                 contingency: pd.DataFrame | None = None,
+                 centroid_distances: pd.DataFrame | None = None, max_bars: int = 5000,
+                 title: str | None = None) -> Report:
+    from . import require_plotly
+    require_plotly()
+    src = result.source
+    title = title or " / ".join(str(v) for v in src.values() if v) or "Cluster report"
+    truth_name = src.get("ground_truth_field") or "ground truth"
+    figs, notes = {}, {}
+
+    sil = result.silhouette_detail
+    shown = min(sil.n_scored, max_bars)
+    figs["silhouette"] = figures.silhouette_figure(sil.values, sil.labels, result.silhouette,
+                                                   max_bars=max_bars)
+    notes["silhouette"] = (
+        f"{sil.n_scored:,} scored samples of {sil.n_samples:,}"
+        + (f", drawn as {shown:,} evenly spaced quantiles" if shown < sil.n_scored else "")
+        + f"; {sil.method}.")
+
+    if projection is not None:
+        p = projection
+        var = ", ".join(f"{v:.0%}" for v in p.explained)
+        for dims in (2, 3):
+            figs[f"projection_{dims}d"] = figures.projection_figure(
+                p.coords[:, :dims], p.labels, p.truth, p.hover, dims,
+                f"PCA, {dims}-D ({len(p.labels):,} of {p.n_total:,} documents)")
+        notes["projection"] = (f"PCA of a random sample of {len(p.labels):,} of {p.n_total:,} "
+                               f"documents; variance explained by the components: {var}.")
+    if contingency is not None:
+        figs["contingency"] = figures.contingency_figure(contingency, truth_name)
+    sizes = result.per_cluster["size"]
+    figs["sizes"] = figures.sizes_figure(sizes)
+    if centroid_distances is not None:
+        figs["centroids"] = figures.centroid_figure(centroid_distances, result.metric)
+
+    body = [_header(title, result), _section("metrics", "Metrics", _metrics_table(result))]
+    body.append(_section("silhouette", "Silhouette", _fig(figs["silhouette"], "silhouette")
+                         + _note(notes["silhouette"]) + _per_cluster_table(result)))
+    if projection is not None:
+        body.append(_section("projection", "Projection",
+                             _fig(figs["projection_2d"], "projection-2d")
+                             + _fig(figs["projection_3d"], "projection-3d")
+                             + _note(notes["projection"])))
+    if contingency is not None:
+        body.append(_section("contingency", f"Clusters and {truth_name}",
+                             _fig(figs["contingency"], "contingency")))
+    body.append(_section("sizes", "Cluster sizes", _fig(figs["sizes"], "sizes")))
+    if centroid_distances is not None:
+        body.append(_section("centroids", "Centroids",
+                             _fig(figs["centroids"], "centroids")
+                             + _nearest_table(centroid_distances)))
+    return Report(_page(title, "\n".join(body)), figs)
+
+
+# -- pieces of the page ----------------------------------------------------------------------
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222}
+header{background:#1f3a5f;color:#fff;padding:18px 28px}
+header h1{margin:0 0 6px;font-size:22px}
+header p{margin:2px 0;opacity:.9;font-size:14px}
+nav{padding:8px 28px;background:#eef2f7;font-size:14px}
+nav a{margin-right:14px;color:#1f3a5f}
+section{padding:12px 28px;border-bottom:1px solid #e5e5e5}
+h2{font-size:18px;margin:10px 0}
+table{border-collapse:collapse;font-size:14px;margin:8px 0}
+th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.note{color:#555;font-size:13px}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    from plotly.offline import get_plotlyjs
+    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS if f'id="{s}"' in body)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
+            f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
+            f"{body.replace('<!--nav-->', f'<nav>{nav}</nav>', 1)}</body></html>")
+
+
+def _header(title: str, result: ClusterMetrics) -> str:
+    lines = "".join(f"<p>{html.escape(s)}</p>" for s in result.summary_lines())
+    return f"<header><h1>{html.escape(title)}</h1>{lines}</header><!--nav-->"
+
+
+def _section(sid: str, heading: str, content: str) -> str:
+    return f'<section id="{sid}"><h2>{html.escape(heading)}</h2>{content}</section>'
+
+
+def _fig(fig, div_id: str) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{div_id}",
+                       config={"displaylogo": False})
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _metrics_table(result: ClusterMetrics) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(a)}</td><td class='num'>{html.escape(b)}</td>"
+        f"<td>{html.escape(c)}</td><td>{html.escape(d)}</td></tr>"
+        for a, b, c, d in result.table_rows())
+    return ("<table class='metrics'><thead><tr><th>Metric</th><th>Value</th><th>Range</th>"
+            f"<th>Meaning</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _per_cluster_table(result: ClusterMetrics) -> str:
+    df = result.per_cluster
+    cols = [c for c in ("size", "silhouette", "min", "median", "nearest", "majority_truth",
+                        "purity") if c in df.columns]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["cluster", *cols])
+    rows = []
+    for i, idx in enumerate(df.index):  # column by column, so ints stay ints
+        cells = "".join(f"<td class='num'>{_fmt(df[c].iloc[i])}</td>" for c in cols)
+        rows.append(f"<tr><td>{html.escape(str(idx))}</td>{cells}</tr>")
+    return (f"<table class='per-cluster'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _nearest_table(dist: pd.DataFrame) -> str:
+    d = dist.to_numpy().astype(float).copy()
+    np.fill_diagonal(d, np.inf)
+    rows = "".join(
+        f"<tr><td>{html.escape(str(c))}</td><td>{html.escape(str(dist.columns[j]))}</td>"
+        f"<td class='num'>{d[i, j]:.4g}</td></tr>"
+        for i, (c, j) in enumerate(zip(dist.index, d.argmin(axis=1))))
+    return ("<table class='nearest'><thead><tr><th>cluster</th><th>nearest cluster</th>"
+            f"<th>centroid distance</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "n/a" if np.isnan(v) else f"{v:.3f}"
+    return html.escape(str(v))

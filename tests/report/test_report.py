@@ -1,0 +1,194 @@
+import json
+import os
+import re
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import clustermetrics as cm
+from clustermetrics.cli import main
+from clustermetrics.report.html import SECTIONS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def shop(client):
+    """120 documents in 3 blobs with a ground truth that mostly agrees, clustered twice."""
+    rng = np.random.default_rng(0)
+    truth = np.repeat(["shoes", "hats", "bags"], 40)
+    centers = {"shoes": [0, 0, 0, 0], "hats": [8, 0, 0, 0], "bags": [0, 8, 0, 0]}
+    X = np.array([centers[t] for t in truth]) + rng.normal(size=(120, 4))
+    docs = [{"_id": f"p{i}", "item_vector_": X[i], "category": str(truth[i]),
+             "title": f"product {i}"} for i in range(120)]
+    client.Dataset("shop").insert_documents(docs)
+    client.vector_tools.cluster.kmeans("shop", "item_vector_", 3)
+    client.vector_tools.cluster.kmeans("shop", "item_vector_", 5)
+    return X, truth
+
+
+@pytest.fixture
+def report(client, shop, tmp_path):
+    path = str(tmp_path / "report.html")
+    rep = client.vector_tools.cluster.report("shop", "item_vector_", "kmeans_3", "category",
+                                             path=path, hover_fields=["title"])
+    return rep, path
+
+
+def test_report_has_every_section_and_works_offline(report):
+    rep, path = report
+    text = open(path, encoding="utf-8").read()
+    assert text == rep.html
+    for sid in SECTIONS:
+        assert f'id="{sid}"' in text
+    assert not re.search(r"<script[^>]*\bsrc=", text)  # plotly.js is inline, nothing fetched
+    assert "Adjusted Rand Index" in text and "product 7" in text  # metrics table, hover field
+
+
+def test_silhouette_plot_has_one_bar_per_scored_sample(report):
+    rep, _ = report
+    fig = rep.figures["silhouette"]
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) == 3
+    assert sum(len(t.x) for t in bars) == 120
+    assert all(list(t.x) == sorted(t.x) for t in bars)  # sorted within each cluster
+
+
+def test_heatmap_totals_equal_the_contingency_table(client, report):
+    rep, _ = report
+    z = np.array(rep.figures["contingency"].data[0].z)
+    joint = client.vector_tools.cluster.distribution("shop", "item_vector_", "kmeans_3",
+                                                     "category")
+    np.testing.assert_array_equal(z, joint.to_numpy())
+    assert z.sum() == 120
+
+
+def test_projection_colours_by_cluster_and_by_truth(report):
+    rep, _ = report
+    fig = rep.figures["projection_2d"]
+    by_cluster = [t for t in fig.data if t.legendgroup == "cluster"]
+    by_truth = [t for t in fig.data if t.legendgroup == "ground truth"]
+    assert sum(len(t.x) for t in by_cluster) == sum(len(t.x) for t in by_truth) == 120
+    assert {t.name for t in by_truth} == {"ground truth bags", "ground truth hats",
+                                          "ground truth shoes"}
+    assert all("_id: p" in s for t in by_cluster for s in t.text)
+    assert len(rep.figures["projection_3d"].data[0].z) > 0
+
+
+def test_projection_is_subsampled(client, shop):
+    rep = client.vector_tools.cluster.report("shop", "item_vector_", "kmeans_3", max_points=50)
+    fig = rep.figures["projection_2d"]
+    assert sum(len(t.x) for t in fig.data) == 50
+    assert "contingency" not in rep.figures  # no ground truth, no heatmap
+
+
+def test_centroid_section(client, report):
+    rep, _ = report
+    dist = client.vector_tools.cluster.centroid_distances("shop", "item_vector_", "kmeans_3")
+    np.testing.assert_allclose(rep.figures["centroids"].data[0].z, dist.to_numpy())
+    assert "nearest cluster" in rep.html
+
+
+def test_sweep_picks_four_for_four_blobs(client):
+    rng = np.random.default_rng(3)
+    centers = rng.normal(scale=20, size=(4, 6))
+    labels = rng.integers(0, 4, 400)
+    X = centers[labels] + rng.normal(size=(400, 6))
+    client.Dataset("blobs").insert_documents(X, ids=[str(i) for i in range(400)],
+                                             vector_field="v_vector_")
+    steps = []
+    result = client.vector_tools.cluster.sweep("blobs", "v_vector_", k=range(2, 9),
+                                               on_step=lambda k, i, n: steps.append((k, i, n)))
+    assert result.best["silhouette"] == 4
+    assert list(result.table.index) == list(range(2, 9))
+    assert steps[-1] == (8, 7, 7)
+    assert {a["alias"] for a in client.vector_tools.cluster.list_aliases("blobs")} == {
+        f"kmeans_{k}" for k in range(2, 9)}
+    fig = result.figure()
+    stars = [t for t in fig.data if t.mode == "markers"]
+    assert stars[0].x == ("4",)
+
+
+def test_compare_aliases(client, shop):
+    comparison = client.vector_tools.cluster.compare("shop", "item_vector_",
+                                                     ["kmeans_3", "kmeans_5"], "category")
+    assert list(comparison.table.index) == ["kmeans_3", "kmeans_5"]
+    assert comparison.best["adjusted_rand"] == "kmeans_3"
+    assert comparison.table.loc["kmeans_5", "n_clusters"] == 5
+    data = comparison.to_dict()
+    assert data["rows"][0]["alias"] == "kmeans_3"
+
+
+def test_compare_needs_aliases(client, shop):
+    with pytest.raises(cm.InvalidInputError, match="at least one alias"):
+        client.vector_tools.cluster.compare("shop", "item_vector_", [])
+
+
+def test_notebook_display(client, shop, report):
+    rep, _ = report
+    assert rep._repr_html_().startswith("<iframe srcdoc=")
+    comparison = client.vector_tools.cluster.compare("shop", "item_vector_", ["kmeans_3"])
+    assert "<table>" in comparison._repr_html_()
+    result = client.vector_tools.cluster.metrics("shop", "item_vector_", "kmeans_3")
+    assert "<table>" in result._repr_html_()
+
+
+def test_missing_plotly_gives_an_install_hint(client, shop, monkeypatch):
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    with pytest.raises(cm.MissingDependencyError, match=r"pip install 'clustermetrics\[report\]'"):
+        client.vector_tools.cluster.report("shop", "item_vector_", "kmeans_3")
+
+
+def test_cli_report_sweep_compare(client, shop, tmp_path):
+    store = client.path
+    client.close()
+    runner = CliRunner()
+    out = tmp_path / "cli-report.html"
+    res = runner.invoke(main, ["report", "shop", "-f", "item_vector_", "-a", "kmeans_3", "-g",
+                               "category", "-o", str(out), "--path", store])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 100_000
+    res = runner.invoke(main, ["sweep", "shop", "-f", "item_vector_", "--k-min", "2",
+                               "--k-max", "4", "--json", "--path", store])
+    assert res.exit_code == 0, res.output
+    assert [r["k"] for r in json.loads(res.output)["rows"]] == [2, 3, 4]
+    res = runner.invoke(main, ["compare", "shop", "-f", "item_vector_", "-a", "kmeans_3", "-a",
+                               "kmeans_5", "-o", str(tmp_path / "c.html"), "--path", store])
+    assert res.exit_code == 0, res.output
+    assert "Best: Silhouette alias" in res.output
+    assert (tmp_path / "c.html").exists()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                             "(make browser installs it)")
+def test_report_opens_in_a_real_browser(report, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    _, path = report
+    errors = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        fetched = []
+        page.on("request", lambda r: fetched.append(r.url) if not r.url.startswith("file:")
+                else None)
+        page.goto("file://" + os.path.abspath(path))
+        page.wait_for_function("document.querySelectorAll('.main-svg').length > 0")
+        for sid in SECTIONS:
+            assert page.locator(f"section#{sid}").is_visible()
+        for fid in ("fig-silhouette", "fig-projection-2d", "fig-projection-3d",
+                    "fig-contingency", "fig-sizes", "fig-centroids"):
+            assert page.locator(f"#{fid} .main-svg").count() > 0, fid
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert errors == []
+    assert fetched == []  # works offline
+    assert shot.stat().st_size > 50_000
