@@ -150,7 +150,7 @@ def datasets_delete(path, dataset, yes):
 def datasets_export(path, dataset, output):
     """Write DATASET to a Parquet file OUTPUT."""
     with _client(path) as client:
-        client.Dataset(dataset).export_parquet(output) if client.store.require(dataset) else None
+        client.Dataset(dataset).export_parquet(output)
     console.print(f"Exported {dataset} to {output}.")
 
 

@@ -431,11 +431,10 @@ def _sample_points(source: StoreSource, m: int, seed: int):
             parts.append(Batch(np.asarray(b.X)[take], np.asarray(b.labels)[take],
                                None if b.truth is None else np.asarray(b.truth)[take],
                                np.asarray(b.ids)[take]))
-    keep = [p for p in parts]
-    X = np.concatenate([p.X for p in keep])
-    labels = np.concatenate([p.labels for p in keep]).astype(object)
-    truth = None if keep[0].truth is None else np.concatenate([p.truth for p in keep])
-    ids = np.concatenate([p.ids for p in keep])
+    X = np.concatenate([p.X for p in parts])
+    labels = np.concatenate([p.labels for p in parts]).astype(object)
+    truth = None if parts[0].truth is None else np.concatenate([p.truth for p in parts])
+    ids = np.concatenate([p.ids for p in parts])
     ok = np.array([v is not None and v == v for v in labels])  # labelled points only
     return Batch(X[ok], labels[ok], None if truth is None else truth[ok].astype(object), ids[ok])
 

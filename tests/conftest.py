@@ -46,3 +46,12 @@ def digits_docs():
     docs = [{"_id": f"d{i}", "pixels_vector_": X[i], "digit": int(y[i]),
              "meta": {"row": i, "name": f"img {i}"}} for i in range(len(X))]
     return X, y, docs
+
+
+# Property tests search deterministically, so CI does not meet a new random example by chance;
+# HYPOTHESIS_PROFILE=deep searches more widely when run by hand.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("default", derandomize=True, deadline=None)
+settings.register_profile("deep", max_examples=800, deadline=None)
+settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -98,7 +98,7 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
     """:func:`evaluate` over any source of batches (see the module docstring)."""
     metric = resolve_metric(metric)
     noise = check_noise_policy(noise, noise_label)
-    report = progress or (lambda stage, done, total: None)
+    notify = progress or (lambda stage, done, total: None)
     n_total = source.n_rows
 
     def encoded(batch):
@@ -119,7 +119,7 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
         n_noise += enc.n_noise
         if table is not None:
             table.update_encoded(encode_labels(batch.truth, name="ground truth"), enc)
-        report("statistics", len(X), n_total)
+        notify("statistics", len(X), n_total)
     if stats.mean is None or stats.n == 0:
         raise InvalidInputError(
             f"No samples to evaluate: {n_docs} rows, {n_missing} without a cluster label, "
@@ -140,7 +140,7 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
             rows.append(batch.offset + np.flatnonzero(keep))
             owns.append(codes[keep])
             db.update(X, enc)
-            report("silhouette", len(X), n_total)
+            notify("silhouette", len(X), n_total)
         sil = assemble(np.concatenate(rows), np.concatenate(owns),
                        tuple(np.concatenate(p) for p in zip(*parts)), stats.counts,
                        stats.categories, metric, "exact (cluster sums, O(n·k·d))")
@@ -149,7 +149,7 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
         sil = silhouette(X, enc, metric=metric, sample_size=sample_size,
                          random_state=random_state, working_memory=working_memory)
         db.update(X, enc)
-        report("silhouette", n_total, n_total)
+        notify("silhouette", n_total, n_total)
 
     scores = {"silhouette": sil.score, "calinski_harabasz": calinski_harabasz_from_stats(stats),
               "davies_bouldin": db.score()}

@@ -39,6 +39,7 @@ from .labels import Labels, encode_labels
 WORKING_MEMORY_MB = 512
 ROW_CHUNK_BYTES = 4 * 2**20  # one chunk of a distance block, reduced while in cache
 LINEAR_METRICS = ("cosine", "sqeuclidean")
+SNAP = 1e-12  # relative size below which a cluster-sum mean distance is rounding noise
 _ALIASES = {"l2": "euclidean", "l1": "cityblock", "manhattan": "cityblock"}
 _CDIST_METRICS = {"braycurtis", "canberra", "chebyshev", "cityblock", "correlation", "euclidean",
                   "jensenshannon", "minkowski", "seuclidean", "sqeuclidean", "cosine"}
@@ -126,9 +127,14 @@ def silhouette_from_sums(sums: np.ndarray, own: np.ndarray, counts: np.ndarray):
 
 # -- S from cluster sums (cosine, sqeuclidean) --------------------------------------------------
 
-def linear_sums(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, metric: str,
-                working_memory: float | None = None) -> np.ndarray:
-    """``S[i, c]`` for rows of X from cluster statistics, in row chunks of bounded memory."""
+def linear_sums(X: np.ndarray, codes: np.ndarray, stats: ClusterStats,
+                metric: str) -> np.ndarray:
+    """``S[i, c]`` for rows of X from cluster statistics, in cache-sized row chunks.
+
+    A mean distance within ``SNAP`` of zero, relative to the magnitudes it was computed from,
+    is rounding noise of the formula and counts as 0: identical points then score 0, as with
+    pairwise distances, instead of +-1 from the sign of the noise.
+    """
     k, d = len(stats.counts), X.shape[1]
     step = max(1, CHUNK_BYTES // (8 * (k + d)))
     sums = np.empty((len(X), k))
@@ -139,17 +145,20 @@ def linear_sums(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, metric: s
         g = stats.global_mean()
         basis = stats.mean - g
         basis_sq = np.einsum("ij,ij->i", basis, basis)
+        spread = stats.m2 / counts
     for i in range(0, len(X), step):
         x = X[i:i + step].astype(np.float64)
         if metric == "cosine":
             x /= np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-            sums[i:i + step] = counts - x @ basis.T
+            mean = 1.0 - (x @ basis.T) / counts
+            scale = 1.0
         else:
             x -= g
-            dist2 = np.einsum("ij,ij->i", x, x)[:, None] - 2 * (x @ basis.T) + basis_sq
-            np.maximum(dist2, 0, out=dist2)
-            sums[i:i + step] = counts * dist2 + stats.m2
-    sums[np.arange(len(X)), codes] = np.maximum(sums[np.arange(len(X)), codes], 0)
+            x_sq = np.einsum("ij,ij->i", x, x)[:, None]
+            mean = x_sq - 2 * (x @ basis.T) + basis_sq + spread
+            scale = x_sq + basis_sq + spread
+        mean[mean <= SNAP * scale] = 0.0
+        sums[i:i + step] = counts * mean
     return sums
 
 

@@ -122,7 +122,7 @@ def test_expected_mutual_info_matches_sklearn_on_unbalanced_marginals():
     assert ours == pytest.approx(expected_mutual_information(table, 200_000), rel=1e-9)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(data=st.data(), n=st.integers(2, 200), kt=st.integers(1, 6), kp=st.integers(1, 6),
        strings=st.booleans())
 def test_merged_batches_equal_one_shot(data, n, kt, kp, strings):

@@ -223,3 +223,19 @@ def test_noise_policy_without_noise_label_is_an_error(blobs):
     X, labels = blobs
     with pytest.raises(cm.InvalidInputError, match="noise='singletons' needs noise_label="):
         cm.silhouette_score(X, labels, noise="singletons")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "euclidean"])
+def test_identical_points_score_zero(metric):
+    X = np.full((6, 3), 5.0)
+    labels = [0, 0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(cm.silhouette_samples(X, labels, metric=metric), np.zeros(6))
+    assert cm.silhouette_score(X, labels, metric=metric) == skm.silhouette_score(
+        X, labels, metric=metric)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+def test_duplicated_points_per_cluster_score_one(metric):
+    X = np.array([[1.0, 0.0]] * 3 + [[0.0, 1.0]] * 3) * 7
+    np.testing.assert_array_equal(cm.silhouette_samples(X, [0, 0, 0, 1, 1, 1], metric=metric),
+                                  np.ones(6))
