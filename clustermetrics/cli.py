@@ -84,10 +84,14 @@ def quickstart(path, as_json):
             return
         print_metrics(result)
         console.print(
-            f"\nStore: {client.path}\nSame numbers from Python:\n"
-            "  client.vector_tools.cluster.metrics(dataset_id='quickstart_clustering', "
-            "vector_field='pixels_vector_',\n      cluster_alias='kmeans_10', "
-            "ground_truth_field='digit')", highlight=False)
+            f"\nStore: {client.path}\n"
+            "The same numbers from Python:\n"
+            "  client.vector_tools.cluster.metrics(\n"
+            "      dataset_id='quickstart_clustering', vector_field='pixels_vector_',\n"
+            "      cluster_alias='kmeans_10', ground_truth_field='digit')\n"
+            "See the clusters:\n"
+            "  clustermetrics report quickstart_clustering -f pixels_vector_ -a kmeans_10 "
+            "-g digit", highlight=False, soft_wrap=True)
 
 
 # -- datasets ----------------------------------------------------------------------------------
@@ -322,19 +326,11 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
                hover_fields, max_points):
     """A self-contained HTML report of ALIAS on DATASET: metrics, silhouette plot, projections,
     contingency heatmap, sizes, centroid distances."""
-    with _client(path) as client:
-        with _progress(False) as bar:
-            tasks = {}
-
-            def progress(stage, done, total):
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], advance=done)
-
-            client.vector_tools.cluster.report(
-                dataset, vector_field, alias, ground_truth, output, metric=metric,
-                sample_size=sample_size, hover_fields=hover_fields, max_points=max_points,
-                progress=progress)
+    with _client(path) as client, _progress(False) as bar:
+        client.vector_tools.cluster.report(
+            dataset, vector_field, alias, ground_truth, output, metric=metric,
+            sample_size=sample_size, hover_fields=hover_fields, max_points=max_points,
+            progress=_stages(bar))
     console.print(f"Wrote {output}.")
 
 
@@ -421,15 +417,20 @@ def _label(text):
 
 def _metrics(client, dataset, vector_field, alias, ground_truth, *, as_json=False, **options):
     with _progress(as_json) as bar:
-        tasks = {}
-
-        def progress(stage, done, total):
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], advance=done)
-
         return client.vector_tools.cluster.metrics(dataset, vector_field, alias, ground_truth,
-                                                   progress=progress, **options)
+                                                   progress=_stages(bar), **options)
+
+
+def _stages(bar):
+    """A progress callback with one bar per stage of the metrics pipeline."""
+    tasks = {}
+
+    def progress(stage, done, total):
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], advance=done)
+
+    return progress
 
 
 # -- views --------------------------------------------------------------------------------------
