@@ -176,6 +176,24 @@ class Dataset:
     def list_aliases(self, vector_field: str | None = None) -> list[dict]:
         return self.client.vector_tools.cluster.list_aliases(self.dataset_id, vector_field)
 
+    def distribution(self, vector_field: str, cluster_alias: str, ground_truth_field=None):
+        return self.client.vector_tools.cluster.distribution(self.dataset_id, vector_field,
+                                                             cluster_alias, ground_truth_field)
+
+    def centroid_distances(self, vector_field: str, cluster_alias: str, **kw):
+        return self.client.vector_tools.cluster.centroid_distances(self.dataset_id, vector_field,
+                                                                   cluster_alias, **kw)
+
+    def report(self, vector_field: str, cluster_alias: str, ground_truth_field=None,
+               path: str | None = None, **kw):
+        return self.client.vector_tools.cluster.report(self.dataset_id, vector_field,
+                                                       cluster_alias, ground_truth_field, path,
+                                                       **kw)
+
+    def sweep(self, vector_field: str, k=range(2, 21), ground_truth_field=None, **kw):
+        return self.client.vector_tools.cluster.sweep(self.dataset_id, vector_field, k,
+                                                      ground_truth_field, **kw)
+
 
 class VectorTools:
     def __init__(self, client: Client):

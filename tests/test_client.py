@@ -121,8 +121,12 @@ def test_dataset_object_offers_the_same_operations(client, digits):
         client.vector_tools.cluster.metrics("digits", "pixels_vector_", "kmeans_10").scores)
     ds.kmeans("pixels_vector_", 3)
     assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10", "kmeans_3"]
+    assert ds.distribution("pixels_vector_", "kmeans_3")["size"].sum() == 400
+    assert ds.centroid_distances("pixels_vector_", "kmeans_3").shape == (3, 3)
+    assert ds.sweep("pixels_vector_", k=[2, 3]).table.index.tolist() == [2, 3]
+    assert "Silhouette" in ds.report("pixels_vector_", "kmeans_3", "digit").html
     client.vector_tools.cluster.delete_alias("digits", "pixels_vector_", "kmeans_3")
-    assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10"]
+    assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10", "kmeans_2"]
 
 
 # -- errors a person can act on, one case each --------------------------------------------

@@ -83,7 +83,9 @@ def encode_labels(values, *, noise_label=None, noise: str | None = None,
     """
     noise = check_noise_policy(noise, noise_label)
     arr = as_label_array(values, name)
-    if arr.dtype.kind in "iub":
+    if arr.dtype.kind in "iu" and len(arr) and _dense_range(arr):
+        codes, uniques = _factorize_dense(arr)
+    elif arr.dtype.kind in "iub":
         codes, uniques = pd.factorize(arr, sort=False)
     elif arr.dtype.kind in "fc":
         codes, uniques = pd.factorize(arr, sort=False, use_na_sentinel=True)
@@ -104,10 +106,28 @@ def encode_labels(values, *, noise_label=None, noise: str | None = None,
     codes, uniques = _drop_and_sort(codes, uniques, drop, noise_code)
     if noise == "singletons":
         rows = np.flatnonzero(codes == NOISE)
+        codes = codes.copy()  # may be the caller's own integer array
         codes[rows] = len(uniques) + np.arange(len(rows))
         names = np.array([f"{noise_label}#{r + row_offset}" for r in rows], dtype=object)
         uniques = np.concatenate([uniques.astype(object), names])
     return Labels(codes, uniques)
+
+
+def _dense_range(arr: np.ndarray) -> bool:
+    span = int(arr.max()) - int(arr.min())
+    return span < max(1 << 20, 2 * len(arr))
+
+
+def _factorize_dense(arr: np.ndarray):
+    """Integer labels over a small range: codes by offset and bincount, uniques come sorted
+    (no hashing and no sorting of n values)."""
+    lo = int(arr.min())
+    shifted = arr.astype(np.int64, copy=False) if lo == 0 else arr.astype(np.int64) - lo
+    present = np.bincount(shifted) > 0
+    uniques = np.flatnonzero(present) + lo
+    if present.all():  # labels 0..k-1 (plus offset): the shifted values are the codes
+        return shifted, uniques
+    return (np.cumsum(present) - 1)[shifted], uniques
 
 
 def check_noise_policy(noise: str | None, noise_label) -> str:

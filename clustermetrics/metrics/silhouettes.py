@@ -41,8 +41,10 @@ ROW_CHUNK_BYTES = 4 * 2**20  # one chunk of a distance block, reduced while in c
 LINEAR_METRICS = ("cosine", "sqeuclidean")
 SNAP = 1e-12  # relative size below which a cluster-sum mean distance is rounding noise
 _ALIASES = {"l2": "euclidean", "l1": "cityblock", "manhattan": "cityblock"}
+# cdist metrics that need no statistics of the whole data (seuclidean would take its variances
+# from each block, so it is not offered)
 _CDIST_METRICS = {"braycurtis", "canberra", "chebyshev", "cityblock", "correlation", "euclidean",
-                  "jensenshannon", "minkowski", "seuclidean", "sqeuclidean", "cosine"}
+                  "jensenshannon", "minkowski", "sqeuclidean", "cosine"}
 MIN_PER_CLUSTER = 5  # sampled silhouette: every cluster gets at least this many (or all) points
 Z95 = 1.959963984540054
 

@@ -144,3 +144,17 @@ def test_merged_batches_equal_one_shot(data, n, kt, kp, strings):
     assert merged.scores() == pytest.approx(one_shot, abs=1e-12)
     assert one_shot["adjusted_rand"] == pytest.approx(
         skm.adjusted_rand_score(t.astype(str), p.astype(str)), abs=1e-12)
+
+
+@pytest.mark.parametrize("pred", [
+    np.array([-5, -1, 3, 3, -5, -1, 3, 7]),                  # negative, dense range
+    np.array([10**12, 5, 10**12, 5, 7, 7, 5, 10**12]),      # sparse range: hashed
+    np.array([2, 0, 2, 1, 0, 1, 2, 0], dtype=np.uint8),      # unsigned
+])
+def test_integer_label_encodings_agree_with_sklearn(pred):
+    truth = np.array([0, 1, 1, 0, 2, 2, 1, 0])
+    for name in SCORES:
+        assert getattr(cm, name)(truth, pred) == pytest.approx(getattr(skm, name)(truth, pred),
+                                                                abs=1e-12)
+    np.testing.assert_array_equal(cm.contingency_matrix(truth, pred),
+                                  skm.cluster.contingency_matrix(truth, pred))
