@@ -63,10 +63,19 @@ def peak_memory_child(n: int, d: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes, no 1M / 10M runs")
+    ap.add_argument("--only", choices=["silhouette", "labels"], default=None,
+                    help="run one family of benchmarks")
     args = ap.parse_args()
     n_small = 5_000 if args.quick else 20_000
     print(f"{'benchmark':<46} {'ours':>10} {'scikit-learn':>11} {'speed-up':>9}")
 
+    if args.only != "labels":
+        silhouette_benchmarks(args, n_small)
+    if args.only != "silhouette":
+        label_benchmarks(args)
+
+
+def silhouette_benchmarks(args, n_small: int) -> None:
     rate = gemm_rate()
     print(f"float32 GEMM 4096x4096: {rate / 1e9:.0f} GFLOP/s", flush=True)
 
@@ -103,6 +112,9 @@ def main() -> None:
               f"allocated beside the data ({data / 2**20:.0f} MiB); budget: working memory "
               f"{cm.metrics.silhouettes.WORKING_MEMORY_MB} MiB + 100 MiB", flush=True)
 
+
+
+def label_benchmarks(args) -> None:
     n_lab = 1_000_000 if args.quick else 10_000_000
     rng = np.random.default_rng(0)
     classes = np.array([f"class_{i}" for i in range(60)], dtype=object)

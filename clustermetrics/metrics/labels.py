@@ -48,10 +48,9 @@ class Labels:
 
 
 def as_label_array(values, name: str = "labels") -> np.ndarray:
-    """A 1-D numpy array from a list, array, pandas Series / Index / Categorical or Arrow array."""
-    if isinstance(values, (pd.Series, pd.Index, pd.Categorical)):
-        arr = np.asarray(pd.Series(values).astype(object) if isinstance(
-            getattr(values, "dtype", None), pd.CategoricalDtype) else values.to_numpy(dtype=None))
+    """A 1-D numpy array from a list, array, pandas Series / Index or Arrow array."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        arr = np.asarray(values.to_numpy())
     elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # pyarrow
         arr = np.asarray(values.to_numpy(zero_copy_only=False))
     else:
@@ -82,8 +81,12 @@ def encode_labels(values, *, noise_label=None, noise: str | None = None,
       (``row_offset`` makes the row numbers global when a batch is part of a larger dataset).
     """
     noise = check_noise_policy(noise, noise_label)
-    arr = as_label_array(values, name)
-    if arr.dtype.kind in "iu" and len(arr) and _dense_range(arr):
+    categorical = _as_categorical(values)
+    arr = None if categorical is not None else as_label_array(values, name)
+    if categorical is not None:  # already encoded: reuse pandas' codes, no hashing
+        codes = categorical.codes.astype(np.int64)
+        uniques = np.asarray(categorical.categories, dtype=object)
+    elif arr.dtype.kind in "iu" and len(arr) and _dense_range(arr):
         codes, uniques = _factorize_dense(arr)
     elif arr.dtype.kind in "iub":
         codes, uniques = pd.factorize(arr, sort=False)
@@ -111,6 +114,14 @@ def encode_labels(values, *, noise_label=None, noise: str | None = None,
         names = np.array([f"{noise_label}#{r + row_offset}" for r in rows], dtype=object)
         uniques = np.concatenate([uniques.astype(object), names])
     return Labels(codes, uniques)
+
+
+def _as_categorical(values) -> pd.Categorical | None:
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.array
+    if isinstance(values, pd.Categorical):
+        return values.remove_unused_categories()
+    return None
 
 
 def _dense_range(arr: np.ndarray) -> bool:

@@ -158,3 +158,22 @@ def test_integer_label_encodings_agree_with_sklearn(pred):
                                                                 abs=1e-12)
     np.testing.assert_array_equal(cm.contingency_matrix(truth, pred),
                                   skm.cluster.contingency_matrix(truth, pred))
+
+
+def test_categorical_labels_reuse_their_codes():
+    rng = np.random.default_rng(4)
+    t = pd.Categorical(rng.choice(["b", "a", "c"], 300), categories=["c", "b", "a", "unused"])
+    p = pd.Series(pd.Categorical(rng.integers(0, 4, 300)))
+    expected = skm.adjusted_mutual_info_score(np.asarray(t, dtype=str), p.astype(int))
+    assert cm.adjusted_mutual_info_score(t, p) == pytest.approx(expected, abs=1e-12)
+    np.testing.assert_array_equal(cm.contingency_matrix(t, p),
+                                  skm.cluster.contingency_matrix(np.asarray(t, dtype=str),
+                                                                 p.astype(int)))
+
+
+def test_nullable_integer_and_string_dtypes():
+    t = pd.Series([1, 1, None, 2, 2], dtype="Int64")
+    p = pd.Series(["x", "x", "y", None, "y"], dtype="string")
+    s = ContingencyStats().update(t, p)
+    assert (s.n, s.n_missing_true, s.n_missing_pred) == (3, 1, 1)
+    assert cm.adjusted_rand_score(t, p) == skm.adjusted_rand_score([1, 1, 2], ["x", "x", "y"])
