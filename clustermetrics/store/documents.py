@@ -50,15 +50,9 @@ def read_any(data, *, ids=None, vector_field: str | None = None) -> pa.Table:
     if isinstance(data, np.ndarray):
         return _from_vectors(data, ids, vector_field)
     if isinstance(data, pd.DataFrame):
-        df = data.reset_index() if "_id" not in data.columns and data.index.name == "_id" else data
-        cols = {}
-        for name in df.columns:
-            col = df[name]
-            if col.dtype == object and len(col) and isinstance(col.dropna().iloc[0] if col.notna().any() else None, np.ndarray):
-                cols[str(name)] = _list_array(col)
-            else:
-                cols[str(name)] = pa.array(col, from_pandas=True)
-        return pa.table(cols)
+        if "_id" not in data.columns and data.index.name == "_id":
+            data = data.reset_index()
+        return pa.table({str(name): _column(data[name]) for name in data.columns})
     if isinstance(data, Mapping):
         data = [data]
     if isinstance(data, (list, tuple)):
@@ -140,10 +134,17 @@ def _plain(v):
     return v
 
 
-def _list_array(col: pd.Series) -> pa.Array:
-    values = [None if v is None or (isinstance(v, float) and np.isnan(v)) else np.asarray(v)
-              for v in col]
-    return pa.array(values)
+def _column(col: pd.Series) -> pa.Array:
+    """A pandas column as Arrow; a column of numpy arrays (vectors) as a list column."""
+    first = col.first_valid_index() if col.dtype == object else None
+    if first is None or not isinstance(col.loc[first], np.ndarray):
+        return pa.array(col, from_pandas=True)
+    values = col.to_numpy()
+    if values[0].ndim == 1 and all(isinstance(v, np.ndarray) and v.shape == values[0].shape
+                                   for v in values):
+        return vectors_to_arrow(np.stack(values))  # one copy into a fixed-size list
+    return pa.array([np.asarray(v) if isinstance(v, (np.ndarray, list)) else None
+                     for v in values])
 
 
 def _read_file(path: str) -> pa.Table:

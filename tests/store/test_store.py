@@ -243,3 +243,13 @@ def test_parquet_duplicate_ids_across_pieces(client, tmp_path, monkeypatch):
     with pytest.raises(cm.SchemaError, match=r"Duplicate _id in one batch: 1 ids .*'p3'"):
         client.Dataset("dups").insert_documents(str(path))
     assert client.list_datasets() == []
+
+
+def test_dataframe_with_a_missing_vector(client):
+    df = pd.DataFrame({"_id": ["a", "b", "c"],
+                       "v_vector_": [None, np.array([1.0, 2.0]), np.array([3.0, 4.0])]})
+    ds = client.Dataset("df")
+    ds.insert_documents(df)
+    assert ds.get_documents(["a", "c"]) == [{"_id": "a"}, {"_id": "c", "v_vector_": [3.0, 4.0]}]
+    assert ds.describe()["fields"][1] == {"field": "v_vector_", "type": "FLOAT[2]", "present": 2,
+                                          "vector_dim": 2}
