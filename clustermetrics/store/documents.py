@@ -139,9 +139,8 @@ def _column(col: pd.Series) -> pa.Array:
     first = col.first_valid_index() if col.dtype == object else None
     if first is None or not isinstance(col.loc[first], np.ndarray):
         return pa.array(col, from_pandas=True)
-    values = col.to_numpy()
-    if values[0].ndim == 1 and all(isinstance(v, np.ndarray) and v.shape == values[0].shape
-                                   for v in values):
+    values, shape = col.to_numpy(), col.loc[first].shape
+    if len(shape) == 1 and all(isinstance(v, np.ndarray) and v.shape == shape for v in values):
         return vectors_to_arrow(np.stack(values))  # one copy into a fixed-size list
     return pa.array([np.asarray(v) if isinstance(v, (np.ndarray, list)) else None
                      for v in values])
