@@ -359,9 +359,9 @@ class ClusterTools:
         if result.contingency is not None:
             c = result.contingency
             contingency = pd.DataFrame(c.table.toarray().T, index=c.cols, columns=c.rows)
-        names, centroids = self.centroids(dataset_id, vector_field, cluster_alias)
-        distances = pd.DataFrame(cdist(centroids, centroids, metric=metric), index=names,
-                                 columns=names)
+        centroids = result.centroids
+        distances = pd.DataFrame(cdist(centroids, centroids, metric=metric),
+                                 index=centroids.index, columns=centroids.index)
         report = build_report(result, projection=projection, contingency=contingency,
                               centroid_distances=distances)
         if path:

@@ -167,7 +167,8 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
     return ClusterMetrics(scores=scores, counts=counts, metric=metric, silhouette_ci=sil.ci,
                           silhouette_method=sil.method,
                           per_cluster=_per_cluster(sil, stats, table),
-                          silhouette_detail=sil, contingency=table)
+                          silhouette_detail=sil, contingency=table,
+                          centroids=pd.DataFrame(stats.mean, index=stats.categories))
 
 
 def _per_cluster(sil, stats: ClusterStats, table: ContingencyStats | None) -> pd.DataFrame:

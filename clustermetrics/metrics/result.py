@@ -80,6 +80,7 @@ class ClusterMetrics:
     per_cluster: pd.DataFrame
     silhouette_detail: SilhouetteResult | None = field(default=None, repr=False)
     contingency: ContingencyStats | None = field(default=None, repr=False)
+    centroids: pd.DataFrame | None = field(default=None, repr=False)  # cluster -> mean vector
     source: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, name: str):

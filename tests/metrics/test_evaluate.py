@@ -119,3 +119,10 @@ def test_metrics_layer_loads_no_storage_or_web_code():
             " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_centroids_are_the_cluster_means(blobs):
+    X, labels = blobs
+    res = cm.evaluate(X, labels)
+    for c in range(4):
+        np.testing.assert_allclose(res.centroids.loc[c], X[labels == c].mean(axis=0))
