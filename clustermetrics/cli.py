@@ -322,15 +322,17 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
               help="Field to show when hovering a point (repeatable).")
 @click.option("--max-points", type=int, default=3000, show_default=True,
               help="Points drawn in the projections.")
+@click.option("--projection", type=click.Choice(["pca", "tsne"]), default="pca",
+              show_default=True)
 def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric, sample_size,
-               hover_fields, max_points):
+               hover_fields, max_points, projection):
     """A self-contained HTML report of ALIAS on DATASET: metrics, silhouette plot, projections,
     contingency heatmap, sizes, centroid distances."""
     with _client(path) as client, _progress(False) as bar:
         client.vector_tools.cluster.report(
             dataset, vector_field, alias, ground_truth, output, metric=metric,
             sample_size=sample_size, hover_fields=hover_fields, max_points=max_points,
-            progress=_stages(bar))
+            projection=projection, progress=_stages(bar))
     console.print(f"Wrote {output}.")
 
 

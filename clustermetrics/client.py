@@ -331,18 +331,21 @@ class ClusterTools:
     def report(self, dataset_id: str, vector_field: str, cluster_alias: str,
                ground_truth_field: str | None = None, path: str | None = None, *,
                metric: str = "euclidean", sample_size: int | None = None,
-               hover_fields=(), max_points: int = 3000, random_state: int = 0,
-               progress: Progress | None = None):
-        """A self-contained HTML report (metrics, silhouette plot, PCA projections coloured by
+               hover_fields=(), max_points: int = 3000, projection: str = "pca",
+               random_state: int = 0, progress: Progress | None = None):
+        """A self-contained HTML report (metrics, silhouette plot, projections coloured by
         cluster and by ground truth, contingency heatmap, sizes, centroid distances).
 
         Writes it to ``path`` when given; returns the :class:`~clustermetrics.report.Report`.
-        Scatter plots show a random sample of ``max_points`` documents. For big data the
+        Scatter plots show a random sample of ``max_points`` documents, projected by
+        ``projection`` ("pca" or "tsne"). For big data the
         euclidean silhouette is estimated from a 10,000-point sample unless ``sample_size`` says
         otherwise.
         """
         from .report import Projection, build_report, require_plotly
+        from .report.projection import check_method, project
         require_plotly()
+        check_method(projection)
         source = self._source(dataset_id, vector_field, cluster_alias, ground_truth_field)
         metric = resolve_metric(metric)
         if sample_size is None and metric not in LINEAR_METRICS and source.n_rows > AUTO_SAMPLE:
@@ -352,9 +355,9 @@ class ClusterTools:
                               progress=progress)
         points = _sample_points(source, max_points, random_state)
         hover = self._hover(dataset_id, points, list(hover_fields), ground_truth_field)
-        coords, explained = _pca(points.X)
-        projection = Projection(coords, points.labels, points.truth, hover, source.n_rows,
-                                explained)
+        coords_2d, coords_3d, method = project(points.X, projection, random_state)
+        shown = Projection(coords_2d, coords_3d, points.labels, points.truth, hover,
+                           source.n_rows, method)
         contingency = None
         if result.contingency is not None:
             c = result.contingency
@@ -362,7 +365,7 @@ class ClusterTools:
         centroids = result.centroids
         distances = pd.DataFrame(cdist(centroids, centroids, metric=metric),
                                  index=centroids.index, columns=centroids.index)
-        report = build_report(result, projection=projection, contingency=contingency,
+        report = build_report(result, projection=shown, contingency=contingency,
                               centroid_distances=distances)
         if path:
             report.save(path)
@@ -455,15 +458,6 @@ def _sample_points(source: StoreSource, m: int, seed: int):
     ids = np.concatenate([p.ids for p in parts])
     ok = np.array([v is not None and v == v for v in labels])  # labelled points only
     return Batch(X[ok], labels[ok], None if truth is None else truth[ok].astype(object), ids[ok])
-
-
-def _pca(X: np.ndarray):
-    from sklearn.decomposition import PCA
-    k = min(3, X.shape[0], X.shape[1])
-    pca = PCA(n_components=k, random_state=0).fit(X.astype(np.float64))
-    coords = np.zeros((len(X), 3))
-    coords[:, :k] = pca.transform(X.astype(np.float64))
-    return coords, tuple(float(v) for v in pca.explained_variance_ratio_)
 
 
 def _dig(doc: dict, dotted: str):

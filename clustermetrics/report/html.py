@@ -19,12 +19,13 @@ SECTIONS = ("metrics", "silhouette", "projection", "contingency", "sizes", "cent
 class Projection:
     """Points drawn for the scatter plots (a random subsample of the dataset)."""
 
-    coords: np.ndarray  # (m, 3): the first three principal components
+    coords_2d: np.ndarray  # (m, 2)
+    coords_3d: np.ndarray  # (m, 3)
     labels: np.ndarray
     truth: np.ndarray | None
     hover: list[str]
     n_total: int
-    explained: tuple[float, ...] = ()
+    method: str  # how the coordinates were made, for the caption
 
 
 @dataclass
@@ -67,13 +68,13 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
 
     if projection is not None:
         p = projection
-        var = ", ".join(f"{v:.0%}" for v in p.explained)
-        for dims in (2, 3):
+        name = p.method.split(";")[0]
+        for dims, coords in ((2, p.coords_2d), (3, p.coords_3d)):
             figs[f"projection_{dims}d"] = figures.projection_figure(
-                p.coords[:, :dims], p.labels, p.truth, p.hover, dims,
-                f"PCA, {dims}-D ({len(p.labels):,} of {p.n_total:,} documents)")
-        notes["projection"] = (f"PCA of a random sample of {len(p.labels):,} of {p.n_total:,} "
-                               f"documents; variance explained by the components: {var}.")
+                coords, p.labels, p.truth, p.hover, dims,
+                f"{name}, {dims}-D ({len(p.labels):,} of {p.n_total:,} documents)")
+        notes["projection"] = (f"A random sample of {len(p.labels):,} of {p.n_total:,} "
+                               f"documents; {p.method}.")
     if contingency is not None:
         figs["contingency"] = figures.contingency_figure(contingency, truth_name)
     sizes = result.per_cluster["size"]

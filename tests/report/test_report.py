@@ -192,3 +192,16 @@ def test_report_opens_in_a_real_browser(report, tmp_path):
     assert errors == []
     assert fetched == []  # works offline
     assert shot.stat().st_size > 50_000
+
+
+def test_tsne_projection(client, shop):
+    rep = client.vector_tools.cluster.report("shop", "item_vector_", "kmeans_3", "category",
+                                             projection="tsne", max_points=60)
+    assert "t-SNE" in rep.html
+    assert sum(len(t.x) for t in rep.figures["projection_3d"].data) == 120  # 60 per panel
+
+
+def test_unknown_projection_is_an_error(client, shop):
+    with pytest.raises(cm.InvalidInputError, match="projection='umap' is not one of pca, tsne"):
+        client.vector_tools.cluster.report("shop", "item_vector_", "kmeans_3",
+                                           projection="umap")
