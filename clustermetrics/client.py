@@ -214,7 +214,7 @@ class ClusterTools:
         self.store.require(dataset_id)
         dim = self.client._vector_field(dataset_id, vector_field)
         alias = alias or f"kmeans_{k}"
-        batch = StoreSource(self.store, dataset_id, vector_field, "_id", dim=dim).materialize()
+        batch = StoreSource(self.store, dataset_id, vector_field, None, dim=dim).materialize()
         labels, centroids, method, params = clustering.kmeans(
             batch.X, k, random_state=random_state, minibatch=minibatch)
         self.store.set_labels(dataset_id, vector_field, alias, batch.ids, labels,

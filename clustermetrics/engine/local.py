@@ -20,10 +20,11 @@ class StoreSource:
     rows come in storage order, the same on every pass.
     """
 
-    def __init__(self, store: Store, dataset: str, vector_field: str, label_field: str,
+    def __init__(self, store: Store, dataset: str, vector_field: str, label_field: str | None,
                  truth_field: str | None = None, *, dim: int, batch_rows: int = BATCH_ROWS):
         self.store, self.dataset, self.dim = store, dataset, dim
-        self.columns = ["_id", vector_field, label_field] + ([truth_field] if truth_field else [])
+        self.has_labels = label_field is not None
+        self.columns = ["_id", vector_field] + [f for f in (label_field, truth_field) if f]
         self.where = f"WHERE {q(vector_field)} IS NOT NULL"
         self.batch_rows = batch_rows
         self.has_truth = truth_field is not None
@@ -44,16 +45,15 @@ class StoreSource:
         if not parts:
             return Batch(np.empty((0, self.dim), np.float32), np.empty(0), None, np.empty(0))
         return Batch(np.concatenate([p.X for p in parts]),
-                     np.concatenate([p.labels for p in parts]),
+                     np.concatenate([p.labels for p in parts]) if self.has_labels else None,
                      np.concatenate([p.truth for p in parts]) if self.has_truth else None,
                      np.concatenate([p.ids for p in parts]), 0)
 
     def _convert(self, rb: pa.RecordBatch, offset: int) -> Batch:
-        vec = rb.column(1)
-        X = vec.flatten().to_numpy(zero_copy_only=True).reshape(-1, self.dim)
-        truth = _values(rb.column(3)) if self.has_truth else None
-        return Batch(X, _values(rb.column(2)), truth,
-                     rb.column(0).to_numpy(zero_copy_only=False), offset)
+        X = rb.column(1).flatten().to_numpy(zero_copy_only=True).reshape(-1, self.dim)
+        labels = _values(rb.column(2)) if self.has_labels else None
+        truth = _values(rb.column(rb.num_columns - 1)) if self.has_truth else None
+        return Batch(X, labels, truth, rb.column(0).to_numpy(zero_copy_only=False), offset)
 
 
 def _values(col: pa.Array) -> np.ndarray:

@@ -166,12 +166,12 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
             np.asarray(table.table.sum(axis=1)).ravel())), n_missing_truth=table.n_missing_true)
     return ClusterMetrics(scores=scores, counts=counts, metric=metric, silhouette_ci=sil.ci,
                           silhouette_method=sil.method,
-                          per_cluster=_per_cluster(sil, stats, table),
+                          per_cluster=_per_cluster(sil, table),
                           silhouette_detail=sil, contingency=table,
                           centroids=pd.DataFrame(stats.mean, index=stats.categories))
 
 
-def _per_cluster(sil, stats: ClusterStats, table: ContingencyStats | None) -> pd.DataFrame:
+def _per_cluster(sil, table: ContingencyStats | None) -> pd.DataFrame:
     df = sil.per_cluster.rename(columns={"mean": "silhouette"})
     if table is not None and table.n:
         dense = table.table.toarray()
