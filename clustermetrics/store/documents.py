@@ -69,22 +69,33 @@ def read_any(data, *, ids=None, vector_field: str | None = None) -> pa.Table:
     )
 
 
-PIECE_ROWS = 122_880  # rows per imported Parquet piece: one DuckDB row group, written directly
+PIECE_ROWS = 16_384  # rows per imported Parquet piece: small, so reading and writing overlap
 
 
-def read_pieces(data, *, ids=None, vector_field: str | None = None) -> Iterator[pa.Table]:
-    """The input as a sequence of tables: Parquet files piece by piece (after checking their
-    ``_id`` column as a whole), anything else in one piece."""
-    path = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
-    if path and path.lower().endswith((".parquet", ".pq")) and os.path.exists(path):
-        import pyarrow.parquet as pq
-        pf = pq.ParquetFile(path)
-        if "_id" in pf.schema_arrow.names:
-            _ensure_ids(pf.read(columns=["_id"]))  # duplicates across pieces
-        for batch in pf.iter_batches(batch_size=PIECE_ROWS):
+class Pieces:
+    """The input as a sequence of tables: a Parquet file piece by piece, anything else in one.
+
+    ``ids`` holds every ``_id`` of a Parquet file before its pieces are read (the column is read
+    and checked for duplicates first); None for other inputs, whose single piece has them.
+    """
+
+    def __init__(self, data, *, ids=None, vector_field: str | None = None):
+        self.data, self.kw = data, {"ids": ids, "vector_field": vector_field}
+        self.ids: pa.ChunkedArray | None = None
+        path = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+        self.parquet = None
+        if path and path.lower().endswith((".parquet", ".pq")) and os.path.exists(path):
+            import pyarrow.parquet as pq
+            self.parquet = pq.ParquetFile(path)
+            if "_id" in self.parquet.schema_arrow.names:
+                self.ids = _ensure_ids(self.parquet.read(columns=["_id"])).column("_id")
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        if self.parquet is None:
+            yield read_any(self.data, **self.kw)
+            return
+        for batch in self.parquet.iter_batches(batch_size=PIECE_ROWS):
             yield pa.Table.from_batches([batch])
-        return
-    yield read_any(data, ids=ids, vector_field=vector_field)
 
 
 def prefetch(items: Iterator, depth: int = 1) -> Iterator:

@@ -13,6 +13,7 @@ the schema to keep in step. Each write is one transaction: all of a batch or non
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InvalidInputError, NotFoundError, SchemaError, StoreLockedError
-from .documents import CLUSTER_PREFIX, check_name, normalize, prefetch, read_pieces
+from .documents import CLUSTER_PREFIX, Pieces, check_name, normalize, prefetch
 
 try:
     import duckdb
@@ -111,8 +112,8 @@ class Store:
         """Insert (replace whole documents) or upsert (merge fields), in one transaction:
         all of the input or none of it. Returns ``{"inserted": n, "updated": m}``.
 
-        Large Parquet files arrive in pieces; the next piece is read and checked in a
-        background thread while DuckDB writes the current one.
+        A Parquet file arrives in pieces, each read and checked in a background thread while
+        DuckDB writes the one before; an insert is then one INSERT over the stream of pieces.
         """
         check_name(dataset)
         if mode not in ("insert", "upsert"):
@@ -121,33 +122,68 @@ class Store:
         current = self.schema(dataset) if exists else {"_id": "VARCHAR"}
         checker = _PieceChecker(self.vector_fields(dataset) if exists else {}, vector_fields,
                                 current)
-        pieces = prefetch(checker(p) for p in read_pieces(data, ids=ids,
-                                                           vector_field=vector_field))
-        counts = {"inserted": 0, "updated": 0}
+        source = Pieces(data, ids=ids, vector_field=vector_field)
+        pieces = prefetch(checker(p) for p in source)
+        first = next(pieces, None)
+        if first is None or first.num_rows == 0:
+            return {"inserted": 0, "updated": 0}
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for table in pieces:
-                if table.num_rows == 0:
-                    continue
-                if not exists:
-                    self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
-                    exists = True
-                self._add_columns(dataset, table, current)
-                current = self.schema(dataset)
-                self.con.register("_batch", table)
-                done = self._merge_batch(dataset, table, mode)
-                self.con.unregister("_batch")
-                counts = {k: counts[k] + done[k] for k in counts}
-                for name in table.column_names:  # labels that came inside documents
-                    if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
-                        vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
-                        self.register_alias(dataset, vf, alias)
+            if not exists:
+                self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
+            self._add_columns(dataset, first, current)
+            if mode == "insert":
+                known = first.column("_id") if source.parquet is None else source.ids
+                counts = self._insert_stream(dataset, first, pieces, known)
+            else:
+                counts = {"inserted": 0, "updated": 0}
+                for table in itertools.chain([first], pieces):
+                    done = self._upsert_piece(dataset, table)
+                    counts = {k: counts[k] + done[k] for k in counts}
+            for name in first.column_names:  # labels that came inside documents
+                if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
+                    vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
+                    self.register_alias(dataset, vf, alias)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
-            self.con.unregister("_batch")
             raise
+        finally:
+            for name in ("_batch", "_ids", "_stream"):
+                self.con.unregister(name)
         return counts
+
+    def _insert_stream(self, dataset: str, first: pa.Table, rest, known) -> dict[str, int]:
+        """Replace the documents whose ids are ``known`` (None: all ids are new), then append
+        every piece with one INSERT that pulls the pieces as DuckDB writes."""
+        t = self.table(dataset)
+        existing = 0
+        if known is not None:
+            self.con.register("_ids", pa.table({"_id": known}))
+            existing = self.scalar(f"SELECT count(*) FROM {t} WHERE _id IN (SELECT _id FROM _ids)")
+            if existing:
+                self.con.execute(f"DELETE FROM {t} WHERE _id IN (SELECT _id FROM _ids)")
+        failure: list[BaseException] = []
+        rows = [0]
+
+        def batches():
+            try:
+                for table in itertools.chain([first], rest):
+                    rows[0] += table.num_rows
+                    yield from table.select(first.column_names).cast(first.schema).to_batches()
+            except BaseException as exc:  # raised again below, as it was
+                failure.append(exc)
+                raise
+
+        self.con.register("_stream", pa.RecordBatchReader.from_batches(first.schema, batches()))
+        cols = ", ".join(q(c) for c in first.column_names)
+        try:
+            self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _stream")
+        except duckdb.Error:
+            if failure:
+                raise failure[0] from None
+            raise
+        return {"inserted": rows[0] - existing, "updated": existing}
 
     def _add_columns(self, dataset: str, table: pa.Table, current: dict[str, str]) -> None:
         new = [f for f in table.schema if f.name not in current]
@@ -162,21 +198,21 @@ class Store:
             self.con.execute(f"ALTER TABLE {self.table(dataset)} ADD COLUMN {q(f.name)} "
                              f"{types[f.name]}")
 
-    def _merge_batch(self, dataset: str, table: pa.Table, mode: str) -> dict[str, int]:
+    def _upsert_piece(self, dataset: str, table: pa.Table) -> dict[str, int]:
+        """Merge the given fields into existing documents; insert the new ones."""
         t = self.table(dataset)
+        self._add_columns(dataset, table, self.schema(dataset))
+        types = self.schema(dataset)
+        self.con.register("_batch", table)
         existing = self.scalar(f"SELECT count(*) FROM {t} WHERE _id IN (SELECT _id FROM _batch)")
+        sets = ", ".join(f"{q(c)} = coalesce(CAST(b.{q(c)} AS {types[c]}), {t}.{q(c)})"
+                         for c in table.column_names if c != "_id")
+        if sets and existing:
+            self._run(f"UPDATE {t} SET {sets} FROM _batch b WHERE {t}._id = b._id")
         cols = ", ".join(q(c) for c in table.column_names)
-        if mode == "insert":
-            self.con.execute(f"DELETE FROM {t} WHERE _id IN (SELECT _id FROM _batch)")
-            self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch")
-        else:  # upsert
-            types = self.schema(dataset)
-            sets = ", ".join(f"{q(c)} = coalesce(CAST(b.{q(c)} AS {types[c]}), {t}.{q(c)})"
-                             for c in table.column_names if c != "_id")
-            if sets:
-                self._run(f"UPDATE {t} SET {sets} FROM _batch b WHERE {t}._id = b._id")
-            self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch "
-                      f"WHERE _id NOT IN (SELECT _id FROM {t})")
+        self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch "
+                  f"WHERE _id NOT IN (SELECT _id FROM {t})")
+        self.con.unregister("_batch")
         return {"inserted": table.num_rows - existing, "updated": existing}
 
     def _run(self, sql: str) -> None:
