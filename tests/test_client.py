@@ -41,17 +41,20 @@ def test_without_ground_truth_only_internal_metrics(client, digits):
     assert set(result.scores) == {"silhouette", "calinski_harabasz", "davies_bouldin"}
 
 
+@pytest.mark.parametrize("cache_mb", [0, 64])  # every pass read from DuckDB, or kept
 @pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "manhattan"])
-def test_streamed_in_small_batches_equals_one_shot(client, digits, metric):
+def test_streamed_in_small_batches_equals_one_shot(client, digits, metric, cache_mb):
     X, y = digits
     labels = _stored_labels(client).astype(int)
     source = StoreSource(client.store, "digits", "pixels_vector_",
-                         "_cluster_.pixels_vector_.kmeans_10", "digit", dim=64, batch_rows=37)
+                         "_cluster_.pixels_vector_.kmeans_10", "digit", dim=64, batch_rows=37,
+                         cache_mb=cache_mb)
     streamed = evaluate_source(source, metric=metric)
     one_shot = cm.evaluate(X.astype(np.float32), labels, y, metric=metric)
     assert streamed.scores == pytest.approx(one_shot.scores, rel=1e-9, abs=1e-12)
     np.testing.assert_allclose(streamed.silhouette_detail.values,
                                one_shot.silhouette_detail.values, atol=1e-9)
+    assert (source._cache is not None) == (cache_mb > 0)
 
 
 def test_custom_labels_inside_documents(client):

@@ -11,18 +11,24 @@ from ..metrics.evaluate import Batch
 from ..store.store import Store, q
 
 BATCH_ROWS = 65_536
+CACHE_MB = 1024  # a pass that fits is kept for the next one instead of reading DuckDB again
 
 
 class StoreSource:
     """A dataset's vectors, labels and (optionally) ground truth as a source of batches.
 
     Documents without the vector are skipped (counted in ``n_without_vector``); the other
-    rows come in storage order, the same on every pass.
+    rows come in storage order, the same on every pass. When a whole pass fits in
+    ``cache_mb``, its batches are kept and the next pass reuses them; larger datasets are read
+    again, so memory stays bounded.
     """
 
     def __init__(self, store: Store, dataset: str, vector_field: str, label_field: str | None,
-                 truth_field: str | None = None, *, dim: int, batch_rows: int = BATCH_ROWS):
+                 truth_field: str | None = None, *, dim: int, batch_rows: int = BATCH_ROWS,
+                 cache_mb: float = CACHE_MB):
         self.store, self.dataset, self.dim = store, dataset, dim
+        self.cache_bytes = cache_mb * 2**20
+        self._cache: list[Batch] | None = None
         self.has_labels = label_field is not None
         self.columns = ["_id", vector_field] + [f for f in (label_field, truth_field) if f]
         self.where = f"WHERE {q(vector_field)} IS NOT NULL"
@@ -33,12 +39,21 @@ class StoreSource:
         self.n_without_vector = store.scalar(f"SELECT count(*) FROM {table}") - self.n_rows
 
     def batches(self) -> Iterator[Batch]:
-        offset = 0
+        if self._cache is not None:
+            yield from self._cache
+            return
+        offset, kept, size = 0, [], 0
         for rb in self.store.reader(self.dataset, self.columns, where=self.where,
                                     batch_size=self.batch_rows):
             batch = self._convert(rb, offset)
             offset += rb.num_rows
+            size += rb.nbytes
+            if kept is not None and size <= self.cache_bytes:
+                kept.append(batch)
+            else:
+                kept = None
             yield batch
+        self._cache = kept
 
     def materialize(self) -> Batch:
         parts = list(self.batches())
