@@ -34,7 +34,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'clustermetrics' has no attribute {name!r}")
 
 __all__ = [
-    "Client", "Dataset", "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterStats", "ContingencyStats",
+    "Client", "Dataset", "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterStats",
+    "ContingencyStats",
     "DaviesBouldinStats", "InvalidInputError", "MissingDependencyError", "NotFoundError",
     "SchemaError", "SilhouetteResult", "StoreLockedError", "__version__",
     "adjusted_mutual_info_score", "adjusted_rand_score", "calinski_harabasz_score",

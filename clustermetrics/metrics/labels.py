@@ -53,8 +53,10 @@ def as_label_array(values, name: str = "labels") -> np.ndarray:
         arr = np.asarray(values.to_numpy())
     elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # pyarrow
         arr = np.asarray(values.to_numpy(zero_copy_only=False))
+    elif isinstance(values, (list, tuple)):
+        arr = _from_sequence(values)
     else:
-        arr = np.asarray(values) if not isinstance(values, (list, tuple)) else _from_sequence(values)
+        arr = np.asarray(values)
     if arr.ndim != 1:
         raise InvalidInputError(
             f"{name} must be one-dimensional (one label per sample); got shape {arr.shape}."

@@ -108,7 +108,8 @@ def test_no_labelled_sample_is_an_error():
 
 def test_no_overlap_with_ground_truth_is_an_error(blobs):
     X, labels = blobs
-    with pytest.raises(cm.InvalidInputError, match="No sample has both a cluster label and a ground"):
+    with pytest.raises(cm.InvalidInputError,
+                       match="No sample has both a cluster label and a ground"):
         cm.evaluate(X, labels, [None] * len(X))
 
 

@@ -176,7 +176,8 @@ def test_nan_rows_are_counted_and_named():
     X = np.ones((10, 2))
     X[[2, 7], 0] = np.nan
     X[8, 1] = np.inf
-    with pytest.raises(cm.InvalidInputError, match=r"NaN or infinite values in 3 rows \(first: 2, 7, 8\)"):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"NaN or infinite values in 3 rows \(first: 2, 7, 8\)"):
         cm.silhouette_score(X, [0, 1] * 5)
 
 
