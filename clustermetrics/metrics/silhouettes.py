@@ -129,44 +129,51 @@ def silhouette_from_sums(sums: np.ndarray, own: np.ndarray, counts: np.ndarray):
 
 # -- S from cluster sums (cosine, sqeuclidean) --------------------------------------------------
 
-def linear_sums(X: np.ndarray, codes: np.ndarray, stats: ClusterStats,
-                metric: str) -> np.ndarray:
-    """``S[i, c]`` for rows of X from cluster statistics, in cache-sized row chunks.
+def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, metric: str):
+    """s, a, b, nearest for rows of X (codes >= 0, indexing ``stats``) against all the data,
+    from cluster statistics in cache-sized row chunks: memory O(chunk * k), never O(n * k)."""
+    k, d = len(stats.counts), X.shape[1]
+    step = max(1, CHUNK_BYTES // (8 * (k + d)))
+    basis = _LinearBasis(stats, metric)
+    parts = [silhouette_from_sums(basis.sums(X[i:i + step]), codes[i:i + step], stats.counts)
+             for i in range(0, len(X), step)]
+    if not parts:
+        return tuple(np.empty(0, dtype) for dtype in (float, float, float, np.int64))
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+class _LinearBasis:
+    """What ``S[i, c]`` needs from the cluster statistics, prepared once.
 
     A mean distance within ``SNAP`` of zero, relative to the magnitudes it was computed from,
     is rounding noise of the formula and counts as 0: identical points then score 0, as with
     pairwise distances, instead of +-1 from the sign of the noise.
     """
-    k, d = len(stats.counts), X.shape[1]
-    step = max(1, CHUNK_BYTES // (8 * (k + d)))
-    sums = np.empty((len(X), k))
-    counts = stats.counts.astype(np.float64)
-    if metric == "cosine":
-        basis = stats.unit_sum
-    else:
-        g = stats.global_mean()
-        basis = stats.mean - g
-        basis_sq = np.einsum("ij,ij->i", basis, basis)
-        spread = stats.m2 / counts
-    for i in range(0, len(X), step):
-        x = X[i:i + step].astype(np.float64)
+
+    def __init__(self, stats: ClusterStats, metric: str):
+        self.metric = metric
+        self.counts = stats.counts.astype(np.float64)
         if metric == "cosine":
+            self.basis = stats.unit_sum
+        else:
+            self.center = stats.global_mean()
+            self.basis = stats.mean - self.center
+            self.basis_sq = np.einsum("ij,ij->i", self.basis, self.basis)
+            self.spread = stats.m2 / self.counts
+
+    def sums(self, X: np.ndarray) -> np.ndarray:
+        x = X.astype(np.float64)
+        if self.metric == "cosine":
             x /= np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-            mean = 1.0 - (x @ basis.T) / counts
+            mean = 1.0 - (x @ self.basis.T) / self.counts
             scale = 1.0
         else:
-            x -= g
+            x -= self.center
             x_sq = np.einsum("ij,ij->i", x, x)[:, None]
-            mean = x_sq - 2 * (x @ basis.T) + basis_sq + spread
-            scale = x_sq + basis_sq + spread
+            mean = x_sq - 2 * (x @ self.basis.T) + self.basis_sq + self.spread
+            scale = x_sq + self.basis_sq + self.spread
         mean[mean <= SNAP * scale] = 0.0
-        sums[i:i + step] = counts * mean
-    return sums
-
-
-def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, metric: str):
-    """s, a, b, nearest for rows of X (codes >= 0, indexing ``stats``) against all the data."""
-    return silhouette_from_sums(linear_sums(X, codes, stats, metric), codes, stats.counts)
+        return self.counts * mean
 
 
 # -- S from blocked pairwise distances -----------------------------------------------------------
