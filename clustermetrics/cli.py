@@ -59,7 +59,7 @@ def main():
 
 # -- the main job ------------------------------------------------------------------------------
 
-@command(main, "quickstart")
+@command(main, "quickstart", short_help="The main job: digits, k-means (k=10), metrics.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def quickstart(path, as_json):
     """Build 'quickstart_clustering' from scikit-learn's handwritten digits, run k-means with
@@ -158,7 +158,7 @@ def datasets_export(path, dataset, output):
     console.print(f"Exported {dataset} to {output}.")
 
 
-@command(main, "import")
+@command(main, "import", short_help="Import a Parquet, CSV or JSONL file.")
 @click.argument("dataset")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--upsert", is_flag=True, help="Merge fields into existing documents.")
@@ -272,7 +272,7 @@ def _metric_options(fn):
     return fn
 
 
-@command(main, "metrics")
+@command(main, "metrics", short_help="Metrics of one cluster alias.")
 @click.argument("dataset")
 @_metric_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -309,7 +309,7 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
 
 # -- reports and choosing ------------------------------------------------------------------------
 
-@command(main, "report")
+@command(main, "report", short_help="An HTML report of one cluster alias.")
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True)
 @click.option("--alias", "-a", required=True)
@@ -358,7 +358,7 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
     _show_comparison(comparison, output, as_json)
 
 
-@command(main, "sweep")
+@command(main, "sweep", short_help="k-means over a range of k, best k per metric.")
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True)
 @click.option("--k-min", type=int, default=2, show_default=True)
