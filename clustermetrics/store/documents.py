@@ -86,7 +86,7 @@ class Pieces:
         self.parquet = None
         if path and path.lower().endswith((".parquet", ".pq")) and os.path.exists(path):
             import pyarrow.parquet as pq
-            self.parquet = pq.ParquetFile(path)
+            self.parquet = pq.ParquetFile(path, memory_map=True)
             if "_id" in self.parquet.schema_arrow.names:
                 self.ids = _ensure_ids(self.parquet.read(columns=["_id"])).column("_id")
 
