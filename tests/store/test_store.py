@@ -224,9 +224,11 @@ def test_parquet_imported_in_pieces_is_one_transaction(client, tmp_path, monkeyp
     pq.write_table(pa.table({"_id": ids, "v_vector_": vectors}), path)
     ds = client.Dataset("pieces")
     ds.insert_documents([{"_id": "keep", "v_vector_": [0, 0, 0]}])
+    threads = client.store.scalar("SELECT current_setting('threads')")
     with pytest.raises(cm.SchemaError, match=r"first _id: 'p31'"):
         ds.insert_documents(str(path))
     assert len(ds) == 1  # the three good pieces before it were rolled back too
+    assert client.store.scalar("SELECT current_setting('threads')") == threads
     vectors[31] = [1.0, 2.0, 3.0]
     pq.write_table(pa.table({"_id": ids, "v_vector_": vectors}), path)
     assert ds.insert_documents(str(path)) == {"inserted": 35, "updated": 0}
