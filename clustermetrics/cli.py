@@ -46,6 +46,22 @@ def command(group, *args, **kwargs):
     return wrap
 
 
+def _target(*, ground_truth: bool = False):
+    """The options naming a clustering: DATASET, --vector-field, --alias (--ground-truth)."""
+    opts = [click.argument("dataset"),
+            click.option("--vector-field", "-f", required=True, help="The vector field."),
+            click.option("--alias", "-a", required=True, help="The cluster alias.")]
+    if ground_truth:
+        opts.append(click.option("--ground-truth", "-g", default=None,
+                                 help="Field with the true classes."))
+
+    def wrap(fn):
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+    return wrap
+
+
 def _emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -223,9 +239,7 @@ def aliases_list(path, dataset, vector_field, as_json):
 
 
 @command(aliases, "describe")
-@click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
-@click.option("--alias", "-a", required=True)
+@_target()
 @click.option("--json", "as_json", is_flag=True)
 def aliases_describe(path, dataset, vector_field, alias, as_json):
     """How an alias was made and its cluster sizes."""
@@ -242,9 +256,7 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
 
 
 @command(aliases, "delete")
-@click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
-@click.option("--alias", "-a", required=True)
+@_target()
 def aliases_delete(path, dataset, vector_field, alias):
     """Delete one alias's labels."""
     with _client(path) as client:
@@ -256,9 +268,6 @@ def aliases_delete(path, dataset, vector_field, alias):
 
 def _metric_options(fn):
     for opt in reversed([
-        click.option("--vector-field", "-f", required=True, help="The vector field."),
-        click.option("--alias", "-a", required=True, help="The cluster alias to evaluate."),
-        click.option("--ground-truth", "-g", default=None, help="Field with the true classes."),
         click.option("--metric", "-m", default="euclidean", show_default=True,
                      help="Distance: euclidean, cosine, sqeuclidean, manhattan, ..."),
         click.option("--sample-size", type=int, default=None,
@@ -273,7 +282,7 @@ def _metric_options(fn):
 
 
 @command(main, "metrics", short_help="Metrics of one cluster alias.")
-@click.argument("dataset")
+@_target(ground_truth=True)
 @_metric_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample_size,
@@ -289,10 +298,7 @@ def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample
 
 
 @command(main, "distribution")
-@click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
-@click.option("--alias", "-a", required=True)
-@click.option("--ground-truth", "-g", default=None)
+@_target(ground_truth=True)
 @click.option("--json", "as_json", is_flag=True)
 def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
     """Cluster sizes, or clusters x ground-truth counts."""
@@ -310,10 +316,7 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
 # -- reports and choosing ------------------------------------------------------------------------
 
 @command(main, "report", short_help="An HTML report of one cluster alias.")
-@click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
-@click.option("--alias", "-a", required=True)
-@click.option("--ground-truth", "-g", default=None)
+@_target(ground_truth=True)
 @click.option("--output", "-o", default="report.html", show_default=True,
               type=click.Path(dir_okay=False), help="HTML file to write.")
 @click.option("--metric", "-m", default="euclidean", show_default=True)

@@ -55,3 +55,25 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("default", derandomize=True, deadline=None)
 settings.register_profile("deep", max_examples=800, deadline=None)
 settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def hold_lock():
+    """``hold_lock(path)`` opens the store file from another process and returns its pid; the
+    process is ended after the test."""
+    import contextlib
+    import subprocess
+    import sys
+
+    with contextlib.ExitStack() as stack:
+        def hold(path: str) -> int:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({path!r}); "
+                                       "print('ready', flush=True); time.sleep(60)"],
+                stdout=subprocess.PIPE, text=True)
+            stack.callback(proc.wait)
+            stack.callback(proc.kill)
+            assert proc.stdout.readline().strip() == "ready"
+            return proc.pid
+
+        yield hold

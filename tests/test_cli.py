@@ -132,16 +132,6 @@ def test_bad_import_file_error(run, tmp_path):
     _one_line_error(res, "Duplicate _id in one batch")
 
 
-def test_locked_store_error(run, imported):
-    import subprocess
-    import sys
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({run.store!r}); "
-                               "print('ready', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        _one_line_error(run("datasets", "list"), f"open in process {holder.pid}")
-    finally:
-        holder.kill()
-        holder.wait()
+def test_locked_store_error(run, imported, hold_lock):
+    pid = hold_lock(run.store)
+    _one_line_error(run("datasets", "list"), f"open in process {pid}")

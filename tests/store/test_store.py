@@ -171,20 +171,11 @@ def test_unknown_dataset_lists_existing_and_closest(ds, client):
         client.Dataset("shoop").get_documents(["a"])
 
 
-def test_store_locked_by_another_process(tmp_path):
+def test_store_locked_by_another_process(tmp_path, hold_lock):
     path = str(tmp_path / "locked.duckdb")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({path!r}); "
-                               "print('ready', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(cm.StoreLockedError, match=rf"open in process {holder.pid}.*Close "
-                                                      "that program"):
-            Client(path=path)
-    finally:
-        holder.kill()
-        holder.wait()
+    pid = hold_lock(path)
+    with pytest.raises(cm.StoreLockedError, match=rf"open in process {pid}.*Close that program"):
+        Client(path=path)
 
 
 def test_killed_writer_loses_no_committed_batch(tmp_path):
