@@ -146,10 +146,17 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
                        stats.categories, metric, "exact (cluster sums, O(n·k·d))")
     else:
         X, enc = encoded(source.materialize())
+        done = [0]
+
+        def advance(fraction):  # the pairwise work, reported in rows like the other stages
+            rows = min(n_total, round((done[0] + fraction) * n_total)) - round(done[0] * n_total)
+            done[0] += fraction
+            notify("silhouette", rows, n_total)
+
         sil = silhouette(X, enc, metric=metric, sample_size=sample_size,
-                         random_state=random_state, working_memory=working_memory)
+                         random_state=random_state, working_memory=working_memory,
+                         progress=advance)
         db.update(X, enc)
-        notify("silhouette", n_total, n_total)
 
     scores = {"silhouette": sil.score, "calinski_harabasz": calinski_harabasz_from_stats(stats),
               "davies_bouldin": db.score()}

@@ -256,7 +256,7 @@ def _parallel(tasks, fn):
 
 
 def pairwise_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str,
-                  working_memory: float | None = None) -> np.ndarray:
+                  working_memory: float | None = None, progress=None) -> np.ndarray:
     """Exact ``S[i, c]`` for all rows, each symmetric pair of blocks computed once."""
     n = len(X)
     blocks = _Blocks(X, codes, k, metric)
@@ -276,11 +276,13 @@ def pairwise_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str,
         sums[a] += sa
         if sb is not None:
             sums[b] += sb
+        if progress:
+            progress(1 / len(pairs))
     return sums
 
 
 def sample_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str, rows: np.ndarray,
-                working_memory: float | None = None) -> np.ndarray:
+                working_memory: float | None = None, progress=None) -> np.ndarray:
     """Exact ``S[i, c]`` for the chosen ``rows`` against every row of X (O(m n d))."""
     n = len(X)
     blocks = _Blocks(X, codes, k, metric)
@@ -298,6 +300,8 @@ def sample_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str, rows: np.
     sums = np.zeros((len(rows), k))
     for (r0, _), part in zip(tasks, _parallel(tasks, run)):
         sums[r0:r0 + len(part)] += part
+        if progress:
+            progress(1 / len(tasks))
     return sums
 
 
@@ -343,7 +347,7 @@ def _rng(random_state):
 
 def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None = None,
                random_state=None, noise_label=None, noise: str | None = None,
-               working_memory: float | None = None) -> SilhouetteResult:
+               working_memory: float | None = None, progress=None) -> SilhouetteResult:
     """Silhouette score with confidence interval, per-sample values and a per-cluster table.
 
     Parameters
@@ -361,7 +365,9 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
         unbiased estimate of the full-data score. Ignored for cosine and sqeuclidean, whose
         exact computation is already linear in n.
     working_memory : float, optional
-        MiB for each block of pairwise distances (default 512).
+        MiB for the blocks of pairwise distances (default 512).
+    progress : callable, optional
+        Called with the fraction of the pairwise work just done (blocked and sampled paths).
 
     Returns
     -------
@@ -389,12 +395,13 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
         if sample_size < 1:
             raise InvalidInputError(f"sample_size must be a positive integer; got {sample_size}.")
         rows, _ = stratified_sample(codes, counts, int(sample_size), _rng(random_state))
-        sums = sample_sums(Xv, codes, enc.k, metric, rows, working_memory)
+        sums = sample_sums(Xv, codes, enc.k, metric, rows, working_memory, progress)
         parts = silhouette_from_sums(sums, codes[rows], counts)
         method = f"sampled ({len(rows)} of {len(codes)}, stratified, scored against all)"
     else:
         rows = np.arange(len(codes))
-        parts = silhouette_from_sums(pairwise_sums(Xv, codes, enc.k, metric, working_memory),
+        parts = silhouette_from_sums(pairwise_sums(Xv, codes, enc.k, metric, working_memory,
+                                                   progress),
                                      codes, counts)
         method = "exact (blocked pairwise)"
     return assemble(index[rows], codes[rows], parts, counts, enc.categories, metric, method)

@@ -127,3 +127,16 @@ def test_centroids_are_the_cluster_means(blobs):
     res = cm.evaluate(X, labels)
     for c in range(4):
         np.testing.assert_allclose(res.centroids.loc[c], X[labels == c].mean(axis=0))
+
+
+@pytest.mark.parametrize("options", [{}, {"sample_size": 100}, {"metric": "cosine"}])
+def test_progress_reports_every_row_of_each_stage(blobs, options):
+    X, labels = blobs
+    seen = {}
+
+    def progress(stage, done, total):
+        assert total == len(X)
+        seen[stage] = seen.get(stage, 0) + done
+
+    cm.metrics.evaluate_source(cm.metrics.ArraySource(X, labels), progress=progress, **options)
+    assert seen == {"statistics": len(X), "silhouette": len(X)}
