@@ -12,6 +12,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,7 +41,8 @@ def command(group, *args, **kwargs):
             try:
                 return fn(*a, **kw)
             except ClusterMetricsError as exc:
-                err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+                err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
+                                  soft_wrap=True)
                 sys.exit(1)
         return run
     return wrap

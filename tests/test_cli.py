@@ -135,3 +135,8 @@ def test_bad_import_file_error(run, tmp_path):
 def test_locked_store_error(run, imported, hold_lock):
     pid = hold_lock(run.store)
     _one_line_error(run("datasets", "list"), f"open in process {pid}")
+
+
+def test_error_text_is_printed_as_is(run, imported):
+    res = run("metrics", "docs", "-f", "feat_vector_", "-a", "[b]x[/b]")
+    _one_line_error(res, "cluster alias '[b]x[/b]' not found")
