@@ -147,7 +147,7 @@ def datasets_describe(path, dataset, as_json):
     console.print(f"[bold]{dataset}[/]: {info['documents']:,} documents")
     table = Table("field", "type", "present")
     for f in info["fields"]:
-        table.add_row(f["field"], f["type"], f"{f['present']:,}")
+        table.add_row(escape(f["field"]), f["type"], f"{f['present']:,}")
     console.print(table)
     _print_aliases(info["aliases"])
 
@@ -253,7 +253,7 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
                   f"{info['unlabelled']:,} documents unlabelled")
     table = Table("cluster", "size")
     for c, n in info["sizes"].items():
-        table.add_row(str(c), f"{n:,}")
+        table.add_row(escape(str(c)), f"{n:,}")
     console.print(table)
 
 
@@ -309,9 +309,9 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
     if as_json:
         return _emit_json({str(k): {str(c): int(v) for c, v in row.items()}
                            for k, row in df.iterrows()})
-    table = Table("cluster", *[str(c) for c in df.columns])
+    table = Table("cluster", *[escape(str(c)) for c in df.columns])
     for idx, row in df.iterrows():
-        table.add_row(str(idx), *[f"{int(v):,}" for v in row])
+        table.add_row(escape(str(idx)), *[f"{int(v):,}" for v in row])
     console.print(table)
 
 
@@ -405,7 +405,7 @@ def _show_comparison(comparison, output, as_json) -> None:
     for idx, row in df.iterrows():
         cells = [(f"[bold green]{row[m]:.4g}[/]" if best.get(m) == idx else f"{row[m]:.4g}")
                  for m in metrics]
-        table.add_row(str(idx), *cells, str(int(row["n_clusters"])))
+        table.add_row(escape(str(idx)), *cells, str(int(row["n_clusters"])))
     console.print(table)
     console.print("Best: " + ", ".join(f"{METRIC_INFO[m].label} {comparison.by} {best[m]}"
                                        for m in metrics), highlight=False)
@@ -444,7 +444,7 @@ def _stages(bar):
 
 def print_metrics(result) -> None:
     title = " / ".join(str(v) for v in result.source.values() if v) or "Cluster metrics"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("Metric", style="bold", no_wrap=True)
     table.add_column("Value", justify="right", no_wrap=True)
     table.add_column("Range", no_wrap=True)
@@ -462,7 +462,8 @@ def _print_aliases(rows) -> None:
         return
     table = Table("vector field", "alias", "clusters", "labelled", "method")
     for r in rows:
-        table.add_row(r["vector_field"], r["alias"], str(r["clusters"]), f"{r['labelled']:,}",
+        table.add_row(escape(r["vector_field"]), r["alias"], str(r["clusters"]),
+                      f"{r['labelled']:,}",
                       r["method"])
     console.print(table)
 
