@@ -13,6 +13,8 @@ def check_vectors(X, *, name: str = "X", row_offset: int = 0, row_ids=None) -> n
     ``row_ids`` (document ids) or ``row_offset`` (batch start) make messages point at the
     user's own rows.
     """
+    if hasattr(X, "toarray"):  # scipy.sparse: the kernels here work on dense rows
+        X = X.toarray()
     X = np.asarray(X)
     if X.ndim != 2:
         raise InvalidInputError(f"{name} must be 2-D (n_samples, n_features); got shape {X.shape}.")

@@ -240,3 +240,11 @@ def test_duplicated_points_per_cluster_score_one(metric):
     X = np.array([[1.0, 0.0]] * 3 + [[0.0, 1.0]] * 3) * 7
     np.testing.assert_array_equal(cm.silhouette_samples(X, [0, 0, 0, 1, 1, 1], metric=metric),
                                   np.ones(6))
+
+
+def test_sparse_and_list_inputs(blobs):
+    import scipy.sparse as sp
+    X, labels = blobs
+    expected = skm.silhouette_score(X, labels)
+    assert cm.silhouette_score(sp.csr_matrix(X), labels) == pytest.approx(expected, abs=1e-12)
+    assert cm.silhouette_score(X.tolist(), labels.tolist()) == pytest.approx(expected, abs=1e-12)
