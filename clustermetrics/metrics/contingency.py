@@ -85,10 +85,6 @@ class ContingencyStats:
         return out
 
     # -- final formulas --------------------------------------------------------------------
-    def pair_confusion(self) -> np.ndarray:
-        """2x2 pair counts ``[[tn, fp], [fn, tp]]`` over ordered pairs (scikit-learn's)."""
-        return _pair_confusion(self.table)
-
     def scores(self) -> dict[str, float]:
         """Every external metric at once, sharing the marginals and the MI."""
         return external_scores(self.table)

@@ -60,7 +60,6 @@ METRIC_INFO: dict[str, MetricInfo] = {
         "Purity", "0..1", "higher",
         "Fraction of samples in their cluster's majority ground-truth class."),
 }
-INTERNAL = ("silhouette", "calinski_harabasz", "davies_bouldin")
 
 
 @dataclass(eq=False)

@@ -132,28 +132,24 @@ class Store:
         threads = self.scalar("SELECT current_setting('threads')")
         if source.parquet is not None and threads > 1:
             self.con.execute(f"SET threads = {threads - 1}")
-        self.con.execute("BEGIN TRANSACTION")
         try:
-            if not exists:
-                self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
-            self._add_columns(dataset, first, current)
-            if mode == "insert":
-                known = first.column("_id") if source.parquet is None else source.ids
-                counts = self._insert_stream(dataset, first, pieces, known)
-            else:
-                counts = {"inserted": 0, "updated": 0}
-                for table in itertools.chain([first], pieces):
-                    done = self._upsert_piece(dataset, table)
-                    counts = {k: counts[k] + done[k] for k in counts}
-            for name in first.column_names:  # labels that came inside documents
-                if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
-                    vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
-                    self.register_alias(dataset, vf, alias)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        finally:
+            with self._transaction():
+                if not exists:
+                    self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
+                self._add_columns(dataset, first, current)
+                if mode == "insert":
+                    known = first.column("_id") if source.parquet is None else source.ids
+                    counts = self._insert_stream(dataset, first, pieces, known)
+                else:
+                    counts = {"inserted": 0, "updated": 0}
+                    for table in itertools.chain([first], pieces):
+                        done = self._upsert_piece(dataset, table)
+                        counts = {k: counts[k] + done[k] for k in counts}
+                for name in first.column_names:  # labels that came inside documents
+                    if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
+                        vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
+                        self.register_alias(dataset, vf, alias)
+        finally:  # after COMMIT or ROLLBACK, when DuckDB accepts these again
             for name in ("_batch", "_ids", "_stream"):
                 self.con.unregister(name)
             self.con.execute(f"SET threads = {int(threads)}")
