@@ -13,9 +13,7 @@ def check_vectors(X, *, name: str = "X", row_offset: int = 0, row_ids=None) -> n
     ``row_ids`` (document ids) or ``row_offset`` (batch start) make messages point at the
     user's own rows.
     """
-    if hasattr(X, "toarray"):  # scipy.sparse: the kernels here work on dense rows
-        X = X.toarray()
-    X = np.asarray(X)
+    X = as_vectors(X)
     if X.ndim != 2:
         raise InvalidInputError(f"{name} must be 2-D (n_samples, n_features); got shape {X.shape}.")
     if X.dtype.kind not in "fiub":
@@ -30,6 +28,16 @@ def check_vectors(X, *, name: str = "X", row_offset: int = 0, row_ids=None) -> n
             f"{name} has NaN or infinite values in {describe_rows(bad, row_offset, row_ids)}; "
             "drop or impute those rows first."
         )
+    return X
+
+
+def as_vectors(X) -> np.ndarray:
+    """X as a dense numpy array; integer and boolean vectors as float64, floats kept."""
+    if hasattr(X, "toarray"):  # scipy.sparse: the kernels here work on dense rows
+        X = X.toarray()
+    X = np.asarray(X)
+    if X.dtype.kind in "iub":
+        X = X.astype(np.float64)
     return X
 
 

@@ -2,10 +2,11 @@
 
 An engine hands :func:`evaluate_source` a *source*: an object whose ``batches()`` yields
 :class:`Batch` objects (a fresh iterator on every call, one per pass) and whose ``materialize()``
-returns the whole arrays. Pass 1 builds mergeable statistics (per-cluster moments, contingency
-table); for cosine and squared euclidean pass 2 scores every sample against them and gathers
-Davies-Bouldin's distances, so memory stays O(k d) plus one batch. Other metrics need pairwise
-distances and materialise the vectors once.
+returns the whole arrays. Pass 1 checks every batch and builds mergeable statistics
+(per-cluster moments, contingency table), keeping only each batch's label codes; for cosine and
+squared euclidean pass 2 scores every sample against the statistics and gathers
+Davies-Bouldin's distances, so memory stays O(k d) plus one batch plus O(n) integers and
+scores. Other metrics need pairwise distances and materialise the vectors once.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from ._validation import check_cluster_count, check_same_length, check_vectors
+from ._validation import as_vectors, check_cluster_count, check_same_length, check_vectors
 from .clusterstats import ClusterStats
 from .contingency import ContingencyStats
 from .internal import DaviesBouldinStats, calinski_harabasz_from_stats
-from .labels import check_noise_policy, encode_labels
+from .labels import Labels, check_noise_policy, encode_labels
 from .result import ClusterMetrics
 from .silhouettes import (LINEAR_METRICS, assemble, linear_silhouette, resolve_metric,
                          silhouette)
@@ -111,8 +112,10 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
     stats = ClusterStats(unit_sums=metric == "cosine")
     table = ContingencyStats() if source.has_truth else None
     n_docs = n_missing = n_noise = 0
+    encodings = []  # each batch's label codes (n ints in all), for the second pass
     for batch in source.batches():
         X, enc = encoded(batch)
+        encodings.append(enc)
         stats.update(X, enc, row_offset=batch.offset, row_ids=batch.ids)
         n_docs += len(X)
         n_missing += enc.n_missing
@@ -131,8 +134,8 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
     db = DaviesBouldinStats(stats)
     if metric in LINEAR_METRICS:
         parts, rows, owns = [], [], []
-        for batch in source.batches():
-            X, enc = encoded(batch)
+        for batch, enc in zip(source.batches(), encodings, strict=True):  # checked in pass 1
+            X = as_vectors(batch.X)
             codes = stats.codes_for(enc)
             keep = codes >= 0
             parts.append(linear_silhouette(X[keep] if not keep.all() else X, codes[keep],
@@ -145,7 +148,8 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
                        tuple(np.concatenate(p) for p in zip(*parts)), stats.counts,
                        stats.categories, metric, "exact (cluster sums, O(n·k·d))")
     else:
-        X, enc = encoded(source.materialize())
+        X = as_vectors(source.materialize().X)
+        enc = Labels(np.concatenate([stats.codes_for(e) for e in encodings]), stats.categories)
         done = [0]
 
         def advance(fraction):  # the pairwise work, reported in rows like the other stages
