@@ -279,12 +279,17 @@ class ClusterTools:
         as :func:`clustermetrics.evaluate` on the same arrays. Documents without a label for
         the alias (or without ground truth) are left out and counted."""
         source = self._source(dataset_id, vector_field, cluster_alias, ground_truth_field)
-        result = evaluate_source(source, metric=metric, sample_size=sample_size,
-                                 random_state=random_state, noise_label=noise_label,
-                                 noise=noise, working_memory=working_memory, progress=progress)
+        names = dict(dataset_id=dataset_id, vector_field=vector_field,
+                     cluster_alias=cluster_alias, ground_truth_field=ground_truth_field)
+        return self._evaluate(source, names, metric=metric, sample_size=sample_size,
+                              random_state=random_state, noise_label=noise_label, noise=noise,
+                              working_memory=working_memory, progress=progress)
+
+    @staticmethod
+    def _evaluate(source: StoreSource, names: dict, **options) -> ClusterMetrics:
+        result = evaluate_source(source, **options)
         result.counts["n_without_vector"] = source.n_without_vector
-        result.source.update(dataset_id=dataset_id, vector_field=vector_field,
-                             cluster_alias=cluster_alias, ground_truth_field=ground_truth_field)
+        result.source.update(names)
         return result
 
     def distribution(self, dataset_id: str, vector_field: str, cluster_alias: str,
@@ -350,10 +355,11 @@ class ClusterTools:
         metric = resolve_metric(metric)
         if sample_size is None and metric not in LINEAR_METRICS and source.n_rows > AUTO_SAMPLE:
             sample_size = AUTO_SAMPLE // 2
-        result = self.metrics(dataset_id, vector_field, cluster_alias, ground_truth_field,
-                              metric=metric, sample_size=sample_size, random_state=random_state,
-                              progress=progress)
-        points = _sample_points(source, max_points, random_state)
+        names = dict(dataset_id=dataset_id, vector_field=vector_field,
+                     cluster_alias=cluster_alias, ground_truth_field=ground_truth_field)
+        result = self._evaluate(source, names, metric=metric, sample_size=sample_size,
+                                random_state=random_state, progress=progress)
+        points = _sample_points(source, max_points, random_state)  # from the cached pass
         hover = self._hover(dataset_id, points, list(hover_fields), ground_truth_field)
         coords_2d, coords_3d, method = project(points.X, projection, random_state)
         shown = Projection(coords_2d, coords_3d, points.labels, points.truth, hover,
