@@ -10,7 +10,7 @@ import pyarrow as pa
 from ..metrics.evaluate import Batch
 from ..store.store import Store, q
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 16_384  # small batches arrive sooner: measured faster than 65,536 in bench_store
 CACHE_MB = 1024  # a pass that fits is kept for the next one instead of reading DuckDB again
 
 

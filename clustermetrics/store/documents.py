@@ -69,7 +69,9 @@ def read_any(data, *, ids=None, vector_field: str | None = None) -> pa.Table:
     )
 
 
-PIECE_ROWS = 16_384  # rows per imported Parquet piece: small, so reading and writing overlap
+# rows per imported Parquet piece: small, so reading and writing overlap, and each piece's
+# buffers are reused rather than fresh pages from the OS (16,384 rows measured 15% slower)
+PIECE_ROWS = 4096
 
 
 class Pieces:
@@ -271,7 +273,8 @@ def _check_names(names: list[str], existing: Iterable[str]) -> None:
 
 
 def _to_vector(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, dim: int | None):
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if isinstance(col, pa.ChunkedArray):  # combine_chunks copies even a single chunk
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     t = col.type
     if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
         first = _first_ids(ids, col.is_valid())

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InvalidInputError, NotFoundError, SchemaError, StoreLockedError
-from .documents import CLUSTER_PREFIX, Pieces, check_name, normalize, prefetch
+from .documents import CLUSTER_PREFIX, PIECE_ROWS, Pieces, check_name, normalize, prefetch
 
 try:
     import duckdb
@@ -172,7 +172,8 @@ class Store:
             try:
                 for table in itertools.chain([first], rest):
                     rows[0] += table.num_rows
-                    yield from table.select(first.column_names).cast(first.schema).to_batches()
+                    yield from table.select(first.column_names).cast(first.schema).to_batches(
+                        max_chunksize=PIECE_ROWS)
             except BaseException as exc:  # raised again below, as it was
                 failure.append(exc)
                 raise

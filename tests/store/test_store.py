@@ -246,3 +246,14 @@ def test_dataframe_with_a_missing_vector(client):
     assert ds.get_documents(["a", "c"]) == [{"_id": "a"}, {"_id": "c", "v_vector_": [3.0, 4.0]}]
     assert ds.describe()["fields"][1] == {"field": "v_vector_", "type": "FLOAT[2]", "present": 2,
                                           "vector_dim": 2}
+
+
+def test_vector_checks_do_not_copy_the_vectors():
+    # a copy of every vector column doubled the import time of large batches (see README)
+    from clustermetrics.store.documents import normalize, vectors_to_arrow
+    vectors = vectors_to_arrow(np.arange(12, dtype=np.float32).reshape(4, 3))
+    table = pa.table({"_id": ["a", "b", "c", "d"], "v_vector_": vectors})
+    checked = normalize(table, dims={}).column("v_vector_")
+    assert checked.num_chunks == 1
+    assert checked.chunk(0).values.buffers()[1].address == vectors.values.buffers()[1].address
+    assert checked.chunk(0).values.to_numpy().tolist() == list(range(12))
