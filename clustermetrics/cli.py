@@ -93,8 +93,9 @@ def quickstart(path, as_json):
             ds.delete()
         with _spinner(f"Storing {len(docs):,} digit images (64-d pixel vectors)", as_json):
             ds.insert_documents(docs)
-        with _spinner("Clustering with k-means, k=10", as_json):
-            client.vector_tools.cluster.kmeans(QUICKSTART_DATASET, "pixels_vector_", 10)
+        with _progress(as_json) as bar:
+            client.vector_tools.cluster.kmeans(QUICKSTART_DATASET, "pixels_vector_", 10,
+                                               progress=_stages(bar))
         result = _metrics(client, QUICKSTART_DATASET, "pixels_vector_", "kmeans_10", "digit",
                           as_json=as_json)
         if as_json:
@@ -187,9 +188,9 @@ def import_(path, dataset, file, upsert, vector_fields, as_json):
     """Import documents from a Parquet, CSV or JSONL FILE into DATASET (all or nothing)."""
     with _client(path) as client:
         ds = client.Dataset(dataset)
-        with _spinner(f"Importing {file}", as_json):
+        with _progress(as_json) as bar:
             write = ds.upsert_documents if upsert else ds.insert_documents
-            counts = write(file, vector_fields=vector_fields)
+            counts = write(file, vector_fields=vector_fields, progress=_stages(bar))
     if as_json:
         return _emit_json(counts)
     console.print(f"{dataset}: {counts['inserted']:,} inserted, {counts['updated']:,} updated.")
@@ -212,9 +213,10 @@ def cluster():
 def cluster_kmeans(path, dataset, vector_field, k, alias, random_state, as_json):
     """k-means on DATASET's vectors; labels stored under the alias."""
     with _client(path) as client:
-        with _spinner(f"k-means, k={k}", as_json):
+        with _progress(as_json) as bar:
             info = client.vector_tools.cluster.kmeans(dataset, vector_field, k, alias,
-                                                      random_state=random_state)
+                                                      random_state=random_state,
+                                                      progress=_stages(bar))
     if as_json:
         return _emit_json(info)
     console.print(f"Stored {info['alias']} ({info['method']}): sizes {info['sizes']}, "
@@ -355,11 +357,12 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
 def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, sample_size,
                 output, as_json):
     """Metrics of several aliases side by side."""
-    with _client(path) as client:
-        with _spinner(f"Evaluating {len(aliases)} clusterings", as_json):
-            comparison = client.vector_tools.cluster.compare(
-                dataset, vector_field, aliases, ground_truth, metric=metric,
-                sample_size=sample_size)
+    with _client(path) as client, _progress(as_json) as bar:
+        step = _stages(bar, unit="aliases")
+        step("evaluating", 0, len(aliases))
+        comparison = client.vector_tools.cluster.compare(
+            dataset, vector_field, aliases, ground_truth, metric=metric, sample_size=sample_size,
+            on_step=lambda alias, i, n: step("evaluating", 1, n))
     _show_comparison(comparison, output, as_json)
 
 
@@ -380,11 +383,12 @@ def sweep_cmd(path, dataset, vector_field, k_min, k_max, ground_truth, metric, s
     """k-means for each k in K_MIN..K_MAX (stored as kmeans_K), the metrics of each, and the
     best k for each metric."""
     ks = range(k_min, k_max + 1)
-    with _client(path) as client, _progress(as_json, unit="k") as bar:
-        task = bar.add_task("k-means sweep", total=len(ks))
+    with _client(path) as client, _progress(as_json) as bar:
+        step = _stages(bar, unit="values of k")
+        step("k-means sweep", 0, len(ks))
         comparison = client.vector_tools.cluster.sweep(
             dataset, vector_field, ks, ground_truth, metric=metric, sample_size=sample_size,
-            random_state=random_state, on_step=lambda k, i, n: bar.update(task, completed=i))
+            random_state=random_state, on_step=lambda k, i, n: step("k-means sweep", 1, n))
     _show_comparison(comparison, output, as_json)
 
 
@@ -428,14 +432,17 @@ def _metrics(client, dataset, vector_field, alias, ground_truth, *, as_json=Fals
                                                    progress=_stages(bar), **options)
 
 
-def _stages(bar):
-    """A progress callback with one bar per stage of the metrics pipeline."""
-    tasks = {}
+def _stages(bar, unit: str = "rows"):
+    """A progress callback with one bar per stage; a stage of unknown length (total None)
+    pulses until its total is known."""
+    tasks, done = {}, {}
 
-    def progress(stage, done, total):
+    def progress(stage, n, total):
         if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], advance=done)
+            tasks[stage], done[stage] = bar.add_task(stage, total=total, count=""), 0
+        done[stage] += n
+        count = f"{done[stage]:,}/{total:,} {unit}" if total is not None else ""
+        bar.update(tasks[stage], total=total, completed=done[stage], count=count)
 
     return progress
 
@@ -486,12 +493,12 @@ def _spinner(text: str, quiet: bool):
     return _Quiet() if quiet else err_console.status(text)
 
 
-def _progress(quiet: bool, unit: str = "rows"):
+def _progress(quiet: bool):
     if quiet:
         return _Quiet()
     return Progress(TextColumn("{task.description:<12}"), BarColumn(),
-                    TextColumn("{task.completed:,}/{task.total:,} " + unit),
-                    TimeElapsedColumn(), console=err_console, transient=True)
+                    TextColumn("{task.fields[count]}"), TimeElapsedColumn(),
+                    console=err_console, transient=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

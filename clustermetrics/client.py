@@ -110,19 +110,22 @@ class Dataset:
         return f"Dataset({self.dataset_id!r})"
 
     def insert_documents(self, documents, *, ids=None, vector_field: str | None = None,
-                         vector_fields=()) -> dict[str, int]:
+                         vector_fields=(), progress: Progress | None = None) -> dict[str, int]:
         """Insert documents (list of dicts, DataFrame, Parquet/CSV/JSONL path, Arrow table, or a
         NumPy array with ``ids`` and ``vector_field``). A document whose ``_id`` exists
-        replaces it whole. All or nothing. Returns ``{"inserted": n, "updated": m}``."""
+        replaces it whole. All or nothing. Returns ``{"inserted": n, "updated": m}``.
+        ``progress("insert", rows, total)`` is called as the rows are written."""
         return self.store.write(self.dataset_id, documents, mode="insert", ids=ids,
-                                vector_field=vector_field, vector_fields=vector_fields)
+                                vector_field=vector_field, vector_fields=vector_fields,
+                                progress=progress)
 
     def upsert_documents(self, documents, *, ids=None, vector_field: str | None = None,
-                         vector_fields=()) -> dict[str, int]:
+                         vector_fields=(), progress: Progress | None = None) -> dict[str, int]:
         """Like insert, but fields of existing documents that the batch does not give (or gives
         as null) keep their stored values."""
         return self.store.write(self.dataset_id, documents, mode="upsert", ids=ids,
-                                vector_field=vector_field, vector_fields=vector_fields)
+                                vector_field=vector_field, vector_fields=vector_fields,
+                                progress=progress)
 
     def get_documents(self, ids, fields=None) -> list[dict]:
         return self.store.get(self.dataset_id, ids, fields)
@@ -190,6 +193,10 @@ class Dataset:
                                                        cluster_alias, ground_truth_field, path,
                                                        **kw)
 
+    def compare(self, vector_field: str, aliases, ground_truth_field=None, **kw):
+        return self.client.vector_tools.cluster.compare(self.dataset_id, vector_field, aliases,
+                                                        ground_truth_field, **kw)
+
     def sweep(self, vector_field: str, k=range(2, 21), ground_truth_field=None, **kw):
         return self.client.vector_tools.cluster.sweep(self.dataset_id, vector_field, k,
                                                       ground_truth_field, **kw)
@@ -208,15 +215,22 @@ class ClusterTools:
 
     # -- aliases --------------------------------------------------------------------------
     def kmeans(self, dataset_id: str, vector_field: str, k: int, alias: str | None = None, *,
-               random_state: int = 0, minibatch: bool | None = None) -> dict:
+               random_state: int = 0, minibatch: bool | None = None,
+               progress: Progress | None = None) -> dict:
         """Run k-means on the vectors and store the labels as ``alias`` (default
-        ``kmeans_{k}``) with the centroids. Returns a summary (alias, sizes, inertia)."""
+        ``kmeans_{k}``) with the centroids. Returns a summary (alias, sizes, inertia).
+        ``progress`` hears of stage "reading" (rows), then "k-means" (total None until the
+        fit ends: scikit-learn reports no iterations)."""
         self.store.require(dataset_id)
         dim = self.client._vector_field(dataset_id, vector_field)
         alias = alias or f"kmeans_{k}"
-        batch = StoreSource(self.store, dataset_id, vector_field, None, dim=dim).materialize()
+        report = progress or (lambda stage, rows, total: None)
+        source = StoreSource(self.store, dataset_id, vector_field, None, dim=dim)
+        batch = source.materialize(lambda rows: report("reading", rows, source.n_rows))
+        report("k-means", 0, None)
         labels, centroids, method, params = clustering.kmeans(
             batch.X, k, random_state=random_state, minibatch=minibatch)
+        report("k-means", len(labels), len(labels))
         self.store.set_labels(dataset_id, vector_field, alias, batch.ids, labels,
                               method=method, params=params, centroids=centroids)
         return {"dataset_id": dataset_id, "vector_field": vector_field, "alias": alias,
@@ -377,15 +391,20 @@ class ClusterTools:
             report.save(path)
         return report
 
-    def compare(self, dataset_id: str, vector_field: str, aliases, ground_truth_field=None,
-                **options):
-        """Metrics of several aliases in one table (``.table``) and chart (``.figure()``)."""
+    def compare(self, dataset_id: str, vector_field: str, aliases, ground_truth_field=None, *,
+                on_step=None, **options):
+        """Metrics of several aliases in one table (``.table``) and chart (``.figure()``).
+        ``on_step(alias, i, total)`` is called after each alias."""
         from .report import Comparison
         aliases = list(aliases)
         if not aliases:
             raise InvalidInputError("Give at least one alias to compare.")
-        rows = {a: self._row(self.metrics(dataset_id, vector_field, a, ground_truth_field,
-                                          **options)) for a in aliases}
+        rows = {}
+        for i, alias in enumerate(aliases, start=1):
+            rows[alias] = self._row(self.metrics(dataset_id, vector_field, alias,
+                                                 ground_truth_field, **options))
+            if on_step:
+                on_step(alias, i, len(aliases))
         return Comparison(_table(rows), by="alias",
                           title=f"{dataset_id} / {vector_field}: {len(aliases)} clusterings")
 

@@ -140,3 +140,20 @@ def test_locked_store_error(run, imported, hold_lock):
 def test_error_text_is_printed_as_is(run, imported):
     res = run("metrics", "docs", "-f", "feat_vector_", "-a", "[b]x[/b]")
     _one_line_error(res, "cluster alias '[b]x[/b]' not found")
+
+
+def test_long_commands_draw_progress_bars_on_a_terminal(run, imported, monkeypatch, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from clustermetrics import cli
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=screen, force_terminal=True, width=100))
+    assert run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k", "3").exit_code == 0
+    more = tmp_path / "more.jsonl"
+    more.write_text('{"_id": "n1", "kind": "k0"}\n{"_id": "n2", "kind": "k1"}\n')
+    assert run("import", "docs", str(more)).exit_code == 0
+    drawn = screen.getvalue()
+    assert "reading" in drawn and "120/120 rows" in drawn and "k-means" in drawn
+    assert "insert" in drawn and "2/2 rows" in drawn

@@ -126,9 +126,28 @@ def test_dataset_object_offers_the_same_operations(client, digits):
     assert ds.distribution("pixels_vector_", "kmeans_3")["size"].sum() == 400
     assert ds.centroid_distances("pixels_vector_", "kmeans_3").shape == (3, 3)
     assert ds.sweep("pixels_vector_", k=[2, 3]).table.index.tolist() == [2, 3]
+    assert ds.compare("pixels_vector_", ["kmeans_3", "kmeans_10"]).table.index.tolist() == [
+        "kmeans_3", "kmeans_10"]
     assert "Silhouette" in ds.report("pixels_vector_", "kmeans_3", "digit").html
     client.vector_tools.cluster.delete_alias("digits", "pixels_vector_", "kmeans_3")
     assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10", "kmeans_2"]
+
+
+def test_kmeans_reports_reading_then_fitting(client, digits):
+    calls = []
+    client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 4,
+                                       progress=lambda *call: calls.append(call))
+    reading = [c for c in calls if c[0] == "reading"]
+    assert sum(c[1] for c in reading) == 400 and {c[2] for c in reading} == {400}
+    assert calls[len(reading):] == [("k-means", 0, None), ("k-means", 400, 400)]
+
+
+def test_compare_calls_on_step_after_each_alias(client, digits):
+    client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 3)
+    steps = []
+    client.vector_tools.cluster.compare("digits", "pixels_vector_", ["kmeans_3", "kmeans_10"],
+                                        on_step=lambda *step: steps.append(step))
+    assert steps == [("kmeans_3", 1, 2), ("kmeans_10", 2, 2)]
 
 
 # -- errors a person can act on, one case each --------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -55,8 +55,13 @@ class StoreSource:
             yield batch
         self._cache = kept
 
-    def materialize(self) -> Batch:
-        parts = list(self.batches())
+    def materialize(self, on_batch: Callable[[int], None] | None = None) -> Batch:
+        """The whole source as one batch; ``on_batch(rows)`` after each batch read."""
+        parts = []
+        for part in self.batches():
+            parts.append(part)
+            if on_batch:
+                on_batch(len(part.X))
         if not parts:
             return Batch(np.empty((0, self.dim), np.float32), np.empty(0), None, np.empty(0))
         return Batch(np.concatenate([p.X for p in parts]),

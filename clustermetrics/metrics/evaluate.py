@@ -28,7 +28,8 @@ from .result import ClusterMetrics
 from .silhouettes import (LINEAR_METRICS, assemble, linear_silhouette, resolve_metric,
                          silhouette)
 
-Progress = Callable[[str, int, int], None]  # (stage, rows done in this call, total rows)
+# (stage, rows done in this call, total rows; None while a stage cannot tell its length)
+Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass

@@ -17,7 +17,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -108,9 +108,11 @@ class Store:
 
     # -- documents -------------------------------------------------------------------------
     def write(self, dataset: str, data, *, mode: str = "insert", ids=None,
-              vector_field: str | None = None, vector_fields=()) -> dict[str, int]:
+              vector_field: str | None = None, vector_fields=(),
+              progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
         """Insert (replace whole documents) or upsert (merge fields), in one transaction:
         all of the input or none of it. Returns ``{"inserted": n, "updated": m}``.
+        ``progress(mode, rows, total)`` is called as pieces are written.
 
         A Parquet file arrives in pieces, each read and checked in a background thread while
         DuckDB writes the one before; an insert is then one INSERT over the stream of pieces.
@@ -127,6 +129,8 @@ class Store:
         first = next(pieces, None)
         if first is None or first.num_rows == 0:
             return {"inserted": 0, "updated": 0}
+        total = source.parquet.metadata.num_rows if source.parquet else first.num_rows
+        report = (lambda rows: progress(mode, rows, total)) if progress else (lambda rows: None)
         # while the reader thread decodes a Parquet file, one DuckDB thread fewer leaves it a
         # core: measured faster on 2 cores than DuckDB's threads competing with the reader
         threads = self.scalar("SELECT current_setting('threads')")
@@ -139,12 +143,13 @@ class Store:
                 self._add_columns(dataset, first, current)
                 if mode == "insert":
                     known = first.column("_id") if source.parquet is None else source.ids
-                    counts = self._insert_stream(dataset, first, pieces, known)
+                    counts = self._insert_stream(dataset, first, pieces, known, report)
                 else:
                     counts = {"inserted": 0, "updated": 0}
                     for table in itertools.chain([first], pieces):
                         done = self._upsert_piece(dataset, table)
                         counts = {k: counts[k] + done[k] for k in counts}
+                        report(table.num_rows)
                 for name in first.column_names:  # labels that came inside documents
                     if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
                         vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
@@ -155,9 +160,11 @@ class Store:
             self.con.execute(f"SET threads = {int(threads)}")
         return counts
 
-    def _insert_stream(self, dataset: str, first: pa.Table, rest, known) -> dict[str, int]:
+    def _insert_stream(self, dataset: str, first: pa.Table, rest, known,
+                       report) -> dict[str, int]:
         """Replace the documents whose ids are ``known`` (None: all ids are new), then append
-        every piece with one INSERT that pulls the pieces as DuckDB writes."""
+        every piece with one INSERT that pulls the pieces as DuckDB writes; ``report(rows)``
+        as each piece is pulled."""
         t = self.table(dataset)
         existing = 0
         if known is not None:
@@ -172,6 +179,7 @@ class Store:
             try:
                 for table in itertools.chain([first], rest):
                     rows[0] += table.num_rows
+                    report(table.num_rows)
                     yield from table.select(first.column_names).cast(first.schema).to_batches(
                         max_chunksize=PIECE_ROWS)
             except BaseException as exc:  # raised again below, as it was

@@ -257,3 +257,19 @@ def test_vector_checks_do_not_copy_the_vectors():
     assert checked.num_chunks == 1
     assert checked.chunk(0).values.buffers()[1].address == vectors.values.buffers()[1].address
     assert checked.chunk(0).values.to_numpy().tolist() == list(range(12))
+
+
+@pytest.mark.parametrize("mode", ["insert", "upsert"])
+def test_import_reports_every_row(client, tmp_path, monkeypatch, mode):
+    from clustermetrics.store import documents
+    monkeypatch.setattr(documents, "PIECE_ROWS", 10)
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"_id": [f"r{i}" for i in range(35)], "n": list(range(35))}), path)
+    calls = []
+    ds = client.Dataset("rows")
+    write = ds.insert_documents if mode == "insert" else ds.upsert_documents
+    write(str(path), progress=lambda *call: calls.append(call))
+    assert calls == [(mode, 10, 35), (mode, 10, 35), (mode, 10, 35), (mode, 5, 35)]
+    calls.clear()
+    ds.insert_documents([{"_id": "x"}, {"_id": "y"}], progress=lambda *call: calls.append(call))
+    assert calls == [("insert", 2, 2)]
