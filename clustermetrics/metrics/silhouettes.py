@@ -14,7 +14,8 @@ in how they get S:
   each pair of blocks computed once (the matrix is symmetric), euclidean by squared norms and one
   GEMM per block in the input's precision (float32 stays float32) after centring the data,
   reduced to cluster sums by a product with the block's one-hot matrix and accumulated in
-  float64. Memory is bounded by ``working_memory`` whatever n.
+  float64. Memory is bounded by ``working_memory`` whatever n; singleton clusters take no
+  column of S, only each row's nearest singleton.
 - sampled (``sample_size=m``): m samples drawn stratified by cluster, each scored exactly against
   the full data (O(m n d)), the score estimated with its 95% confidence interval.
 """
@@ -109,18 +110,35 @@ class SilhouetteResult:
         return self.score
 
 
-def silhouette_from_sums(sums: np.ndarray, own: np.ndarray, counts: np.ndarray):
-    """a, b, s and the nearest other cluster from distance sums ``sums[i, c]`` (self included,
-    at distance 0). Singletons score 0 (Rousseeuw's convention, as scikit-learn)."""
+def silhouette_from_sums(sums: np.ndarray, own: np.ndarray, counts: np.ndarray,
+                         columns: np.ndarray | None = None, near=None):
+    """a, b, s and the nearest other cluster from distance sums ``sums[i, j]`` to the members of
+    cluster ``columns[j]`` (default: every cluster in order; self included, at distance 0).
+
+    Clusters without a column are singletons: ``near = (distance, cluster)`` gives each row's
+    nearest of them, so that many singletons (noise="singletons") need no column each.
+    Singletons score 0 (Rousseeuw's convention, as scikit-learn).
+    """
     rows = np.arange(len(own))
-    own_n = counts[own]
+    columns = np.arange(len(counts)) if columns is None else columns
+    column_of = np.full(len(counts), -1)
+    column_of[columns] = np.arange(len(columns))
+    own_n, own_col = counts[own], column_of[own]
+    has = own_col >= 0
+    a = np.zeros(len(own))
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = sums[rows, own] / (own_n - 1)
-        other = sums / counts
+        a[has] = sums[rows[has], own_col[has]] / (own_n[has] - 1)
+        other = sums / counts[columns]
     a[own_n == 1] = 0.0
-    other[rows, own] = np.inf
-    nearest = np.argmin(other, axis=1)
-    b = other[rows, nearest]
+    other[rows[has], own_col[has]] = np.inf
+    if len(columns):
+        j = np.argmin(other, axis=1)
+        b, nearest = other[rows, j], columns[j]
+    else:
+        b, nearest = np.full(len(own), np.inf), np.zeros(len(own), np.int64)
+    if near is not None:
+        closer = near[0] < b
+        b, nearest = np.where(closer, near[0], b), np.where(closer, near[1], nearest)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = (b - a) / np.maximum(a, b)
     s[(own_n == 1) | ~np.isfinite(s)] = 0.0
@@ -179,10 +197,20 @@ class _LinearBasis:
 # -- S from blocked pairwise distances -----------------------------------------------------------
 
 class _Blocks:
-    """Row blocks of X prepared for one distance kernel (centred rows and squared norms)."""
+    """Row blocks of X prepared for one distance kernel (centred rows and squared norms).
 
-    def __init__(self, X: np.ndarray, codes: np.ndarray, k: int, metric: str):
-        self.X, self.codes, self.k, self.metric = X, codes, k, metric
+    Clusters of two or more rows get a column of distance sums (``columns``); a singleton
+    cluster's sum is one distance, so singletons are followed by each row's nearest singleton
+    instead: memory O(n * clusters of two or more), whatever the number of singletons.
+    """
+
+    def __init__(self, X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str):
+        self.X, self.metric = X, metric
+        self.columns = np.flatnonzero(counts >= 2)
+        self.k = len(self.columns)
+        column_of = np.full(len(counts), -1)
+        column_of[self.columns] = np.arange(self.k)
+        self.column = column_of[codes]  # -1 for rows of singletons
         self.dtype = X.dtype if metric == "euclidean" else np.float64
         # distances are shift-invariant: centring keeps the norms trick accurate in float32
         self.center = (X.mean(axis=0, dtype=np.float64).astype(self.dtype)
@@ -197,9 +225,10 @@ class _Blocks:
         return x, None, self.onehot(rows)
 
     def onehot(self, rows) -> np.ndarray:
-        codes = self.codes[rows]
-        out = np.zeros((len(codes), self.k), dtype=self.dtype)
-        out[np.arange(len(codes)), codes] = 1
+        col = self.column[rows]
+        out = np.zeros((len(col), self.k), dtype=self.dtype)
+        grouped = np.flatnonzero(col >= 0)
+        out[grouped, col[grouped]] = 1
         return out
 
     def distances(self, xa, sqa, xb, sqb) -> np.ndarray:
@@ -213,28 +242,70 @@ class _Blocks:
         return np.sqrt(out, out=out)
 
     def pair(self, rows_a, rows_b, *, symmetric: bool, self_cols=None):
-        """Cluster sums of distances between two row sets: (sums for a, sums for b or None).
+        """Cluster sums of distances between two row sets, and each row's nearest singleton:
+        ``(part for a, part for b or None)``, each a :class:`_Part`.
 
         Rows of ``a`` go through in cache-sized chunks so that each distance chunk is reduced
         (by products with the one-hot matrices) while it is still in cache. With ``symmetric``
         the same chunk also gives b's sums against a: each pair of blocks is computed once.
-        ``self_cols`` (for each row of a, its column in b, or -1) zeroes self-distances.
+        ``self_cols`` (for each row of a, its column in b, or -1) marks self-distances.
         """
         xa, sqa, oa = self.prepare(rows_a)
         xb, sqb, ob = (xa, sqa, oa) if rows_b is rows_a else self.prepare(rows_b)
-        sums_a = np.zeros((len(xa), self.k))
-        sums_b = np.zeros((len(xb), self.k)) if symmetric else None
+        ids_a, ids_b = _row_ids(rows_a), _row_ids(rows_b)
+        part_a = _Part(np.zeros((len(xa), self.k)), len(xa))
+        part_b = _Part(np.zeros((len(xb), self.k)), len(xb)) if symmetric else None
+        single_a = np.flatnonzero(self.column[ids_a] < 0)
+        single_b = np.flatnonzero(self.column[ids_b] < 0)
         step = max(64, ROW_CHUNK_BYTES // (len(xb) * np.dtype(self.dtype).itemsize))
         for r0 in range(0, len(xa), step):
             r1 = min(r0 + step, len(xa))
             D = self.distances(xa[r0:r1], None if sqa is None else sqa[r0:r1], xb, sqb)
+            hit = None
             if self_cols is not None:
                 hit = np.flatnonzero(self_cols[r0:r1] >= 0)
                 D[hit, self_cols[r0:r1][hit]] = 0
-            sums_a[r0:r1] = D @ ob
+            part_a.sums[r0:r1] = D @ ob
             if symmetric:
-                sums_b += D.T @ oa[r0:r1]
-        return sums_a, sums_b
+                part_b.sums += D.T @ oa[r0:r1]
+            if len(single_b):  # a's rows against b's singletons, never themselves
+                if hit is not None:
+                    D[hit, self_cols[r0:r1][hit]] = np.inf
+                sub = D[:, single_b]
+                j = np.argmin(sub, axis=1)
+                part_a.closer(slice(r0, r1), sub[np.arange(r1 - r0), j], ids_b[single_b[j]])
+            rows = single_a[(single_a >= r0) & (single_a < r1)]
+            if symmetric and len(rows):  # b's rows against a's singletons in this chunk
+                sub = D[rows - r0]
+                i = np.argmin(sub, axis=0)
+                part_b.closer(slice(None), sub[i, np.arange(len(xb))], ids_a[rows[i]])
+        return part_a, part_b
+
+
+class _Part:
+    """Distance sums to the clusters with columns and the nearest singleton, for some rows."""
+
+    def __init__(self, sums: np.ndarray, n: int):
+        self.sums = sums
+        self.near = np.full(n, np.inf)  # distance to the nearest singleton
+        self.near_row = np.full(n, -1)  # and its row
+
+    def closer(self, where: slice, dist, row) -> None:
+        near, near_row = self.near[where], self.near_row[where]  # views, updated in place
+        better = dist < near
+        near[better], near_row[better] = dist[better], row[better]
+
+    def add(self, where, other: _Part) -> None:
+        self.sums[where] += other.sums
+        self.closer(where, other.near, other.near_row)
+
+    def result(self, codes: np.ndarray, columns: np.ndarray):
+        """(sums, columns, near) as :func:`silhouette_from_sums` takes them."""
+        return self.sums, columns, (self.near, codes[np.maximum(self.near_row, 0)])
+
+
+def _row_ids(rows) -> np.ndarray:
+    return np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.asarray(rows)
 
 
 def _block_size(n: int, d: int, itemsize: int, working_memory: float | None) -> int:
@@ -255,11 +326,12 @@ def _parallel(tasks, fn):
         yield from pool.map(fn, tasks)  # consumed in order, so results do not pile up
 
 
-def pairwise_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str,
-                  working_memory: float | None = None, progress=None) -> np.ndarray:
-    """Exact ``S[i, c]`` for all rows, each symmetric pair of blocks computed once."""
+def pairwise_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
+                  working_memory: float | None = None, progress=None):
+    """Exact ``S[i, c]`` for all rows, each symmetric pair of blocks computed once; returns
+    ``(sums, columns, near)`` for :func:`silhouette_from_sums`."""
     n = len(X)
-    blocks = _Blocks(X, codes, k, metric)
+    blocks = _Blocks(X, codes, counts, metric)
     step = _block_size(n, X.shape[1], np.dtype(blocks.dtype).itemsize, working_memory)
     edges = [slice(i, min(i + step, n)) for i in range(0, n, step)]
     pairs = [(a, b) for i, a in enumerate(edges) for b in edges[i:]]
@@ -271,21 +343,22 @@ def pairwise_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str,
             return blocks.pair(a, a, symmetric=False, self_cols=cols)
         return blocks.pair(a, b, symmetric=True)
 
-    sums = np.zeros((n, k))
-    for (a, b), (sa, sb) in zip(pairs, _parallel(pairs, run)):
-        sums[a] += sa
-        if sb is not None:
-            sums[b] += sb
+    total = _Part(np.zeros((n, blocks.k)), n)
+    for (a, b), (part_a, part_b) in zip(pairs, _parallel(pairs, run)):
+        total.add(a, part_a)
+        if part_b is not None:
+            total.add(b, part_b)
         if progress:
             progress(1 / len(pairs))
-    return sums
+    return total.result(codes, blocks.columns)
 
 
-def sample_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str, rows: np.ndarray,
-                working_memory: float | None = None, progress=None) -> np.ndarray:
-    """Exact ``S[i, c]`` for the chosen ``rows`` against every row of X (O(m n d))."""
+def sample_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
+                rows: np.ndarray, working_memory: float | None = None, progress=None):
+    """Exact ``S[i, c]`` for the chosen ``rows`` against every row of X (O(m n d)); returns
+    ``(sums, columns, near)`` for :func:`silhouette_from_sums`."""
     n = len(X)
-    blocks = _Blocks(X, codes, k, metric)
+    blocks = _Blocks(X, codes, counts, metric)
     step = _block_size(n, X.shape[1], np.dtype(blocks.dtype).itemsize, working_memory)
     tasks = [(r0, j0) for r0 in range(0, len(rows), step) for j0 in range(0, n, step)]
 
@@ -297,12 +370,12 @@ def sample_sums(X: np.ndarray, codes: np.ndarray, k: int, metric: str, rows: np.
         return blocks.pair(chunk, slice(j0, j1), symmetric=False,
                            self_cols=np.where(inside, chunk - j0, -1))[0]
 
-    sums = np.zeros((len(rows), k))
+    total = _Part(np.zeros((len(rows), blocks.k)), len(rows))
     for (r0, _), part in zip(tasks, _parallel(tasks, run)):
-        sums[r0:r0 + len(part)] += part
+        total.add(slice(r0, r0 + len(part.sums)), part)
         if progress:
             progress(1 / len(tasks))
-    return sums
+    return total.result(codes, blocks.columns)
 
 
 # -- sampling ---------------------------------------------------------------------------------
@@ -395,14 +468,14 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
         if sample_size < 1:
             raise InvalidInputError(f"sample_size must be a positive integer; got {sample_size}.")
         rows, _ = stratified_sample(codes, counts, int(sample_size), _rng(random_state))
-        sums = sample_sums(Xv, codes, enc.k, metric, rows, working_memory, progress)
-        parts = silhouette_from_sums(sums, codes[rows], counts)
+        sums, columns, near = sample_sums(Xv, codes, counts, metric, rows, working_memory,
+                                          progress)
+        parts = silhouette_from_sums(sums, codes[rows], counts, columns, near)
         method = f"sampled ({len(rows)} of {len(codes)}, stratified, scored against all)"
     else:
         rows = np.arange(len(codes))
-        parts = silhouette_from_sums(pairwise_sums(Xv, codes, enc.k, metric, working_memory,
-                                                   progress),
-                                     codes, counts)
+        sums, columns, near = pairwise_sums(Xv, codes, counts, metric, working_memory, progress)
+        parts = silhouette_from_sums(sums, codes, counts, columns, near)
         method = "exact (blocked pairwise)"
     return assemble(index[rows], codes[rows], parts, counts, enc.categories, metric, method)
 

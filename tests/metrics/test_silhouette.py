@@ -160,6 +160,65 @@ def test_noise_policies(blobs, policy):
     assert score == pytest.approx(expected, abs=1e-12)
 
 
+def _brute_force(X, labels, metric):
+    """s, a, b and the nearest other cluster from the full distance matrix."""
+    from scipy.spatial.distance import cdist
+    D, names = cdist(X, X, metric=metric), np.unique(labels)
+    means = np.stack([D[:, labels == c].sum(axis=1) for c in names], axis=1)
+    sizes = np.array([(labels == c).sum() for c in names])
+    own = np.searchsorted(names, labels)
+    rows = np.arange(len(X))
+    a = np.where(sizes[own] > 1, means[rows, own] / np.maximum(sizes[own] - 1, 1), 0.0)
+    other = means / sizes
+    other[rows, own] = np.inf
+    b, nearest = other.min(axis=1), names[other.argmin(axis=1)]
+    s = np.where(sizes[own] > 1, (b - a) / np.maximum(a, b), 0.0)
+    return s, a, b, nearest
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cityblock"])
+def test_many_singletons_in_many_blocks_match_brute_force(monkeypatch, metric):
+    # a third of the points are noise, each its own cluster: they get no column of sums,
+    # only each row's nearest singleton, carried across blocks and row chunks
+    import os
+
+    from clustermetrics.metrics import silhouettes
+    monkeypatch.setattr(silhouettes, "ROW_CHUNK_BYTES", 1)  # 64-row chunks
+    rng = np.random.default_rng(3)
+    n, d = 300, 4
+    labels = rng.integers(0, 4, n)
+    X = rng.normal(size=(n, d)) + labels[:, None] * 2.0
+    labels[rng.random(n) < 0.33] = -1
+    own = labels.copy()
+    own[labels == -1] = 100 + np.arange((labels == -1).sum())
+    memory = 100 * 2 * (os.cpu_count() or 1) * d * 8 / 2**20  # blocks of about 100 rows
+    res = cm.silhouette(X, labels, metric=metric, noise_label=-1, noise="singletons",
+                        working_memory=memory)
+    s, a, b, nearest = _brute_force(X, own, metric)
+    np.testing.assert_allclose(res.values, s, atol=1e-12)
+    np.testing.assert_allclose(res.a, a, atol=1e-12)
+    np.testing.assert_allclose(res.b, b, atol=1e-12)
+    noise_rows = np.flatnonzero(labels == -1)  # noise singletons are named "-1#{row}"
+    named = [f"-1#{noise_rows[c - 100]}" if c >= 100 else c for c in nearest]
+    assert res.nearest.tolist() == named
+    assert res.score == pytest.approx(skm.silhouette_score(X, own, metric=metric), abs=1e-12)
+
+    sampled = cm.silhouette(X, labels, metric=metric, noise_label=-1, noise="singletons",
+                            working_memory=memory, sample_size=120, random_state=0)
+    rows = sampled.sample_index
+    np.testing.assert_allclose(sampled.values, s[rows], atol=1e-12)
+    np.testing.assert_allclose(sampled.b, b[rows], atol=1e-12)
+
+
+def test_singletons_take_no_column_of_sums():
+    from clustermetrics.metrics.silhouettes import pairwise_sums
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    codes = np.r_[np.zeros(20, int), np.ones(10, int), np.arange(2, 22)]  # 20 singletons
+    sums, columns, near = pairwise_sums(X, codes, np.bincount(codes), "euclidean")
+    assert sums.shape == (50, 2) and columns.tolist() == [0, 1]
+    assert near[0].shape == near[1].shape == (50,)
+
+
 # -- bad input, one case each -----------------------------------------------------------------
 
 def test_one_cluster_is_an_error():
