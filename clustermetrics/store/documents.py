@@ -39,8 +39,12 @@ def is_vector_name(name: str, declared: Iterable[str] = ()) -> bool:
     return name.endswith(VECTOR_SUFFIX) or name in set(declared)
 
 
-def read_any(data, *, ids=None, vector_field: str | None = None) -> pa.Table:
-    """An Arrow table from any accepted input (see the module docstring)."""
+def read_any(data, *, ids=None, vector_field: str | None = None,
+             vector_fields: Iterable[str] = ()) -> pa.Table:
+    """An Arrow table from any accepted input (see the module docstring). Vector fields
+    (``vector_fields`` declares more) of Python documents or DataFrames are stacked by numpy
+    when they hold equal-length numeric vectors: several times faster than one by one."""
+    vector_fields = set(vector_fields)
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -52,7 +56,8 @@ def read_any(data, *, ids=None, vector_field: str | None = None) -> pa.Table:
     if isinstance(data, pd.DataFrame):
         if "_id" not in data.columns and data.index.name == "_id":
             data = data.reset_index()
-        return pa.table({str(name): _column(data[name]) for name in data.columns})
+        return pa.table({str(name): _column(data[name], is_vector_name(str(name), vector_fields))
+                         for name in data.columns})
     if isinstance(data, Mapping):
         data = [data]
     if isinstance(data, (list, tuple)):
@@ -62,7 +67,13 @@ def read_any(data, *, ids=None, vector_field: str | None = None) -> pa.Table:
                 f"Documents must be dicts; item {bad} is a {type(data[bad]).__name__}."
             )
         keys = dict.fromkeys(k for d in data for k in d)  # every document's fields, in order
-        return pa.table({str(k): pa.array([_plain(d.get(k)) for d in data]) for k in keys})
+        columns = {}
+        for k in keys:
+            values = [d.get(k) for d in data]
+            stacked = _stack_vectors(values) if is_vector_name(str(k), vector_fields) else None
+            columns[str(k)] = stacked if stacked is not None else pa.array(map(_plain, values),
+                                                                            size=len(values))
+        return pa.table(columns)
     raise InvalidInputError(
         f"Cannot read documents from a {type(data).__name__}: give a list of dicts, a pandas "
         "DataFrame, a Parquet/CSV/JSONL path, an Arrow table, or a NumPy array with ids."
@@ -81,8 +92,10 @@ class Pieces:
     and checked for duplicates first); None for other inputs, whose single piece has them.
     """
 
-    def __init__(self, data, *, ids=None, vector_field: str | None = None):
-        self.data, self.kw = data, {"ids": ids, "vector_field": vector_field}
+    def __init__(self, data, *, ids=None, vector_field: str | None = None,
+                 vector_fields: Iterable[str] = ()):
+        self.data = data
+        self.kw = {"ids": ids, "vector_field": vector_field, "vector_fields": vector_fields}
         self.ids: pa.ChunkedArray | None = None
         path = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
         self.parquet = None
@@ -147,16 +160,39 @@ def _plain(v):
     return v
 
 
-def _column(col: pd.Series) -> pa.Array:
-    """A pandas column as Arrow; a column of numpy arrays (vectors) as a list column."""
-    first = col.first_valid_index() if col.dtype == object else None
-    if first is None or not isinstance(col.loc[first], np.ndarray):
+def _column(col: pd.Series, vector: bool) -> pa.Array:
+    """A pandas column as Arrow; a vector field's arrays or lists stacked when they can be."""
+    if col.dtype != object:
         return pa.array(col, from_pandas=True)
-    values, shape = col.to_numpy(), col.loc[first].shape
-    if len(shape) == 1 and all(isinstance(v, np.ndarray) and v.shape == shape for v in values):
-        return vectors_to_arrow(np.stack(values))  # one copy into a fixed-size list
-    return pa.array([np.asarray(v) if isinstance(v, (np.ndarray, list)) else None
-                     for v in values])
+    values = [None if _is_na(v) else v for v in col.to_numpy()]
+    stacked = _stack_vectors(values) if vector else None
+    return stacked if stacked is not None else pa.array(map(_plain, values), size=len(values))
+
+
+def _is_na(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _stack_vectors(values: list) -> pa.Array | None:
+    """Equal-length numeric vectors (arrays or lists; None for a document without one) as one
+    fixed-size list column; None when they are anything else, for the general path to name
+    what is wrong."""
+    present = [v for v in values if v is not None]
+    if not present or not all(isinstance(v, (np.ndarray, list, tuple)) for v in present):
+        return None
+    try:
+        X = np.array(present)
+    except (ValueError, TypeError):  # ragged, or values numpy cannot hold
+        return None
+    if X.ndim != 2 or X.dtype.kind not in "iuf" or X.shape[1] == 0:
+        return None
+    if len(present) == len(values):
+        return vectors_to_arrow(X)
+    missing = np.array([v is None for v in values])
+    full = np.zeros((len(values), X.shape[1]), np.float32)
+    full[~missing] = X
+    return pa.FixedSizeListArray.from_arrays(pa.array(full.reshape(-1)), X.shape[1],
+                                             mask=pa.array(missing))
 
 
 def _read_file(path: str) -> pa.Table:

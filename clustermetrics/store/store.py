@@ -124,7 +124,7 @@ class Store:
         current = self.schema(dataset) if exists else {"_id": "VARCHAR"}
         checker = _PieceChecker(self.vector_fields(dataset) if exists else {}, vector_fields,
                                 current)
-        source = Pieces(data, ids=ids, vector_field=vector_field)
+        source = Pieces(data, ids=ids, vector_field=vector_field, vector_fields=vector_fields)
         pieces = prefetch(checker(p) for p in source)
         first = next(pieces, None)
         if first is None or first.num_rows == 0:

@@ -135,6 +135,18 @@ def test_non_numeric_vector_names_field(ds):
     _unchanged(ds, 1)
 
 
+def test_numeric_looking_strings_are_not_a_vector(ds):
+    with pytest.raises(cm.SchemaError, match=r"'v_vector_' holds non-numeric values \(string\)"):
+        ds.insert_documents([{"_id": "a", "v_vector_": ["1.5", "2", "3"]}])
+    _unchanged(ds, 1)
+
+
+def test_boolean_vector_is_not_numeric(ds):
+    with pytest.raises(cm.SchemaError, match=r"'v_vector_' holds non-numeric values \(bool\)"):
+        ds.insert_documents([{"_id": "a", "v_vector_": np.array([True, False, True])}])
+    _unchanged(ds, 1)
+
+
 def test_duplicate_id_in_one_batch(ds):
     with pytest.raises(cm.SchemaError, match=r"Duplicate _id in one batch: 1 ids .*'dup'"):
         ds.insert_documents([{"_id": "dup", "t": 1}, {"_id": "new", "t": 2},
@@ -273,3 +285,20 @@ def test_import_reports_every_row(client, tmp_path, monkeypatch, mode):
     calls.clear()
     ds.insert_documents([{"_id": "x"}, {"_id": "y"}], progress=lambda *call: calls.append(call))
     assert calls == [("insert", 2, 2)]
+
+
+@pytest.mark.parametrize("kind", ["dicts", "dataframe"])
+def test_vectors_in_python_documents_are_stacked_exactly(client, kind):
+    # arrays, lists and a missing vector in one batch: stored as given, the missing one null
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 3))
+    values = [X[0], X[1].tolist(), None, X[3].astype(np.float32)]
+    docs = [{"_id": f"d{i}", "v_vector_": v, "tags": ["a", "b"]} for i, v in enumerate(values)]
+    ds = client.Dataset("stacked")
+    ds.insert_documents(docs if kind == "dicts" else pd.DataFrame(docs))
+    got = ds.get_documents(["d0", "d1", "d2", "d3"])
+    np.testing.assert_allclose([got[i]["v_vector_"] for i in (0, 1, 3)],
+                               X[[0, 1, 3]].astype(np.float32))
+    assert "v_vector_" not in got[2]
+    assert got[0]["tags"] == ["a", "b"]  # lists in other fields stay lists
+    assert ds.schema["v_vector_"] == "FLOAT[3]" and ds.schema["tags"] == "VARCHAR[]"
