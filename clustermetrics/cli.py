@@ -156,25 +156,34 @@ def datasets_describe(path, dataset, as_json):
 @command(datasets, "delete")
 @click.argument("dataset")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def datasets_delete(path, dataset, yes):
+@click.option("--json", "as_json", is_flag=True)
+def datasets_delete(path, dataset, yes, as_json):
     """Delete DATASET and its cluster aliases."""
     with _client(path) as client:
         client.store.require(dataset)
-        if not yes:
-            click.confirm(f"Delete dataset {dataset!r} ({len(client.Dataset(dataset)):,} "
-                          "documents)?", abort=True)
+        n = len(client.Dataset(dataset))
+        if not yes:  # asked on stderr, so that --json output stays clean
+            click.confirm(f"Delete dataset {dataset!r} ({n:,} documents)?", abort=True,
+                          err=True)
         client.Dataset(dataset).delete()
+    if as_json:
+        return _emit_json({"deleted": dataset, "documents": n})
     console.print(f"Deleted {dataset}.")
 
 
 @command(datasets, "export")
 @click.argument("dataset")
 @click.argument("output", type=click.Path(dir_okay=False))
-def datasets_export(path, dataset, output):
+@click.option("--json", "as_json", is_flag=True)
+def datasets_export(path, dataset, output, as_json):
     """Write DATASET to a Parquet file OUTPUT."""
     with _client(path) as client:
-        client.Dataset(dataset).export_parquet(output)
-    console.print(f"Exported {dataset} to {output}.")
+        ds = client.Dataset(dataset)
+        ds.export_parquet(output)
+        n = len(ds)
+    if as_json:
+        return _emit_json({"dataset": dataset, "path": output, "documents": n})
+    console.print(f"Exported {dataset} ({n:,} documents) to {output}.")
 
 
 @command(main, "import", short_help="Import a Parquet, CSV or JSONL file.")
@@ -261,10 +270,13 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
 
 @command(aliases, "delete")
 @_target()
-def aliases_delete(path, dataset, vector_field, alias):
+@click.option("--json", "as_json", is_flag=True)
+def aliases_delete(path, dataset, vector_field, alias, as_json):
     """Delete one alias's labels."""
     with _client(path) as client:
         client.vector_tools.cluster.delete_alias(dataset, vector_field, alias)
+    if as_json:
+        return _emit_json({"deleted": alias, "dataset": dataset, "vector_field": vector_field})
     console.print(f"Deleted alias {alias}.")
 
 
@@ -331,15 +343,19 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
               help="Points drawn in the projections.")
 @click.option("--projection", type=click.Choice(["pca", "tsne"]), default="pca",
               show_default=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the file written and the metrics as JSON.")
 def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric, sample_size,
-               hover_fields, max_points, projection):
+               hover_fields, max_points, projection, as_json):
     """A self-contained HTML report of ALIAS on DATASET: metrics, silhouette plot, projections,
     contingency heatmap, sizes, centroid distances."""
-    with _client(path) as client, _progress(False) as bar:
-        client.vector_tools.cluster.report(
+    with _client(path) as client, _progress(as_json) as bar:
+        report = client.vector_tools.cluster.report(
             dataset, vector_field, alias, ground_truth, output, metric=metric,
             sample_size=sample_size, hover_fields=hover_fields, max_points=max_points,
             projection=projection, progress=_stages(bar))
+    if as_json:
+        return _emit_json({"path": output, "metrics": report.metrics.to_dict()})
     console.print(f"Wrote {output}.")
 
 

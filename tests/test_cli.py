@@ -100,6 +100,25 @@ def test_datasets_and_aliases_commands(run, imported, tmp_path):
     assert "No datasets yet" in run("datasets", "list").output
 
 
+def test_changing_commands_speak_json_too(run, imported, tmp_path):
+    run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k", "2", "--alias", "two")
+    report = tmp_path / "r.html"
+    res = run("report", "docs", "-f", "feat_vector_", "-a", "two", "-g", "kind", "-o",
+              str(report), "--json")
+    written = json.loads(res.stdout)
+    assert written["path"] == str(report) and report.exists()
+    assert written["metrics"]["counts"]["n_used"] == 120
+    res = run("aliases", "delete", "docs", "-f", "feat_vector_", "-a", "two", "--json")
+    assert json.loads(res.stdout) == {"deleted": "two", "dataset": "docs",
+                                      "vector_field": "feat_vector_"}
+    out = tmp_path / "out.parquet"
+    res = run("datasets", "export", "docs", str(out), "--json")
+    assert json.loads(res.stdout) == {"dataset": "docs", "path": str(out), "documents": 120}
+    res = run("datasets", "delete", "docs", "--json", input="y\n")  # asked on stderr
+    assert json.loads(res.stdout) == {"deleted": "docs", "documents": 120}
+    assert "Delete dataset 'docs' (120 documents)?" in res.stderr
+
+
 # -- errors: one line, non-zero exit, no traceback --------------------------------------------
 
 def _one_line_error(res, pattern):

@@ -30,11 +30,12 @@ class Projection:
 
 @dataclass
 class Report:
-    """The report's HTML and its figures. ``save(path)`` writes the file; in a notebook the
-    report displays inline."""
+    """The report's HTML, its figures and the metrics it shows. ``save(path)`` writes the
+    file; in a notebook the report displays inline."""
 
     html: str
     figures: dict = field(default_factory=dict)
+    metrics: ClusterMetrics | None = None
 
     def save(self, path: str) -> str:
         with open(path, "w", encoding="utf-8") as f:
@@ -98,7 +99,7 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
         body.append(_section("centroids", "Centroids",
                              _fig(figs["centroids"], "centroids")
                              + _nearest_table(centroid_distances)))
-    return Report(_page(title, "\n".join(body)), figs)
+    return Report(_page(title, "\n".join(body)), figs, result)
 
 
 # -- pieces of the page ----------------------------------------------------------------------
