@@ -216,10 +216,12 @@ class Store:
         types = self.schema(dataset)
         self.con.register("_batch", table)
         existing = self.scalar(f"SELECT count(*) FROM {t} WHERE _id IN (SELECT _id FROM _batch)")
-        sets = ", ".join(f"{q(c)} = coalesce(CAST(b.{q(c)} AS {types[c]}), {t}.{q(c)})"
+        # both sides aliased: a dataset may have any name, including the alias of the other
+        sets = ", ".join(f"{q(c)} = coalesce(CAST(_new.{q(c)} AS {types[c]}), _doc.{q(c)})"
                          for c in table.column_names if c != "_id")
         if sets and existing:
-            self._run(f"UPDATE {t} SET {sets} FROM _batch b WHERE {t}._id = b._id")
+            self._run(f"UPDATE {t} AS _doc SET {sets} FROM _batch AS _new "
+                      "WHERE _doc._id = _new._id")
         cols = ", ".join(q(c) for c in table.column_names)
         self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch "
                   f"WHERE _id NOT IN (SELECT _id FROM {t})")
@@ -347,7 +349,8 @@ class Store:
             self.con.execute(f"ALTER TABLE {t} DROP COLUMN {q(col)}")
         sqltype = "BIGINT" if pa.types.is_integer(arrow_type) else "VARCHAR"
         self.con.execute(f"ALTER TABLE {t} ADD COLUMN {q(col)} {sqltype}")
-        self.con.execute(f"UPDATE {t} SET {q(col)} = l.label FROM _labels l WHERE {t}._id = l._id")
+        self.con.execute(f"UPDATE {t} AS _doc SET {q(col)} = _new.label FROM _labels AS _new "
+                         "WHERE _doc._id = _new._id")
 
     def register_alias(self, dataset: str, vector_field: str, alias: str) -> None:
         """Record an alias that arrived inside documents (``_cluster_``), if not known yet."""

@@ -302,3 +302,24 @@ def test_vectors_in_python_documents_are_stacked_exactly(client, kind):
     assert "v_vector_" not in got[2]
     assert got[0]["tags"] == ["a", "b"]  # lists in other fields stay lists
     assert ds.schema["v_vector_"] == "FLOAT[3]" and ds.schema["tags"] == "VARCHAR[]"
+
+
+@pytest.mark.parametrize("name", ["b", "l", "d", "i", "_doc", "_new", "_batch", "_ids",
+                                  "_labels", "aliases", "datasets"])
+def test_any_valid_dataset_name_works_everywhere(client, name):
+    # names that are also aliases, registered tables or schemas inside our SQL
+    ds = client.Dataset(name)
+    rng = np.random.default_rng(0)
+    ds.insert_documents([{"_id": f"x{i}", "v_vector_": rng.normal(size=2).tolist(), "t": i % 2}
+                         for i in range(8)])
+    assert ds.upsert_documents([{"_id": "x0", "t": 5}, {"_id": "new", "t": 1}]) == {
+        "inserted": 1, "updated": 1}
+    assert ds.get_documents(["x0"])[0]["t"] == 5
+    client.vector_tools.cluster.set_cluster_labels(name, "v_vector_", "two",
+                                                   {f"x{i}": i % 2 for i in range(8)})
+    assert client.vector_tools.cluster.metrics(name, "v_vector_", "two", "t").counts[
+        "n_used"] == 8
+    assert ds.delete_documents(["new"]) == 1
+    assert client.list_datasets() == [name]
+    ds.delete()
+    assert client.list_datasets() == []
