@@ -133,6 +133,17 @@ def test_dataset_object_offers_the_same_operations(client, digits):
     assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10", "kmeans_2"]
 
 
+def test_documents_without_a_vector_are_left_out_and_counted(client):
+    rng = np.random.default_rng(0)
+    docs = [{"_id": f"d{i}", "v_vector_": rng.normal(size=3).tolist(),
+             "_cluster_": {"v_vector_": {"mine": i % 2}}} for i in range(10)]
+    del docs[3]["v_vector_"]
+    client.Dataset("holes").insert_documents(docs)
+    result = client.vector_tools.cluster.metrics("holes", "v_vector_", "mine")
+    assert result.counts["n_without_vector"] == 1 and result.counts["n_used"] == 9
+    assert "left out: 1 without a vector" in str(result)
+
+
 def test_kmeans_reports_reading_then_fitting(client, digits):
     calls = []
     client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 4,

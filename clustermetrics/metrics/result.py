@@ -139,6 +139,7 @@ class ClusterMetrics:
         lines = [f"{c['n_used']:,} of {c['n_documents']:,} samples in {c['n_clusters']} clusters"
                  f" ({self.metric} distance; silhouette {self.silhouette_method})"]
         left = [f"{c[k]:,} {what}" for k, what in (
+            ("n_without_vector", "without a vector"),  # set by engines that read documents
             ("n_missing_label", "without a cluster label"), ("n_noise", "noise")) if c.get(k)]
         if left:
             lines.append("left out: " + ", ".join(left))
