@@ -335,8 +335,7 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
 @_target(ground_truth=True)
 @click.option("--output", "-o", default="report.html", show_default=True,
               type=click.Path(dir_okay=False), help="HTML file to write.")
-@click.option("--metric", "-m", default="euclidean", show_default=True)
-@click.option("--sample-size", type=int, default=None)
+@_metric_options
 @click.option("--hover-field", "hover_fields", multiple=True,
               help="Field to show when hovering a point (repeatable).")
 @click.option("--max-points", type=int, default=3000, show_default=True,
@@ -346,14 +345,16 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
 @click.option("--json", "as_json", is_flag=True,
               help="Print the file written and the metrics as JSON.")
 def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric, sample_size,
-               hover_fields, max_points, projection, as_json):
+               random_state, noise_label, noise, hover_fields, max_points, projection,
+               as_json):
     """A self-contained HTML report of ALIAS on DATASET: metrics, silhouette plot, projections,
     contingency heatmap, sizes, centroid distances."""
     with _client(path) as client, _progress(as_json) as bar:
         report = client.vector_tools.cluster.report(
             dataset, vector_field, alias, ground_truth, output, metric=metric,
             sample_size=sample_size, hover_fields=hover_fields, max_points=max_points,
-            projection=projection, progress=_stages(bar))
+            projection=projection, random_state=0 if random_state is None else random_state,
+            noise_label=_label(noise_label), noise=noise, progress=_stages(bar))
     if as_json:
         return _emit_json({"path": output, "metrics": report.metrics.to_dict()})
     console.print(f"Wrote {output}.")
@@ -365,19 +366,19 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
 @click.option("--alias", "-a", "aliases", multiple=True, required=True,
               help="An alias to compare (repeat for each).")
 @click.option("--ground-truth", "-g", default=None)
-@click.option("--metric", "-m", default="euclidean", show_default=True)
-@click.option("--sample-size", type=int, default=None)
+@_metric_options
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="Also write the table and chart to this HTML file.")
 @click.option("--json", "as_json", is_flag=True)
 def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, sample_size,
-                output, as_json):
+                random_state, noise_label, noise, output, as_json):
     """Metrics of several aliases side by side."""
     with _client(path) as client, _progress(as_json) as bar:
         step = _stages(bar, unit="aliases")
         step("evaluating", 0, len(aliases))
         comparison = client.vector_tools.cluster.compare(
             dataset, vector_field, aliases, ground_truth, metric=metric, sample_size=sample_size,
+            random_state=random_state, noise_label=_label(noise_label), noise=noise,
             on_step=lambda alias, i, n: step("evaluating", 1, n))
     _show_comparison(comparison, output, as_json)
 
@@ -427,8 +428,9 @@ def _show_comparison(comparison, output, as_json) -> None:
                  for m in metrics]
         table.add_row(escape(str(idx)), *cells, str(int(row["n_clusters"])))
     console.print(table)
-    console.print("Best: " + ", ".join(f"{METRIC_INFO[m].label} {comparison.by} {best[m]}"
-                                       for m in metrics), highlight=False)
+    console.print(f"Best {comparison.by} by metric: "
+                  + ", ".join(f"{METRIC_INFO[m].label} {best[m]}" for m in metrics),
+                  highlight=False)
     if output:
         console.print(f"Wrote {output}.")
 
@@ -506,11 +508,11 @@ class _Quiet:
 
 
 def _spinner(text: str, quiet: bool):
-    return _Quiet() if quiet else err_console.status(text)
+    return _Quiet() if quiet or not err_console.is_terminal else err_console.status(text)
 
 
 def _progress(quiet: bool):
-    if quiet:
+    if quiet or not err_console.is_terminal:  # a pipe or a log gets no bars
         return _Quiet()
     return Progress(TextColumn("{task.description:<12}"), BarColumn(),
                     TextColumn("{task.fields[count]}"), TimeElapsedColumn(),

@@ -351,7 +351,8 @@ class ClusterTools:
                ground_truth_field: str | None = None, path: str | None = None, *,
                metric: str = "euclidean", sample_size: int | None = None,
                hover_fields=(), max_points: int = 3000, projection: str = "pca",
-               random_state: int = 0, progress: Progress | None = None):
+               random_state: int = 0, noise_label=None, noise: str | None = None,
+               progress: Progress | None = None):
         """A self-contained HTML report (metrics, silhouette plot, projections coloured by
         cluster and by ground truth, contingency heatmap, sizes, centroid distances).
 
@@ -372,7 +373,8 @@ class ClusterTools:
         names = dict(dataset_id=dataset_id, vector_field=vector_field,
                      cluster_alias=cluster_alias, ground_truth_field=ground_truth_field)
         result = self._evaluate(source, names, metric=metric, sample_size=sample_size,
-                                random_state=random_state, progress=progress)
+                                random_state=random_state, noise_label=noise_label,
+                                noise=noise, progress=progress)
         points = _sample_points(source, max_points, random_state)  # from the cached pass
         hover = self._hover(dataset_id, points, list(hover_fields), ground_truth_field)
         coords_2d, coords_3d, method = project(points.X, projection, random_state)

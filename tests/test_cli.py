@@ -119,6 +119,24 @@ def test_changing_commands_speak_json_too(run, imported, tmp_path):
     assert "Delete dataset 'docs' (120 documents)?" in res.stderr
 
 
+def test_compare_and_report_take_the_noise_options(run, imported, tmp_path):
+    with cm.Client(path=run.store) as client:
+        client.vector_tools.cluster.set_cluster_labels(
+            "docs", "feat_vector_", "noisy", {f"r{i}": -1 if i % 6 == 0 else int(label)
+                                              for i, label in enumerate(imported[1])})
+    res = run("compare", "docs", "-f", "feat_vector_", "-a", "noisy", "--json")
+    assert json.loads(res.stdout)["rows"][0]["n_clusters"] == 4  # -1 counts as a cluster
+    res = run("compare", "docs", "-f", "feat_vector_", "-a", "noisy", "--noise-label", "-1",
+              "--json")
+    assert json.loads(res.stdout)["rows"][0]["n_clusters"] == 3
+    res = run("report", "docs", "-f", "feat_vector_", "-a", "noisy", "--noise-label", "-1",
+              "-o", str(tmp_path / "noisy.html"), "--json")
+    assert json.loads(res.stdout)["metrics"]["counts"]["n_noise"] == 20
+    res = run("metrics", "docs", "-f", "feat_vector_", "-a", "noisy")
+    assert res.exit_code == 0 and "Silhouette" in res.stdout
+    assert res.stderr == ""  # not a terminal: no bars, not even an empty line
+
+
 # -- errors: one line, non-zero exit, no traceback --------------------------------------------
 
 def _one_line_error(res, pattern):

@@ -158,7 +158,7 @@ def test_cli_report_sweep_compare(client, shop, tmp_path):
     res = runner.invoke(main, ["compare", "shop", "-f", "item_vector_", "-a", "kmeans_3", "-a",
                                "kmeans_5", "-o", str(tmp_path / "c.html"), "--path", store])
     assert res.exit_code == 0, res.output
-    assert "Best: Silhouette alias" in res.output
+    assert "Best alias by metric: Silhouette" in res.output
     assert (tmp_path / "c.html").exists()
 
 
