@@ -162,15 +162,15 @@ def _plain(v):
 
 def _column(col: pd.Series, vector: bool) -> pa.Array:
     """A pandas column as Arrow; a vector field's arrays or lists stacked when they can be."""
-    if col.dtype != object:
-        return pa.array(col, from_pandas=True)
-    values = [None if _is_na(v) else v for v in col.to_numpy()]
-    stacked = _stack_vectors(values) if vector else None
-    return stacked if stacked is not None else pa.array(map(_plain, values), size=len(values))
+    if vector and col.dtype == object:
+        stacked = _stack_vectors([None if _is_na(v) else v for v in col.to_numpy()])
+        if stacked is not None:
+            return stacked
+    return pa.array(col, from_pandas=True)
 
 
 def _is_na(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
 
 
 def _stack_vectors(values: list) -> pa.Array | None:
