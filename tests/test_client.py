@@ -144,6 +144,27 @@ def test_documents_without_a_vector_are_left_out_and_counted(client):
     assert "left out: 1 without a vector" in str(result)
 
 
+def test_kmeans_is_seeded_and_stores_its_centroids(client, digits):
+    from sklearn.cluster import KMeans
+    X, _ = digits
+    tools = client.vector_tools.cluster
+    first = _stored_labels(client).astype(int)
+    tools.kmeans("digits", "pixels_vector_", 10)  # the same seed again: the same labels
+    assert (_stored_labels(client).astype(int) == first).all()
+    model = KMeans(n_clusters=10, random_state=0, n_init="auto").fit(X.astype(np.float32))
+    stored = client.store.alias_info("digits", "pixels_vector_", "kmeans_10")["centroids"]
+    np.testing.assert_allclose(stored, model.cluster_centers_, rtol=1e-5, atol=1e-5)
+
+
+def test_kmeans_switches_to_minibatch_for_large_n(client, digits, monkeypatch):
+    from clustermetrics import clustering
+    monkeypatch.setattr(clustering, "MINIBATCH_ABOVE", 100)  # the digits fixture has 400 rows
+    info = client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 5, alias="mb")
+    assert info["method"] == "minibatch_kmeans" and sum(info["sizes"]) == 400
+    assert client.vector_tools.cluster.describe_alias("digits", "pixels_vector_", "mb")[
+        "method"] == "minibatch_kmeans"
+
+
 def test_kmeans_reports_reading_then_fitting(client, digits):
     calls = []
     client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 4,
