@@ -35,8 +35,8 @@ class StoreSource:
         self.batch_rows = batch_rows
         self.has_truth = truth_field is not None
         table = store.table(dataset)
-        self.n_rows = store.scalar(f"SELECT count(*) FROM {table} {self.where}")
-        self.n_without_vector = store.scalar(f"SELECT count(*) FROM {table}") - self.n_rows
+        total, self.n_rows = store.row(f"SELECT count(*), count({q(vector_field)}) FROM {table}")
+        self.n_without_vector = total - self.n_rows
 
     def batches(self) -> Iterator[Batch]:
         if self._cache is not None:
