@@ -131,11 +131,8 @@ def silhouette_from_sums(sums: np.ndarray, own: np.ndarray, counts: np.ndarray,
         other = sums / counts[columns]
     a[own_n == 1] = 0.0
     other[rows[has], own_col[has]] = np.inf
-    if len(columns):
-        j = np.argmin(other, axis=1)
-        b, nearest = other[rows, j], columns[j]
-    else:
-        b, nearest = np.full(len(own), np.inf), np.zeros(len(own), np.int64)
+    j = np.argmin(other, axis=1)  # some cluster has two rows: check_cluster_count saw to it
+    b, nearest = other[rows, j], columns[j]
     if near is not None:
         closer = near[0] < b
         b, nearest = np.where(closer, near[0], b), np.where(closer, near[1], nearest)
