@@ -141,7 +141,6 @@ def datasets_list(path, as_json):
 def datasets_describe(path, dataset, as_json):
     """Fields, types, vector dimensions, counts and aliases of DATASET."""
     with _client(path) as client:
-        client.store.require(dataset)
         info = client.Dataset(dataset).describe()
     if as_json:
         return _emit_json(info)
@@ -160,7 +159,6 @@ def datasets_describe(path, dataset, as_json):
 def datasets_delete(path, dataset, yes, as_json):
     """Delete DATASET and its cluster aliases."""
     with _client(path) as client:
-        client.store.require(dataset)
         n = len(client.Dataset(dataset))
         if not yes:  # asked on stderr, so that --json output stays clean
             click.confirm(f"Delete dataset {dataset!r} ({n:,} documents)?", abort=True,
@@ -244,7 +242,6 @@ def aliases():
 def aliases_list(path, dataset, vector_field, as_json):
     """The cluster aliases of DATASET."""
     with _client(path) as client:
-        client.store.require(dataset)
         rows = client.vector_tools.cluster.list_aliases(dataset, vector_field)
     if as_json:
         return _emit_json(rows)

@@ -3,14 +3,17 @@
 Every error a user can cause derives from :class:`ClusterMetricsError`, so one ``except`` catches
 them all, and each also derives from the builtin a Python user would expect::
 
-    ClusterMetricsError
-    ├── InvalidInputError (ValueError)      arrays, labels or options that cannot be used
-    │   └── SchemaError                     documents that do not fit a dataset's schema
-    ├── NotFoundError (LookupError)         an unknown dataset, field or alias
-    ├── StoreLockedError                    the store file is held by another process
-    └── MissingDependencyError (ImportError) an optional extra is not installed
+    ClusterMetricsError                     code             HTTP
+    ├── InvalidInputError (ValueError)      invalid_input    422  arrays, labels, options
+    │   └── SchemaError                     schema           422  documents that do not fit
+    ├── NotFoundError (LookupError)         not_found        404  an unknown dataset, field, alias
+    ├── StoreLockedError                    store_locked     409  the file is held elsewhere
+    ├── StoreError                          store_error      500  the store failed to read/write
+    └── MissingDependencyError (ImportError) missing_dependency 501  an optional extra is missing
 
-Messages say what was wrong, where (field, document id, row) and what to do.
+Messages say what was wrong, where (field, document id, row) and what to do. Every error has a
+stable ``code`` (for HTTP status codes and clients in other languages), pickles, and comes back
+equal from :mod:`clustermetrics.api.codec`.
 """
 
 from __future__ import annotations
@@ -24,24 +27,47 @@ __all__ = [
     "SchemaError",
     "NotFoundError",
     "StoreLockedError",
+    "StoreError",
     "MissingDependencyError",
+    "ERRORS",
+    "restore_error",
 ]
 
 
 class ClusterMetricsError(Exception):
     """Base of every error clustermetrics raises on purpose."""
 
+    code = "error"
+    http_status = 500
+
+    def __reduce__(self):
+        # subclasses take other arguments than the message: rebuild from message and state
+        return (_restore, (type(self), str(self), dict(self.__dict__)))
+
+    def __eq__(self, other: object) -> bool:
+        return (type(self) is type(other) and str(self) == str(other)
+                and self.__dict__ == other.__dict__)
+
+    def __hash__(self) -> int:
+        return hash((type(self), str(self)))
+
 
 class InvalidInputError(ClusterMetricsError, ValueError):
     """Input arrays, labels or options that cannot be used as given."""
+
+    code, http_status = "invalid_input", 422
 
 
 class SchemaError(InvalidInputError):
     """Documents that do not fit the dataset: wrong vector length, duplicate ``_id``, ..."""
 
+    code = "schema"
+
 
 class NotFoundError(ClusterMetricsError, LookupError):
     """An unknown dataset, field or alias. The message lists what exists and the closest match."""
+
+    code, http_status = "not_found", 404
 
     def __init__(self, kind: str, name: str, existing: Iterable[str], where: str = ""):
         self.kind, self.name, self.existing = kind, name, sorted(existing)
@@ -62,9 +88,43 @@ class NotFoundError(ClusterMetricsError, LookupError):
 class StoreLockedError(ClusterMetricsError):
     """The store file is opened read-write by another process."""
 
+    code, http_status = "store_locked", 409
+
+
+class StoreError(ClusterMetricsError):
+    """The store could not read or write (a damaged file, a full disk, a closed client, ...)."""
+
+    code, http_status = "store_error", 500
+
 
 class MissingDependencyError(ClusterMetricsError, ImportError):
     """An optional extra is needed: the message names the ``pip install`` line."""
+
+    code, http_status = "missing_dependency", 501
+
+    def __str__(self) -> str:  # ImportError's str is its first argument too, kept explicit
+        return self.args[0] if self.args else ""
+
+
+ERRORS: dict[str, type[ClusterMetricsError]] = {
+    cls.code: cls for cls in (ClusterMetricsError, InvalidInputError, SchemaError,
+                              NotFoundError, StoreLockedError, StoreError,
+                              MissingDependencyError)
+}
+
+
+def _restore(cls: type[ClusterMetricsError], message: str, state: dict) -> ClusterMetricsError:
+    """An error of class ``cls`` with this message and attributes, without calling its
+    ``__init__`` (whose arguments differ between classes)."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
+
+def restore_error(code: str, message: str, state: dict | None = None) -> ClusterMetricsError:
+    """The error a ``code`` names (unknown codes give the base class), with its message."""
+    return _restore(ERRORS.get(code, ClusterMetricsError), message, state or {})
 
 
 def _short_list(items: Sequence[object], limit: int = 10) -> str:

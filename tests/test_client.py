@@ -16,7 +16,7 @@ def digits(client, digits_docs):
 
 
 def _stored_labels(client, alias="kmeans_10"):
-    rows = client.store.con.execute(
+    rows = client.api.store.con.execute(
         f'SELECT "_cluster_.pixels_vector_.{alias}" FROM datasets."digits"').fetchall()
     return np.array([r[0] for r in rows], dtype=object)
 
@@ -45,7 +45,7 @@ def test_without_ground_truth_only_internal_metrics(client, digits):
 def test_streamed_in_small_batches_equals_one_shot(client, digits, metric, cache_mb):
     X, y = digits
     labels = _stored_labels(client).astype(int)
-    source = StoreSource(client.store, "digits", "pixels_vector_",
+    source = StoreSource(client.api.store, "digits", "pixels_vector_",
                          "_cluster_.pixels_vector_.kmeans_10", "digit", dim=64, batch_rows=37,
                          cache_mb=cache_mb)
     streamed = evaluate_source(source, metric=metric)
@@ -152,7 +152,7 @@ def test_kmeans_is_seeded_and_stores_its_centroids(client, digits):
     tools.kmeans("digits", "pixels_vector_", 10)  # the same seed again: the same labels
     assert (_stored_labels(client).astype(int) == first).all()
     model = KMeans(n_clusters=10, random_state=0, n_init="auto").fit(X.astype(np.float32))
-    stored = client.store.alias_info("digits", "pixels_vector_", "kmeans_10")["centroids"]
+    stored = client.api.store.alias_info("digits", "pixels_vector_", "kmeans_10")["centroids"]
     np.testing.assert_allclose(stored, model.cluster_centers_, rtol=1e-5, atol=1e-5)
 
 

@@ -13,16 +13,19 @@ the schema to keep in step. Each write is one transaction: all of a batch or non
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from ..errors import InvalidInputError, NotFoundError, SchemaError, StoreLockedError
+from ..errors import (ClusterMetricsError, InvalidInputError, NotFoundError, SchemaError,
+                      StoreError, StoreLockedError)
 from .documents import CLUSTER_PREFIX, PIECE_ROWS, Pieces, check_name, normalize, prefetch
 
 try:
@@ -43,27 +46,88 @@ def label_column(vector_field: str, alias: str) -> str:
 
 
 class Store:
-    """A DuckDB file of datasets. Only one process may open it for writing at a time."""
+    """A DuckDB file of datasets. Only one process may open it for writing at a time.
+
+    One Store serves many threads: each thread gets its own DuckDB cursor (so its statements,
+    transactions and registered Arrow views are its own), and writes take a lock so that two
+    transactions never race on a table's columns. Reads run concurrently with each other and
+    with a write, each seeing the last committed state.
+    """
 
     def __init__(self, path: str):
         self.path = path
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         try:
-            self.con = duckdb.connect(path)
+            self._db = duckdb.connect(path)
         except duckdb.IOException as exc:
             raise _locked_error(path, exc) from None
-        self.con.execute("SET enable_progress_bar = false")
+        self._local = threading.local()
+        self._cursors: list = []
+        self._cursors_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._closed = False
+        con = self._db
+        con.execute("SET enable_progress_bar = false")
         # random float vectors do not compress; trying costs a third of the insert time
-        self.con.execute("SET force_compression = 'uncompressed'")
-        self.con.execute("CREATE SCHEMA IF NOT EXISTS datasets")
-        self.con.execute(
+        con.execute("SET force_compression = 'uncompressed'")
+        con.execute("CREATE SCHEMA IF NOT EXISTS datasets")
+        con.execute(
             "CREATE TABLE IF NOT EXISTS aliases (dataset VARCHAR, vector_field VARCHAR, "
             "alias VARCHAR, method VARCHAR, params VARCHAR, centroids FLOAT[][], "
             "created_at TIMESTAMP DEFAULT current_timestamp)")
 
+    @property
+    def con(self):
+        """This thread's cursor on the database (made on first use)."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            if self._closed:
+                raise StoreError(f"The store {self.path} is closed; open a new Client to use it.")
+            cursor = self._db.cursor()
+            with self._cursors_lock:
+                self._cursors.append(cursor)
+            self._local.cursor = cursor
+        return cursor
+
     def close(self) -> None:
-        self.con.close()
+        with self._cursors_lock:
+            self._closed = True
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        self._local = threading.local()
+        self._db.close()
+
+    @contextlib.contextmanager
+    def errors(self):
+        """Raw DuckDB and Arrow errors become the project's errors, with what to do."""
+        try:
+            yield
+        except ClusterMetricsError:
+            raise
+        except duckdb.ConversionException as exc:
+            raise SchemaError(_conversion_message(exc)) from None
+        except duckdb.ConnectionException as exc:
+            raise StoreError(f"The store {self.path} is closed ({exc}); open a new Client to "
+                             "use it.") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"The store {self.path} failed: {exc}. Nothing of this operation "
+                             "was written; if it persists, export your datasets and report "
+                             "it.") from None
+        except pa.ArrowException as exc:
+            raise InvalidInputError(f"The data could not be converted: {exc}.") from None
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        """One read transaction on this thread's cursor: every read inside sees the same
+        committed state, whatever other threads write meanwhile."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        finally:
+            con.execute("COMMIT")
 
     # -- datasets ----------------------------------------------------------------------------
     def list_datasets(self) -> list[str]:
@@ -117,6 +181,12 @@ class Store:
         A Parquet file arrives in pieces, each read and checked in a background thread while
         DuckDB writes the one before; an insert is then one INSERT over the stream of pieces.
         """
+        with self._write_lock:  # the schema read below must not change before the write
+            return self._write(dataset, data, mode=mode, ids=ids, vector_field=vector_field,
+                               vector_fields=vector_fields, progress=progress)
+
+    def _write(self, dataset: str, data, *, mode, ids, vector_field, vector_fields,
+               progress) -> dict[str, int]:
         check_name(dataset)
         if mode not in ("insert", "upsert"):
             raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
@@ -124,7 +194,8 @@ class Store:
         current = self.schema(dataset) if exists else {"_id": "VARCHAR"}
         checker = _PieceChecker(self.vector_fields(dataset) if exists else {}, vector_fields,
                                 current)
-        source = Pieces(data, ids=ids, vector_field=vector_field, vector_fields=vector_fields)
+        source = data if isinstance(data, Pieces) else Pieces(
+            data, ids=ids, vector_field=vector_field, vector_fields=vector_fields)
         pieces = prefetch(checker(p) for p in source)
         first = next(pieces, None)
         if first is None or first.num_rows == 0:
@@ -237,16 +308,7 @@ class Store:
 
     def get(self, dataset: str, ids, fields=None) -> list[dict]:
         """Documents by ``_id`` (in the order asked; unknown ids are skipped), nested again."""
-        self.require(dataset)
-        ids = [str(i) for i in ids]
-        cols = "d.*" if fields is None else ", ".join(f"d.{q(c)}" for c in ["_id", *fields])
-        self.con.register("_ids", pa.table({"_id": ids, "_pos": np.arange(len(ids))}))
-        try:
-            out = self.con.sql(f"SELECT {cols} FROM {self.table(dataset)} d JOIN _ids i "
-                               "ON d._id = i._id ORDER BY i._pos").to_arrow_table()
-        finally:
-            self.con.unregister("_ids")
-        return [nest(row) for row in out.to_pylist()]
+        return [nest(row) for row in self.get_table(dataset, ids, fields).to_pylist()]
 
     def delete_documents(self, dataset: str, ids) -> int:
         self.require(dataset)
@@ -266,12 +328,67 @@ class Store:
         self.con.execute(f"COPY {self.table(dataset)} TO '{_sql_str(path)}' (FORMAT parquet)")
         return path
 
+    def export_reader(self, dataset: str, batch_size: int = 16_384) -> pa.RecordBatchReader:
+        """Every column of every document as Arrow batches, read inside one snapshot."""
+        self.require(dataset)
+        return self.con.sql(f"SELECT * FROM {self.table(dataset)}").to_arrow_reader(
+            batch_size=batch_size)
+
+    def get_table(self, dataset: str, ids, fields=None) -> pa.Table:
+        """Documents by ``_id`` as a flat Arrow table, in the order asked (unknown ids
+        skipped)."""
+        self.require(dataset)
+        ids = [str(i) for i in ids]
+        cols = "d.*" if fields is None else ", ".join(f"d.{q(c)}" for c in ["_id", *fields])
+        self.con.register("_ids", pa.table({"_id": ids, "_pos": np.arange(len(ids))}))
+        try:
+            return self.con.sql(f"SELECT {cols} FROM {self.table(dataset)} d JOIN _ids i "
+                                "ON d._id = i._id ORDER BY i._pos").to_arrow_table()
+        finally:
+            self.con.unregister("_ids")
+
+    def present_counts(self, dataset: str) -> dict[str, int]:
+        """Field -> number of documents that have it, in one scan."""
+        names = list(self.schema(dataset))
+        row = self.row("SELECT " + ", ".join(f"count({q(n)})" for n in names)
+                       + f" FROM {self.table(dataset)}")
+        return dict(zip(names, (int(v) for v in row), strict=True))
+
+    def alias_counts(self, dataset: str, vector_field: str, alias: str) -> tuple[int, int]:
+        """(documents labelled, distinct labels) of one alias."""
+        col = q(label_column(vector_field, alias))
+        labelled, k = self.row(f"SELECT count({col}), count(DISTINCT {col}) "
+                               f"FROM {self.table(dataset)}")
+        return int(labelled), int(k)
+
+    def label_counts(self, dataset: str, label_col: str, truth_col: str | None = None
+                     ) -> pa.Table:
+        """Counts per label (column ``cluster``, ``n``), or per (label, truth) pair (columns
+        ``cluster``, ``truth``, ``n``); documents without a label (or truth) left out."""
+        t = self.table(dataset)
+        if truth_col is None:
+            return self.con.sql(
+                f"SELECT {q(label_col)} AS cluster, count(*) AS n FROM {t} "
+                f"WHERE {q(label_col)} IS NOT NULL GROUP BY ALL ORDER BY cluster"
+            ).to_arrow_table()
+        return self.con.sql(
+            f"SELECT {q(label_col)} AS cluster, {q(truth_col)} AS truth, count(*) AS n FROM {t} "
+            f"WHERE {q(label_col)} IS NOT NULL AND {q(truth_col)} IS NOT NULL GROUP BY ALL"
+        ).to_arrow_table()
+
     # -- reading for the engines -----------------------------------------------------------
-    def reader(self, dataset: str, columns: list[str], *, where: str = "",
+    def reader(self, dataset: str, columns: list[str], *, not_null: str | None = None,
                batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
-        """Arrow batches of the given columns in storage order (the same order every pass)."""
+        """Arrow batches of the given columns in storage order (the same order every pass),
+        skipping rows where ``not_null`` is null."""
+        where = f"WHERE {q(not_null)} IS NOT NULL" if not_null else ""
         sql = f"SELECT {', '.join(q(c) for c in columns)} FROM {self.table(dataset)} {where}"
         return self.con.sql(sql).to_arrow_reader(batch_size=batch_size)
+
+    def field_count(self, dataset: str, field: str) -> tuple[int, int]:
+        """(documents, documents that have ``field``)."""
+        total, present = self.row(f"SELECT count(*), count({q(field)}) FROM {self.table(dataset)}")
+        return int(total), int(present)
 
     def scalar(self, sql: str, params=()):
         return self.row(sql, params)[0]
@@ -369,7 +486,7 @@ class Store:
 
     # -- helpers -----------------------------------------------------------------------------
     def _transaction(self):
-        return _Transaction(self.con)
+        return _Transaction(self.con, self._write_lock)
 
 
 class _PieceChecker:
@@ -391,17 +508,26 @@ class _PieceChecker:
 
 
 class _Transaction:
-    """BEGIN ... COMMIT, or ROLLBACK on any error: a batch is written whole or not at all."""
+    """BEGIN ... COMMIT, or ROLLBACK on any error: a batch is written whole or not at all.
+    Holds the store's write lock, so writers of one process never conflict."""
 
-    def __init__(self, con):
-        self.con = con
+    def __init__(self, con, lock):
+        self.con, self.lock = con, lock
 
     def __enter__(self):
-        self.con.execute("BEGIN TRANSACTION")
+        self.lock.acquire()
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+        except BaseException:
+            self.lock.release()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()
         return False
 
 

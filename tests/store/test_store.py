@@ -89,7 +89,7 @@ def test_declared_vector_field_without_suffix(client):
 def test_missing_ids_are_generated(client):
     ds = client.Dataset("v")
     ds.insert_documents([{"title": "a"}, {"title": "b"}])
-    ids = client.store.con.execute('SELECT _id FROM datasets."v"').fetchall()
+    ids = client.api.store.con.execute('SELECT _id FROM datasets."v"').fetchall()
     assert len({r[0] for r in ids}) == 2
 
 
@@ -227,11 +227,11 @@ def test_parquet_imported_in_pieces_is_one_transaction(client, tmp_path, monkeyp
     pq.write_table(pa.table({"_id": ids, "v_vector_": vectors}), path)
     ds = client.Dataset("pieces")
     ds.insert_documents([{"_id": "keep", "v_vector_": [0, 0, 0]}])
-    threads = client.store.scalar("SELECT current_setting('threads')")
+    threads = client.api.store.scalar("SELECT current_setting('threads')")
     with pytest.raises(cm.SchemaError, match=r"first _id: 'p31'"):
         ds.insert_documents(str(path))
     assert len(ds) == 1  # the three good pieces before it were rolled back too
-    assert client.store.scalar("SELECT current_setting('threads')") == threads
+    assert client.api.store.scalar("SELECT current_setting('threads')") == threads
     vectors[31] = [1.0, 2.0, 3.0]
     pq.write_table(pa.table({"_id": ids, "v_vector_": vectors}), path)
     assert ds.insert_documents(str(path)) == {"inserted": 35, "updated": 0}

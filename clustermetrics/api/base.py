@@ -1,0 +1,160 @@
+"""The API surface, described once: every operation on datasets, documents, aliases, clusterings
+and their metrics.
+
+:class:`~clustermetrics.api.local.LocalAPI` implements it over the embedded store and the
+engines; a remote implementation will implement it over HTTP. ``Client``, ``Dataset`` and
+``client.vector_tools.cluster`` are sugar over an ``API`` object, so the same calls work either
+way. Documents travel as Arrow (pieces in, tables out); results as the project's result types,
+which :mod:`clustermetrics.api.codec` turns into plain data and back.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from ..metrics.result import ClusterMetrics
+    from ..report.compare import Comparison
+    from ..report.html import Projection
+
+# (stage, done in this call, total; None while a stage cannot tell its length)
+Progress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass
+class ReportData:
+    """What an HTML report shows, computed where the data lives; the caller draws the page."""
+
+    metrics: ClusterMetrics
+    projection: Projection
+    contingency: pd.DataFrame | None
+    centroid_distances: pd.DataFrame
+
+
+class API(abc.ABC):
+    """One method per operation. Implementations raise only the project's errors
+    (:mod:`clustermetrics.errors`), never a storage engine's or a transport's own."""
+
+    # -- datasets -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def list_datasets(self) -> list[str]:
+        """Names of the datasets, sorted."""
+
+    @abc.abstractmethod
+    def count(self, dataset: str) -> int:
+        """Number of documents of ``dataset``."""
+
+    @abc.abstractmethod
+    def schema(self, dataset: str) -> dict[str, str]:
+        """Field -> type of ``dataset`` (vector fields as ``FLOAT[d]``; no label columns)."""
+
+    @abc.abstractmethod
+    def describe_dataset(self, dataset: str) -> dict[str, Any]:
+        """Fields (type, present count, vector dimension), document count and aliases."""
+
+    @abc.abstractmethod
+    def delete_dataset(self, dataset: str) -> None:
+        """Drop ``dataset`` with its aliases."""
+
+    # -- documents ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
+                        vector_fields: Sequence[str] = (),
+                        progress: Progress | None = None) -> dict[str, int]:
+        """Write documents given as :class:`~clustermetrics.store.documents.Pieces` (Arrow
+        tables read on the caller's side), all or nothing; ``mode`` "insert" replaces whole
+        documents, "upsert" merges fields. Returns ``{"inserted": n, "updated": m}``."""
+
+    @abc.abstractmethod
+    def get_documents(self, dataset: str, ids: Sequence[str],
+                      fields: Sequence[str] | None = None) -> pa.Table:
+        """The documents with these ids, in the order asked (unknown ids skipped); columns are
+        the flat, dotted field names."""
+
+    @abc.abstractmethod
+    def delete_documents(self, dataset: str, ids: Sequence[str]) -> int:
+        """Delete documents by id; returns how many existed."""
+
+    @abc.abstractmethod
+    def export_documents(self, dataset: str) -> pa.RecordBatchReader:
+        """Every document (label columns included) as a stream of Arrow batches."""
+
+    # -- aliases --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def list_aliases(self, dataset: str, vector_field: str | None = None) -> list[dict]:
+        """vector_field, alias, clusters, labelled and method of each alias."""
+
+    @abc.abstractmethod
+    def describe_alias(self, dataset: str, vector_field: str, alias: str) -> dict[str, Any]:
+        """How an alias was made (method, params) and its cluster sizes."""
+
+    @abc.abstractmethod
+    def delete_alias(self, dataset: str, vector_field: str, alias: str) -> None:
+        """Delete one alias's labels."""
+
+    @abc.abstractmethod
+    def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,
+                           ids: Sequence[Any], labels: Sequence[Any]) -> int:
+        """Store labels for the given ids under ``alias``, all or nothing; rows labelled."""
+
+    # -- clustering -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def kmeans(self, dataset: str, vector_field: str, k: int, alias: str | None = None, *,
+               random_state: int = 0, minibatch: bool | None = None,
+               progress: Progress | None = None) -> dict[str, Any]:
+        """k-means on the vectors, stored as ``alias`` (default ``kmeans_{k}``)."""
+
+    # -- evaluation -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def metrics(self, dataset: str, vector_field: str, cluster_alias: str,
+                ground_truth_field: str | None = None, *, progress: Progress | None = None,
+                **options: Any) -> ClusterMetrics:
+        """The metrics of one stored clustering (options as :func:`clustermetrics.evaluate`)."""
+
+    @abc.abstractmethod
+    def distribution(self, dataset: str, vector_field: str, cluster_alias: str,
+                     ground_truth_field: str | None = None) -> pd.DataFrame:
+        """Cluster sizes, or clusters x ground-truth counts."""
+
+    @abc.abstractmethod
+    def centroids(self, dataset: str, vector_field: str,
+                  cluster_alias: str) -> pd.DataFrame:
+        """Each cluster's mean vector (one row per cluster)."""
+
+    @abc.abstractmethod
+    def report_data(self, dataset: str, vector_field: str, cluster_alias: str,
+                    ground_truth_field: str | None = None, *,
+                    hover_fields: Sequence[str] = (), max_points: int = 3000,
+                    projection: str = "pca", random_state: int = 0,
+                    progress: Progress | None = None, **options: Any) -> ReportData:
+        """Everything a report draws, computed where the data lives."""
+
+    @abc.abstractmethod
+    def compare(self, dataset: str, vector_field: str, aliases: Iterable[str],
+                ground_truth_field: str | None = None, *, progress: Progress | None = None,
+                **options: Any) -> Comparison:
+        """Metrics of several aliases in one table; ``progress("compare", 1, total)`` after
+        each alias."""
+
+    @abc.abstractmethod
+    def sweep(self, dataset: str, vector_field: str, ks: Iterable[int],
+              ground_truth_field: str | None = None, *, random_state: int = 0,
+              progress: Progress | None = None, **options: Any) -> Comparison:
+        """k-means for each k (stored as ``kmeans_{k}``) and the metrics of each;
+        ``progress("sweep", 1, total)`` after each k."""
+
+    # -- lifetime -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release what the implementation holds (a store file, a connection)."""
+
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the data lives: a store path or a server URL."""

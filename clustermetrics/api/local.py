@@ -1,0 +1,382 @@
+"""LocalAPI: the API surface over the embedded store and the local engine.
+
+The only code outside ``clustermetrics/store/`` that holds a :class:`~clustermetrics.store.Store`.
+One LocalAPI serves many threads: the store gives each thread its own cursor and serialises
+writes, a metrics call reads both of its passes inside one snapshot, and every raw storage error
+becomes one of the project's errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy.spatial.distance import cdist
+
+from .. import clustering
+from ..engine.local import StoreSource
+from ..errors import InvalidInputError, NotFoundError
+from ..metrics.clusterstats import ClusterStats
+from ..metrics.evaluate import Batch, evaluate_source
+from ..metrics.labels import encode_labels
+from ..metrics.result import ClusterMetrics
+from ..metrics.silhouettes import LINEAR_METRICS, resolve_metric
+from ..store.documents import CLUSTER_PREFIX
+from ..store.store import Store, label_column, nest
+from .base import API, Progress, ReportData
+
+AUTO_SAMPLE = 20_000  # reports estimate the euclidean silhouette beyond this many documents
+
+
+def _translated(method):
+    """Run an API method with the store's errors translated into the project's."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with self.store.errors():
+            return method(self, *args, **kwargs)
+    return call
+
+
+class LocalAPI(API):
+    """The operations over one embedded DuckDB store file (``":memory:"`` for none)."""
+
+    def __init__(self, path: str):
+        self.store = Store(path)
+
+    @property
+    def location(self) -> str:
+        return self.store.path
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __repr__(self) -> str:
+        return f"LocalAPI({self.store.path!r})"
+
+    # -- datasets -------------------------------------------------------------------------
+    @_translated
+    def list_datasets(self) -> list[str]:
+        return self.store.list_datasets()
+
+    @_translated
+    def count(self, dataset: str) -> int:
+        return int(self.store.count(dataset))
+
+    @_translated
+    def schema(self, dataset: str) -> dict[str, str]:
+        return {k: v for k, v in self.store.schema(dataset).items()
+                if not k.startswith(CLUSTER_PREFIX)}
+
+    @_translated
+    def describe_dataset(self, dataset: str) -> dict[str, Any]:
+        with self.store.snapshot():
+            schema = self.schema(dataset)
+            present = self.store.present_counts(dataset)
+            dims = self.store.vector_fields(dataset)
+            fields = [{"field": name, "type": sqltype, "present": present[name],
+                       "vector_dim": dims.get(name)} for name, sqltype in schema.items()]
+            return {"dataset_id": dataset, "documents": self.count(dataset), "fields": fields,
+                    "aliases": self.list_aliases(dataset)}
+
+    @_translated
+    def delete_dataset(self, dataset: str) -> None:
+        self.store.drop(dataset)
+
+    # -- documents ------------------------------------------------------------------------
+    @_translated
+    def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
+                        vector_fields: Sequence[str] = (),
+                        progress: Progress | None = None) -> dict[str, int]:
+        return self.store.write(dataset, pieces, mode=mode, vector_fields=vector_fields,
+                                progress=progress)
+
+    @_translated
+    def get_documents(self, dataset: str, ids: Sequence[str],
+                      fields: Sequence[str] | None = None) -> pa.Table:
+        if fields is not None:
+            for f in fields:
+                self._field(dataset, f)
+        return self.store.get_table(dataset, ids, None if fields is None else list(fields))
+
+    @_translated
+    def delete_documents(self, dataset: str, ids: Sequence[str]) -> int:
+        return int(self.store.delete_documents(dataset, ids))
+
+    @_translated
+    def export_documents(self, dataset: str) -> pa.RecordBatchReader:
+        return self.store.export_reader(dataset)
+
+    # -- aliases --------------------------------------------------------------------------
+    @_translated
+    def list_aliases(self, dataset: str, vector_field: str | None = None) -> list[dict]:
+        out = []
+        for vf, alias in self.store.aliases(dataset):
+            if vector_field is not None and vf != vector_field:
+                continue
+            labelled, k = self.store.alias_counts(dataset, vf, alias)
+            info = self.store.alias_info(dataset, vf, alias)
+            out.append({"vector_field": vf, "alias": alias, "clusters": k, "labelled": labelled,
+                        "method": info["method"]})
+        return out
+
+    @_translated
+    def describe_alias(self, dataset: str, vector_field: str, alias: str) -> dict[str, Any]:
+        self._alias(dataset, vector_field, alias)
+        info = self.store.alias_info(dataset, vector_field, alias)
+        sizes = self.distribution(dataset, vector_field, alias)["size"]
+        return {"vector_field": vector_field, "alias": alias, "method": info["method"],
+                "params": info["params"],
+                "sizes": {_plain(c): int(n) for c, n in sizes.items()},
+                "unlabelled": int(self.store.count(dataset) - sizes.sum())}
+
+    @_translated
+    def delete_alias(self, dataset: str, vector_field: str, alias: str) -> None:
+        self._alias(dataset, vector_field, alias)
+        self.store.delete_alias(dataset, vector_field, alias)
+
+    @_translated
+    def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,
+                           ids: Sequence[Any], labels: Sequence[Any]) -> int:
+        self._vector_field(dataset, vector_field)
+        if len(ids) == 0:
+            raise InvalidInputError("labels_by_id is empty; nothing to store.")
+        return int(self.store.set_labels(dataset, vector_field, alias, ids, labels))
+
+    # -- clustering -----------------------------------------------------------------------
+    @_translated
+    def kmeans(self, dataset: str, vector_field: str, k: int, alias: str | None = None, *,
+               random_state: int = 0, minibatch: bool | None = None,
+               progress: Progress | None = None) -> dict[str, Any]:
+        dim = self._vector_field(dataset, vector_field)
+        alias = alias or f"kmeans_{k}"
+        report = progress or _silent
+        source = StoreSource(self.store, dataset, vector_field, None, dim=dim)
+        batch = source.materialize(lambda rows: report("reading", rows, source.n_rows))
+        report("k-means", 0, None)
+        labels, centroids, method, params = clustering.kmeans(
+            batch.X, k, random_state=random_state, minibatch=minibatch)
+        report("k-means", len(labels), len(labels))
+        self.store.set_labels(dataset, vector_field, alias, batch.ids, labels,
+                              method=method, params=params, centroids=centroids)
+        return {"dataset_id": dataset, "vector_field": vector_field, "alias": alias,
+                "method": method, "sizes": np.bincount(labels).tolist(), **params}
+
+    # -- evaluation -----------------------------------------------------------------------
+    @_translated
+    def metrics(self, dataset: str, vector_field: str, cluster_alias: str,
+                ground_truth_field: str | None = None, *, progress: Progress | None = None,
+                **options: Any) -> ClusterMetrics:
+        with self.store.snapshot():  # both passes see the same documents
+            source = self._source(dataset, vector_field, cluster_alias, ground_truth_field)
+            return self._evaluate(source, _names(dataset, vector_field, cluster_alias,
+                                                 ground_truth_field),
+                                  progress=progress, **options)
+
+    @_translated
+    def distribution(self, dataset: str, vector_field: str, cluster_alias: str,
+                     ground_truth_field: str | None = None) -> pd.DataFrame:
+        col = self._alias(dataset, vector_field, cluster_alias)
+        if ground_truth_field is None:
+            df = self.store.label_counts(dataset, col).to_pandas()
+            return df.rename(columns={"n": "size"}).set_index("cluster")
+        truth = self._field(dataset, ground_truth_field)
+        df = self.store.label_counts(dataset, col, truth).to_pandas()
+        table = df.pivot_table(index="cluster", columns="truth", values="n", fill_value=0,
+                               aggfunc="sum")
+        table.columns.name = ground_truth_field
+        return table.astype(np.int64)
+
+    @_translated
+    def centroids(self, dataset: str, vector_field: str, cluster_alias: str) -> pd.DataFrame:
+        with self.store.snapshot():
+            source = self._source(dataset, vector_field, cluster_alias, None)
+            stats = ClusterStats()
+            for batch in source.batches():
+                stats.update(np.asarray(batch.X), encode_labels(batch.labels))
+        stats = stats.nonempty()
+        if stats.mean is None or stats.k == 0:
+            raise InvalidInputError(f"Alias {cluster_alias!r} labels no document with a vector.")
+        return pd.DataFrame(stats.mean, index=pd.Index(stats.categories, name="cluster"))
+
+    @_translated
+    def report_data(self, dataset: str, vector_field: str, cluster_alias: str,
+                    ground_truth_field: str | None = None, *,
+                    hover_fields: Sequence[str] = (), max_points: int = 3000,
+                    projection: str = "pca", random_state: int = 0,
+                    progress: Progress | None = None, **options: Any) -> ReportData:
+        from ..report.html import Projection
+        from ..report.projection import check_method, project
+        check_method(projection)
+        metric = resolve_metric(options.pop("metric", "euclidean"))
+        hover_fields = list(hover_fields)
+        for f in hover_fields:
+            self._field(dataset, f)
+        with self.store.snapshot():
+            source = self._source(dataset, vector_field, cluster_alias, ground_truth_field)
+            if (options.get("sample_size") is None and metric not in LINEAR_METRICS
+                    and source.n_rows > AUTO_SAMPLE):
+                options["sample_size"] = AUTO_SAMPLE // 2
+            options.setdefault("random_state", random_state)
+            result = self._evaluate(source, _names(dataset, vector_field, cluster_alias,
+                                                   ground_truth_field),
+                                    metric=metric, progress=progress, **options)
+            points = _sample_points(source, max_points, random_state)  # the cached pass
+            hover = self._hover(dataset, points, hover_fields, ground_truth_field)
+        coords_2d, coords_3d, method = project(points.X, projection, random_state)
+        shown = Projection(coords_2d, coords_3d, points.labels, points.truth, hover,
+                           source.n_rows, method)
+        contingency = None
+        if result.contingency is not None:
+            c = result.contingency
+            contingency = pd.DataFrame(c.table.toarray().T, index=c.cols, columns=c.rows)
+        centroids = result.centroids
+        distances = pd.DataFrame(cdist(centroids, centroids, metric=metric),
+                                 index=centroids.index, columns=centroids.index)
+        return ReportData(result, shown, contingency, distances)
+
+    def compare(self, dataset: str, vector_field: str, aliases: Iterable[str],
+                ground_truth_field: str | None = None, *, progress: Progress | None = None,
+                **options: Any):
+        from ..report.compare import Comparison
+        aliases = list(aliases)
+        if not aliases:
+            raise InvalidInputError("Give at least one alias to compare.")
+        report = progress or _silent
+        rows = {}
+        for alias in aliases:
+            rows[alias] = _row(self.metrics(dataset, vector_field, alias, ground_truth_field,
+                                            **options))
+            report("compare", 1, len(aliases))
+        return Comparison(_table(rows), by="alias",
+                          title=f"{dataset} / {vector_field}: {len(aliases)} clusterings")
+
+    def sweep(self, dataset: str, vector_field: str, ks: Iterable[int],
+              ground_truth_field: str | None = None, *, random_state: int = 0,
+              progress: Progress | None = None, **options: Any):
+        from ..report.compare import Comparison
+        ks = [int(v) for v in ks]
+        if not ks:
+            raise InvalidInputError("k is empty; give the values of k to try, e.g. range(2, 21).")
+        report = progress or _silent
+        rows = {}
+        for k in ks:
+            self.kmeans(dataset, vector_field, k, random_state=random_state)
+            rows[k] = _row(self.metrics(dataset, vector_field, f"kmeans_{k}",
+                                        ground_truth_field, **options))
+            report("sweep", 1, len(ks))
+        table = _table(rows)
+        table.index.name = "k"
+        return Comparison(table, by="k", title=f"{dataset} / {vector_field}: k-means sweep")
+
+    # -- lookups with messages a person can act on ----------------------------------------
+    def _vector_field(self, dataset: str, field: str) -> int:
+        schema = self.store.schema(dataset)
+        dims = self.store.vector_fields(dataset)
+        if field in dims:
+            return dims[field]
+        if field in schema:
+            raise InvalidInputError(
+                f"Field {field!r} of dataset {dataset!r} is {schema[field]}, not a vector field."
+                f" Vector fields: {', '.join(dims) or 'none'}."
+            )
+        raise NotFoundError("vector field", field, dims, f" in dataset {dataset!r}")
+
+    def _field(self, dataset: str, field: str) -> str:
+        schema = self.store.schema(dataset)
+        if field not in schema:
+            plain = [f for f in schema if not f.startswith(CLUSTER_PREFIX) and f != "_id"]
+            raise NotFoundError("field", field, plain, f" in dataset {dataset!r}")
+        return field
+
+    def _alias(self, dataset: str, vector_field: str, alias: str) -> str:
+        known = [a for vf, a in self.store.aliases(dataset) if vf == vector_field]
+        if alias not in known:
+            raise NotFoundError("cluster alias", alias, known,
+                                f" for {dataset!r}/{vector_field!r}")
+        return label_column(vector_field, alias)
+
+    def _source(self, dataset, vector_field, cluster_alias, ground_truth_field) -> StoreSource:
+        dim = self._vector_field(dataset, vector_field)
+        col = self._alias(dataset, vector_field, cluster_alias)
+        truth = self._field(dataset, ground_truth_field) if ground_truth_field else None
+        return StoreSource(self.store, dataset, vector_field, col, truth, dim=dim)
+
+    @staticmethod
+    def _evaluate(source: StoreSource, names: dict, **options) -> ClusterMetrics:
+        result = evaluate_source(source, **options)
+        result.counts["n_without_vector"] = source.n_without_vector
+        result.source.update(names)
+        return result
+
+    def _hover(self, dataset, points, fields, truth_field) -> list[str]:
+        extra = {}
+        if fields:
+            docs = [nest(r) for r in self.store.get_table(dataset, points.ids,
+                                                          fields).to_pylist()]
+            for f in fields:
+                extra[f] = [_dig(d, f) for d in docs]
+        out = []
+        for i, doc_id in enumerate(points.ids):
+            parts = [f"_id: {doc_id}", f"cluster: {points.labels[i]}"]
+            if points.truth is not None:
+                parts.append(f"{truth_field}: {points.truth[i]}")
+            parts += [f"{f}: {extra[f][i]}" for f in fields]
+            out.append("<br>".join(html.escape(str(p)) for p in parts))
+        return out
+
+
+def _silent(stage: str, done: int, total: int | None) -> None:
+    pass
+
+
+def _names(dataset, vector_field, cluster_alias, ground_truth_field) -> dict:
+    return dict(dataset_id=dataset, vector_field=vector_field, cluster_alias=cluster_alias,
+                ground_truth_field=ground_truth_field)
+
+
+def _row(result: ClusterMetrics) -> dict:
+    return {**result.scores, "n_clusters": result.counts["n_clusters"],
+            "n_used": result.counts["n_used"]}
+
+
+def _table(rows: dict) -> pd.DataFrame:
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    return table.astype({"n_clusters": np.int64, "n_used": np.int64})
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _sample_points(source: StoreSource, m: int, seed: int) -> Batch:
+    """A uniform random sample of at most ``m`` documents (with labels), streamed."""
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(source.n_rows, size=min(m, source.n_rows), replace=False))
+    parts = []
+    for b in source.batches():
+        lo, hi = np.searchsorted(rows, [b.offset, b.offset + len(b.X)])
+        take = rows[lo:hi] - b.offset
+        if len(take):
+            parts.append(Batch(np.asarray(b.X)[take], np.asarray(b.labels)[take],
+                               None if b.truth is None else np.asarray(b.truth)[take],
+                               np.asarray(b.ids)[take]))
+    X = np.concatenate([p.X for p in parts])
+    labels = np.concatenate([p.labels for p in parts]).astype(object)
+    truth = None if parts[0].truth is None else np.concatenate([p.truth for p in parts])
+    ids = np.concatenate([p.ids for p in parts])
+    ok = np.array([v is not None and v == v for v in labels])  # labelled points only
+    return Batch(X[ok], labels[ok], None if truth is None else truth[ok].astype(object), ids[ok])
+
+
+def _dig(doc: dict, dotted: str):
+    node = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
