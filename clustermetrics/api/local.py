@@ -19,7 +19,7 @@ import pyarrow as pa
 from scipy.spatial.distance import cdist
 
 from .. import clustering
-from ..engine.local import StoreSource
+from ..engine.local import CACHE_MB, StoreSource
 from ..errors import InvalidInputError, NotFoundError
 from ..metrics.clusterstats import ClusterStats
 from ..metrics.evaluate import Batch, evaluate_source
@@ -45,8 +45,9 @@ def _translated(method):
 class LocalAPI(API):
     """The operations over one embedded DuckDB store file (``":memory:"`` for none)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, cache_mb: float = CACHE_MB):
         self.store = Store(path)
+        self.cache_mb = cache_mb  # a metrics pass that fits is kept for the next pass
 
     @property
     def location(self) -> str:
@@ -304,7 +305,8 @@ class LocalAPI(API):
         dim = self._vector_field(dataset, vector_field)
         col = self._alias(dataset, vector_field, cluster_alias)
         truth = self._field(dataset, ground_truth_field) if ground_truth_field else None
-        return StoreSource(self.store, dataset, vector_field, col, truth, dim=dim)
+        return StoreSource(self.store, dataset, vector_field, col, truth, dim=dim,
+                           cache_mb=self.cache_mb)
 
     @staticmethod
     def _evaluate(source: StoreSource, names: dict, **options) -> ClusterMetrics:

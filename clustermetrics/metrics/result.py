@@ -105,6 +105,27 @@ class ClusterMetrics:
             "per_cluster": _records(self.per_cluster),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClusterMetrics:
+        """The result :meth:`to_dict` describes (its scores, counts and tables; the
+        per-sample detail is not part of the dict). ``from_dict(r.to_dict()).to_dict()``
+        equals ``r.to_dict()``."""
+        records = data.get("per_cluster") or []
+        per_cluster = pd.DataFrame.from_records(records)
+        if "cluster" in per_cluster.columns:
+            per_cluster = per_cluster.set_index("cluster")
+        ci = data.get("silhouette_ci")
+        scores = {k: (math.nan if v is None else float(v))
+                  for k, v in data.get("scores", {}).items()}
+        return cls(scores=scores, counts={k: int(v) for k, v in data.get("counts", {}).items()},
+                   metric=data["metric"], silhouette_ci=tuple(ci) if ci else None,
+                   silhouette_method=data.get("silhouette_method", ""),
+                   per_cluster=per_cluster, source=dict(data.get("source", {})))
+
+    @classmethod
+    def from_json(cls, text: str) -> ClusterMetrics:
+        return cls.from_dict(json.loads(text))
+
     def to_json(self, **kwargs) -> str:
         kwargs.setdefault("indent", 2)
         return json.dumps(self.to_dict(), **kwargs)
@@ -190,9 +211,7 @@ def _clean(v):
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
-    out = []
-    for idx, row in df.iterrows():
-        rec = {"cluster": _clean(idx)}
-        rec.update({k: _clean(v) for k, v in row.items()})
-        out.append(rec)
-    return out
+    """One dict per row; each column keeps its own type (counts stay ints)."""
+    columns = {name: df[name].to_numpy() for name in df.columns}
+    return [{"cluster": _clean(idx), **{name: _clean(col[i]) for name, col in columns.items()}}
+            for i, idx in enumerate(df.index)]

@@ -123,10 +123,15 @@ class Store:
         """One read transaction on this thread's cursor: every read inside sees the same
         committed state, whatever other threads write meanwhile."""
         con = self.con
+        if getattr(self._local, "snapshot", False):  # already inside one
+            yield
+            return
         con.execute("BEGIN TRANSACTION")
+        self._local.snapshot = True
         try:
             yield
         finally:
+            self._local.snapshot = False
             con.execute("COMMIT")
 
     # -- datasets ----------------------------------------------------------------------------

@@ -1,0 +1,198 @@
+"""One codec for everything that travels: results, tables, documents and errors.
+
+:func:`encode` turns a value into JSON-able data (dicts, lists, str, int, float, bool, None) and
+:func:`decode` brings it back equal, types included: ints stay ints, labels keep their type, a
+DataFrame keeps its index, columns and dtypes, a dict keeps non-string keys, dates and decimals
+stay dates and decimals. Documents can also travel as Arrow IPC (:func:`to_ipc`,
+:func:`from_ipc`), which keeps every Arrow type. Errors travel as their stable ``code`` and
+message (:func:`encode_error`, :func:`decode_error`). The server and the remote client both use
+this module, so "the same result" has one definition: equal encodings.
+
+Only the classes registered here are rebuilt; anything else is refused, so decoding data from
+the network never imports or calls arbitrary code.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import decimal
+import math
+import uuid
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import scipy.sparse as sp
+
+from ..errors import ClusterMetricsError, InvalidInputError, restore_error
+
+TYPE = "__type__"
+
+
+def _registry() -> dict[str, type]:
+    from ..metrics.contingency import ContingencyStats
+    from ..metrics.result import ClusterMetrics
+    from ..metrics.silhouettes import SilhouetteResult
+    from ..report.compare import Comparison
+    from ..report.html import Projection
+    from .base import ReportData
+    return {cls.__name__: cls for cls in (ClusterMetrics, SilhouetteResult, ContingencyStats,
+                                          Comparison, Projection, ReportData)}
+
+
+def encode(value: Any) -> Any:
+    """JSON-able data that :func:`decode` turns back into ``value``."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and not isinstance(value, np.integer):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {TYPE: "float", "value": repr(value)}
+    if isinstance(value, np.generic):
+        return encode(value.item())
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and TYPE not in value:
+            return {k: encode(v) for k, v in value.items()}
+        return {TYPE: "dict", "items": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, tuple):
+        return {TYPE: "tuple", "items": [encode(v) for v in value]}
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return {TYPE: "ndarray", "dtype": "object", "shape": list(value.shape),
+                    "data": [encode(v) for v in value.ravel().tolist()]}
+        return {TYPE: "ndarray", "dtype": value.dtype.str, "shape": list(value.shape),
+                "data": base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()}
+    if isinstance(value, pd.DataFrame):
+        return {TYPE: "DataFrame", "index": encode(value.index),
+                "columns": encode(value.columns),
+                "dtypes": [str(t) for t in value.dtypes],
+                "data": [encode(value.iloc[:, j].to_numpy()) for j in range(value.shape[1])]}
+    if isinstance(value, pd.Index):
+        return {TYPE: "Index", "values": encode(list(value.to_numpy(dtype=object))),
+                "name": encode(value.name), "dtype": str(value.dtype)}
+    if isinstance(value, (pa.Table, pa.RecordBatch)):
+        return {TYPE: "arrow", "ipc": base64.b64encode(to_ipc(value)).decode()}
+    if sp.issparse(value):
+        coo = sp.coo_array(value)
+        return {TYPE: "sparse", "shape": list(coo.shape), "row": encode(coo.row),
+                "col": encode(coo.col), "data": encode(coo.data)}
+    if isinstance(value, dt.datetime):
+        return {TYPE: "datetime", "value": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {TYPE: "date", "value": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {TYPE: "time", "value": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {TYPE: "timedelta", "value": value.total_seconds()}
+    if isinstance(value, decimal.Decimal):
+        return {TYPE: "decimal", "value": str(value)}
+    if isinstance(value, bytes):
+        return {TYPE: "bytes", "value": base64.b64encode(value).decode()}
+    if isinstance(value, uuid.UUID):
+        return {TYPE: "uuid", "value": str(value)}
+    if isinstance(value, ClusterMetricsError):
+        return encode_error(value)
+    name = type(value).__name__
+    if _registry().get(name) is type(value):
+        state = ({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+                 if dataclasses.is_dataclass(value) else dict(vars(value)))
+        return {TYPE: name, "state": {k: encode(v) for k, v in state.items()}}
+    raise InvalidInputError(f"Cannot encode a {type(value).__module__}.{name} for transport.")
+
+
+def decode(data: Any) -> Any:
+    """The value :func:`encode` made ``data`` from."""
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    kind = data.get(TYPE)
+    if kind is None:
+        return {k: decode(v) for k, v in data.items()}
+    if kind == "float":
+        return float(data["value"])
+    if kind == "dict":
+        return {_hashable(decode(k)): decode(v) for k, v in data["items"]}
+    if kind == "tuple":
+        return tuple(decode(v) for v in data["items"])
+    if kind == "ndarray":
+        shape = tuple(data["shape"])
+        if data["dtype"] == "object":
+            out = np.empty(len(data["data"]), dtype=object)
+            out[:] = [decode(v) for v in data["data"]]
+            return out.reshape(shape)
+        raw = base64.b64decode(data["data"])
+        return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(shape).copy()
+    if kind == "DataFrame":
+        frame = pd.DataFrame({i: decode(col) for i, col in enumerate(data["data"])},
+                             index=decode(data["index"]))
+        frame.columns = decode(data["columns"])
+        for j, dtype in enumerate(data["dtypes"]):
+            if str(frame.dtypes.iloc[j]) != dtype:
+                frame.isetitem(j, frame.iloc[:, j].astype(dtype))
+        return frame
+    if kind == "Index":
+        return pd.Index(decode(data["values"]), name=decode(data["name"]), dtype=data["dtype"])
+    if kind == "arrow":
+        return from_ipc(base64.b64decode(data["ipc"]))
+    if kind == "sparse":
+        return sp.csr_array((decode(data["data"]), (decode(data["row"]), decode(data["col"]))),
+                            shape=tuple(data["shape"]))
+    if kind == "datetime":
+        return dt.datetime.fromisoformat(data["value"])
+    if kind == "date":
+        return dt.date.fromisoformat(data["value"])
+    if kind == "time":
+        return dt.time.fromisoformat(data["value"])
+    if kind == "timedelta":
+        return dt.timedelta(seconds=data["value"])
+    if kind == "decimal":
+        return decimal.Decimal(data["value"])
+    if kind == "bytes":
+        return base64.b64decode(data["value"])
+    if kind == "uuid":
+        return uuid.UUID(data["value"])
+    if kind == "error":
+        return decode_error(data)
+    cls = _registry().get(kind)
+    if cls is None:
+        raise InvalidInputError(f"Cannot decode a {kind!r}: not a type this version knows.")
+    state = {k: decode(v) for k, v in data["state"].items()}
+    if dataclasses.is_dataclass(cls):
+        return cls(**state)
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+def encode_error(exc: ClusterMetricsError) -> dict:
+    """An error as ``{"__type__": "error", "code", "message", "state"}``."""
+    state = {k: encode(v) for k, v in vars(exc).items() if not k.startswith("__")}
+    return {TYPE: "error", "code": exc.code, "message": str(exc), "state": state}
+
+
+def decode_error(data: dict) -> ClusterMetricsError:
+    """The error class a code names, with the same message and attributes."""
+    return restore_error(data["code"], data["message"],
+                         {k: decode(v) for k, v in data.get("state", {}).items()})
+
+
+def to_ipc(table: pa.Table | pa.RecordBatch) -> bytes:
+    """Arrow IPC stream bytes of a table (every Arrow type kept)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write(table)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key

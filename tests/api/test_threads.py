@@ -1,0 +1,96 @@
+"""One Client shared by many threads: reads, writes and metrics at once, nothing lost."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import clustermetrics as cm
+
+
+def _docs(prefix, n, rng):
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    return [{"_id": f"{prefix}-{i}", "v_vector_": X[i], "group": int(i % 3)} for i in range(n)]
+
+
+def test_eight_threads_share_one_client(tmp_path):
+    rng = np.random.default_rng(0)
+    with cm.Client(path=str(tmp_path / "store.duckdb")) as client:
+        ds = client.Dataset("shared")
+        ds.insert_documents(_docs("seed", 300, rng))
+        client.vector_tools.cluster.kmeans("shared", "v_vector_", 3)
+        expected = client.vector_tools.cluster.metrics("shared", "v_vector_", "kmeans_3",
+                                                       "group", metric="cosine").scores
+        errors, written = [], []
+        lock = threading.Lock()
+
+        def work(worker: int) -> None:
+            local = np.random.default_rng(worker)
+            for step in range(12):
+                try:
+                    kind = (worker + step) % 4
+                    if kind == 0:  # writes to the worker's own dataset
+                        docs = _docs(f"w{worker}-{step}", 20, local)
+                        client.Dataset(f"own_{worker}").insert_documents(docs)
+                        with lock:
+                            written.append((f"own_{worker}", len(docs)))
+                    elif kind == 1:  # writes to the dataset others read and evaluate
+                        docs = _docs(f"x{worker}-{step}", 5, local)
+                        client.Dataset("extra").upsert_documents(docs)
+                        with lock:
+                            written.append(("extra", len(docs)))
+                    elif kind == 2:
+                        got = client.vector_tools.cluster.metrics(
+                            "shared", "v_vector_", "kmeans_3", "group", metric="cosine")
+                        assert got.scores == pytest.approx(expected, abs=1e-12)
+                    else:
+                        assert "shared" in client.list_datasets()
+                        assert len(ds.get_documents(["seed-1", "seed-2"])) == 2
+                        assert ds.describe()["documents"] == 300
+                except Exception as exc:  # every failure is counted, none is hidden
+                    with lock:
+                        errors.append(repr(exc))
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(work, range(8)))
+
+        assert errors == []
+        totals: dict[str, int] = {}
+        for name, n in written:
+            totals[name] = totals.get(name, 0) + n
+        for name, n in totals.items():
+            assert len(client.Dataset(name)) == n
+        assert len(ds) == 300
+
+
+def test_metrics_passes_read_one_snapshot(tmp_path):
+    """A write between the two passes of a metrics call changes neither pass."""
+    from clustermetrics.api.local import LocalAPI
+
+    rng = np.random.default_rng(1)
+    api = LocalAPI(str(tmp_path / "store.duckdb"), cache_mb=0)  # pass 2 reads DuckDB again
+    client = cm.Client(api=api)
+    try:
+        client.Dataset("d").insert_documents(_docs("a", 200, rng))
+        client.vector_tools.cluster.kmeans("d", "v_vector_", 3)
+        before = client.vector_tools.cluster.metrics("d", "v_vector_", "kmeans_3",
+                                                     metric="cosine")
+        writer_done = threading.Event()
+
+        def write_between(stage, done, total):  # after pass 1, before pass 2
+            if stage == "statistics" and not writer_done.is_set():
+                t = threading.Thread(target=lambda: client.Dataset("d").insert_documents(
+                    _docs("late", 50, np.random.default_rng(2))))
+                t.start()
+                t.join()
+                writer_done.set()
+
+        during = client.vector_tools.cluster.metrics("d", "v_vector_", "kmeans_3",
+                                                     metric="cosine", progress=write_between)
+        assert writer_done.is_set()
+        assert during.scores == pytest.approx(before.scores, abs=1e-12)
+        assert during.counts["n_documents"] == 200
+        assert len(client.Dataset("d")) == 250
+    finally:
+        client.close()
