@@ -4,12 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench browser clean
+.PHONY: demo test lint docs bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,report]'
+	$(PY) -m pip install --quiet -e '.[test,report,lint]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,8 +21,17 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# the tests and the docstrings' examples; pytest's exit status 5 (nothing collected) fails too
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 -q --doctest-modules tests clustermetrics
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check clustermetrics tests benchmarks
+	$(VENV)/bin/mypy
+
+# the README's CLI reference, regenerated from --help (a test fails when it drifts)
+docs: $(STAMP)
+	$(PY) -m clustermetrics.cli_reference README.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py

@@ -206,6 +206,8 @@ class ClusterTools:
                            labels_by_id) -> int:
         """Store your own clustering: ``labels_by_id`` maps ``_id`` to label (dict, Series or
         DataFrame with ``_id`` and ``label``). All or nothing; returns rows labelled."""
+        ids: list | np.ndarray
+        labels: list | np.ndarray
         if isinstance(labels_by_id, pd.DataFrame):
             ids, labels = labels_by_id["_id"].to_numpy(), labels_by_id["label"].to_numpy()
         elif isinstance(labels_by_id, pd.Series):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -100,7 +101,8 @@ class API(abc.ABC):
 
     @abc.abstractmethod
     def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,
-                           ids: Sequence[Any], labels: Sequence[Any]) -> int:
+                           ids: Sequence[Any] | np.ndarray,
+                           labels: Sequence[Any] | np.ndarray) -> int:
         """Store labels for the given ids under ``alias``, all or nothing; rows labelled."""
 
     # -- clustering -----------------------------------------------------------------------

@@ -134,7 +134,7 @@ def decode(data: Any) -> Any:
         frame.columns = decode(data["columns"])
         for j, dtype in enumerate(data["dtypes"]):
             if str(frame.dtypes.iloc[j]) != dtype:
-                frame.isetitem(j, frame.iloc[:, j].astype(dtype))
+                frame.isetitem(j, frame.iloc[:, j].astype(dtype).to_numpy())
         return frame
     if kind == "Index":
         return pd.Index(decode(data["values"]), name=decode(data["name"]), dtype=data["dtype"])
@@ -165,7 +165,7 @@ def decode(data: Any) -> Any:
     state = {k: decode(v) for k, v in data["state"].items()}
     if dataclasses.is_dataclass(cls):
         return cls(**state)
-    obj = cls.__new__(cls)
+    obj: Any = object.__new__(cls)
     obj.__dict__.update(state)
     return obj
 

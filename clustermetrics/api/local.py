@@ -142,7 +142,8 @@ class LocalAPI(API):
 
     @_translated
     def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,
-                           ids: Sequence[Any], labels: Sequence[Any]) -> int:
+                           ids: Sequence[Any] | np.ndarray,
+                           labels: Sequence[Any] | np.ndarray) -> int:
         self._vector_field(dataset, vector_field)
         if len(ids) == 0:
             raise InvalidInputError("labels_by_id is empty; nothing to store.")
@@ -236,6 +237,7 @@ class LocalAPI(API):
             c = result.contingency
             contingency = pd.DataFrame(c.table.toarray().T, index=c.cols, columns=c.rows)
         centroids = result.centroids
+        assert centroids is not None  # every evaluation has them
         distances = pd.DataFrame(cdist(centroids, centroids, metric=metric),
                                  index=centroids.index, columns=centroids.index)
         return ReportData(result, shown, contingency, distances)
@@ -337,8 +339,8 @@ def _silent(stage: str, done: int, total: int | None) -> None:
 
 
 def _names(dataset, vector_field, cluster_alias, ground_truth_field) -> dict:
-    return dict(dataset_id=dataset, vector_field=vector_field, cluster_alias=cluster_alias,
-                ground_truth_field=ground_truth_field)
+    return {"dataset_id": dataset, "vector_field": vector_field,
+            "cluster_alias": cluster_alias, "ground_truth_field": ground_truth_field}
 
 
 def _row(result: ClusterMetrics) -> dict:

@@ -7,7 +7,6 @@ import pickle
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 import clustermetrics as cm
@@ -37,7 +36,7 @@ def stored(client, blobs):
     return client
 
 
-@pytest.mark.parametrize("labels_of", [lambda l: l, lambda l: np.array(["x", "y", "z", "w"])[l]],
+@pytest.mark.parametrize("labels_of", [lambda y: y, lambda y: np.array(["x", "y", "z", "w"])[y]],
                          ids=["int labels", "str labels"])
 def test_cluster_metrics_round_trip(blobs, labels_of):
     X, labels = blobs
