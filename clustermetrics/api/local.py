@@ -361,10 +361,11 @@ def _sample_points(source: StoreSource, m: int, seed: int) -> Batch:
     """A uniform random sample of at most ``m`` documents (with labels), streamed."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(source.n_rows, size=min(m, source.n_rows), replace=False))
-    parts = []
+    parts, start = [], 0
     for b in source.batches():
-        lo, hi = np.searchsorted(rows, [b.offset, b.offset + len(b.X)])
-        take = rows[lo:hi] - b.offset
+        lo, hi = np.searchsorted(rows, [start, start + len(b.X)])
+        take = rows[lo:hi] - start
+        start += len(b.X)
         if len(take):
             parts.append(Batch(np.asarray(b.X)[take], np.asarray(b.labels)[take],
                                None if b.truth is None else np.asarray(b.truth)[take],

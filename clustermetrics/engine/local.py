@@ -1,4 +1,9 @@
-"""The local engine: stream a stored dataset in Arrow batches into the metrics pipeline."""
+"""The local engine: stream a stored dataset in Arrow batches into the metrics pipeline.
+
+Each Arrow batch becomes one :class:`Batch`, numbered as a partition (0, 1, ...) in storage
+order, the same on every pass; :func:`~clustermetrics.metrics.evaluate_source` folds the
+pipeline's partial statistics over them.
+"""
 
 from __future__ import annotations
 
@@ -41,12 +46,12 @@ class StoreSource:
         if self._cache is not None:
             yield from self._cache
             return
-        offset, kept, size = 0, [], 0
+        partition, kept, size = 0, [], 0
         for rb in self.store.reader(self.dataset, self.columns,
                                     not_null=self.vector_field,
                                     batch_size=self.batch_rows):
-            batch = self._convert(rb, offset)
-            offset += rb.num_rows
+            batch = self._convert(rb, partition)
+            partition += 1
             size += rb.nbytes
             if kept is not None and size <= self.cache_bytes:
                 kept.append(batch)
@@ -67,13 +72,13 @@ class StoreSource:
         return Batch(np.concatenate([p.X for p in parts]),
                      np.concatenate([p.labels for p in parts]) if self.has_labels else None,
                      np.concatenate([p.truth for p in parts]) if self.has_truth else None,
-                     np.concatenate([p.ids for p in parts]), 0)
+                     np.concatenate([p.ids for p in parts]))
 
-    def _convert(self, rb: pa.RecordBatch, offset: int) -> Batch:
+    def _convert(self, rb: pa.RecordBatch, partition: int) -> Batch:
         X = rb.column(1).flatten().to_numpy(zero_copy_only=True).reshape(-1, self.dim)
         labels = _values(rb.column(2)) if self.has_labels else None
         truth = _values(rb.column(rb.num_columns - 1)) if self.has_truth else None
-        return Batch(X, labels, truth, rb.column(0).to_numpy(zero_copy_only=False), offset)
+        return Batch(X, labels, truth, rb.column(0).to_numpy(zero_copy_only=False), partition)
 
 
 def _values(col: pa.Array) -> np.ndarray:

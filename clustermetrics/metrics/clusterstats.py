@@ -132,12 +132,15 @@ class ClusterStats:
 
     def nonempty(self) -> ClusterStats:
         """The same statistic without clusters of zero count."""
-        keep = self.counts > 0
+        return self.take(np.flatnonzero(self.counts > 0))
+
+    def take(self, index: np.ndarray) -> ClusterStats:
+        """The statistic of the clusters at ``index``, in that order."""
         out = self._copy()
         out.categories, out.counts, out.mean, out.m2 = (
-            self.categories[keep], self.counts[keep], self.mean[keep], self.m2[keep])
+            self.categories[index], self.counts[index], self.mean[index], self.m2[index])
         if self.unit_sum is not None:
-            out.unit_sum = self.unit_sum[keep]
+            out.unit_sum = self.unit_sum[index]
         return out
 
     def global_mean(self) -> np.ndarray:

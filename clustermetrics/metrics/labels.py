@@ -74,13 +74,14 @@ def _from_sequence(values) -> np.ndarray:
 
 
 def encode_labels(values, *, noise_label=None, noise: str | None = None,
-                  name: str = "labels", row_offset: int = 0) -> Labels:
+                  name: str = "labels", row_offset: int = 0, row_names=None) -> Labels:
     """Encode labels; ``noise_label`` values follow ``noise`` (default ``"exclude"``).
 
     - ``"exclude"``: noise samples get code ``NOISE`` and are left out of every metric.
     - ``"cluster"``: the noise label is one cluster like any other (scikit-learn's behaviour).
     - ``"singletons"``: each noise sample is a cluster of its own, named ``"{noise_label}#{row}"``
-      (``row_offset`` makes the row numbers global when a batch is part of a larger dataset).
+      (``row_offset`` makes the row numbers global when a batch is part of a larger dataset;
+      ``row_names``, one per row, names them instead, such as document ids).
     """
     noise = check_noise_policy(noise, noise_label)
     categorical = _as_categorical(values)
@@ -113,7 +114,8 @@ def encode_labels(values, *, noise_label=None, noise: str | None = None,
         rows = np.flatnonzero(codes == NOISE)
         codes = codes.copy()  # may be the caller's own integer array
         codes[rows] = len(uniques) + np.arange(len(rows))
-        names = np.array([f"{noise_label}#{r + row_offset}" for r in rows], dtype=object)
+        names = np.array([f"{noise_label}#{r + row_offset}" for r in rows] if row_names is None
+                         else [f"{noise_label}#{row_names[r]}" for r in rows], dtype=object)
         uniques = np.concatenate([uniques.astype(object), names])
     return Labels(codes, uniques)
 

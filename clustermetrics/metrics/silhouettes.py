@@ -22,7 +22,6 @@ in how they get S:
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ from ..errors import InvalidInputError
 from ._validation import check_cluster_count, check_same_length, check_vectors
 from .clusterstats import CHUNK_BYTES, ClusterStats
 from .labels import Labels, encode_labels
+from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
+from .sampling import estimate_from_moments, stratified_rows
 
 WORKING_MEMORY_MB = 512
 ROW_CHUNK_BYTES = 4 * 2**20  # one chunk of a distance block, reduced while in cache
@@ -46,8 +47,6 @@ _ALIASES = {"l2": "euclidean", "l1": "cityblock", "manhattan": "cityblock"}
 # from each block, so it is not offered)
 _CDIST_METRICS = {"braycurtis", "canberra", "chebyshev", "cityblock", "correlation", "euclidean",
                   "jensenshannon", "minkowski", "sqeuclidean", "cosine"}
-MIN_PER_CLUSTER = 5  # sampled silhouette: every cluster gets at least this many (or all) points
-Z95 = 1.959963984540054
 
 
 def resolve_metric(metric: str) -> str:
@@ -377,32 +376,23 @@ def sample_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: st
 
 # -- sampling ---------------------------------------------------------------------------------
 
-def stratified_sample(codes: np.ndarray, counts: np.ndarray, sample_size: int, rng):
+def stratified_sample(codes: np.ndarray, counts: np.ndarray, sample_size: int, rng,
+                      categories: np.ndarray | None = None):
     """Rows drawn without replacement per cluster: proportional allocation, but at least
-    ``MIN_PER_CLUSTER`` (or the whole cluster) each, so small clusters are never lost."""
-    n = counts.sum()
-    alloc = np.maximum(np.minimum(counts, MIN_PER_CLUSTER),
-                       np.round(sample_size * counts / n).astype(np.int64))
-    alloc = np.minimum(alloc, counts)
-    perm = rng.permutation(len(codes))
-    by_cluster = perm[np.argsort(codes[perm], kind="stable")]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    take = np.concatenate([by_cluster[s:s + m] for s, m in zip(starts, alloc)])
-    return np.sort(take), alloc
+    ``MIN_PER_CLUSTER`` (or the whole cluster) each, so small clusters are never lost. The
+    rule is :mod:`.sampling`'s, shared with the engines: the same seed, the same rows."""
+    categories = np.arange(len(counts)) if categories is None else categories
+    return stratified_rows(codes, counts, categories, sample_size, rng)
 
 
 def stratified_estimate(s: np.ndarray, own: np.ndarray, counts: np.ndarray):
     """Stratified mean of s and its 95% interval (finite-population corrected)."""
-    n = counts.sum()
-    total, var = 0.0, 0.0
-    for c in np.flatnonzero(counts):
-        sc = s[own == c]
-        m, w = len(sc), counts[c] / n
-        total += w * sc.mean()
-        if m > 1:
-            var += w * w * (1 - m / counts[c]) * sc.var(ddof=1) / m
-    half = Z95 * math.sqrt(var)
-    return float(total), (float(max(-1.0, total - half)), float(min(1.0, total + half)))
+    k = len(counts)
+    scored = np.bincount(own, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(own, weights=s, minlength=k) / scored
+        var = np.bincount(own, weights=(s - mean[own]) ** 2, minlength=k) / (scored - 1)
+    return estimate_from_moments(scored, mean, var, counts)
 
 
 def _rng(random_state):
@@ -464,7 +454,8 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
     elif sample_size is not None and sample_size < len(codes):
         if sample_size < 1:
             raise InvalidInputError(f"sample_size must be a positive integer; got {sample_size}.")
-        rows, _ = stratified_sample(codes, counts, int(sample_size), _rng(random_state))
+        rows, _ = stratified_sample(codes, counts, int(sample_size), _rng(random_state),
+                                    enc.categories)
         sums, columns, near = sample_sums(Xv, codes, counts, metric, rows, working_memory,
                                           progress)
         parts = silhouette_from_sums(sums, codes[rows], counts, columns, near)

@@ -1,0 +1,648 @@
+"""The metrics pipeline as mergeable passes: what an engine maps over the partitions of a source.
+
+Every pass is a *partial statistic* with three steps:
+
+- ``from_batch(batch, ...)``: the statistic of one :class:`Batch` (one partition), computed
+  without seeing any other partition;
+- ``merge(other)``: a new partial over the rows of both (neither input changes). Merging
+  commutes and associates up to float rounding, so partials merge in any order or tree;
+- ``finish(...)``: the final statistics.
+
+A driver (:func:`~clustermetrics.metrics.evaluate_source` for the local engine) runs them in
+order:
+
+1. :class:`ClusterPass` checks every row and gathers per-cluster moments, the contingency
+   table and each partition's cluster counts; ``finish()`` gives a :class:`ClusterSummary`.
+2. Only for a sampled silhouette with a pairwise metric (euclidean, manhattan, ...):
+   :meth:`ClusterSummary.sample_plan` draws the stratified sample's within-cluster ranks once
+   (see :mod:`.sampling`), and :class:`SamplePass` collects those rows' vectors into a
+   :class:`Sample` to broadcast to every partition.
+3. :class:`ScorePass` re-encodes each batch's labels against the summary's clusters and adds
+   Davies-Bouldin's distances and the silhouettes: per row from the cluster statistics (cosine,
+   squared euclidean), or the sample's distance sums to the batch's rows (:class:`SampleSums`).
+   Silhouettes go into a mergeable :class:`SilhouetteSummary`, plus per-sample detail unless
+   ``detail=False``. ``finish(summary, sample)`` gives the :class:`Scores`.
+
+:func:`build_result` turns a summary and its scores into a :class:`ClusterMetrics`.
+
+Rows are identified by ``(partition, row)``: the batch's number in the source's order and the
+row within the batch. No partial depends on how many rows came before its batch, and nothing
+of size O(n) is kept beyond what the result returns (the per-sample detail, when asked for).
+Every partial pickles, so a distributed engine can ship and merge them.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import InvalidInputError
+from ._validation import as_vectors, check_cluster_count, check_same_length, check_vectors
+from .clusterstats import ClusterStats
+from .contingency import ContingencyStats
+from .internal import DaviesBouldinStats, calinski_harabasz_from_stats
+from .labels import Labels, check_noise_policy, encode_labels
+from .result import ClusterMetrics
+from .sampling import (allocate, canonical_order, draw_ranks, estimate_from_moments, locate,
+                       pick_rows)
+from .silhouettes import (LINEAR_METRICS, SilhouetteResult, _block_size, _Blocks, _parallel,
+                          _Part, _rng, assemble, linear_silhouette, resolve_metric,
+                          silhouette_from_sums)
+
+LINEAR_METHOD = "exact (cluster sums, O(n·k·d))"
+BINS = 2000  # silhouette histogram over [-1, 1]: quantiles to 0.001
+
+
+@dataclass
+class Batch:
+    """One partition of a source: vectors, labels, optional ground truth and document ids.
+
+    ``partition`` numbers the batch in the source's order (0, 1, ...; gaps allowed); a row is
+    ``(partition, row within the batch)``. ``ids`` (document ``_id``s) name rows in messages and
+    noise singletons; without them rows are named by their number within the batch.
+    """
+
+    X: Any
+    labels: Any
+    truth: Any = None
+    ids: Any = None
+    partition: int = 0
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    """What every pass needs to know: the metric, the noise policy and what to keep.
+
+    Build it with :meth:`make`, which checks the values. ``detail`` keeps per-sample
+    silhouettes (the local engine's result carries them for the report); without it only
+    the mergeable :class:`SilhouetteSummary` is kept.
+    """
+
+    metric: str = "euclidean"
+    noise_label: Any = None
+    noise: str = "exclude"
+    detail: bool = True
+    working_memory: float | None = None
+
+    @classmethod
+    def make(cls, *, metric: str = "euclidean", noise_label=None, noise: str | None = None,
+             detail: bool = True, working_memory: float | None = None) -> PassOptions:
+        return cls(resolve_metric(metric), noise_label, check_noise_policy(noise, noise_label),
+                   bool(detail), working_memory)
+
+
+class _PartitionRows:
+    """Names of a batch's rows when it has no ids and is not the first: ``"{partition}:{row}"``."""
+
+    def __init__(self, partition: int):
+        self.partition = partition
+
+    def __getitem__(self, row: int) -> str:
+        return f"{self.partition}:{row}"
+
+
+def _encode(batch: Batch, options: PassOptions) -> Labels:
+    names = batch.ids if batch.ids is not None or batch.partition == 0 else \
+        _PartitionRows(batch.partition)
+    return encode_labels(batch.labels, noise_label=options.noise_label, noise=options.noise,
+                         row_names=names)
+
+
+@contextmanager
+def _rows_of(batch: Batch):
+    """Messages about rows of a later batch without ids say which batch they count in."""
+    try:
+        yield
+    except InvalidInputError as e:
+        if batch.ids is None and batch.partition != 0:
+            raise InvalidInputError(f"{e} (rows counted within partition {batch.partition})") \
+                from None
+        raise
+
+
+def _merge_partitions(a: dict, b: dict) -> dict:
+    twice = set(a) & set(b)
+    if twice:
+        raise ValueError(f"Partitions {sorted(twice)[:5]} are counted twice in one merge.")
+    return {**a, **b}
+
+
+# -- pass 1 -------------------------------------------------------------------------------------
+
+@dataclass
+class ClusterPass:
+    """Pass 1: checked rows, per-cluster moments, contingency table, per-partition counts.
+
+    ``from_batch(batch, options)`` checks the vectors (NaN, inf, zero vectors under cosine)
+    and encodes the labels; ``finish()`` gives the :class:`ClusterSummary` pass 2 takes.
+    State: O(k d) moments, the contingency table, and ``(rows, cluster counts)`` per partition.
+    """
+
+    options: PassOptions
+    stats: ClusterStats
+    table: ContingencyStats | None
+    n_rows: int = 0
+    n_missing: int = 0
+    n_noise: int = 0
+    partitions: dict[int, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, options: PassOptions, *, has_truth: bool = False) -> ClusterPass:
+        """The statistic of no rows: the start of a fold."""
+        return cls(options, ClusterStats(unit_sums=options.metric == "cosine"),
+                   ContingencyStats() if has_truth else None)
+
+    @classmethod
+    def from_batch(cls, batch: Batch, options: PassOptions) -> ClusterPass:
+        with _rows_of(batch):
+            X = check_vectors(batch.X, row_ids=batch.ids)
+            enc = _encode(batch, options)
+            check_same_length(X, len(enc.codes))
+            stats = ClusterStats.from_batch(X, enc, unit_sums=options.metric == "cosine",
+                                            row_ids=batch.ids)
+        table = None
+        if batch.truth is not None:
+            truth = encode_labels(batch.truth, name="ground truth")
+            table = ContingencyStats().update_encoded(truth, enc)
+        counts = enc.counts()
+        present = np.flatnonzero(counts)
+        return cls(options, stats, table, len(X), enc.n_missing, enc.n_noise,
+                   {batch.partition: (len(X), enc.categories[present], counts[present])})
+
+    def merge(self, other: ClusterPass) -> ClusterPass:
+        if (self.table is None) != (other.table is None):
+            raise ValueError("Cannot merge a pass with ground truth and one without.")
+        return ClusterPass(
+            self.options, self.stats.merge(other.stats),
+            None if self.table is None else self.table.merge(other.table),
+            self.n_rows + other.n_rows, self.n_missing + other.n_missing,
+            self.n_noise + other.n_noise, _merge_partitions(self.partitions, other.partitions))
+
+    def finish(self) -> ClusterSummary:
+        """The summary pass 2 takes; raises when the metrics cannot be computed."""
+        stats = self.stats
+        if stats.mean is None or stats.n == 0:
+            raise InvalidInputError(
+                f"No samples to evaluate: {self.n_rows} rows, {self.n_missing} without a cluster "
+                f"label, {self.n_noise} noise. Check the labels (or the cluster alias) given."
+            )
+        stats = stats.nonempty()
+        stats = stats.take(canonical_order(stats.categories))
+        check_cluster_count(stats.k, stats.n)
+        if self.table is not None and self.table.n == 0:
+            raise InvalidInputError(
+                "No sample has both a cluster label and a ground truth value, so external "
+                f"metrics cannot be computed ({self.table.n_missing_true} without ground truth)."
+            )
+        index = pd.Index(stats.categories)
+        partitions = {p: (rows, index.get_indexer(cats).astype(np.int64), counts)
+                      for p, (rows, cats, counts) in self.partitions.items()}
+        return ClusterSummary(self.options, stats, self.table, self.n_rows, self.n_missing,
+                              self.n_noise, partitions)
+
+
+@dataclass
+class ClusterSummary:
+    """Pass 1 finished: the clusters (non-empty, in :func:`.sampling.canonical_order`), their
+    moments, the contingency table, the counts, and per partition ``(rows, cluster indices,
+    member counts)``. Pass 2 and the sample take it as input; it is O(k d + partitions)."""
+
+    options: PassOptions
+    stats: ClusterStats
+    table: ContingencyStats | None
+    n_documents: int
+    n_missing: int
+    n_noise: int
+    partitions: dict[int, tuple[int, np.ndarray, np.ndarray]]
+
+    @property
+    def categories(self) -> np.ndarray:
+        return self.stats.categories
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.stats.counts
+
+    @property
+    def k(self) -> int:
+        return self.stats.k
+
+    @property
+    def n(self) -> int:
+        """Samples in a cluster (labelled, not excluded as noise)."""
+        return self.stats.n
+
+    @cached_property
+    def _starts(self) -> dict[int, int]:
+        parts = sorted(self.partitions)
+        rows = np.array([self.partitions[p][0] for p in parts], dtype=np.int64)
+        return dict(zip(parts, (np.cumsum(rows) - rows).tolist(), strict=True))
+
+    def start(self, partition: int) -> int:
+        """Row number of the partition's first row in the whole source."""
+        return self._starts[partition]
+
+    def encode(self, batch: Batch) -> np.ndarray:
+        """The batch's cluster indices into :attr:`categories` (negative: missing or noise),
+        encoded as pass 1 encoded them."""
+        enc = _encode(batch, self.options)
+        return self.stats.codes_for(enc)
+
+    @cached_property
+    def _davies_bouldin(self) -> DaviesBouldinStats:
+        return DaviesBouldinStats(self.stats)
+
+    def davies_bouldin(self, dist_sum: np.ndarray | None = None) -> DaviesBouldinStats:
+        """Davies-Bouldin's statistic for these centroids, with the given distance sums."""
+        db = copy.copy(self._davies_bouldin)  # shares the centroids, not the sums
+        db.dist_sum = np.zeros(self.k) if dist_sum is None else dist_sum
+        return db
+
+    def sample_plan(self, sample_size: int, random_state=None) -> SamplePlan:
+        """The stratified sample's ranks per cluster, located in the partitions (drawn once,
+        on the driver; :mod:`.sampling` describes the rule)."""
+        if sample_size < 1:
+            raise InvalidInputError(f"sample_size must be a positive integer; got {sample_size}.")
+        alloc = allocate(self.counts, int(sample_size))
+        clusters, ranks = draw_ranks(self.counts, alloc, self.categories, _rng(random_state))
+        where = locate(clusters, ranks, {p: (c, n) for p, (_, c, n) in self.partitions.items()},
+                       self.k)
+        return SamplePlan(int(alloc.sum()), where)
+
+
+# -- the sample (pairwise metrics with sample_size) ----------------------------------------------
+
+@dataclass
+class SamplePlan:
+    """The sampled members: ``{partition: (cluster indices, ranks within that partition)}``."""
+
+    m: int
+    picks: dict[int, tuple[np.ndarray, np.ndarray]]
+
+    def rows(self, partition: int, codes: np.ndarray) -> np.ndarray:
+        """Rows of a partition (its cluster indices ``codes``) that the plan samples."""
+        if partition not in self.picks:
+            return np.empty(0, np.int64)
+        return pick_rows(codes, *self.picks[partition])
+
+
+@dataclass
+class Sample:
+    """The sampled rows, broadcast to pass 2: vectors ``x`` (m, d), cluster indices ``codes``,
+    where they are (``partitions``, ``rows``) and their row numbers in the source (``index``),
+    all in source order."""
+
+    x: np.ndarray
+    codes: np.ndarray
+    partitions: np.ndarray
+    rows: np.ndarray
+    index: np.ndarray
+
+
+@dataclass
+class SamplePass:
+    """Collects the sampled rows' vectors: ``from_batch(batch, summary, plan)``, ``merge``,
+    ``finish() -> Sample``. O(m d)."""
+
+    parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_batch(cls, batch: Batch, summary: ClusterSummary, plan: SamplePlan) -> SamplePass:
+        codes = summary.encode(batch)
+        rows = plan.rows(batch.partition, codes)
+        x = as_vectors(batch.X)[rows]
+        return cls({batch.partition: (rows, codes[rows], x, summary.start(batch.partition))})
+
+    def merge(self, other: SamplePass) -> SamplePass:
+        return SamplePass(_merge_partitions(self.parts, other.parts))
+
+    def finish(self) -> Sample:
+        parts = [self.parts[p] for p in sorted(self.parts)]
+        if not parts:
+            raise InvalidInputError("The sample is empty: no partition was read.")
+        return Sample(np.concatenate([x for _, _, x, _ in parts]),
+                      np.concatenate([c for _, c, _, _ in parts]),
+                      np.concatenate([np.full(len(r), p, np.int64)
+                                      for p, (r, _, _, _) in sorted(self.parts.items())]),
+                      np.concatenate([r for r, _, _, _ in parts]),
+                      np.concatenate([r + start for r, _, _, start in parts]))
+
+
+@dataclass
+class SampleSums:
+    """Each sampled point's distance sums to the members of every cluster of two or more
+    (``sums``, (m, clusters with a column)) and its nearest singleton (``near`` distance and
+    ``near_code`` cluster, inf and -1 when none yet): what a partition adds for the sample."""
+
+    sums: np.ndarray
+    near: np.ndarray
+    near_code: np.ndarray
+
+    @classmethod
+    def from_batch(cls, sample: Sample, X: np.ndarray, codes: np.ndarray, partition: int,
+                   counts: np.ndarray, metric: str,
+                   working_memory: float | None = None) -> SampleSums:
+        """Distances from every sampled point to the batch's clustered rows (a point's distance
+        to itself is 0), blocked and run on all cores as the one-shot sampled silhouette."""
+        member = np.flatnonzero(codes >= 0)
+        x = X if len(member) == len(X) else X[member]
+        m = len(sample.x)
+        both = np.concatenate([sample.x, x])  # one kernel over both: same centring and dtype
+        both_codes = np.concatenate([sample.codes, codes[member]])
+        blocks = _Blocks(both, both_codes, counts, metric)
+        own = sample.partitions == partition  # sampled rows of this batch: their place in x
+        place = np.full(m, -1)
+        place[own] = np.searchsorted(member, sample.rows[own])
+        step = _block_size(len(both), both.shape[1], np.dtype(blocks.dtype).itemsize,
+                           working_memory)
+        tasks = [(r0, j0) for r0 in range(0, m, step) for j0 in range(0, len(x), step)]
+
+        def run(task):
+            r0, j0 = task
+            r1, j1 = min(r0 + step, m), min(j0 + step, len(x))
+            inside = (place[r0:r1] >= j0) & (place[r0:r1] < j1)
+            return blocks.pair(slice(r0, r1), slice(m + j0, m + j1), symmetric=False,
+                               self_cols=np.where(inside, place[r0:r1] - j0, -1))[0]
+
+        total = _Part(np.zeros((m, blocks.k)), m)
+        for (r0, _), part in zip(tasks, _parallel(tasks, run), strict=True):
+            total.add(slice(r0, r0 + len(part.sums)), part)
+        found = total.near_row >= 0
+        near_code = np.full(m, -1, dtype=np.int64)
+        near_code[found] = both_codes[total.near_row[found]]
+        return cls(total.sums, total.near, near_code)
+
+    def merge(self, other: SampleSums) -> SampleSums:
+        closer = (other.near < self.near) | ((other.near == self.near)
+                                             & (other.near_code >= 0)
+                                             & ((self.near_code < 0)
+                                                | (other.near_code < self.near_code)))
+        return SampleSums(self.sums + other.sums, np.where(closer, other.near, self.near),
+                          np.where(closer, other.near_code, self.near_code))
+
+    def finish(self, sample: Sample, counts: np.ndarray):
+        """s, a, b and the nearest other cluster of each sampled point."""
+        columns = np.flatnonzero(counts >= 2)
+        return silhouette_from_sums(self.sums, sample.codes, counts, columns,
+                                    (self.near, np.maximum(self.near_code, 0)))
+
+
+# -- the silhouette summary --------------------------------------------------------------------
+
+@dataclass
+class SilhouetteSummary:
+    """Silhouettes of the scored samples, per cluster, in a form that merges exactly.
+
+    Per cluster ``c`` (an index into the summary's clusters): ``count``, ``total`` (sum of s),
+    ``m2`` (sum of squared deviations from the cluster's mean, merged with Chan et al.'s
+    update), ``low`` and ``high`` (min and max), ``hist`` (a sparse (k, ``BINS``) histogram over
+    [-1, 1], so quantiles are exact to 1/``BINS``) and ``nearest`` (sparse (k, k) counts of
+    each sample's nearest other cluster).
+    """
+
+    count: np.ndarray
+    total: np.ndarray
+    m2: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    hist: sp.csr_array
+    nearest: sp.csr_array
+
+    @classmethod
+    def from_values(cls, own: np.ndarray, s: np.ndarray, nearest: np.ndarray,
+                    k: int) -> SilhouetteSummary:
+        """The summary of silhouettes ``s`` of samples in clusters ``own`` whose nearest other
+        cluster is ``nearest`` (indices in ``0..k-1``)."""
+        count = np.bincount(own, minlength=k).astype(np.int64)
+        total = np.bincount(own, weights=s, minlength=k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / count, 0.0)
+        m2 = np.bincount(own, weights=(s - mean[own]) ** 2, minlength=k)
+        low, high = np.full(k, np.inf), np.full(k, -np.inf)
+        np.minimum.at(low, own, s)
+        np.maximum.at(high, own, s)
+        bins = np.clip(np.floor((s + 1.0) * (BINS / 2)), 0, BINS - 1).astype(np.int64)
+        ones = np.ones(len(s), dtype=np.int64)
+        hist = sp.csr_array((ones, (own, bins)), shape=(k, BINS), dtype=np.int64)
+        near = sp.csr_array((ones, (own, nearest)), shape=(k, k), dtype=np.int64)
+        return cls(count, total, m2, low, high, hist, near)
+
+    def merge(self, other: SilhouetteSummary) -> SilhouetteSummary:
+        na, nb = self.count, other.count
+        n = na + nb
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = np.where(nb > 0, other.total / nb, 0.0) - np.where(na > 0, self.total / na,
+                                                                        0.0)
+            cross = np.where(n > 0, delta * delta * na * nb / n, 0.0)
+        return SilhouetteSummary(n, self.total + other.total, self.m2 + other.m2 + cross,
+                                 np.minimum(self.low, other.low),
+                                 np.maximum(self.high, other.high),
+                                 self.hist + other.hist, self.nearest + other.nearest)
+
+    @property
+    def n(self) -> int:
+        """Samples scored."""
+        return int(self.count.sum())
+
+    def mean(self) -> float:
+        """Mean silhouette of the scored samples (the exact score when all were scored)."""
+        return float(self.total.sum() / self.count.sum())
+
+    def estimate(self, sizes: np.ndarray) -> tuple[float, tuple[float, float]]:
+        """Stratified estimate of the mean over clusters of ``sizes`` and its 95% interval."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self.total / self.count
+            var = self.m2 / (self.count - 1)
+        return estimate_from_moments(self.count, mean, var, sizes)
+
+    def quantiles(self, c: int, q) -> np.ndarray:
+        """Quantiles ``q`` (in [0, 1]) of cluster ``c``'s silhouettes, as numpy's default
+        (linear) rule computes them from the sorted values, each value known to within its
+        histogram bin (1/``BINS`` wide); the min and max are exact."""
+        q = np.atleast_1d(np.asarray(q, dtype=np.float64))
+        row = self.hist[[c], :].toarray().ravel()
+        cum = np.cumsum(row)
+
+        def order_statistic(j):  # the j-th smallest, spread evenly inside its bin
+            b = np.minimum(np.searchsorted(cum, j, side="right"), BINS - 1)
+            inside = (j - (cum[b] - row[b]) + 0.5) / np.maximum(row[b], 1)
+            return np.clip(-1.0 + (b + inside) * (2.0 / BINS), self.low[c], self.high[c])
+
+        t = q * (self.count[c] - 1)
+        lo = np.floor(t)
+        out = order_statistic(lo)
+        frac = t - lo
+        out = out + frac * (order_statistic(np.minimum(lo + 1, self.count[c] - 1)) - out)
+        out[q <= 0] = self.low[c]
+        out[q >= 1] = self.high[c]
+        return out
+
+    def per_cluster(self, categories: np.ndarray, sizes: np.ndarray) -> pd.DataFrame:
+        """The per-cluster table of :attr:`SilhouetteResult.per_cluster` from the summary
+        (quartiles to within 1/``BINS``)."""
+        has = np.flatnonzero(self.count)
+        qs = np.array([self.quantiles(c, [0.25, 0.5, 0.75]) for c in has]).reshape(-1, 3)
+        nearest = self.nearest.tocsr()
+        table = pd.DataFrame({
+            "size": sizes[has].astype(np.int64), "scored": self.count[has],
+            "mean": self.total[has] / self.count[has], "min": self.low[has],
+            "q25": qs[:, 0], "median": qs[:, 1], "q75": qs[:, 2], "max": self.high[has],
+            "nearest": categories[np.asarray(nearest[has].argmax(axis=1)).ravel()]},
+            index=pd.Index(categories[has], name="cluster"))
+        try:
+            table = table.sort_index()
+        except TypeError:
+            pass
+        return table
+
+
+# -- pass 2 -------------------------------------------------------------------------------------
+
+@dataclass
+class ScorePass:
+    """Pass 2: silhouettes and Davies-Bouldin's distances, against pass 1's summary.
+
+    ``from_batch(batch, summary, sample=None)`` re-encodes the batch's labels against the
+    summary's clusters. ``mode`` says how silhouettes are made: ``"linear"`` (cosine, squared
+    euclidean: each row scored from the cluster statistics), ``"sampled"`` (a pairwise metric
+    with a :class:`Sample`: the batch adds its :class:`SampleSums`) or ``"pairwise"`` (exact
+    with a pairwise metric: the batch's cluster indices are kept for a driver that holds the
+    whole array, the local engine only). ``finish(summary, sample)`` gives the :class:`Scores`.
+    """
+
+    mode: str
+    dist_sum: np.ndarray
+    silhouettes: SilhouetteSummary | None = None
+    sums: SampleSums | None = None
+    detail: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_batch(cls, batch: Batch, summary: ClusterSummary,
+                   sample: Sample | None = None) -> ScorePass:
+        options = summary.options
+        X = as_vectors(batch.X)  # checked in pass 1
+        codes = summary.encode(batch)
+        labels = Labels(codes, summary.categories)
+        dist_sum = summary.davies_bouldin().update(X, labels).dist_sum
+        if options.metric in LINEAR_METRICS:
+            rows = np.flatnonzero(codes >= 0)
+            x = X if len(rows) == len(X) else X[rows]
+            s, a, b, nearest = linear_silhouette(x, codes[rows], summary.stats, options.metric)
+            out = cls("linear", dist_sum,
+                      SilhouetteSummary.from_values(codes[rows], s, nearest, summary.k))
+            if options.detail:
+                start = summary.start(batch.partition)
+                out.detail[batch.partition] = (rows + start, codes[rows], s, a, b, nearest)
+            return out
+        if sample is not None:
+            return cls("sampled", dist_sum, sums=SampleSums.from_batch(
+                sample, X, codes, batch.partition, summary.counts, options.metric,
+                options.working_memory))
+        return cls("pairwise", dist_sum, detail={batch.partition: (codes,)})
+
+    def merge(self, other: ScorePass) -> ScorePass:
+        if self.mode != other.mode:
+            raise ValueError(f"Cannot merge a {self.mode} pass with a {other.mode} one.")
+        return ScorePass(
+            self.mode, self.dist_sum + other.dist_sum,
+            None if self.silhouettes is None else self.silhouettes.merge(other.silhouettes),
+            None if self.sums is None else self.sums.merge(other.sums),
+            _merge_partitions(self.detail, other.detail))
+
+    def codes(self) -> np.ndarray:
+        """Pairwise mode: every row's cluster index, in source order."""
+        return np.concatenate([self.detail[p][0] for p in sorted(self.detail)])
+
+    def finish(self, summary: ClusterSummary, sample: Sample | None = None, *,
+               silhouette: SilhouetteResult | None = None) -> Scores:
+        """The scores. ``sample`` is the one pass 2 was given; a ``"pairwise"`` pass takes the
+        ``silhouette`` its driver computed on the whole array."""
+        options, counts, cats = summary.options, summary.counts, summary.categories
+        db = summary.davies_bouldin(self.dist_sum).score()
+        if self.mode == "pairwise":
+            if silhouette is None:
+                raise ValueError("A pairwise pass needs the silhouette of the whole array.")
+            return Scores(silhouette.score, silhouette.ci, silhouette.method,
+                          silhouette.n_scored, silhouette.per_cluster, silhouette, db)
+        if self.mode == "sampled":
+            parts = self.sums.finish(sample, counts)
+            own, index = sample.codes, sample.index
+            sil = SilhouetteSummary.from_values(own, parts[0], parts[3], summary.k)
+            method = f"sampled ({len(own)} of {summary.n}, stratified, scored against all)"
+        else:
+            sil, method = self.silhouettes, LINEAR_METHOD
+            if options.detail:
+                kept = [self.detail[p] for p in sorted(self.detail)]
+                index, own = (np.concatenate([d[i] for d in kept]) for i in (0, 1))
+                parts = tuple(np.concatenate([d[i] for d in kept]) for i in range(2, 6))
+        if options.detail:
+            res = assemble(index, own, parts, counts, cats, options.metric, method)
+            return Scores(res.score, res.ci, method, res.n_scored, res.per_cluster, res, db)
+        if sil.n < summary.n:
+            score, ci = sil.estimate(counts)
+        else:
+            score, ci = sil.mean(), None
+        return Scores(score, ci, method, sil.n, sil.per_cluster(cats, counts), None, db)
+
+
+@dataclass
+class Scores:
+    """Pass 2 finished: the silhouette score (``ci`` its 95% interval when sampled), how it
+    was computed, how many samples were scored, the per-cluster silhouette table, the
+    per-sample :class:`SilhouetteResult` (None without detail) and Davies-Bouldin."""
+
+    silhouette: float
+    ci: tuple[float, float] | None
+    method: str
+    n_scored: int
+    per_cluster: pd.DataFrame
+    detail: SilhouetteResult | None
+    davies_bouldin: float
+
+
+# -- the result ---------------------------------------------------------------------------------
+
+def build_result(summary: ClusterSummary, scores: Scores) -> ClusterMetrics:
+    """The :class:`ClusterMetrics` of a finished pipeline."""
+    stats, table = summary.stats, summary.table
+    values = {"silhouette": scores.silhouette,
+              "calinski_harabasz": calinski_harabasz_from_stats(stats),
+              "davies_bouldin": scores.davies_bouldin}
+    counts = {"n_documents": summary.n_documents, "n_used": stats.n, "n_clusters": stats.k,
+              "n_missing_label": summary.n_missing, "n_noise": summary.n_noise,
+              "n_scored": scores.n_scored}
+    if table is not None:
+        values.update(table.scores())
+        counts.update(n_external=table.n, n_classes=int(np.count_nonzero(
+            np.asarray(table.table.sum(axis=1)).ravel())), n_missing_truth=table.n_missing_true)
+    return ClusterMetrics(scores=values, counts=counts, metric=summary.options.metric,
+                          silhouette_ci=scores.ci, silhouette_method=scores.method,
+                          per_cluster=_per_cluster(scores.per_cluster, table),
+                          silhouette_detail=scores.detail, contingency=table,
+                          centroids=pd.DataFrame(stats.mean, index=stats.categories))
+
+
+def _per_cluster(table_in: pd.DataFrame, table: ContingencyStats | None) -> pd.DataFrame:
+    df = table_in.rename(columns={"mean": "silhouette"})
+    if table is not None and table.n:
+        dense = table.table.toarray()
+        col = {c: i for i, c in enumerate(table.cols)}
+        majority, share = [], []
+        for c in df.index:
+            j = col.get(c)
+            if j is None or dense[:, j].sum() == 0:
+                majority.append(None)
+                share.append(np.nan)
+            else:
+                majority.append(table.rows[int(np.argmax(dense[:, j]))])
+                share.append(dense[:, j].max() / dense[:, j].sum())
+        df["majority_truth"] = majority
+        df["purity"] = share
+    return df
