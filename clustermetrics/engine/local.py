@@ -46,12 +46,13 @@ class StoreSource:
         if self._cache is not None:
             yield from self._cache
             return
-        partition, kept, size = 0, [], 0
-        for rb in self.store.reader(self.dataset, self.columns,
-                                    not_null=self.vector_field,
-                                    batch_size=self.batch_rows):
+        kept: list[Batch] | None = []
+        size = 0
+        reader = self.store.reader(self.dataset, self.columns,
+                                   not_null=self.vector_field,
+                                   batch_size=self.batch_rows)
+        for partition, rb in enumerate(reader):  # batches numbered as partitions
             batch = self._convert(rb, partition)
-            partition += 1
             size += rb.nbytes
             if kept is not None and size <= self.cache_bytes:
                 kept.append(batch)

@@ -25,9 +25,9 @@ class ClusterStats:
     def __init__(self, *, unit_sums: bool = False):
         self.with_unit_sums = unit_sums
         self.categories = np.empty(0, dtype=object)
-        self.counts = np.zeros(0, dtype=np.int64)
+        self.counts: np.ndarray = np.zeros(0, dtype=np.int64)
         self.mean: np.ndarray | None = None  # (k, d) float64
-        self.m2 = np.zeros(0)
+        self.m2: np.ndarray = np.zeros(0)
         self.unit_sum: np.ndarray | None = None
 
     @property
@@ -103,7 +103,7 @@ class ClusterStats:
                 f"Vectors differ in dimension between batches: {self.d} != {other.d}."
             )
         cats, ia, ib = align(self.categories, other.categories)
-        k, d = len(cats), self.d
+        k, d = len(cats), self.mean.shape[1]
         out = ClusterStats(unit_sums=self.with_unit_sums)
         out.categories = cats
         na, nb = np.zeros(k), np.zeros(k)
@@ -137,6 +137,8 @@ class ClusterStats:
     def take(self, index: np.ndarray) -> ClusterStats:
         """The statistic of the clusters at ``index``, in that order."""
         out = self._copy()
+        if self.mean is None:
+            raise ValueError("A statistic of no rows has no clusters to take.")
         out.categories, out.counts, out.mean, out.m2 = (
             self.categories[index], self.counts[index], self.mean[index], self.m2[index])
         if self.unit_sum is not None:
@@ -144,6 +146,8 @@ class ClusterStats:
         return out
 
     def global_mean(self) -> np.ndarray:
+        if self.mean is None:
+            raise ValueError("A statistic of no rows has no mean.")
         return (self.counts[:, None] * self.mean).sum(axis=0) / self.n
 
     def codes_for(self, labels: Labels) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import InvalidInputError
 from .labels import Labels
 from .passes import Batch, ClusterPass, PassOptions, SamplePass, ScorePass, build_result
 from .result import ClusterMetrics
@@ -121,7 +122,8 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
                                            for b in source.batches())).finish()
     exact_pairwise = pairwise and sample is None
 
-    second, vectors = None, []
+    second: ScorePass | None = None
+    vectors = []
     for batch in source.batches():
         part = ScorePass.from_batch(batch, summary, sample)
         second = part if second is None else second.merge(part)
@@ -129,6 +131,8 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
             vectors.append(batch.X)
         else:
             notify("silhouette", len(batch.X), n_total)
+    if second is None:
+        raise InvalidInputError("The source gave no batches on its second pass.")
     if not exact_pairwise:
         return build_result(summary, second.finish(summary, sample))
 

@@ -34,10 +34,11 @@ Every partial pickles, so a distributed engine can ship and merge them.
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -50,11 +51,27 @@ from .contingency import ContingencyStats
 from .internal import DaviesBouldinStats, calinski_harabasz_from_stats
 from .labels import Labels, check_noise_policy, encode_labels
 from .result import ClusterMetrics
-from .sampling import (allocate, canonical_order, draw_ranks, estimate_from_moments, locate,
-                       pick_rows)
-from .silhouettes import (LINEAR_METRICS, SilhouetteResult, _block_size, _Blocks, _parallel,
-                          _Part, _rng, assemble, linear_silhouette, resolve_metric,
-                          silhouette_from_sums)
+from .sampling import (
+    allocate,
+    canonical_order,
+    draw_ranks,
+    estimate_from_moments,
+    locate,
+    pick_rows,
+)
+from .silhouettes import (
+    LINEAR_METRICS,
+    SilhouetteResult,
+    _block_size,
+    _Blocks,
+    _parallel,
+    _Part,
+    _rng,
+    assemble,
+    linear_silhouette,
+    resolve_metric,
+    silhouette_from_sums,
+)
 
 LINEAR_METHOD = "exact (cluster sums, O(n·k·d))"
 BINS = 2000  # silhouette histogram over [-1, 1]: quantiles to 0.001
@@ -127,6 +144,18 @@ def _rows_of(batch: Batch):
         raise
 
 
+T = TypeVar("T")
+
+
+def _merge_optional(a: T | None, b: T | None, how: Callable[[T, T], T]) -> T | None:
+    """Both absent, or both present and merged."""
+    if a is None or b is None:
+        if a is not b:
+            raise ValueError("Cannot merge partials of different kinds (one lacks a statistic).")
+        return None
+    return how(a, b)
+
+
 def _merge_partitions(a: dict, b: dict) -> dict:
     twice = set(a) & set(b)
     if twice:
@@ -177,11 +206,9 @@ class ClusterPass:
                    {batch.partition: (len(X), enc.categories[present], counts[present])})
 
     def merge(self, other: ClusterPass) -> ClusterPass:
-        if (self.table is None) != (other.table is None):
-            raise ValueError("Cannot merge a pass with ground truth and one without.")
         return ClusterPass(
             self.options, self.stats.merge(other.stats),
-            None if self.table is None else self.table.merge(other.table),
+            _merge_optional(self.table, other.table, ContingencyStats.merge),
             self.n_rows + other.n_rows, self.n_missing + other.n_missing,
             self.n_noise + other.n_noise, _merge_partitions(self.partitions, other.partitions))
 
@@ -202,7 +229,7 @@ class ClusterPass:
                 f"metrics cannot be computed ({self.table.n_missing_true} without ground truth)."
             )
         index = pd.Index(stats.categories)
-        partitions = {p: (rows, index.get_indexer(cats).astype(np.int64), counts)
+        partitions = {p: (rows, index.get_indexer(pd.Index(cats)).astype(np.int64), counts)
                       for p, (rows, cats, counts) in self.partitions.items()}
         return ClusterSummary(self.options, stats, self.table, self.n_rows, self.n_missing,
                               self.n_noise, partitions)
@@ -462,7 +489,7 @@ class SilhouetteSummary:
             var = self.m2 / (self.count - 1)
         return estimate_from_moments(self.count, mean, var, sizes)
 
-    def quantiles(self, c: int, q) -> np.ndarray:
+    def quantiles(self, c: int | np.integer, q) -> np.ndarray:
         """Quantiles ``q`` (in [0, 1]) of cluster ``c``'s silhouettes, as numpy's default
         (linear) rule computes them from the sorted values, each value known to within its
         histogram bin (1/``BINS`` wide); the min and max are exact."""
@@ -496,10 +523,8 @@ class SilhouetteSummary:
             "q25": qs[:, 0], "median": qs[:, 1], "q75": qs[:, 2], "max": self.high[has],
             "nearest": categories[np.asarray(nearest[has].argmax(axis=1)).ravel()]},
             index=pd.Index(categories[has], name="cluster"))
-        try:
+        with suppress(TypeError):  # labels of mixed types keep their order
             table = table.sort_index()
-        except TypeError:
-            pass
         return table
 
 
@@ -552,8 +577,8 @@ class ScorePass:
             raise ValueError(f"Cannot merge a {self.mode} pass with a {other.mode} one.")
         return ScorePass(
             self.mode, self.dist_sum + other.dist_sum,
-            None if self.silhouettes is None else self.silhouettes.merge(other.silhouettes),
-            None if self.sums is None else self.sums.merge(other.sums),
+            _merge_optional(self.silhouettes, other.silhouettes, SilhouetteSummary.merge),
+            _merge_optional(self.sums, other.sums, SampleSums.merge),
             _merge_partitions(self.detail, other.detail))
 
     def codes(self) -> np.ndarray:
@@ -572,11 +597,15 @@ class ScorePass:
             return Scores(silhouette.score, silhouette.ci, silhouette.method,
                           silhouette.n_scored, silhouette.per_cluster, silhouette, db)
         if self.mode == "sampled":
+            if self.sums is None or sample is None:
+                raise ValueError("A sampled pass needs the sample it was given.")
             parts = self.sums.finish(sample, counts)
             own, index = sample.codes, sample.index
             sil = SilhouetteSummary.from_values(own, parts[0], parts[3], summary.k)
             method = f"sampled ({len(own)} of {summary.n}, stratified, scored against all)"
         else:
+            if self.silhouettes is None:
+                raise ValueError("A linear pass lost its silhouette summary.")
             sil, method = self.silhouettes, LINEAR_METHOD
             if options.detail:
                 kept = [self.detail[p] for p in sorted(self.detail)]
@@ -634,7 +663,8 @@ def _per_cluster(table_in: pd.DataFrame, table: ContingencyStats | None) -> pd.D
     if table is not None and table.n:
         dense = table.table.toarray()
         col = {c: i for i, c in enumerate(table.cols)}
-        majority, share = [], []
+        majority: list[Any] = []
+        share: list[float] = []
         for c in df.index:
             j = col.get(c)
             if j is None or dense[:, j].sum() == 0:

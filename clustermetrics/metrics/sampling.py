@@ -65,17 +65,17 @@ def draw_ranks(counts: np.ndarray, alloc: np.ndarray, categories: np.ndarray,
     Clusters are visited in :func:`canonical_order` of ``categories``; each cluster sampled in
     part draws ``alloc[c]`` distinct ranks out of ``counts[c]`` from ``rng``.
     """
-    clusters, ranks = [], []
+    cluster_parts, rank_parts = [], []
     for c in canonical_order(categories):
         m, n_c = int(alloc[c]), int(counts[c])
         if m == 0:
             continue
         r = np.arange(n_c) if m >= n_c else np.sort(rng.choice(n_c, m, replace=False))
-        clusters.append(np.full(m, c, dtype=np.int64))
-        ranks.append(r.astype(np.int64))
-    if not clusters:
+        cluster_parts.append(np.full(m, c, dtype=np.int64))
+        rank_parts.append(r.astype(np.int64))
+    if not cluster_parts:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    clusters, ranks = np.concatenate(clusters), np.concatenate(ranks)
+    clusters, ranks = np.concatenate(cluster_parts), np.concatenate(rank_parts)
     order = np.lexsort((ranks, clusters))
     return clusters[order], ranks[order]
 
