@@ -1,11 +1,11 @@
 """evaluate(): every metric in one call, from the pipeline of passes every engine feeds.
 
-An engine hands :func:`evaluate_source` a *source*: an object whose ``batches()`` yields
-:class:`Batch` objects (a fresh iterator on every call, one per pass, numbered by
-``partition`` in the same order each time) and whose ``materialize()`` returns the whole
-arrays. The local driver here folds :mod:`.passes`' partial statistics over those batches:
-pass 1 (:class:`~.passes.ClusterPass`) checks every batch and builds mergeable statistics;
-pass 2 (:class:`~.passes.ScorePass`) re-encodes each batch's labels against them and scores.
+An engine hands :func:`evaluate_source` a *source*: an object with ``n_rows``, ``has_truth``
+and ``batches()``, which yields :class:`Batch` objects (a fresh iterator on every call, one
+per pass, the same batches under the same ``partition`` numbers each time). The local
+driver here folds :mod:`.passes`' partial statistics over those batches: pass 1
+(:class:`~.passes.ClusterPass`) checks every batch and builds mergeable statistics; pass 2
+(:class:`~.passes.ScorePass`) re-encodes each batch's labels against them and scores.
 For cosine and squared euclidean memory stays O(k d) plus one batch (plus the per-sample
 detail the result returns); a sampled pairwise metric also gathers the O(m d) sample first;
 an exact pairwise metric (euclidean, manhattan, ...) materialises the vectors once.
@@ -37,14 +37,14 @@ class Source(Protocol):
 
     def batches(self) -> Iterator[Batch]: ...
 
-    def materialize(self) -> Batch: ...
-
 
 class ArraySource:
     """In-memory arrays as a source: one batch (no copies), or views of ``batch_rows`` rows
     numbered as partitions 0, 1, ..."""
 
     def __init__(self, X, labels, truth=None, ids=None, *, batch_rows: int | None = None):
+        if hasattr(X, "toarray"):  # scipy.sparse: made dense once, not on every pass
+            X = X.toarray()
         self.X, self.labels, self.truth, self.ids = X, labels, truth, ids
         self.n_rows = len(X)
         self.has_truth = truth is not None
@@ -123,12 +123,12 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
     exact_pairwise = pairwise and sample is None
 
     second: ScorePass | None = None
-    vectors = []
+    vectors: dict[int, np.ndarray] = {}  # exact pairwise: each partition's, in source order
     for batch in source.batches():
         part = ScorePass.from_batch(batch, summary, sample)
         second = part if second is None else second.merge(part)
         if exact_pairwise:
-            vectors.append(batch.X)
+            vectors[batch.partition] = batch.X
         else:
             notify("silhouette", len(batch.X), n_total)
     if second is None:
@@ -136,7 +136,8 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
     if not exact_pairwise:
         return build_result(summary, second.finish(summary, sample))
 
-    X = vectors[0] if len(vectors) == 1 else np.concatenate(vectors)
+    parts = [vectors[p] for p in sorted(vectors)]
+    X = parts[0] if len(parts) == 1 else np.concatenate(parts)
     done = [0.0]
 
     def advance(fraction):  # the pairwise work, reported in rows like the other stages

@@ -595,7 +595,8 @@ class ScorePass:
             if silhouette is None:
                 raise ValueError("A pairwise pass needs the silhouette of the whole array.")
             return Scores(silhouette.score, silhouette.ci, silhouette.method,
-                          silhouette.n_scored, silhouette.per_cluster, silhouette, db)
+                          silhouette.n_scored, silhouette.per_cluster,
+                          silhouette if options.detail else None, db)
         if self.mode == "sampled":
             if self.sums is None or sample is None:
                 raise ValueError("A sampled pass needs the sample it was given.")
