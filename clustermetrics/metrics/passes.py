@@ -81,9 +81,24 @@ BINS = 2000  # silhouette histogram over [-1, 1]: quantiles to 0.001
 class Batch:
     """One partition of a source: vectors, labels, optional ground truth and document ids.
 
-    ``partition`` numbers the batch in the source's order (0, 1, ...; gaps allowed); a row is
-    ``(partition, row within the batch)``. ``ids`` (document ``_id``s) name rows in messages and
-    noise singletons; without them rows are named by their number within the batch.
+    A row is identified by ``(partition, row within the batch)``, never by how many rows came
+    before the batch, so partitions can be read and scored in any order or place.
+
+    Attributes
+    ----------
+    X : array-like of shape (n_rows, n_features)
+        The vectors (checked by pass 1).
+    labels : array-like of shape (n_rows,)
+        Cluster labels; missing ones (None, NaN, "") are left out.
+    truth : array-like of shape (n_rows,), optional
+        Ground truth, for the external metrics.
+    ids : array-like of shape (n_rows,), optional
+        Document ``_id``s: they name rows in error messages and noise singletons
+        (``"-1#{_id}"``). Without them rows are named by their number within the batch
+        (``"-1#{partition}:{row}"`` beyond partition 0).
+    partition : int, default 0
+        The batch's number in the source's order (0, 1, ...; gaps allowed), the same on
+        every pass.
     """
 
     X: Any
@@ -97,9 +112,22 @@ class Batch:
 class PassOptions:
     """What every pass needs to know: the metric, the noise policy and what to keep.
 
-    Build it with :meth:`make`, which checks the values. ``detail`` keeps per-sample
-    silhouettes (the local engine's result carries them for the report); without it only
-    the mergeable :class:`SilhouetteSummary` is kept.
+    Build it with :meth:`make`, which checks the values.
+
+    Attributes
+    ----------
+    metric : str
+        A metric name as :func:`~clustermetrics.metrics.silhouettes.resolve_metric` gives it.
+    noise_label : object, optional
+        The label meaning "no cluster" (e.g. -1).
+    noise : {"exclude", "cluster", "singletons"}
+        What noise samples become.
+    detail : bool, default True
+        Keep per-sample silhouettes (the local engine's result carries them for the report).
+        Without them only the mergeable :class:`SilhouetteSummary` is kept, whose size does
+        not grow with n.
+    working_memory : float, optional
+        MiB for blocks of pairwise distances (the sampled pairwise path).
     """
 
     metric: str = "euclidean"
@@ -111,6 +139,7 @@ class PassOptions:
     @classmethod
     def make(cls, *, metric: str = "euclidean", noise_label=None, noise: str | None = None,
              detail: bool = True, working_memory: float | None = None) -> PassOptions:
+        """Checked options (an unknown metric or noise policy raises InvalidInputError)."""
         return cls(resolve_metric(metric), noise_label, check_noise_policy(noise, noise_label),
                    bool(detail), working_memory)
 
@@ -169,9 +198,32 @@ def _merge_partitions(a: dict, b: dict) -> dict:
 class ClusterPass:
     """Pass 1: checked rows, per-cluster moments, contingency table, per-partition counts.
 
-    ``from_batch(batch, options)`` checks the vectors (NaN, inf, zero vectors under cosine)
-    and encodes the labels; ``finish()`` gives the :class:`ClusterSummary` pass 2 takes.
-    State: O(k d) moments, the contingency table, and ``(rows, cluster counts)`` per partition.
+    State is O(k d) moments, the contingency table and ``(rows, cluster counts)`` per
+    partition, never O(n).
+
+    Attributes
+    ----------
+    options : PassOptions
+    stats : ClusterStats
+        Counts, means, within-cluster squared deviations (and unit-vector sums for cosine).
+    table : ContingencyStats or None
+        Ground truth against clusters, when the batches have ground truth.
+    n_rows, n_missing, n_noise : int
+        Rows seen, rows without a cluster label, rows excluded as noise.
+    partitions : dict
+        ``{partition: (rows, cluster labels present, their counts)}``: what the sample rule
+        needs to find the k-th member of a cluster without a running offset.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [1.0], [4.0], [5.0], [0.5], [4.5]])
+    >>> options = PassOptions.make(metric="sqeuclidean")
+    >>> a = ClusterPass.from_batch(Batch(X[:4], [0, 0, 1, 1], partition=0), options)
+    >>> b = ClusterPass.from_batch(Batch(X[4:], [0, 1], partition=1), options)
+    >>> summary = b.merge(a).finish()
+    >>> summary.counts.tolist(), summary.stats.mean.ravel().tolist()
+    ([3, 3], [0.5, 4.5])
     """
 
     options: PassOptions
@@ -184,12 +236,36 @@ class ClusterPass:
 
     @classmethod
     def empty(cls, options: PassOptions, *, has_truth: bool = False) -> ClusterPass:
-        """The statistic of no rows: the start of a fold."""
+        """The statistic of no rows: the start of a fold.
+
+        Parameters
+        ----------
+        options : PassOptions
+        has_truth : bool, default False
+            Whether the batches to come carry ground truth.
+        """
         return cls(options, ClusterStats(unit_sums=options.metric == "cosine"),
                    ContingencyStats() if has_truth else None)
 
     @classmethod
     def from_batch(cls, batch: Batch, options: PassOptions) -> ClusterPass:
+        """The statistics of one batch, its rows checked.
+
+        Parameters
+        ----------
+        batch : Batch
+        options : PassOptions
+
+        Returns
+        -------
+        ClusterPass
+
+        Raises
+        ------
+        InvalidInputError
+            NaN or infinite vectors, zero vectors under cosine, labels and vectors of
+            different lengths: the message names the rows (or document ids).
+        """
         with _rows_of(batch):
             X = check_vectors(batch.X, row_ids=batch.ids)
             enc = _encode(batch, options)
@@ -206,6 +282,7 @@ class ClusterPass:
                    {batch.partition: (len(X), enc.categories[present], counts[present])})
 
     def merge(self, other: ClusterPass) -> ClusterPass:
+        """A new partial over the rows of both (each partition may be counted once)."""
         return ClusterPass(
             self.options, self.stats.merge(other.stats),
             _merge_optional(self.table, other.table, ContingencyStats.merge),
@@ -213,7 +290,18 @@ class ClusterPass:
             self.n_noise + other.n_noise, _merge_partitions(self.partitions, other.partitions))
 
     def finish(self) -> ClusterSummary:
-        """The summary pass 2 takes; raises when the metrics cannot be computed."""
+        """The summary pass 2 takes.
+
+        Returns
+        -------
+        ClusterSummary
+
+        Raises
+        ------
+        InvalidInputError
+            No labelled sample, fewer than 2 clusters or as many clusters as samples, or (with
+            ground truth) no sample with both a label and a ground truth value.
+        """
         stats = self.stats
         if stats.mean is None or stats.n == 0:
             raise InvalidInputError(
@@ -237,9 +325,20 @@ class ClusterPass:
 
 @dataclass
 class ClusterSummary:
-    """Pass 1 finished: the clusters (non-empty, in :func:`.sampling.canonical_order`), their
-    moments, the contingency table, the counts, and per partition ``(rows, cluster indices,
-    member counts)``. Pass 2 and the sample take it as input; it is O(k d + partitions)."""
+    """Pass 1 finished: what pass 2 and the sample take as input; O(k d + partitions).
+
+    Attributes
+    ----------
+    options : PassOptions
+    stats : ClusterStats
+        The non-empty clusters, in :func:`~clustermetrics.metrics.sampling.canonical_order`
+        of their labels (whatever order the partials were merged in).
+    table : ContingencyStats or None
+    n_documents, n_missing, n_noise : int
+        Rows seen, rows without a cluster label, rows excluded as noise.
+    partitions : dict
+        ``{partition: (rows, cluster indices, member counts)}``.
+    """
 
     options: PassOptions
     stats: ClusterStats
@@ -251,14 +350,17 @@ class ClusterSummary:
 
     @property
     def categories(self) -> np.ndarray:
+        """The cluster labels; pass 2 speaks of clusters by index into these."""
         return self.stats.categories
 
     @property
     def counts(self) -> np.ndarray:
+        """Members per cluster."""
         return self.stats.counts
 
     @property
     def k(self) -> int:
+        """Number of clusters."""
         return self.stats.k
 
     @property
@@ -273,8 +375,19 @@ class ClusterSummary:
         return dict(zip(parts, (np.cumsum(rows) - rows).tolist(), strict=True))
 
     def start(self, partition: int) -> int:
-        """Row number of the partition's first row in the whole source."""
+        """Row number of the partition's first row in the whole source (from pass 1's
+        per-partition row counts, so it is known after pass 1 wherever a batch is read)."""
+        if partition not in self._starts:
+            raise InvalidInputError(
+                f"Partition {partition} was not seen by the first pass: a source must give the "
+                "same batches on every pass.")
         return self._starts[partition]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # cached views are rebuilt where they are needed
+        state.pop("_starts", None)
+        state.pop("_davies_bouldin", None)
+        return state
 
     def encode(self, batch: Batch) -> np.ndarray:
         """The batch's cluster indices into :attr:`categories` (negative: missing or noise),
@@ -293,8 +406,20 @@ class ClusterSummary:
         return db
 
     def sample_plan(self, sample_size: int, random_state=None) -> SamplePlan:
-        """The stratified sample's ranks per cluster, located in the partitions (drawn once,
-        on the driver; :mod:`.sampling` describes the rule)."""
+        """Draw the stratified sample once, on the driver (:mod:`.sampling` gives the rule).
+
+        Parameters
+        ----------
+        sample_size : int
+            Points to score, at least ``MIN_PER_CLUSTER`` (or all) per cluster.
+        random_state : int, numpy Generator or RandomState, optional
+            The seed; the same seed gives the same rows as
+            ``silhouette(X, labels, sample_size=..., random_state=...)`` on the whole array.
+
+        Returns
+        -------
+        SamplePlan
+        """
         if sample_size < 1:
             raise InvalidInputError(f"sample_size must be a positive integer; got {sample_size}.")
         alloc = allocate(self.counts, int(sample_size))
@@ -308,7 +433,16 @@ class ClusterSummary:
 
 @dataclass
 class SamplePlan:
-    """The sampled members: ``{partition: (cluster indices, ranks within that partition)}``."""
+    """The sampled members, located in the partitions that hold them.
+
+    Attributes
+    ----------
+    m : int
+        Points sampled.
+    picks : dict
+        ``{partition: (cluster indices, ranks among that cluster's members in the
+        partition)}``; partitions without a sampled member are absent. O(m).
+    """
 
     m: int
     picks: dict[int, tuple[np.ndarray, np.ndarray]]
@@ -322,9 +456,19 @@ class SamplePlan:
 
 @dataclass
 class Sample:
-    """The sampled rows, broadcast to pass 2: vectors ``x`` (m, d), cluster indices ``codes``,
-    where they are (``partitions``, ``rows``) and their row numbers in the source (``index``),
-    all in source order."""
+    """The sampled rows, broadcast to every partition in pass 2; all in source order.
+
+    Attributes
+    ----------
+    x : ndarray of shape (m, n_features)
+        Their vectors, in the batches' precision.
+    codes : ndarray of shape (m,)
+        Their cluster indices.
+    partitions, rows : ndarray of shape (m,)
+        Where they are: ``(partition, row within the batch)``.
+    index : ndarray of shape (m,)
+        Their row numbers in the whole source.
+    """
 
     x: np.ndarray
     codes: np.ndarray
@@ -335,22 +479,43 @@ class Sample:
 
 @dataclass
 class SamplePass:
-    """Collects the sampled rows' vectors: ``from_batch(batch, summary, plan)``, ``merge``,
-    ``finish() -> Sample``. O(m d)."""
+    """Collects the sampled rows' vectors: the pass between pass 1 and pass 2. O(m d).
+
+    Attributes
+    ----------
+    parts : dict
+        ``{partition: (rows, cluster indices, vectors, start row)}``.
+    """
 
     parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = field(default_factory=dict)
 
     @classmethod
     def from_batch(cls, batch: Batch, summary: ClusterSummary, plan: SamplePlan) -> SamplePass:
+        """The batch's sampled rows.
+
+        Parameters
+        ----------
+        batch : Batch
+        summary : ClusterSummary
+            Pass 1's.
+        plan : SamplePlan
+            From ``summary.sample_plan(...)``.
+
+        Returns
+        -------
+        SamplePass
+        """
         codes = summary.encode(batch)
         rows = plan.rows(batch.partition, codes)
         x = as_vectors(batch.X)[rows]
         return cls({batch.partition: (rows, codes[rows], x, summary.start(batch.partition))})
 
     def merge(self, other: SamplePass) -> SamplePass:
+        """A new partial holding both partials' rows."""
         return SamplePass(_merge_partitions(self.parts, other.parts))
 
     def finish(self) -> Sample:
+        """The :class:`Sample`, in source order."""
         parts = [self.parts[p] for p in sorted(self.parts)]
         if not parts:
             raise InvalidInputError("The sample is empty: no partition was read.")
@@ -364,9 +529,18 @@ class SamplePass:
 
 @dataclass
 class SampleSums:
-    """Each sampled point's distance sums to the members of every cluster of two or more
-    (``sums``, (m, clusters with a column)) and its nearest singleton (``near`` distance and
-    ``near_code`` cluster, inf and -1 when none yet): what a partition adds for the sample."""
+    """What partitions add up for the sampled points: distance sums and nearest singletons.
+
+    Attributes
+    ----------
+    sums : ndarray of shape (m, c)
+        Each sampled point's summed distances to the members of every cluster of two or more
+        (in order of cluster index; ``c`` such clusters).
+    near : ndarray of shape (m,)
+        Distance to its nearest singleton cluster (inf when none seen yet).
+    near_code : ndarray of shape (m,)
+        That singleton's cluster index (-1 when none).
+    """
 
     sums: np.ndarray
     near: np.ndarray
@@ -376,8 +550,29 @@ class SampleSums:
     def from_batch(cls, sample: Sample, X: np.ndarray, codes: np.ndarray, partition: int,
                    counts: np.ndarray, metric: str,
                    working_memory: float | None = None) -> SampleSums:
-        """Distances from every sampled point to the batch's clustered rows (a point's distance
-        to itself is 0), blocked and run on all cores as the one-shot sampled silhouette."""
+        """Distances from every sampled point to the batch's clustered rows.
+
+        Blocked and run on all cores with the one-shot sampled silhouette's kernel; a sampled
+        point's distance to itself is 0.
+
+        Parameters
+        ----------
+        sample : Sample
+        X : ndarray of shape (n_rows, n_features)
+            The batch's vectors.
+        codes : ndarray of shape (n_rows,)
+            Their cluster indices (negative: left out).
+        partition : int
+            The batch's partition, to find sampled points among its rows.
+        counts : ndarray of shape (k,)
+            Members per cluster in the whole source.
+        metric : str
+        working_memory : float, optional
+
+        Returns
+        -------
+        SampleSums
+        """
         member = np.flatnonzero(codes >= 0)
         x = X if len(member) == len(X) else X[member]
         m = len(sample.x)
@@ -407,6 +602,7 @@ class SampleSums:
         return cls(total.sums, total.near, near_code)
 
     def merge(self, other: SampleSums) -> SampleSums:
+        """Sums added; the nearer singleton kept (the lower cluster index on a tie)."""
         closer = (other.near < self.near) | ((other.near == self.near)
                                              & (other.near_code >= 0)
                                              & ((self.near_code < 0)
@@ -415,7 +611,7 @@ class SampleSums:
                           np.where(closer, other.near_code, self.near_code))
 
     def finish(self, sample: Sample, counts: np.ndarray):
-        """s, a, b and the nearest other cluster of each sampled point."""
+        """``(s, a, b, nearest)`` of each sampled point, against the whole source."""
         columns = np.flatnonzero(counts >= 2)
         return silhouette_from_sums(self.sums, sample.codes, counts, columns,
                                     (self.near, np.maximum(self.near_code, 0)))
@@ -425,13 +621,36 @@ class SampleSums:
 
 @dataclass
 class SilhouetteSummary:
-    """Silhouettes of the scored samples, per cluster, in a form that merges exactly.
+    """Silhouettes of the scored samples per cluster, in a form that merges.
 
-    Per cluster ``c`` (an index into the summary's clusters): ``count``, ``total`` (sum of s),
-    ``m2`` (sum of squared deviations from the cluster's mean, merged with Chan et al.'s
-    update), ``low`` and ``high`` (min and max), ``hist`` (a sparse (k, ``BINS``) histogram over
-    [-1, 1], so quantiles are exact to 1/``BINS``) and ``nearest`` (sparse (k, k) counts of
-    each sample's nearest other cluster).
+    Silhouettes lie in [-1, 1], so a fixed-bin histogram merges exactly and gives quantiles to
+    within 2/``BINS`` = 0.001; per-sample values are then optional. Size O(k BINS) at most.
+
+    Attributes
+    ----------
+    count : ndarray of shape (k,)
+        Samples scored per cluster (an index into the summary's clusters).
+    total : ndarray of shape (k,)
+        Sum of their silhouettes.
+    m2 : ndarray of shape (k,)
+        Sum of squared deviations from the cluster's mean silhouette, merged with Chan,
+        Golub & LeVeque's update (no cancellation of a sum of squares).
+    low, high : ndarray of shape (k,)
+        Min and max.
+    hist : scipy.sparse.csr_array of shape (k, BINS)
+        Counts per histogram bin over [-1, 1].
+    nearest : scipy.sparse.csr_array of shape (k, k)
+        How often each cluster's samples had each other cluster as their nearest.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = SilhouetteSummary.from_values(np.array([0, 0, 1]), np.array([0.5, 0.7, 0.2]),
+    ...                                   np.array([1, 1, 0]), k=2)
+    >>> b = SilhouetteSummary.from_values(np.array([1]), np.array([0.4]), np.array([0]), k=2)
+    >>> merged = a.merge(b)
+    >>> merged.count.tolist(), round(merged.mean(), 3)
+    ([2, 2], 0.45)
     """
 
     count: np.ndarray
@@ -445,8 +664,23 @@ class SilhouetteSummary:
     @classmethod
     def from_values(cls, own: np.ndarray, s: np.ndarray, nearest: np.ndarray,
                     k: int) -> SilhouetteSummary:
-        """The summary of silhouettes ``s`` of samples in clusters ``own`` whose nearest other
-        cluster is ``nearest`` (indices in ``0..k-1``)."""
+        """The summary of some samples' silhouettes.
+
+        Parameters
+        ----------
+        own : ndarray of int, shape (m,)
+            Each sample's cluster index in ``0..k-1``.
+        s : ndarray of shape (m,)
+            Their silhouettes, in [-1, 1].
+        nearest : ndarray of int, shape (m,)
+            Each sample's nearest other cluster.
+        k : int
+            Number of clusters.
+
+        Returns
+        -------
+        SilhouetteSummary
+        """
         count = np.bincount(own, minlength=k).astype(np.int64)
         total = np.bincount(own, weights=s, minlength=k)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -462,6 +696,7 @@ class SilhouetteSummary:
         return cls(count, total, m2, low, high, hist, near)
 
     def merge(self, other: SilhouetteSummary) -> SilhouetteSummary:
+        """A new summary over both summaries' samples."""
         na, nb = self.count, other.count
         n = na + nb
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -483,7 +718,8 @@ class SilhouetteSummary:
         return float(self.total.sum() / self.count.sum())
 
     def estimate(self, sizes: np.ndarray) -> tuple[float, tuple[float, float]]:
-        """Stratified estimate of the mean over clusters of ``sizes`` and its 95% interval."""
+        """The stratified estimate of the mean silhouette over clusters of ``sizes``, with its
+        95% interval (:func:`~clustermetrics.metrics.sampling.estimate_from_moments`)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self.total / self.count
             var = self.m2 / (self.count - 1)
@@ -534,12 +770,23 @@ class SilhouetteSummary:
 class ScorePass:
     """Pass 2: silhouettes and Davies-Bouldin's distances, against pass 1's summary.
 
-    ``from_batch(batch, summary, sample=None)`` re-encodes the batch's labels against the
-    summary's clusters. ``mode`` says how silhouettes are made: ``"linear"`` (cosine, squared
-    euclidean: each row scored from the cluster statistics), ``"sampled"`` (a pairwise metric
-    with a :class:`Sample`: the batch adds its :class:`SampleSums`) or ``"pairwise"`` (exact
-    with a pairwise metric: the batch's cluster indices are kept for a driver that holds the
-    whole array, the local engine only). ``finish(summary, sample)`` gives the :class:`Scores`.
+    Attributes
+    ----------
+    mode : {"linear", "sampled", "pairwise"}
+        How silhouettes are made. ``"linear"`` (cosine, squared euclidean): each row scored
+        from the cluster statistics. ``"sampled"`` (a pairwise metric with a :class:`Sample`):
+        the batch adds its :class:`SampleSums`. ``"pairwise"`` (exact, a pairwise metric): the
+        batch's cluster indices are kept for a driver that holds the whole array and runs the
+        blocked kernel on it (the local engine only; O(n) integers).
+    dist_sum : ndarray of shape (k,)
+        Davies-Bouldin: summed member-to-centroid distances per cluster.
+    silhouettes : SilhouetteSummary or None
+        Linear mode.
+    sums : SampleSums or None
+        Sampled mode.
+    detail : dict
+        Per partition: per-sample rows, clusters, s, a, b and nearest (linear mode with
+        ``options.detail``) or cluster indices (pairwise mode).
     """
 
     mode: str
@@ -551,6 +798,20 @@ class ScorePass:
     @classmethod
     def from_batch(cls, batch: Batch, summary: ClusterSummary,
                    sample: Sample | None = None) -> ScorePass:
+        """The batch's share of pass 2.
+
+        Parameters
+        ----------
+        batch : Batch
+        summary : ClusterSummary
+            Pass 1's; the batch's labels are encoded against its clusters.
+        sample : Sample, optional
+            The broadcast sample, for a sampled pairwise metric.
+
+        Returns
+        -------
+        ScorePass
+        """
         options = summary.options
         X = as_vectors(batch.X)  # checked in pass 1
         codes = summary.encode(batch)
@@ -573,6 +834,7 @@ class ScorePass:
         return cls("pairwise", dist_sum, detail={batch.partition: (codes,)})
 
     def merge(self, other: ScorePass) -> ScorePass:
+        """A new partial over the rows of both."""
         if self.mode != other.mode:
             raise ValueError(f"Cannot merge a {self.mode} pass with a {other.mode} one.")
         return ScorePass(
@@ -587,8 +849,24 @@ class ScorePass:
 
     def finish(self, summary: ClusterSummary, sample: Sample | None = None, *,
                silhouette: SilhouetteResult | None = None) -> Scores:
-        """The scores. ``sample`` is the one pass 2 was given; a ``"pairwise"`` pass takes the
-        ``silhouette`` its driver computed on the whole array."""
+        """The scores.
+
+        Parameters
+        ----------
+        summary : ClusterSummary
+            Pass 1's, as given to :meth:`from_batch`.
+        sample : Sample, optional
+            The sample given to :meth:`from_batch` (sampled mode).
+        silhouette : SilhouetteResult, optional
+            Pairwise mode: the silhouette its driver computed on the whole array.
+
+        Returns
+        -------
+        Scores
+            The silhouette (the mean, or with a sample the stratified estimate and its
+            interval), its per-cluster table and, with ``options.detail``, the per-sample
+            :class:`SilhouetteResult`; Davies-Bouldin.
+        """
         options, counts, cats = summary.options, summary.counts, summary.categories
         db = summary.davies_bouldin(self.dist_sum).score()
         if self.mode == "pairwise":
@@ -624,9 +902,24 @@ class ScorePass:
 
 @dataclass
 class Scores:
-    """Pass 2 finished: the silhouette score (``ci`` its 95% interval when sampled), how it
-    was computed, how many samples were scored, the per-cluster silhouette table, the
-    per-sample :class:`SilhouetteResult` (None without detail) and Davies-Bouldin."""
+    """Pass 2 finished.
+
+    Attributes
+    ----------
+    silhouette : float
+        Mean silhouette, or its stratified estimate when sampled.
+    ci : tuple of float or None
+        95% interval when sampled.
+    method : str
+        How the silhouette was computed.
+    n_scored : int
+        Samples scored.
+    per_cluster : DataFrame
+        Size, scored, mean, min, quartiles, max and nearest cluster per cluster.
+    detail : SilhouetteResult or None
+        Per-sample values (None without ``detail``).
+    davies_bouldin : float
+    """
 
     silhouette: float
     ci: tuple[float, float] | None
@@ -640,7 +933,21 @@ class Scores:
 # -- the result ---------------------------------------------------------------------------------
 
 def build_result(summary: ClusterSummary, scores: Scores) -> ClusterMetrics:
-    """The :class:`ClusterMetrics` of a finished pipeline."""
+    """The result of a finished pipeline.
+
+    Parameters
+    ----------
+    summary : ClusterSummary
+        Pass 1's.
+    scores : Scores
+        Pass 2's.
+
+    Returns
+    -------
+    ClusterMetrics
+        Silhouette, Calinski-Harabasz, Davies-Bouldin and, with ground truth, the external
+        metrics; counts, per-cluster table, contingency and centroids.
+    """
     stats, table = summary.stats, summary.table
     values = {"silhouette": scores.silhouette,
               "calinski_harabasz": calinski_harabasz_from_stats(stats),
