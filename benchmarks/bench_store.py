@@ -68,8 +68,7 @@ def main() -> None:
             t_stored = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            source = client.vector_tools.cluster._source("bench", "emb_vector_", "truth_k10",
-                                                         "category")
+            source = client.api._source("bench", "emb_vector_", "truth_k10", "category")
             n_read = sum(len(b.X) for b in source.batches())
             t_read = time.perf_counter() - t0
 
