@@ -11,7 +11,7 @@ store of documents and vectors, and the one call that answers the question::
 """
 
 from .errors import (ClusterMetricsError, InvalidInputError, MissingDependencyError,
-                     NotFoundError, SchemaError, StoreLockedError)
+                     NotFoundError, SchemaError, StoreError, StoreLockedError)
 from .metrics import (METRIC_INFO, ClusterMetrics, ClusterStats, ContingencyStats,
                       DaviesBouldinStats, SilhouetteResult, adjusted_mutual_info_score,
                       adjusted_rand_score, calinski_harabasz_score, completeness_score,
@@ -37,7 +37,7 @@ __all__ = [
     "Client", "Dataset", "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterStats",
     "ContingencyStats",
     "DaviesBouldinStats", "InvalidInputError", "MissingDependencyError", "NotFoundError",
-    "SchemaError", "SilhouetteResult", "StoreLockedError", "__version__",
+    "SchemaError", "SilhouetteResult", "StoreError", "StoreLockedError", "__version__",
     "adjusted_mutual_info_score", "adjusted_rand_score", "calinski_harabasz_score",
     "completeness_score", "contingency_matrix", "davies_bouldin_score", "evaluate",
     "fowlkes_mallows_score", "homogeneity_completeness_v_measure", "homogeneity_score",

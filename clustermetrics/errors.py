@@ -72,7 +72,8 @@ class NotFoundError(ClusterMetricsError, LookupError):
     def __init__(self, kind: str, name: str, existing: Iterable[str], where: str = ""):
         self.kind, self.name, self.existing = kind, name, sorted(existing)
         msg = f"{kind} {name!r} not found{where}."
-        close = difflib.get_close_matches(name, self.existing, n=1)
+        close = [e for e in self.existing if e.lower() == name.lower()] or \
+            difflib.get_close_matches(name, self.existing, n=1)
         if close:
             msg += f" Did you mean {close[0]!r}?"
         if self.existing:
@@ -92,7 +93,8 @@ class StoreLockedError(ClusterMetricsError):
 
 
 class StoreError(ClusterMetricsError):
-    """The store could not read or write (a damaged file, a full disk, a closed client, ...)."""
+    """The store could not be opened, read or written (a path that is a folder or not a store,
+    a damaged file, a full disk, a closed client, ...)."""
 
     code, http_status = "store_error", 500
 

@@ -8,6 +8,7 @@ names the field and the first offending ``_id`` values, before anything is writt
 
 from __future__ import annotations
 
+import numbers
 import os
 import queue
 import re
@@ -66,14 +67,7 @@ def read_any(data, *, ids=None, vector_field: str | None = None,
             raise InvalidInputError(
                 f"Documents must be dicts; item {bad} is a {type(data[bad]).__name__}."
             )
-        keys = dict.fromkeys(k for d in data for k in d)  # every document's fields, in order
-        columns = {}
-        for k in keys:
-            values = [d.get(k) for d in data]
-            stacked = _stack_vectors(values) if is_vector_name(str(k), vector_fields) else None
-            columns[str(k)] = stacked if stacked is not None else pa.array(map(_plain, values),
-                                                                            size=len(values))
-        return pa.table(columns)
+        return _from_documents(data, vector_fields)
     raise InvalidInputError(
         f"Cannot read documents from a {type(data).__name__}: give a list of dicts, a pandas "
         "DataFrame, a Parquet/CSV/JSONL path, an Arrow table, or a NumPy array with ids."
@@ -97,56 +91,123 @@ class Pieces:
         self.data = data
         self.kw = {"ids": ids, "vector_field": vector_field, "vector_fields": vector_fields}
         self.ids: pa.ChunkedArray | None = None
-        path = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+        self.path = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
         self.parquet = None
-        if path and path.lower().endswith((".parquet", ".pq")) and os.path.exists(path):
+        if self.path and self.path.lower().endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
-            self.parquet = pq.ParquetFile(path, memory_map=True)
-            if "_id" in self.parquet.schema_arrow.names:
-                self.ids = _ensure_ids(self.parquet.read(columns=["_id"])).column("_id")
+            check_input_file(self.path)
+            try:
+                self.parquet = pq.ParquetFile(self.path, memory_map=True)
+                if "_id" in self.parquet.schema_arrow.names:
+                    self.ids = _ensure_ids(self.parquet.read(columns=["_id"])).column("_id")
+            except (pa.ArrowException, OSError) as exc:
+                raise _unreadable_parquet(self.path, exc) from None
+
+    @property
+    def vector_field_names(self) -> list[str]:
+        """The vector fields this input declares (``vector_field`` of an array, and
+        ``vector_fields``)."""
+        named = [self.kw["vector_field"]] if self.kw["vector_field"] else []
+        return [*named, *self.kw["vector_fields"]]
+
+    def read_columns(self, names: list[str]) -> pa.Table:
+        """Whole top-level columns of the Parquet file, flattened, with the ``_id`` column."""
+        try:
+            table = flatten(self.parquet.read(columns=names))
+        except (pa.ArrowException, OSError) as exc:
+            raise _unreadable_parquet(self.path, exc) from None
+        ids = self.ids if self.ids is not None else pa.nulls(table.num_rows, pa.string())
+        return table.append_column("_id", ids) if "_id" not in table.column_names else table
 
     def __iter__(self) -> Iterator[pa.Table]:
         if self.parquet is None:
             yield read_any(self.data, **self.kw)
             return
-        for batch in self.parquet.iter_batches(batch_size=PIECE_ROWS):
+        batches = self.parquet.iter_batches(batch_size=PIECE_ROWS)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as exc:
+                raise _unreadable_parquet(self.path, exc) from None
+            if batch is None:
+                return
             yield pa.Table.from_batches([batch])
 
 
-def prefetch(items: Iterator, depth: int = 1) -> Iterator:
-    """Produce the next items in a background thread while the caller works on this one;
-    an error in the producer is raised in the caller."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class prefetch:  # noqa: N801 - used as a function over an iterator
+    """Produce the next items in a background thread while the caller works on this one; an
+    error in the producer is raised in the caller. ``close()`` (or the end of a ``with``
+    block) stops the thread and waits for it, whatever state the two sides are in: no thread
+    outlives its import."""
 
-    def produce():
+    def __init__(self, items: Iterator, depth: int = 1):
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._items = items
+        self._worker = threading.Thread(target=self._produce, daemon=True,
+                                        name="clustermetrics-reader")
+        self._worker.start()
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for item in self._items:
+                if not self._put(("item", item)):
                     return
-            q.put(("end", None))
+            self._put(("end", None))
         except BaseException as exc:  # handed to the consumer
-            q.put(("error", exc))
+            self._put(("error", exc))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:  # a generator's own clean-up, in its own thread
+                close()
 
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    try:
+    def __iter__(self) -> prefetch:
+        return self
+
+    def __next__(self):
+        if self._done:
+            raise StopIteration
         while True:
-            kind, value = q.get()
-            if kind == "item":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-    finally:
-        stop.set()
+            try:
+                kind, value = self._q.get(timeout=0.05)
+                break
+            except queue.Empty:
+                if not self._worker.is_alive() and self._q.empty():
+                    self._done = True
+                    raise StopIteration from None
+        if kind == "item":
+            return value
+        self._done = True
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the producer and wait for its thread to end."""
+        self._done = True
+        self._stop.set()
+        while self._worker.is_alive():
+            try:  # make room for a producer waiting to put
+                self._q.get_nowait()
+            except queue.Empty:
+                pass
+            self._worker.join(timeout=0.05)
+
+    def __enter__(self) -> prefetch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _plain(v):
@@ -196,21 +257,200 @@ def _stack_vectors(values: list) -> pa.Array | None:
 
 
 def _read_file(path: str) -> pa.Table:
+    lower = check_input_file(path)
+    if lower.endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise _unreadable_parquet(path, exc) from None
+    if lower.endswith(".csv"):
+        import pyarrow.csv as pcsv
+        try:
+            return pcsv.read_csv(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidInputError(f"Cannot read the CSV file {path}: {_arrow_text(exc)}. "
+                                    "Nothing was imported; fix the file and try again.") from None
+    return _read_json(path)
+
+
+def check_input_file(path: str) -> str:
+    """The lowercased path of a readable documents file; a one-line error otherwise (missing,
+    a folder, empty, or an extension that is not Parquet, CSV or JSON)."""
+    if os.path.isdir(path):
+        raise InvalidInputError(f"{path} is a folder; give a Parquet, CSV or JSONL file.")
     if not os.path.exists(path):
         raise InvalidInputError(f"File not found: {path}")
     lower = path.lower()
-    if lower.endswith((".parquet", ".pq")):
-        import pyarrow.parquet as pq
-        return pq.read_table(path)
-    if lower.endswith(".csv"):
-        import pyarrow.csv as pcsv
-        return pcsv.read_csv(path)
-    if lower.endswith((".jsonl", ".ndjson", ".json")):
-        import pyarrow.json as pjson
+    if not lower.endswith(INPUT_EXTENSIONS):
+        raise InvalidInputError(
+            f"Unknown file type for {path!r}: use .parquet, .csv, .jsonl (one document per "
+            "line) or .json (one array of documents, or one document per line)."
+        )
+    if os.path.getsize(path) == 0:
+        raise InvalidInputError(f"The file {path} is empty: there are no documents in it. "
+                                "Nothing was imported.")
+    return lower
+
+
+INPUT_EXTENSIONS = (".parquet", ".pq", ".csv", ".jsonl", ".ndjson", ".json")
+
+
+def _read_json(path: str) -> pa.Table:
+    """JSON lines (one document per line) or, in a .json file, one array of documents."""
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip()
+    if head.startswith(b"\xef\xbb\xbf"):  # a byte-order mark
+        head = head[3:].lstrip()
+    if not head:
+        raise InvalidInputError(f"The file {path} holds only white space: there are no "
+                                "documents in it. Nothing was imported.")
+    if head.startswith(b"["):
+        return _read_json_array(path)
+    import pyarrow.json as pjson
+    try:
         return pjson.read_json(path)
-    raise InvalidInputError(
-        f"Unknown file type for {path!r}: use .parquet, .csv or .jsonl (one document per line)."
-    )
+    except (pa.ArrowException, OSError) as exc:
+        raise _diagnose_json_lines(path, exc) from None
+
+
+def _read_json_array(path: str) -> pa.Table:
+    import json
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            docs = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            f"Cannot read {path}: it starts as a JSON array but is not valid JSON ({exc}); it "
+            "may be truncated. Nothing was imported.") from None
+    bad = next((i for i, d in enumerate(docs) if not isinstance(d, dict)), None)
+    if bad is not None:
+        raise InvalidInputError(
+            f"{path} holds an array whose item {bad} is a {_json_kind(docs[bad])}, not a "
+            "document; give an array of objects, or one object per line (JSONL). Nothing was "
+            "imported.")
+    if not docs:
+        raise InvalidInputError(f"{path} holds an empty array: there are no documents in it. "
+                                "Nothing was imported.")
+    return _from_documents(docs, (), where=lambda i: f"item {i}")
+
+
+def _diagnose_json_lines(path: str, exc: BaseException) -> InvalidInputError:
+    """Read a JSONL file that pyarrow refused line by line, to name the line and the field."""
+    import json
+    docs, lines = [], []
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError as err:
+                return InvalidInputError(
+                    f"Line {number} of {path} is not valid JSON ({err.msg}); the file may be "
+                    "truncated. Nothing was imported; fix or remove that line.")
+            if not isinstance(doc, dict):
+                return InvalidInputError(
+                    f"Line {number} of {path} holds a {_json_kind(doc)}, not a document (one "
+                    "JSON object per line). Nothing was imported.")
+            docs.append(doc)
+            lines.append(number)
+    conflict = _kind_conflict(docs, lambda i: f"line {lines[i]}")
+    if conflict:
+        return SchemaError(f"{conflict} in {path}. Nothing was imported; make the field hold "
+                           "one kind of value in every document.")
+    return InvalidInputError(f"Cannot read the JSON file {path}: {_arrow_text(exc)}. "
+                             "Nothing was imported.")
+
+
+def _unreadable_parquet(path: str, exc: BaseException) -> InvalidInputError:
+    return InvalidInputError(
+        f"Cannot read {path} as Parquet ({_arrow_text(exc)}): the file may be truncated or in "
+        "another format. Nothing was imported; write the file again.")
+
+
+def _arrow_text(exc: BaseException) -> str:
+    return " ".join(str(exc).split()).rstrip(".")
+
+
+def _from_documents(docs, vector_fields: Iterable[str], where=None) -> pa.Table:
+    """Python documents as columns; a field holding different kinds of value is named with the
+    documents that disagree."""
+    keys = dict.fromkeys(k for d in docs for k in d)  # every document's fields, in order
+    columns = {}
+    for k in keys:
+        values = [d.get(k) for d in docs]
+        stacked = _stack_vectors(values) if is_vector_name(str(k), vector_fields) else None
+        if stacked is not None:
+            columns[str(k)] = stacked
+            continue
+        try:
+            columns[str(k)] = pa.array(map(_plain, values), size=len(values))
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            conflict = _kind_conflict(docs, where)
+            if conflict:
+                raise SchemaError(f"{conflict}. Nothing was written; make the field hold one "
+                                  "kind of value in every document.") from None
+            first = next(i for i, v in enumerate(values) if v is not None)
+            raise SchemaError(f"Field {k!r} cannot be stored: {_arrow_text(exc)} ("
+                              f"{_where(docs, first, where)}). Nothing was written.") from None
+    return pa.table(columns)
+
+
+def _json_kind(v) -> str:
+    if isinstance(v, Mapping):
+        return "object"
+    if isinstance(v, bool | np.bool_):
+        return "boolean"
+    if isinstance(v, numbers.Number):
+        return "number"
+    if isinstance(v, str | bytes):
+        return "string"
+    if isinstance(v, list | tuple | np.ndarray):
+        return "list"
+    return type(v).__name__
+
+
+def _walk(value, path: str, out: dict) -> None:
+    """(dotted path -> kind) of a value, into ``out``; lists are one kind, not entered."""
+    if value is None:
+        return
+    kind = _json_kind(value)
+    out.setdefault(path, kind)
+    if kind == "object":
+        for key, v in value.items():
+            _walk(v, f"{path}.{key}", out)
+
+
+def _kind_conflict(docs, where=None) -> str | None:
+    """'Field 'a' is an object in document 'x' but a number in document 'y'', for the first
+    field that holds different kinds of value (object/list/string/number/boolean), or None."""
+    seen: dict[str, tuple[str, int]] = {}
+    for i, doc in enumerate(docs):
+        kinds: dict[str, str] = {}
+        for key, value in doc.items():
+            if value is not None:
+                _walk(value, str(key), kinds)
+        for path, kind in kinds.items():
+            if path not in seen:
+                seen[path] = (kind, i)
+            elif seen[path][0] != kind:
+                first_kind, j = seen[path]
+                return (f"Field {path!r} {_a(first_kind)} in {_where(docs, j, where)} but "
+                        f"{_a(kind)} in {_where(docs, i, where)}")
+    return None
+
+
+def _a(kind: str) -> str:
+    return f"is an {kind}" if kind[0] in "aeiou" else f"is a {kind}"
+
+
+def _where(docs, i: int, where=None) -> str:
+    """'line 3 (_id 'x')' in a file, 'document 'x'' (or 'document 4' without _id) in Python."""
+    doc_id = docs[i].get("_id") if isinstance(docs[i], Mapping) else None
+    if where is None:
+        return f"document {doc_id!r}" if doc_id is not None else f"document {i}"
+    return f"{where(i)} (_id {doc_id!r})" if doc_id is not None else where(i)
 
 
 def _from_vectors(X: np.ndarray, ids, vector_field: str | None) -> pa.Table:
@@ -311,6 +551,8 @@ def _check_names(names: list[str], existing: Iterable[str]) -> None:
 def _to_vector(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, dim: int | None):
     if isinstance(col, pa.ChunkedArray):  # combine_chunks copies even a single chunk
         col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        col = _parse_text_vectors(col)  # "[1.0, 2.0]": a CSV file's vectors
     t = col.type
     if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
         first = _first_ids(ids, col.is_valid())
@@ -346,6 +588,7 @@ def _to_vector(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, dim: int |
         raise SchemaError(f"Vector field {name!r} has null values inside vectors; first _id: "
                           f"{_first_ids(ids, _has_null_item(col))}.")
     flat = values.cast(pa.float32())
+    _check_finite(flat, dim, name, ids, col)
     if not col.null_count:
         return pa.FixedSizeListArray.from_arrays(flat, dim)
     # documents without this vector keep a null: place the present ones, zeros under the mask
@@ -354,6 +597,45 @@ def _to_vector(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, dim: int |
     full[valid] = flat.to_numpy(zero_copy_only=False).reshape(-1, dim)
     return pa.FixedSizeListArray.from_arrays(pa.array(full.reshape(-1)), dim,
                                              mask=pa.array(~valid))
+
+
+def _check_finite(flat: pa.Array, dim: int, name: str, ids: pa.ChunkedArray, col: pa.Array):
+    """NaN or infinite values (or values beyond float32) refused, naming the documents."""
+    values = flat.to_numpy(zero_copy_only=False)
+    if np.isfinite(values).all():
+        return
+    bad_flat = ~np.isfinite(values).reshape(-1, dim).all(axis=1)
+    bad = np.zeros(len(col), bool)
+    bad[np.flatnonzero(col.is_valid().to_numpy(zero_copy_only=False))] = bad_flat
+    raise SchemaError(
+        f"Vector field {name!r} has NaN or infinite values (or values too large for 32-bit "
+        f"floats) in {int(bad.sum())} documents (first _id: {_first_ids(ids, pa.array(bad))}). "
+        "Nothing was written; fix or leave out those vectors.")
+
+
+def _parse_text_vectors(col: pa.Array) -> pa.Array:
+    """Vectors written as text ("[1.0, 2.0]", as a CSV file holds them) as lists; anything
+    else is returned as it was, for the checks to name."""
+    import json
+    out = []
+    for v in col.to_pylist():
+        if v is None:
+            out.append(None)
+            continue
+        text = v.strip()
+        if not (text.startswith("[") and text.endswith("]")):
+            return col
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return col
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in parsed):
+            return col
+        out.append(parsed)
+    try:
+        return pa.array(out, pa.list_(pa.float64()))
+    except (pa.ArrowException, OverflowError):
+        return col
 
 
 def _has_null_item(col):

@@ -20,13 +20,27 @@ def export_format(path: str) -> str:
         raise InvalidInputError(
             f"Cannot export to {path!r}: the extension {ext or '(none)'!r} names no format "
             "we write. Use .parquet, .csv or .jsonl.")
+    check_output_path(path)
+    return FORMATS[ext]
+
+
+def check_output_path(path: str, extensions: tuple[str, ...] = ()) -> str:
+    """An output file whose folder exists and is writable, that is not a folder, and (when
+    ``extensions`` are given) has one of them; checked before any work, so nothing is computed
+    or stored for a file that cannot be written."""
+    if extensions and not path.lower().endswith(extensions):
+        raise InvalidInputError(
+            f"Cannot write {path!r}: give a file name ending in {' or '.join(extensions)}.")
+    if os.path.isdir(path):
+        raise InvalidInputError(f"Cannot write {path!r}: it is a folder; give a file name.")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InvalidInputError(f"Cannot write {path!r}: the folder {folder!r} does not exist. "
                                 "Create it first or choose another path.")
-    if os.path.isdir(path):
-        raise InvalidInputError(f"Cannot write {path!r}: it is a folder; give a file name.")
-    return FORMATS[ext]
+    if not os.access(folder, os.W_OK):
+        raise InvalidInputError(f"Cannot write {path!r}: the folder {folder!r} is not "
+                                "writable. Choose another path.")
+    return path
 
 
 def write_documents(reader: pa.RecordBatchReader, path: str) -> str:

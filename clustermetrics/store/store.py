@@ -19,10 +19,12 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import (ClusterMetricsError, InvalidInputError, NotFoundError, SchemaError,
                       StoreError, StoreLockedError)
@@ -57,11 +59,11 @@ class Store:
     def __init__(self, path: str):
         self.path = path
         if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            _check_store_path(path)
         try:
             self._db = duckdb.connect(path)
-        except duckdb.IOException as exc:
-            raise _locked_error(path, exc) from None
+        except duckdb.Error as exc:
+            raise _open_error(path, exc) from None
         self._local = threading.local()
         self._cursors: list = []
         self._cursors_lock = threading.Lock()
@@ -76,6 +78,9 @@ class Store:
             "CREATE TABLE IF NOT EXISTS aliases (dataset VARCHAR, vector_field VARCHAR, "
             "alias VARCHAR, method VARCHAR, params VARCHAR, centroids FLOAT[][], "
             "created_at TIMESTAMP DEFAULT current_timestamp)")
+        # documents of the alias whose vector changed (their label dropped) or that were
+        # deleted since the alias was made; stores made before it get the column here
+        con.execute("ALTER TABLE aliases ADD COLUMN IF NOT EXISTS changed BIGINT DEFAULT 0")
 
     @property
     def con(self):
@@ -149,6 +154,16 @@ class Store:
             raise NotFoundError("dataset", dataset, self.list_datasets())
         return dataset
 
+    def _check_new_name(self, dataset: str) -> None:
+        """A new dataset's name may not differ from an existing one only in case (the store's
+        names are case-insensitive)."""
+        same = [d for d in self.list_datasets() if d.lower() == dataset.lower()]
+        if same:
+            raise InvalidInputError(
+                f"Dataset {dataset!r} differs from the existing dataset {same[0]!r} only in "
+                f"case, and dataset names are case-insensitive in the store. Use {same[0]!r} "
+                "to add to it, or choose another name.")
+
     def table(self, dataset: str) -> str:
         return f"datasets.{q(dataset)}"
 
@@ -169,6 +184,61 @@ class Store:
         self.require(dataset)
         return self.scalar(f"SELECT count(*) FROM {self.table(dataset)}")
 
+    def set_vector_field(self, dataset: str, field: str) -> dict:
+        """Declare a stored field a vector field: its lists of numbers (``DOUBLE[]``,
+        ``BIGINT[]``, ...) become ``FLOAT[d]``, all of them or none. Refused, naming the
+        documents, when the lists differ in length, hold nulls, NaN or infinite values, or
+        values beyond 32-bit floats. Returns what changed: ``{"field", "from", "to",
+        "documents"}`` (``documents``: how many vectors were converted; 0 if it already was
+        one)."""
+        schema = self.schema(dataset)
+        if field not in schema:
+            plain = [f for f in schema if not f.startswith(CLUSTER_PREFIX) and f != "_id"]
+            raise NotFoundError("field", field, plain, f" in dataset {dataset!r}")
+        sqltype = schema[field]
+        if _ARRAY.match(sqltype):
+            return {"dataset": dataset, "field": field, "from": sqltype, "to": sqltype,
+                    "documents": 0}
+        element = sqltype[:-2] if sqltype.endswith("[]") else None
+        if element is None or _family(element) not in ("int", "float"):
+            raise InvalidInputError(
+                f"Field {field!r} of dataset {dataset!r} is {sqltype}; only a field of lists "
+                "of numbers can become a vector field.")
+        t, c = self.table(dataset), q(field)
+        lengths = self.con.execute(
+            f"SELECT len({c}) AS d, count(*) AS n, list(_id ORDER BY _id)[1:5] FROM {t} "
+            f"WHERE {c} IS NOT NULL GROUP BY d ORDER BY n DESC, d").fetchall()
+        if not lengths:
+            raise InvalidInputError(f"Field {field!r} of dataset {dataset!r} holds no lists; "
+                                    "there is nothing to make a vector of.")
+        dim = int(lengths[0][0])
+        if len(lengths) > 1 or dim == 0:
+            others = [r for r in lengths if r[0] != dim] if dim else lengths
+            n = sum(r[1] for r in others)
+            first = ", ".join(f"{i!r} ({r[0]} values)" for r in others for i in r[2])
+            raise SchemaError(
+                f"Field {field!r} cannot become a vector field: {lengths[0][1]:,} documents "
+                f"have {dim} values but {n:,} have another length (first: {first}). Nothing "
+                "was changed; fix or remove those documents' lists and try again."
+                if dim else
+                f"Field {field!r} cannot become a vector field: its lists are empty.")
+        bad_values = f"list_count({c}) != len({c})"
+        if _family(element) == "float":
+            bad_values += (f" OR list_bool_or(list_transform({c}, x -> isnan(x) OR isinf(x) "
+                           "OR abs(x) > 3.4028234663852886e38))")
+        bad = self.con.execute(f"SELECT _id FROM {t} WHERE {c} IS NOT NULL AND ({bad_values}) "
+                               "ORDER BY _id").fetchall()
+        if bad:
+            raise SchemaError(
+                f"Field {field!r} cannot become a vector field: {len(bad):,} documents have "
+                "null, NaN or infinite values (or values beyond 32-bit floats) in their lists "
+                f"(first _id: {', '.join(repr(r[0]) for r in bad[:5])}). Nothing was changed.")
+        n = lengths[0][1]
+        with self._transaction():
+            self.con.execute(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE FLOAT[{dim}]")
+        return {"dataset": dataset, "field": field, "from": sqltype, "to": f"FLOAT[{dim}]",
+                "documents": int(n)}
+
     def drop(self, dataset: str) -> None:
         self.require(dataset)
         with self._transaction():
@@ -178,10 +248,20 @@ class Store:
     # -- documents -------------------------------------------------------------------------
     def write(self, dataset: str, data, *, mode: str = "insert", ids=None,
               vector_field: str | None = None, vector_fields=(),
-              progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+              progress: Callable[[str, int, int], None] | None = None) -> dict:
         """Insert (replace whole documents) or upsert (merge fields), in one transaction:
-        all of the input or none of it. Returns ``{"inserted": n, "updated": m}``.
-        ``progress(mode, rows, total)`` is called as pieces are written.
+        all of the input or none of it. ``progress(mode, rows, total)`` is called as pieces
+        are written. Returns::
+
+            {"inserted": n, "updated": m,
+             "labels_dropped": {vector_field: {alias: count}},  # labels of changed vectors
+             "widened": {field: "BIGINT -> DOUBLE"}}           # fields whose type grew
+
+        Cluster labels are data: a replaced or merged document keeps its label for every
+        alias as long as its vector is unchanged; where the vector changed, the labels of
+        that vector field's aliases are dropped (unless the batch gives new ones) and counted.
+        A value never changes to fit a field: a field widens (integer -> double) or the batch
+        is refused, naming the field and ``_id``.
 
         A Parquet file arrives in pieces, each read and checked in a background thread while
         DuckDB writes the one before; an insert is then one INSERT over the stream of pieces.
@@ -196,17 +276,28 @@ class Store:
         if mode not in ("insert", "upsert"):
             raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
         exists = self.exists(dataset)
+        if not exists:
+            self._check_new_name(dataset)
         current = self.schema(dataset) if exists else {"_id": "VARCHAR"}
-        checker = _PieceChecker(self.vector_fields(dataset) if exists else {}, vector_fields,
-                                current)
         source = data if isinstance(data, Pieces) else Pieces(
             data, ids=ids, vector_field=vector_field, vector_fields=vector_fields)
-        pieces = prefetch(checker(p) for p in source)
-        first = next(pieces, None)
-        if first is None or first.num_rows == 0:
-            return {"inserted": 0, "updated": 0}
-        total = source.parquet.metadata.num_rows if source.parquet else first.num_rows
-        report = (lambda rows: progress(mode, rows, total)) if progress else (lambda rows: None)
+        declared = [*vector_fields, *source.vector_field_names]
+        _check_declared(dataset, current, declared)
+        checker = _PieceChecker(self.vector_fields(dataset) if exists else {}, vector_fields,
+                                current)
+        with prefetch(checker(p) for p in source) as pieces:
+            first = next(pieces, None)
+            if first is None or first.num_rows == 0:
+                return _result(0, 0)
+            _check_declared_present(declared, first, current)
+            widen = self._fit_types(dataset, current, first, source)
+            total = source.parquet.metadata.num_rows if source.parquet else first.num_rows
+            report = (lambda rows: progress(mode, rows, total)) if progress else (lambda r: None)
+            return self._write_pieces(dataset, exists, mode, first, pieces, source, widen,
+                                      report)
+
+    def _write_pieces(self, dataset: str, exists: bool, mode: str, first: pa.Table, pieces,
+                      source: Pieces, widen: dict[str, tuple[str, str]], report) -> dict:
         # while the reader thread decodes a Parquet file, one DuckDB thread fewer leaves it a
         # core: measured faster on 2 cores than DuckDB's threads competing with the reader
         threads = self.scalar("SELECT current_setting('threads')")
@@ -216,37 +307,45 @@ class Store:
             with self._transaction():
                 if not exists:
                     self.con.execute(f"CREATE TABLE {self.table(dataset)} (_id VARCHAR)")
-                self._add_columns(dataset, first, current)
+                for name, (_, wider) in widen.items():
+                    self.con.execute(f"ALTER TABLE {self.table(dataset)} ALTER COLUMN "
+                                     f"{q(name)} TYPE {wider}")
+                self._add_columns(dataset, first, self.schema(dataset))
+                dropped: dict[tuple[str, str], int] = {}
                 if mode == "insert":
                     known = first.column("_id") if source.parquet is None else source.ids
-                    counts = self._insert_stream(dataset, first, pieces, known, report)
+                    counts = self._insert_stream(dataset, first, pieces, known, report,
+                                                 dropped)
                 else:
                     counts = {"inserted": 0, "updated": 0}
                     for table in itertools.chain([first], pieces):
-                        done = self._upsert_piece(dataset, table)
+                        done = self._upsert_piece(dataset, table, dropped)
                         counts = {k: counts[k] + done[k] for k in counts}
                         report(table.num_rows)
                 for name in first.column_names:  # labels that came inside documents
                     if name.startswith(CLUSTER_PREFIX) and name.count(".") >= 2:
                         vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
                         self.register_alias(dataset, vf, alias)
+                self._count_changed(dataset, dropped)
         finally:  # after COMMIT or ROLLBACK, when DuckDB accepts these again
             for name in ("_batch", "_ids", "_stream"):
                 self.con.unregister(name)
             self.con.execute(f"SET threads = {int(threads)}")
-        return counts
+        return _result(counts["inserted"], counts["updated"], dropped, widen)
 
-    def _insert_stream(self, dataset: str, first: pa.Table, rest, known,
-                       report) -> dict[str, int]:
+    def _insert_stream(self, dataset: str, first: pa.Table, rest, known, report,
+                       dropped: dict) -> dict[str, int]:
         """Replace the documents whose ids are ``known`` (None: all ids are new), then append
         every piece with one INSERT that pulls the pieces as DuckDB writes; ``report(rows)``
-        as each piece is pulled."""
+        as each piece is pulled. Labels of replaced documents whose vectors are unchanged are
+        put back; the others are counted in ``dropped``."""
         t = self.table(dataset)
-        existing = 0
+        existing, kept = 0, None
         if known is not None:
             self.con.register("_ids", pa.table({"_id": known}))
             existing = self.scalar(f"SELECT count(*) FROM {t} WHERE _id IN (SELECT _id FROM _ids)")
             if existing:
+                kept = self._keep_labels(dataset, first.column_names)
                 self.con.execute(f"DELETE FROM {t} WHERE _id IN (SELECT _id FROM _ids)")
         failure: list[BaseException] = []
         rows = [0]
@@ -266,37 +365,204 @@ class Store:
         cols = ", ".join(q(c) for c in first.column_names)
         try:
             self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _stream")
-        except duckdb.Error:
+        except (duckdb.Error, pa.ArrowException):
             if failure:
                 raise failure[0] from None
             raise
+        if kept is not None:
+            self._restore_labels(dataset, *kept, dropped)
         return {"inserted": rows[0] - existing, "updated": existing}
+
+    def _label_columns(self, dataset: str) -> list[tuple[str, str, str]]:
+        """(vector_field, alias, column) of every label column."""
+        return [(vf, alias, label_column(vf, alias)) for vf, alias in self.aliases(dataset)]
+
+    def _keep_labels(self, dataset: str, given: list[str]):
+        """Before documents are replaced: their labels, and a hash of each vector the labels
+        belong to, in a temporary table. Labels the batch gives itself are not kept."""
+        schema = self.schema(dataset)
+        labels = [(vf, a, c) for vf, a, c in self._label_columns(dataset) if c not in given]
+        if not labels:
+            return None
+        fields = sorted({vf for vf, _, _ in labels})
+        tmp = f"_kept_{uuid.uuid4().hex}"
+        hashes = [f"hash({q(vf) if vf in schema else 'NULL'}) AS h{i}"
+                  for i, vf in enumerate(fields)]
+        values = [f"{q(c)} AS l{i}" for i, (_, _, c) in enumerate(labels)]
+        anyone = " OR ".join(f"{q(c)} IS NOT NULL" for _, _, c in labels)
+        self.con.execute(
+            f"CREATE TEMP TABLE {tmp} AS SELECT _id, {', '.join(hashes + values)} FROM "
+            f"{self.table(dataset)} WHERE _id IN (SELECT _id FROM _ids) AND ({anyone})")
+        return tmp, fields, labels
+
+    def _restore_labels(self, dataset: str, tmp: str, fields: list[str], labels: list,
+                        dropped: dict) -> None:
+        """Put kept labels back where the vector hashes as before; count the others."""
+        t, schema = self.table(dataset), self.schema(dataset)
+        try:
+            same = {vf: (f"hash(_doc.{q(vf)}) = _k.h{i}" if vf in schema else
+                         f"hash(NULL) = _k.h{i}") for i, vf in enumerate(fields)}
+            sets = ", ".join(
+                f"{q(c)} = CASE WHEN _doc.{q(c)} IS NULL AND {same[vf]} THEN _k.l{i} "
+                f"ELSE _doc.{q(c)} END" for i, (vf, _, c) in enumerate(labels))
+            self.con.execute(f"UPDATE {t} AS _doc SET {sets} FROM {tmp} AS _k "
+                             "WHERE _doc._id = _k._id")
+            lost = self.row(
+                "SELECT " + ", ".join(
+                    f"count(*) FILTER (WHERE _k.l{i} IS NOT NULL AND _doc.{q(c)} IS NULL)"
+                    for i, (_, _, c) in enumerate(labels))
+                + f" FROM {tmp} AS _k JOIN {t} AS _doc ON _doc._id = _k._id")
+            # documents of the batch that were not written again: none (every known id is)
+            for (vf, alias, _), n in zip(labels, lost):
+                if n:
+                    dropped[(vf, alias)] = dropped.get((vf, alias), 0) + int(n)
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {tmp}")
+
+    def _count_changed(self, dataset: str, dropped: dict) -> None:
+        for (vf, alias), n in dropped.items():
+            self.con.execute("UPDATE aliases SET changed = coalesce(changed, 0) + ? WHERE "
+                             "dataset = ? AND vector_field = ? AND alias = ?",
+                             [n, dataset, vf, alias])
+
+    def _sql_types(self, table: pa.Table) -> dict[str, str]:
+        """The SQL type DuckDB gives each Arrow column."""
+        probe = f"_probe_{uuid.uuid4().hex}"
+        self.con.register(probe, table.slice(0, 0))
+        try:
+            return {row[0]: row[1]
+                    for row in self.con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()}
+        finally:
+            self.con.unregister(probe)
 
     def _add_columns(self, dataset: str, table: pa.Table, current: dict[str, str]) -> None:
         new = [f for f in table.schema if f.name not in current]
         if not new:
             return
-        # let DuckDB name the types it would give these Arrow columns
-        self.con.register("_probe", table.slice(0, 0))
-        types = {row[0]: row[1]
-                 for row in self.con.execute("DESCRIBE SELECT * FROM _probe").fetchall()}
-        self.con.unregister("_probe")
+        types = self._sql_types(table)  # let DuckDB name the types of these Arrow columns
         for f in new:
             self.con.execute(f"ALTER TABLE {self.table(dataset)} ADD COLUMN {q(f.name)} "
                              f"{types[f.name]}")
 
-    def _upsert_piece(self, dataset: str, table: pa.Table) -> dict[str, int]:
-        """Merge the given fields into existing documents; insert the new ones."""
+    def _fit_types(self, dataset: str, current: dict[str, str], first: pa.Table,
+                   source: Pieces) -> dict[str, tuple[str, str]]:
+        """Check that every value of the batch fits the type of its stored field without
+        changing. Returns the fields to widen first, ``{field: (stored, wider)}``; raises
+        :class:`SchemaError` naming the field and ``_id`` for a value that cannot be stored
+        as it is. A Parquet file's columns are checked whole (read again, without vectors),
+        not only its first piece."""
+        types = self._sql_types(first)
+        check = [n for n in first.column_names if n in current and types[n] != current[n]
+                 and not pa.types.is_null(first.schema.field(n).type)]
+        if not check:
+            return {}
+        table = first
+        if source.parquet is not None:
+            names = source.parquet.schema_arrow.names
+            tops = list(dict.fromkeys(n if n in names else n.split(".", 1)[0] for n in check))
+            table = source.read_columns(tops)
+        widen = {}
+        for name in check:
+            col = table.column(name)
+            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+            wider = self._fit(dataset, name, current[name], types[name], col,
+                              table.column("_id"))
+            if wider and wider != current[name]:
+                widen[name] = (current[name], wider)
+        return widen
+
+    def _fit(self, dataset: str, name: str, stored: str, incoming: str, col: pa.Array,
+             ids) -> str | None:
+        """None when every value of ``col`` is stored unchanged as ``stored``; else the wider
+        type that holds them all (and every stored value) unchanged, or a SchemaError."""
+        if incoming == stored or col.null_count == len(col):
+            return None
+        if stored.endswith("[]") and incoming.endswith("[]") and not _ARRAY.match(stored):
+            values = pc.list_flatten(col)
+            parents = pc.list_parent_indices(col).to_numpy()
+            wider = self._fit(dataset, name, stored[:-2], incoming[:-2], values,
+                              pc.take(ids, parents))
+            return wider + "[]" if wider else None
+        s, i = _family(stored), _family(incoming)
+        valid = col.is_valid().to_numpy(zero_copy_only=False)
+
+        def refuse(bad: np.ndarray, why: str) -> SchemaError:
+            row = int(np.flatnonzero(bad & valid)[0])
+            count = int((bad & valid).sum())
+            return SchemaError(
+                f"Field {name!r} of dataset {dataset!r} is stored as {stored}, but "
+                f"{_documents(count)} {'gives' if count == 1 else 'give'} {why} (first: _id "
+                f"{str(ids[row])!r}, value "
+                f"{col[row].as_py()!r}). Nothing of this batch was written: convert those "
+                f"values to {_KIND.get(s, stored)}, or store them under a new field name.")
+
+        everywhere = np.ones(len(col), bool)
+        if s in ("int", "float") and i in ("int", "float"):
+            v = pc.fill_null(col, 0).to_numpy(zero_copy_only=False)
+            v = v.astype(np.float64) if i == "float" else v
+            if s == "int":
+                lo, hi = _INT_RANGES[stored]
+                fits = (np.isfinite(v) & (np.floor(v) == v) & (v >= lo) & (v <= hi)
+                        if i == "float" else (v >= lo) & (v <= hi))
+                if fits[valid].all():
+                    return None
+                if i == "int" and ((v >= _INT_RANGES["BIGINT"][0]) &
+                                   (v <= _INT_RANGES["BIGINT"][1]))[valid].all():
+                    return "BIGINT"
+                if i == "int":
+                    raise refuse(~fits, "integers too large for it")
+                # decimals: the field becomes DOUBLE if every stored integer stays exact there
+                big = self.scalar(f"SELECT count(*) FROM {self.table(dataset)} "
+                                  f"WHERE abs({q(name)}::HUGEINT) > 9007199254740992")
+                if big:
+                    raise refuse(~fits, "decimals, and some stored integers are too large to "
+                                        "become exact doubles")
+                return "DOUBLE"
+            exact = 2.0 ** (24 if stored == "FLOAT" else 53)
+            if i == "int":
+                fits = np.abs(v.astype(np.float64)) <= exact
+            else:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    fits = (v.astype(np.float32).astype(np.float64) == v) | np.isnan(v)
+            if fits[valid].all():
+                return None
+            if stored == "FLOAT":
+                return "DOUBLE"
+            raise refuse(~fits, "integers too large to be exact doubles")
+        raise refuse(everywhere, _KIND_OF.get(i, f"{incoming} values"))
+
+    def _upsert_piece(self, dataset: str, table: pa.Table, dropped: dict) -> dict[str, int]:
+        """Merge the given fields into existing documents; insert the new ones. A document
+        whose vector changes loses its labels for that vector field's aliases (unless the
+        piece gives them), counted in ``dropped``."""
         t = self.table(dataset)
         self._add_columns(dataset, table, self.schema(dataset))
         types = self.schema(dataset)
         self.con.register("_batch", table)
         existing = self.scalar(f"SELECT count(*) FROM {t} WHERE _id IN (SELECT _id FROM _batch)")
+        given = set(table.column_names)
         # both sides aliased: a dataset may have any name, including the alias of the other
-        sets = ", ".join(f"{q(c)} = coalesce(CAST(_new.{q(c)} AS {types[c]}), _doc.{q(c)})"
-                         for c in table.column_names if c != "_id")
+        sets = {c: f"coalesce(CAST(_new.{q(c)} AS {types[c]}), _doc.{q(c)})"
+                for c in table.column_names if c != "_id"}
+        stale = [(vf, a, c) for vf, a, c in self._label_columns(dataset) if vf in given]
+        if existing and stale:
+            changed = {vf: f"(_new.{q(vf)} IS NOT NULL AND _new.{q(vf)} IS DISTINCT FROM "
+                           f"_doc.{q(vf)})" for vf, _, _ in stale}
+            new_label = {c: (f"CAST(_new.{q(c)} AS {types[c]})" if c in given else "NULL")
+                         for _, _, c in stale}
+            lost = self.row(
+                "SELECT " + ", ".join(
+                    f"count(*) FILTER (WHERE {changed[vf]} AND _doc.{q(c)} IS NOT NULL AND "
+                    f"{new_label[c]} IS NULL)" for vf, _, c in stale)
+                + f" FROM {t} AS _doc JOIN _batch AS _new ON _doc._id = _new._id")
+            for (vf, alias, c), n in zip(stale, lost):
+                if n:
+                    dropped[(vf, alias)] = dropped.get((vf, alias), 0) + int(n)
+                sets[c] = (f"CASE WHEN {changed[vf]} THEN {new_label[c]} "
+                           f"ELSE coalesce({new_label[c]}, _doc.{q(c)}) END")
         if sets and existing:
-            self._run(f"UPDATE {t} AS _doc SET {sets} FROM _batch AS _new "
+            assignments = ", ".join(f"{q(c)} = {expr}" for c, expr in sets.items())
+            self._run(f"UPDATE {t} AS _doc SET {assignments} FROM _batch AS _new "
                       "WHERE _doc._id = _new._id")
         cols = ", ".join(q(c) for c in table.column_names)
         self._run(f"INSERT INTO {t} ({cols}) SELECT * FROM _batch "
@@ -316,14 +582,20 @@ class Store:
         return [nest(row) for row in self.get_table(dataset, ids, fields).to_pylist()]
 
     def delete_documents(self, dataset: str, ids) -> int:
+        """Delete documents by ``_id``; returns how many there were. Each alias counts the
+        labelled documents it lost (``changed`` in :meth:`alias_info`)."""
         self.require(dataset)
         self.con.register("_ids", pa.table({"_id": [str(i) for i in ids]}))
+        t = self.table(dataset)
+        labels = self._label_columns(dataset)
         try:
             with self._transaction():
-                n = self.scalar(f"SELECT count(*) FROM {self.table(dataset)} "
-                                "WHERE _id IN (SELECT _id FROM _ids)")
-                self.con.execute(f"DELETE FROM {self.table(dataset)} "
-                                 "WHERE _id IN (SELECT _id FROM _ids)")
+                n, *lost = self.row(
+                    "SELECT " + ", ".join(["count(*)", *(f"count({q(c)})" for *_, c in labels)])
+                    + f" FROM {t} WHERE _id IN (SELECT _id FROM _ids)")
+                self.con.execute(f"DELETE FROM {t} WHERE _id IN (SELECT _id FROM _ids)")
+                self._count_changed(dataset, {(vf, a): int(k)
+                                              for (vf, a, _), k in zip(labels, lost) if k})
         finally:
             self.con.unregister("_ids")
         return n
@@ -568,6 +840,38 @@ def _conversion_message(exc: Exception) -> str:
             "Nothing of this batch was written; convert the field or use a new field name.")
 
 
+def _documents(n: int) -> str:
+    return "1 document" if n == 1 else f"{n:,} documents"
+
+
+def _check_store_path(path: str) -> None:
+    """A store path must name a file (made with its folder when absent), not a folder."""
+    if os.path.isdir(path):
+        raise StoreError(
+            f"The store path {path} is a folder; give the path of a file, for example "
+            f"{os.path.join(path, 'store.duckdb')}, with --path or CLUSTERMETRICS_PATH.")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot make the folder for the store {path}: {exc.strerror}. Give "
+                         "another path with --path or CLUSTERMETRICS_PATH.") from None
+
+
+def _open_error(path: str, exc: Exception) -> StoreError:
+    text = str(exc)
+    if "lock" in text.lower():
+        return _locked_error(path, exc)
+    if "not a valid DuckDB database file" in text:
+        return StoreError(
+            f"{path} is not a clustermetrics store (not a DuckDB database file). Give the path "
+            "of a store, or of a file that does not exist yet, with --path or "
+            "CLUSTERMETRICS_PATH.")
+    detail = " ".join(text.split())
+    return StoreError(f"Cannot open the store {path}: {detail}. Check the path and its "
+                      "permissions, or give another with --path or CLUSTERMETRICS_PATH.")
+
+
 def _locked_error(path: str, exc: Exception) -> StoreLockedError:
     text = str(exc)
     pid = re.search(r"PID (\d+)", text)
@@ -577,3 +881,57 @@ def _locked_error(path: str, exc: Exception) -> StoreLockedError:
         "Close that program (or wait for it to finish), or use another store with --path / "
         "CLUSTERMETRICS_PATH."
     )
+
+
+def _result(inserted: int, updated: int, dropped: dict | None = None,
+            widened: dict | None = None) -> dict:
+    labels: dict[str, dict[str, int]] = {}
+    for (vf, alias), n in sorted((dropped or {}).items()):
+        labels.setdefault(vf, {})[alias] = n
+    return {"inserted": inserted, "updated": updated, "labels_dropped": labels,
+            "widened": {k: f"{a} -> {b}" for k, (a, b) in (widened or {}).items()}}
+
+
+def _check_declared(dataset: str, current: dict[str, str], declared: Iterable[str]) -> None:
+    """A field declared a vector that is stored as something else: say how to convert it."""
+    for name in declared:
+        if name in current and not _ARRAY.match(current[name]):
+            raise SchemaError(
+                f"Field {name!r} of dataset {dataset!r} is stored as {current[name]}, not as a "
+                f"vector field. Make it one first (clustermetrics datasets set-vector {dataset} "
+                f"{name}, or Dataset.set_vector_field({name!r})), then import again. Nothing "
+                "was written.")
+
+
+def _check_declared_present(declared: list[str], first: pa.Table,
+                            current: dict[str, str]) -> None:
+    """A declared vector field that neither the documents nor the dataset have: a typo."""
+    fields = [n for n in first.column_names if n != "_id"]
+    for name in declared:
+        if name not in fields and name not in current:
+            raise NotFoundError("vector field", name, fields, " in the documents")
+
+
+_INT_RANGES = {
+    "TINYINT": (-(2**7), 2**7 - 1), "SMALLINT": (-(2**15), 2**15 - 1),
+    "INTEGER": (-(2**31), 2**31 - 1), "BIGINT": (-(2**63), 2**63 - 1),
+    "HUGEINT": (-(2**127), 2**127 - 1), "UTINYINT": (0, 2**8 - 1),
+    "USMALLINT": (0, 2**16 - 1), "UINTEGER": (0, 2**32 - 1), "UBIGINT": (0, 2**64 - 1),
+}
+_KIND = {"int": "integers", "float": "numbers", "string": "text", "bool": "true/false"}
+_KIND_OF = {"int": "integers", "float": "decimals", "string": "text", "bool": "true/false",
+            "list": "lists"}
+
+
+def _family(sqltype: str) -> str:
+    if sqltype in _INT_RANGES:
+        return "int"
+    if sqltype in ("FLOAT", "DOUBLE"):
+        return "float"
+    if sqltype == "VARCHAR":
+        return "string"
+    if sqltype == "BOOLEAN":
+        return "bool"
+    if sqltype.endswith("]"):
+        return "list"
+    return sqltype
