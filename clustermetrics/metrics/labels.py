@@ -75,7 +75,8 @@ def _from_sequence(values) -> np.ndarray:
 
 def encode_labels(values, *, noise_label=None, noise: str | None = None,
                   name: str = "labels", row_offset: int = 0, row_names=None) -> Labels:
-    """Encode labels; ``noise_label`` values follow ``noise`` (default ``"exclude"``).
+    """Encode labels; ``noise_label`` values follow ``noise`` (default ``"exclude"``). The noise
+    label matches by value, and an integer matches its text either way (``"-1"`` and ``-1``).
 
     - ``"exclude"``: noise samples get code ``NOISE`` and are left out of every metric.
     - ``"cluster"``: the noise label is one cluster like any other (scikit-learn's behaviour).
@@ -105,7 +106,7 @@ def encode_labels(values, *, noise_label=None, noise: str | None = None,
     drop = [i for i, u in enumerate(uniques) if isinstance(u, str) and u == ""]
     noise_code = None
     if noise_label is not None:
-        hits = [i for i, u in enumerate(uniques) if _same_label(u, noise_label)]
+        hits = [i for i, u in enumerate(uniques) if same_label(u, noise_label)]
         if hits and noise != "cluster":
             noise_code = hits[0]
             drop.append(noise_code)
@@ -157,11 +158,33 @@ def check_noise_policy(noise: str | None, noise_label) -> str:
     return noise
 
 
-def _same_label(value, noise_label) -> bool:
-    try:
-        return bool(value == noise_label) and type(value) is not bool
-    except (TypeError, ValueError):
+def same_label(value, noise_label) -> bool:
+    """Whether ``value`` is the noise label: equal, or the same integer once as a number and
+    once as text, so ``"-1"`` (as a command line gives it) matches integer labels -1 and ``-1``
+    matches string labels ``"-1"``. Booleans are never noise."""
+    if isinstance(value, (bool, np.bool_)) or isinstance(noise_label, (bool, np.bool_)):
         return False
+    try:
+        if bool(value == noise_label):
+            return True
+    except (TypeError, ValueError):
+        pass
+    as_int = _integer_text(value)
+    return as_int is not None and as_int == _integer_text(noise_label)
+
+
+def _integer_text(v) -> str | None:
+    """'-1' for -1, -1.0 or ' -1 '; None for anything that is not an integer."""
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, str):
+        try:
+            return str(int(v.strip()))
+        except ValueError:
+            return None
+    return None
 
 
 def _drop_and_sort(codes: np.ndarray, uniques: np.ndarray, drop: list[int], noise_code):

@@ -134,7 +134,7 @@ class Pieces:
             yield pa.Table.from_batches([batch])
 
 
-class prefetch:  # noqa: N801 - used as a function over an iterator
+class prefetch:  # lower case: used like a function over an iterator
     """Produce the next items in a background thread while the caller works on this one; an
     error in the producer is raised in the caller. ``close()`` (or the end of a ``with``
     block) stops the thread and waits for it, whatever state the two sides are in: no thread
@@ -436,13 +436,13 @@ def _kind_conflict(docs, where=None) -> str | None:
                 seen[path] = (kind, i)
             elif seen[path][0] != kind:
                 first_kind, j = seen[path]
-                return (f"Field {path!r} {_a(first_kind)} in {_where(docs, j, where)} but "
-                        f"{_a(kind)} in {_where(docs, i, where)}")
+                return (f"Field {path!r} is {_a(first_kind)} in {_where(docs, j, where)} "
+                        f"but {_a(kind)} in {_where(docs, i, where)}")
     return None
 
 
 def _a(kind: str) -> str:
-    return f"is an {kind}" if kind[0] in "aeiou" else f"is a {kind}"
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _where(docs, i: int, where=None) -> str:
@@ -467,7 +467,8 @@ def _from_vectors(X: np.ndarray, ids, vector_field: str | None) -> pa.Table:
 
 
 def vectors_to_arrow(X: np.ndarray) -> pa.FixedSizeListArray:
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf: refused in normalize
+        X = np.ascontiguousarray(X, dtype=np.float32)
     return pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1])
 
 

@@ -223,9 +223,9 @@ class Store:
                 if dim else
                 f"Field {field!r} cannot become a vector field: its lists are empty.")
         bad_values = f"list_count({c}) != len({c})"
-        if _family(element) == "float":
-            bad_values += (f" OR list_bool_or(list_transform({c}, x -> isnan(x) OR isinf(x) "
-                           "OR abs(x) > 3.4028234663852886e38))")
+        if _family(element) == "float":  # NaN sorts above every number, so list_max finds it
+            bad_values += (f" OR isnan(list_max({c})) OR list_max({c}) > {_F32_MAX} "
+                           f"OR list_min({c}) < -{_F32_MAX}")
         bad = self.con.execute(f"SELECT _id FROM {t} WHERE {c} IS NOT NULL AND ({bad_values}) "
                                "ORDER BY _id").fetchall()
         if bad:
@@ -472,16 +472,17 @@ class Store:
         return widen
 
     def _fit(self, dataset: str, name: str, stored: str, incoming: str, col: pa.Array,
-             ids) -> str | None:
+             ids, stored_values: str | None = None) -> str | None:
         """None when every value of ``col`` is stored unchanged as ``stored``; else the wider
-        type that holds them all (and every stored value) unchanged, or a SchemaError."""
+        type that holds them all (and every stored value) unchanged, or a SchemaError.
+        ``stored_values``: the SQL expression of the stored values (items of a list field)."""
         if incoming == stored or col.null_count == len(col):
             return None
         if stored.endswith("[]") and incoming.endswith("[]") and not _ARRAY.match(stored):
             values = pc.list_flatten(col)
             parents = pc.list_parent_indices(col).to_numpy()
             wider = self._fit(dataset, name, stored[:-2], incoming[:-2], values,
-                              pc.take(ids, parents))
+                              pc.take(ids, parents), f"unnest({q(name)})")
             return wider + "[]" if wider else None
         s, i = _family(stored), _family(incoming)
         valid = col.is_valid().to_numpy(zero_copy_only=False)
@@ -512,15 +513,16 @@ class Store:
                 if i == "int":
                     raise refuse(~fits, "integers too large for it")
                 # decimals: the field becomes DOUBLE if every stored integer stays exact there
-                big = self.scalar(f"SELECT count(*) FROM {self.table(dataset)} "
-                                  f"WHERE abs({q(name)}::HUGEINT) > 9007199254740992")
+                big = self.scalar(
+                    f"SELECT count(*) FROM (SELECT {stored_values or q(name)} AS x FROM "
+                    f"{self.table(dataset)}) WHERE abs(x::HUGEINT) > 9007199254740992")
                 if big:
                     raise refuse(~fits, "decimals, and some stored integers are too large to "
                                         "become exact doubles")
                 return "DOUBLE"
             exact = 2.0 ** (24 if stored == "FLOAT" else 53)
-            if i == "int":
-                fits = np.abs(v.astype(np.float64)) <= exact
+            if i == "int":  # compared as integers: 2**53 + 1 rounds to 2**53 as a double
+                fits = (v <= int(exact)) & (v >= -int(exact))
             else:
                 with np.errstate(over="ignore", invalid="ignore"):
                     fits = (v.astype(np.float32).astype(np.float64) == v) | np.isnan(v)
@@ -686,16 +688,19 @@ class Store:
         return out
 
     def alias_info(self, dataset: str, vector_field: str, alias: str) -> dict:
+        """How an alias was made: method, params, centroids, ``created_at``, and ``changed``:
+        how many of its documents changed vector (losing the label) or were deleted since."""
         row = self.row(
-            "SELECT method, params, centroids, created_at FROM aliases WHERE dataset = ? AND "
-            "vector_field = ? AND alias = ? ORDER BY created_at DESC LIMIT 1",
+            "SELECT method, params, centroids, created_at, changed FROM aliases WHERE "
+            "dataset = ? AND vector_field = ? AND alias = ? ORDER BY created_at DESC LIMIT 1",
             [dataset, vector_field, alias])
         if row is None:
-            return {"method": "custom", "params": {}, "centroids": None, "created_at": None}
-        method, params, centroids, created = row
+            return {"method": "custom", "params": {}, "centroids": None, "created_at": None,
+                    "changed": 0}
+        method, params, centroids, created, changed = row
         return {"method": method, "params": json.loads(params or "{}"),
                 "centroids": None if centroids is None else np.asarray(centroids, np.float64),
-                "created_at": created}
+                "created_at": created, "changed": int(changed or 0)}
 
     def set_labels(self, dataset: str, vector_field: str, alias: str, ids, labels, *,
                    method: str = "custom", params: dict | None = None, centroids=None) -> int:
@@ -912,6 +917,7 @@ def _check_declared_present(declared: list[str], first: pa.Table,
             raise NotFoundError("vector field", name, fields, " in the documents")
 
 
+_F32_MAX = "3.4028234663852886e38"
 _INT_RANGES = {
     "TINYINT": (-(2**7), 2**7 - 1), "SMALLINT": (-(2**15), 2**15 - 1),
     "INTEGER": (-(2**31), 2**31 - 1), "BIGINT": (-(2**63), 2**63 - 1),
