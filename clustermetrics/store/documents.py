@@ -8,6 +8,7 @@ names the field and the first offending ``_id`` values, before anything is writt
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 import queue
@@ -15,6 +16,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InvalidInputError, SchemaError
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 VECTOR_SUFFIX = "_vector_"
 CLUSTER_PREFIX = "_cluster_."
@@ -92,7 +97,7 @@ class Pieces:
         self.kw = {"ids": ids, "vector_field": vector_field, "vector_fields": vector_fields}
         self.ids: pa.ChunkedArray | None = None
         self.path = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
-        self.parquet = None
+        self.parquet: pq.ParquetFile | None = None
         if self.path and self.path.lower().endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
             check_input_file(self.path)
@@ -112,6 +117,7 @@ class Pieces:
 
     def read_columns(self, names: list[str]) -> pa.Table:
         """Whole top-level columns of the Parquet file, flattened, with the ``_id`` column."""
+        assert self.parquet is not None and self.path is not None  # a Parquet input only
         try:
             table = flatten(self.parquet.read(columns=names))
         except (pa.ArrowException, OSError) as exc:
@@ -123,18 +129,19 @@ class Pieces:
         if self.parquet is None:
             yield read_any(self.data, **self.kw)
             return
+        path = self.path or ""
         batches = self.parquet.iter_batches(batch_size=PIECE_ROWS)
         while True:
             try:
                 batch = next(batches, None)
             except (pa.ArrowException, OSError) as exc:
-                raise _unreadable_parquet(self.path, exc) from None
+                raise _unreadable_parquet(path, exc) from None
             if batch is None:
                 return
             yield pa.Table.from_batches([batch])
 
 
-class prefetch:  # lower case: used like a function over an iterator
+class Prefetch:
     """Produce the next items in a background thread while the caller works on this one; an
     error in the producer is raised in the caller. ``close()`` (or the end of a ``with``
     block) stops the thread and waits for it, whatever state the two sides are in: no thread
@@ -171,7 +178,7 @@ class prefetch:  # lower case: used like a function over an iterator
             if close is not None:  # a generator's own clean-up, in its own thread
                 close()
 
-    def __iter__(self) -> prefetch:
+    def __iter__(self) -> Prefetch:
         return self
 
     def __next__(self):
@@ -197,13 +204,11 @@ class prefetch:  # lower case: used like a function over an iterator
         self._done = True
         self._stop.set()
         while self._worker.is_alive():
-            try:  # make room for a producer waiting to put
+            with contextlib.suppress(queue.Empty):  # make room for a producer waiting to put
                 self._q.get_nowait()
-            except queue.Empty:
-                pass
             self._worker.join(timeout=0.05)
 
-    def __enter__(self) -> prefetch:
+    def __enter__(self) -> Prefetch:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -345,7 +350,7 @@ def _diagnose_json_lines(path: str, exc: BaseException) -> InvalidInputError:
                 continue
             try:
                 doc = json.loads(line)
-            except ValueError as err:
+            except json.JSONDecodeError as err:
                 return InvalidInputError(
                     f"Line {number} of {path} is not valid JSON ({err.msg}); the file may be "
                     "truncated. Nothing was imported; fix or remove that line.")
@@ -618,7 +623,7 @@ def _parse_text_vectors(col: pa.Array) -> pa.Array:
     """Vectors written as text ("[1.0, 2.0]", as a CSV file holds them) as lists; anything
     else is returned as it was, for the checks to name."""
     import json
-    out = []
+    out: list[list | None] = []
     for v in col.to_pylist():
         if v is None:
             out.append(None)

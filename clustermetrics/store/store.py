@@ -26,9 +26,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import (ClusterMetricsError, InvalidInputError, NotFoundError, SchemaError,
-                      StoreError, StoreLockedError)
-from .documents import CLUSTER_PREFIX, PIECE_ROWS, Pieces, check_name, normalize, prefetch
+from ..errors import (
+    ClusterMetricsError,
+    InvalidInputError,
+    NotFoundError,
+    SchemaError,
+    StoreError,
+    StoreLockedError,
+)
+from .documents import CLUSTER_PREFIX, PIECE_ROWS, Pieces, Prefetch, check_name, normalize
 
 try:
     import duckdb
@@ -285,7 +291,7 @@ class Store:
         _check_declared(dataset, current, declared)
         checker = _PieceChecker(self.vector_fields(dataset) if exists else {}, vector_fields,
                                 current)
-        with prefetch(checker(p) for p in source) as pieces:
+        with Prefetch(checker(p) for p in source) as pieces:
             first = next(pieces, None)
             if first is None or first.num_rows == 0:
                 return _result(0, 0)
@@ -370,14 +376,16 @@ class Store:
                 raise failure[0] from None
             raise
         if kept is not None:
-            self._restore_labels(dataset, *kept, dropped)
+            tmp, fields, labels = kept
+            self._restore_labels(dataset, tmp, fields, labels, dropped)
         return {"inserted": rows[0] - existing, "updated": existing}
 
     def _label_columns(self, dataset: str) -> list[tuple[str, str, str]]:
         """(vector_field, alias, column) of every label column."""
         return [(vf, alias, label_column(vf, alias)) for vf, alias in self.aliases(dataset)]
 
-    def _keep_labels(self, dataset: str, given: list[str]):
+    def _keep_labels(self, dataset: str, given: list[str]
+                     ) -> tuple[str, list[str], list[tuple[str, str, str]]] | None:
         """Before documents are replaced: their labels, and a hash of each vector the labels
         belong to, in a temporary table. Labels the batch gives itself are not kept."""
         schema = self.schema(dataset)
@@ -413,7 +421,7 @@ class Store:
                     for i, (_, _, c) in enumerate(labels))
                 + f" FROM {tmp} AS _k JOIN {t} AS _doc ON _doc._id = _k._id")
             # documents of the batch that were not written again: none (every known id is)
-            for (vf, alias, _), n in zip(labels, lost):
+            for (vf, alias, _), n in zip(labels, lost, strict=True):
                 if n:
                     dropped[(vf, alias)] = dropped.get((vf, alias), 0) + int(n)
         finally:
@@ -557,7 +565,7 @@ class Store:
                     f"count(*) FILTER (WHERE {changed[vf]} AND _doc.{q(c)} IS NOT NULL AND "
                     f"{new_label[c]} IS NULL)" for vf, _, c in stale)
                 + f" FROM {t} AS _doc JOIN _batch AS _new ON _doc._id = _new._id")
-            for (vf, alias, c), n in zip(stale, lost):
+            for (vf, alias, c), n in zip(stale, lost, strict=True):
                 if n:
                     dropped[(vf, alias)] = dropped.get((vf, alias), 0) + int(n)
                 sets[c] = (f"CASE WHEN {changed[vf]} THEN {new_label[c]} "
@@ -596,8 +604,9 @@ class Store:
                     "SELECT " + ", ".join(["count(*)", *(f"count({q(c)})" for *_, c in labels)])
                     + f" FROM {t} WHERE _id IN (SELECT _id FROM _ids)")
                 self.con.execute(f"DELETE FROM {t} WHERE _id IN (SELECT _id FROM _ids)")
+                lost_by_alias = zip(labels, lost, strict=True)
                 self._count_changed(dataset, {(vf, a): int(k)
-                                              for (vf, a, _), k in zip(labels, lost) if k})
+                                              for (vf, a, _), k in lost_by_alias if k})
         finally:
             self.con.unregister("_ids")
         return n
@@ -863,7 +872,7 @@ def _check_store_path(path: str) -> None:
                          "another path with --path or CLUSTERMETRICS_PATH.") from None
 
 
-def _open_error(path: str, exc: Exception) -> StoreError:
+def _open_error(path: str, exc: Exception) -> StoreError | StoreLockedError:
     text = str(exc)
     if "lock" in text.lower():
         return _locked_error(path, exc)

@@ -5,7 +5,6 @@ Every refusal asserts its message and that the store is exactly as it was before
 
 import gc
 import json
-import os
 import threading
 
 import numpy as np
@@ -20,7 +19,7 @@ from clustermetrics import Client
 
 def snapshot(client, dataset="shop"):
     """Everything stored about a dataset: schema, every row, and its aliases' records."""
-    store = client.store
+    store = client.api.store
     if dataset not in store.list_datasets():
         return None
     rows = store.con.execute(f'SELECT * FROM datasets."{dataset}" ORDER BY _id').fetchall()
@@ -43,7 +42,7 @@ def shop(client):
 
 def labels(client, alias="km", vf="v_vector_", dataset="shop"):
     col = f"_cluster_.{vf}.{alias}"
-    return dict(client.store.con.execute(
+    return dict(client.api.store.con.execute(
         f'SELECT _id, "{col}" FROM datasets."{dataset}" ORDER BY _id').fetchall())
 
 
@@ -57,7 +56,7 @@ def test_reinsert_of_unchanged_documents_keeps_every_label(client, shop):
     assert out == {"inserted": 0, "updated": 6, "labels_dropped": {}, "widened": {}}
     assert labels(client) == before
     assert shop.get_documents(["d3"])[0]["title"] == "new 3"
-    assert client.store.alias_info("shop", "v_vector_", "km")["changed"] == 0
+    assert client.api.store.alias_info("shop", "v_vector_", "km")["changed"] == 0
 
 
 def test_reinsert_from_a_parquet_file_keeps_labels(client, shop, tmp_path, monkeypatch):
@@ -82,7 +81,7 @@ def test_reinsert_with_a_changed_vector_drops_that_label_and_says_so(client, sho
     got = labels(client)
     assert got["d1"] is None and got["d3"] is None and got["d2"] == 0
     assert got["d0"] == 0 and got["d5"] == 1  # documents not in the batch: untouched
-    info = client.store.alias_info("shop", "v_vector_", "km")
+    info = client.api.store.alias_info("shop", "v_vector_", "km")
     assert info["changed"] == 2 and info["created_at"] is not None
 
 
@@ -112,10 +111,10 @@ def test_a_label_given_in_the_batch_wins(client, shop):
 
 def test_deleted_documents_count_as_changed_for_their_aliases(client, shop):
     assert shop.delete_documents(["d0", "d1"]) == 2
-    assert client.store.alias_info("shop", "v_vector_", "km")["changed"] == 2
+    assert client.api.store.alias_info("shop", "v_vector_", "km")["changed"] == 2
     client.vector_tools.cluster.set_cluster_labels("shop", "v_vector_", "km",
                                                    {f"d{i}": 0 for i in range(2, 6)})
-    assert client.store.alias_info("shop", "v_vector_", "km")["changed"] == 0  # made anew
+    assert client.api.store.alias_info("shop", "v_vector_", "km")["changed"] == 0  # made anew
 
 
 def test_a_store_made_before_the_changed_count_opens(tmp_path):
@@ -129,7 +128,7 @@ def test_a_store_made_before_the_changed_count_opens(tmp_path):
                 "('x', 'v_vector_', 'a', 'custom', '{}')")
     con.close()
     with Client(path=path) as client:
-        assert client.store.alias_info("x", "v_vector_", "a")["changed"] == 0
+        assert client.api.store.alias_info("x", "v_vector_", "a")["changed"] == 0
 
 
 # -- 2. types never change a value ------------------------------------------------------------
@@ -251,10 +250,10 @@ def unrecognised(client):
 
 
 def test_set_vector_field_converts_lists_of_one_length(client, unrecognised):
-    out = client.store.set_vector_field("emb", "embedding")
+    out = client.api.store.set_vector_field("emb", "embedding")
     assert out == {"dataset": "emb", "field": "embedding", "from": "DOUBLE[]",
                    "to": "FLOAT[3]", "documents": 5}
-    assert client.store.vector_fields("emb") == {"embedding": 3}
+    assert client.api.store.vector_fields("emb") == {"embedding": 3}
     assert unrecognised.get_documents(["e2", "none"]) == [
         {"_id": "e2", "embedding": [2.0, 0.5, -1.0]}, {"_id": "none"}]
     # imports now treat the field as a vector, without a flag
@@ -270,7 +269,7 @@ def test_set_vector_field_refuses_lists_of_other_lengths(client, unrecognised):
                                              r"documents have 3 values but 2 have another "
                                              r"length \(first: 'short' \(2 values\), 'long' "
                                              r"\(4 values\)\)\. Nothing was changed"):
-        client.store.set_vector_field("emb", "embedding")
+        client.api.store.set_vector_field("emb", "embedding")
     assert snapshot(client, "emb") == before
 
 
@@ -280,7 +279,7 @@ def test_set_vector_field_refuses_nan_and_nulls_inside(client, unrecognised):
     before = snapshot(client, "emb")
     with pytest.raises(cm.SchemaError, match=r"2 documents have null, NaN or infinite values "
                                              r".*\(first _id: 'hole', 'nan'\)"):
-        client.store.set_vector_field("emb", "embedding")
+        client.api.store.set_vector_field("emb", "embedding")
     assert snapshot(client, "emb") == before
 
 
@@ -288,10 +287,10 @@ def test_set_vector_field_refuses_a_field_that_is_not_lists_of_numbers(client, s
     before = snapshot(client)
     with pytest.raises(cm.InvalidInputError, match=r"Field 'title' of dataset 'shop' is "
                                                    r"VARCHAR; only a field of lists of numbers"):
-        client.store.set_vector_field("shop", "title")
+        client.api.store.set_vector_field("shop", "title")
     with pytest.raises(cm.NotFoundError, match=r"field 'titel' not found in dataset 'shop'. "
                                                r"Did you mean 'title'\?"):
-        client.store.set_vector_field("shop", "titel")
+        client.api.store.set_vector_field("shop", "titel")
     assert snapshot(client) == before
 
 
@@ -509,60 +508,3 @@ def test_store_path_under_a_file(tmp_path):
     blocker.write_text("x")
     with pytest.raises(cm.StoreError, match=r"Cannot make the folder for the store"):
         Client(path=str(blocker / "store.duckdb"))
-
-
-# -- 5. export by extension -------------------------------------------------------------------
-
-def _files(folder):
-    return sorted(f for f in os.listdir(folder) if not f.startswith("store.duckdb"))
-
-
-@pytest.mark.parametrize("ext", ["parquet", "csv", "jsonl", "json"])
-def test_export_by_extension_round_trips(client, shop, tmp_path, ext):
-    path = str(tmp_path / f"out.{ext}")
-    out = client.store.export("shop", path)
-    assert out == {"path": path, "format": ext, "documents": 6}
-    if ext == "parquet":
-        assert pq.read_table(path).num_rows == 6
-    elif ext == "csv":
-        assert pd.read_csv(path).shape[0] == 6
-    elif ext == "jsonl":
-        with open(path) as f:
-            assert len([json.loads(line) for line in f]) == 6
-    else:
-        with open(path) as f:
-            assert len(json.load(f)) == 6
-    again = client.Dataset("again")
-    again.insert_documents(path)
-    assert again.get_documents(["d3"]) == shop.get_documents(["d3"])
-    assert _files(tmp_path) == [f"out.{ext}"]  # no piece left behind
-
-
-def test_export_refuses_an_unknown_extension(client, shop, tmp_path):
-    with pytest.raises(cm.InvalidInputError, match=r"Cannot tell the format of .*out\.txt' from "
-                                                   r"its extension: use \.parquet, \.csv, "
-                                                   r"\.jsonl"):
-        client.store.export("shop", str(tmp_path / "out.txt"))
-    assert _files(tmp_path) == []
-
-
-def test_export_refuses_a_missing_folder(client, shop, tmp_path):
-    with pytest.raises(cm.InvalidInputError, match=r"Cannot write .*out\.csv: the folder "
-                                                   r".*missing does not exist"):
-        client.store.export("shop", str(tmp_path / "missing" / "out.csv"))
-    assert not (tmp_path / "missing").exists()
-
-
-def test_export_parquet_refuses_a_csv_name(client, shop, tmp_path):
-    with pytest.raises(cm.InvalidInputError, match=r"names a CSV file but export_parquet writes "
-                                                   r"Parquet"):
-        client.store.export_parquet("shop", str(tmp_path / "out.csv"))
-    assert _files(tmp_path) == []
-
-
-def test_export_keeps_an_existing_file_when_it_fails(client, shop, tmp_path):
-    path = tmp_path / "keep.parquet"
-    path.write_bytes(b"precious")
-    with pytest.raises(cm.NotFoundError):
-        client.store.export("nope", str(path))
-    assert path.read_bytes() == b"precious"
