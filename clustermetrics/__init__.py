@@ -10,7 +10,7 @@ store of documents and vectors, and the one call that answers the question::
                                         ground_truth_field="digit")
 """
 
-from .errors import (ClusterMetricsError, InvalidInputError, MissingDependencyError,
+from .errors import (ClusterMetricsError, ClusterMetricsWarning, InvalidInputError, MissingDependencyError,
                      NotFoundError, SchemaError, StoreError, StoreLockedError)
 from .metrics import (METRIC_INFO, ClusterMetrics, ClusterStats, ContingencyStats,
                       DaviesBouldinStats, SilhouetteResult, adjusted_mutual_info_score,
@@ -34,7 +34,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'clustermetrics' has no attribute {name!r}")
 
 __all__ = [
-    "Client", "Dataset", "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterStats",
+    "Client", "Dataset", "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterMetricsWarning", "ClusterStats",
     "ContingencyStats",
     "DaviesBouldinStats", "InvalidInputError", "MissingDependencyError", "NotFoundError",
     "SchemaError", "SilhouetteResult", "StoreError", "StoreLockedError", "__version__",

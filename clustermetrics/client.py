@@ -30,7 +30,7 @@ from .errors import InvalidInputError
 from .metrics.result import ClusterMetrics
 from .metrics.silhouettes import resolve_metric
 from .store.documents import Pieces
-from .store.files import write_documents
+from .store.files import check_output_path, write_documents
 from .store.store import nest
 
 PATH_ENV = "CLUSTERMETRICS_PATH"
@@ -94,17 +94,20 @@ class Dataset:
         return f"Dataset({self.dataset_id!r})"
 
     def insert_documents(self, documents, *, ids=None, vector_field: str | None = None,
-                         vector_fields=(), progress: Progress | None = None) -> dict[str, int]:
-        """Insert documents (list of dicts, DataFrame, Parquet/CSV/JSONL path, Arrow table, or a
-        NumPy array with ``ids`` and ``vector_field``). A document whose ``_id`` exists
-        replaces it whole. All or nothing. Returns ``{"inserted": n, "updated": m}``.
+                         vector_fields=(), progress: Progress | None = None) -> dict:
+        """Insert documents (list of dicts, DataFrame, Parquet/CSV/JSONL/JSON path, Arrow
+        table, or a NumPy array with ``ids`` and ``vector_field``). A document whose ``_id``
+        exists replaces it whole, keeping its cluster labels where its vector is unchanged.
+        All or nothing. Returns ``{"inserted": n, "updated": m, "labels_dropped":
+        {vector_field: {alias: n}}, "widened": {field: "BIGINT -> DOUBLE"}}``.
         ``progress("insert", rows, total)`` is called as the rows are written."""
         return self._write(documents, "insert", ids, vector_field, vector_fields, progress)
 
     def upsert_documents(self, documents, *, ids=None, vector_field: str | None = None,
-                         vector_fields=(), progress: Progress | None = None) -> dict[str, int]:
+                         vector_fields=(), progress: Progress | None = None) -> dict:
         """Like insert, but fields of existing documents that the batch does not give (or gives
-        as null) keep their stored values."""
+        as null) keep their stored values. A changed vector drops the document's labels for
+        that vector field's aliases (counted in ``labels_dropped``)."""
         return self._write(documents, "upsert", ids, vector_field, vector_fields, progress)
 
     def _write(self, documents, mode, ids, vector_field, vector_fields, progress):
@@ -112,6 +115,12 @@ class Dataset:
                         vector_fields=vector_fields)  # files are read here, by the caller
         return self.api.write_documents(self.dataset_id, pieces, mode=mode,
                                         vector_fields=tuple(vector_fields), progress=progress)
+
+    def set_vector_field(self, field: str) -> dict:
+        """Make ``field`` a vector field after the fact: its lists of numbers (stored as
+        ``DOUBLE[]`` when imported without ``vector_fields``) become ``FLOAT[d]``, or nothing
+        changes and the documents whose lists do not fit are named."""
+        return self.api.set_vector_field(self.dataset_id, field)
 
     def get_documents(self, ids, fields=None) -> list[dict]:
         table = self.api.get_documents(self.dataset_id, [str(i) for i in ids],
@@ -130,9 +139,19 @@ class Dataset:
         """Fields, types, vector dimensions, counts and cluster aliases."""
         return self.api.describe_dataset(self.dataset_id)
 
+    def export(self, path: str) -> str:
+        """Write every document (with the aliases' label columns) to ``path`` as Parquet, CSV
+        or JSON lines, by its extension (``.parquet``, ``.csv``, ``.jsonl``); another
+        extension, or a folder that does not exist, is refused before anything is read."""
+        return write_documents(self.api.export_documents(self.dataset_id), path)
+
     def export_parquet(self, path: str) -> str:
         """Write every document (with the aliases' label columns) to a Parquet file."""
-        return write_documents(self.api.export_documents(self.dataset_id), path)
+        if not path.lower().endswith((".parquet", ".pq")):
+            raise InvalidInputError(f"export_parquet writes Parquet; give a path ending in "
+                                    f".parquet (got {path!r}), or use export(path) to write "
+                                    "CSV or JSON lines by the extension.")
+        return self.export(path)
 
     def delete(self) -> None:
         self.api.delete_dataset(self.dataset_id)
@@ -251,18 +270,22 @@ class ClusterTools:
                                      ground_truth_field)
 
     def centroid_distances(self, dataset_id: str, vector_field: str, cluster_alias: str, *,
-                           metric: str = "euclidean") -> pd.DataFrame:
+                           metric: str = "euclidean", noise_label=None) -> pd.DataFrame:
         """Distances between cluster centroids (k x k). Centroids are the clusters' mean
-        vectors, computed in one streaming pass."""
+        vectors, computed in one streaming pass; documents labelled ``noise_label`` are left
+        out, as the metrics leave them out."""
         metric = resolve_metric(metric)
-        centroids = self.api.centroids(dataset_id, vector_field, cluster_alias)
+        centroids = self.api.centroids(dataset_id, vector_field, cluster_alias,
+                                       noise_label=noise_label)
         names = list(centroids.index)
         return pd.DataFrame(cdist(centroids, centroids, metric=metric), index=names,
                             columns=names)
 
-    def centroids(self, dataset_id: str, vector_field: str, cluster_alias: str):
+    def centroids(self, dataset_id: str, vector_field: str, cluster_alias: str, *,
+                  noise_label=None):
         """(cluster names, k x d array of mean vectors)."""
-        centroids = self.api.centroids(dataset_id, vector_field, cluster_alias)
+        centroids = self.api.centroids(dataset_id, vector_field, cluster_alias,
+                                       noise_label=noise_label)
         return np.asarray(centroids.index, dtype=object), centroids.to_numpy()
 
     # -- seeing and choosing ---------------------------------------------------------------
@@ -283,6 +306,8 @@ class ClusterTools:
         """
         from .report import build_report, require_plotly
         require_plotly()
+        if path:
+            check_output_path(path)  # before any work
         data = self.api.report_data(
             dataset_id, vector_field, cluster_alias, ground_truth_field,
             hover_fields=list(hover_fields), max_points=max_points, projection=projection,
@@ -305,14 +330,17 @@ class ClusterTools:
 
     def sweep(self, dataset_id: str, vector_field: str, k=range(2, 21),
               ground_truth_field: str | None = None, *, random_state: int = 0,
-              on_step=None, **options):
+              overwrite: bool = False, on_step=None, **options):
         """Run k-means for each k (stored as ``kmeans_{k}``), evaluate each, and return a
         :class:`~clustermetrics.report.Comparison` indexed by k whose ``best`` names the best
-        k for each metric. ``on_step(k, i, total)`` is called after each k."""
-        ks = [int(v) for v in k]
+        k for each metric. ``on_step(k, i, total)`` is called after each k. Every k (from 2
+        to one less than the documents with vectors), name and option is checked before the
+        first k-means, and an alias ``kmeans_{k}`` that a sweep did not make is not replaced
+        unless ``overwrite=True``."""
+        ks = list(k)
         return self.api.sweep(dataset_id, vector_field, ks, ground_truth_field,
-                              random_state=random_state, progress=_steps(on_step, ks),
-                              **options)
+                              random_state=random_state, overwrite=overwrite,
+                              progress=_steps(on_step, ks), **options)
 
 
 def _steps(on_step, names: list) -> Progress | None:

@@ -11,7 +11,9 @@ them all, and each also derives from the builtin a Python user would expect::
     ├── StoreError                          store_error      500  the store failed to read/write
     └── MissingDependencyError (ImportError) missing_dependency 501  an optional extra is missing
 
-Messages say what was wrong, where (field, document id, row) and what to do. Every error has a
+Messages say what was wrong, where (field, document id, row) and what to do. Where a result
+can still be computed but something looks wrong, a :class:`ClusterMetricsWarning` (UserWarning)
+is issued instead. Every error has a
 stable ``code`` (for HTTP status codes and clients in other languages), pickles, and comes back
 equal from :mod:`clustermetrics.api.codec`.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "MissingDependencyError",
     "ERRORS",
     "restore_error",
+    "ClusterMetricsWarning",
 ]
 
 
@@ -106,6 +109,11 @@ class MissingDependencyError(ClusterMetricsError, ImportError):
 
     def __str__(self) -> str:  # ImportError's str is its first argument too, kept explicit
         return self.args[0] if self.args else ""
+
+
+class ClusterMetricsWarning(UserWarning):
+    """Something looks wrong but a result was still computed (a noise label that occurs
+    nowhere, ...). The command line prints it as one line starting with ``Warning:``."""
 
 
 ERRORS: dict[str, type[ClusterMetricsError]] = {

@@ -216,7 +216,8 @@ def test_unknown_dataset(client, digits):
 
 
 def test_kmeans_with_bad_k(client, digits):
-    with pytest.raises(cm.InvalidInputError, match="k must be an integer >= 2; got 1"):
+    with pytest.raises(cm.InvalidInputError, match=r"k must be from 2 to 400 for the 400 "
+                                                   r"documents of 'digits' .*; got 1\."):
         client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 1)
 
 

@@ -2,7 +2,7 @@ import clustermetrics
 
 EXPECTED = {
     "Client", "Dataset",
-    "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterStats", "ContingencyStats",
+    "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterMetricsWarning", "ClusterStats", "ContingencyStats",
     "DaviesBouldinStats", "InvalidInputError", "MissingDependencyError", "NotFoundError",
     "SchemaError", "SilhouetteResult", "StoreError", "StoreLockedError", "__version__",
     "adjusted_mutual_info_score", "adjusted_rand_score", "calinski_harabasz_score",

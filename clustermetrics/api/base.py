@@ -67,10 +67,18 @@ class API(abc.ABC):
     @abc.abstractmethod
     def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
                         vector_fields: Sequence[str] = (),
-                        progress: Progress | None = None) -> dict[str, int]:
+                        progress: Progress | None = None) -> dict[str, Any]:
         """Write documents given as :class:`~clustermetrics.store.documents.Pieces` (Arrow
         tables read on the caller's side), all or nothing; ``mode`` "insert" replaces whole
-        documents, "upsert" merges fields. Returns ``{"inserted": n, "updated": m}``."""
+        documents, "upsert" merges fields. Returns ``{"inserted": n, "updated": m,
+        "labels_dropped": {vector_field: {alias: n}}, "widened": {field: "A -> B"}}``: labels
+        are kept where a document's vector is unchanged and dropped (and counted) where it
+        changed; a field whose values no longer fit widens, or the batch is refused."""
+
+    @abc.abstractmethod
+    def set_vector_field(self, dataset: str, field: str) -> dict[str, Any]:
+        """Make a stored field of lists of numbers a vector field (``FLOAT[d]``), all or
+        nothing; returns ``{"dataset", "field", "from", "to", "documents"}``."""
 
     @abc.abstractmethod
     def get_documents(self, dataset: str, ids: Sequence[str],
@@ -93,7 +101,8 @@ class API(abc.ABC):
 
     @abc.abstractmethod
     def describe_alias(self, dataset: str, vector_field: str, alias: str) -> dict[str, Any]:
-        """How an alias was made (method, params) and its cluster sizes."""
+        """How an alias was made (method, params, ``created_at``), its cluster sizes, and
+        ``changed``: how many of its documents changed vector or were deleted since."""
 
     @abc.abstractmethod
     def delete_alias(self, dataset: str, vector_field: str, alias: str) -> None:
@@ -125,9 +134,10 @@ class API(abc.ABC):
         """Cluster sizes, or clusters x ground-truth counts."""
 
     @abc.abstractmethod
-    def centroids(self, dataset: str, vector_field: str,
-                  cluster_alias: str) -> pd.DataFrame:
-        """Each cluster's mean vector (one row per cluster)."""
+    def centroids(self, dataset: str, vector_field: str, cluster_alias: str, *,
+                  noise_label: Any = None) -> pd.DataFrame:
+        """Each cluster's mean vector (one row per cluster); documents labelled
+        ``noise_label`` are left out, as the metrics leave them out."""
 
     @abc.abstractmethod
     def report_data(self, dataset: str, vector_field: str, cluster_alias: str,
@@ -147,9 +157,12 @@ class API(abc.ABC):
     @abc.abstractmethod
     def sweep(self, dataset: str, vector_field: str, ks: Iterable[int],
               ground_truth_field: str | None = None, *, random_state: int = 0,
-              progress: Progress | None = None, **options: Any) -> Comparison:
+              overwrite: bool = False, progress: Progress | None = None,
+              **options: Any) -> Comparison:
         """k-means for each k (stored as ``kmeans_{k}``) and the metrics of each;
-        ``progress("sweep", 1, total)`` after each k."""
+        ``progress("sweep", 1, total)`` after each k. Every k, name and option is checked
+        before the first k-means; an existing ``kmeans_{k}`` that a sweep did not make is
+        replaced only with ``overwrite``."""
 
     # -- lifetime -------------------------------------------------------------------------
     @abc.abstractmethod

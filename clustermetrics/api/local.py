@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,13 +21,13 @@ from scipy.spatial.distance import cdist
 
 from .. import clustering
 from ..engine.local import CACHE_MB, StoreSource
-from ..errors import InvalidInputError, NotFoundError
+from ..errors import ClusterMetricsWarning, InvalidInputError, NotFoundError
 from ..metrics.clusterstats import ClusterStats
 from ..metrics.evaluate import Batch, evaluate_source
-from ..metrics.labels import encode_labels
+from ..metrics.labels import check_noise_policy, encode_labels, same_label
 from ..metrics.result import ClusterMetrics
 from ..metrics.silhouettes import LINEAR_METRICS, resolve_metric
-from ..store.documents import CLUSTER_PREFIX
+from ..store.documents import CLUSTER_PREFIX, check_name
 from ..store.store import Store, label_column, nest
 from .base import API, Progress, ReportData
 
@@ -92,9 +93,13 @@ class LocalAPI(API):
     @_translated
     def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
                         vector_fields: Sequence[str] = (),
-                        progress: Progress | None = None) -> dict[str, int]:
+                        progress: Progress | None = None) -> dict[str, Any]:
         return self.store.write(dataset, pieces, mode=mode, vector_fields=vector_fields,
                                 progress=progress)
+
+    @_translated
+    def set_vector_field(self, dataset: str, field: str) -> dict[str, Any]:
+        return self.store.set_vector_field(dataset, field)
 
     @_translated
     def get_documents(self, dataset: str, ids: Sequence[str],
@@ -133,7 +138,8 @@ class LocalAPI(API):
         return {"vector_field": vector_field, "alias": alias, "method": info["method"],
                 "params": info["params"],
                 "sizes": {_plain(c): int(n) for c, n in sizes.items()},
-                "unlabelled": int(self.store.count(dataset) - sizes.sum())}
+                "unlabelled": int(self.store.count(dataset) - sizes.sum()),
+                "created_at": info["created_at"], "changed": info["changed"]}
 
     @_translated
     def delete_alias(self, dataset: str, vector_field: str, alias: str) -> None:
@@ -154,17 +160,28 @@ class LocalAPI(API):
     def kmeans(self, dataset: str, vector_field: str, k: int, alias: str | None = None, *,
                random_state: int = 0, minibatch: bool | None = None,
                progress: Progress | None = None) -> dict[str, Any]:
+        return self._kmeans(dataset, vector_field, k, alias, random_state=random_state,
+                            minibatch=minibatch, progress=progress)
+
+    def _kmeans(self, dataset: str, vector_field: str, k: int, alias: str | None = None, *,
+                random_state: int = 0, minibatch: bool | None = None,
+                progress: Progress | None = None, made_by: str | None = None
+                ) -> dict[str, Any]:
         dim = self._vector_field(dataset, vector_field)
+        self._check_ks(dataset, vector_field, [k], for_metrics=False)
         alias = alias or f"kmeans_{k}"
+        check_name(alias, "alias")
         report = progress or _silent
         source = StoreSource(self.store, dataset, vector_field, None, dim=dim)
         batch = source.materialize(lambda rows: report("reading", rows, source.n_rows))
+        _check_finite(batch, vector_field)
         report("k-means", 0, None)
         labels, centroids, method, params = clustering.kmeans(
             batch.X, k, random_state=random_state, minibatch=minibatch)
         report("k-means", len(labels), len(labels))
+        stored = {**params, "made_by": made_by} if made_by else params
         self.store.set_labels(dataset, vector_field, alias, batch.ids, labels,
-                              method=method, params=params, centroids=centroids)
+                              method=method, params=stored, centroids=centroids)
         return {"dataset_id": dataset, "vector_field": vector_field, "alias": alias,
                 "method": method, "sizes": np.bincount(labels).tolist(), **params}
 
@@ -175,6 +192,8 @@ class LocalAPI(API):
                 **options: Any) -> ClusterMetrics:
         with self.store.snapshot():  # both passes see the same documents
             source = self._source(dataset, vector_field, cluster_alias, ground_truth_field)
+            self._warn_unseen_noise(dataset, vector_field, cluster_alias,
+                                    options.get("noise_label"))
             return self._evaluate(source, _names(dataset, vector_field, cluster_alias,
                                                  ground_truth_field),
                                   progress=progress, **options)
@@ -194,12 +213,15 @@ class LocalAPI(API):
         return table.astype(np.int64)
 
     @_translated
-    def centroids(self, dataset: str, vector_field: str, cluster_alias: str) -> pd.DataFrame:
+    def centroids(self, dataset: str, vector_field: str, cluster_alias: str, *,
+                  noise_label: Any = None) -> pd.DataFrame:
         with self.store.snapshot():
             source = self._source(dataset, vector_field, cluster_alias, None)
+            self._warn_unseen_noise(dataset, vector_field, cluster_alias, noise_label)
             stats = ClusterStats()
             for batch in source.batches():
-                stats.update(np.asarray(batch.X), encode_labels(batch.labels))
+                stats.update(np.asarray(batch.X),
+                             encode_labels(batch.labels, noise_label=noise_label))
         stats = stats.nonempty()
         if stats.mean is None or stats.k == 0:
             raise InvalidInputError(f"Alias {cluster_alias!r} labels no document with a vector.")
@@ -220,6 +242,8 @@ class LocalAPI(API):
             self._field(dataset, f)
         with self.store.snapshot():
             source = self._source(dataset, vector_field, cluster_alias, ground_truth_field)
+            self._warn_unseen_noise(dataset, vector_field, cluster_alias,
+                                    options.get("noise_label"))
             if (options.get("sample_size") is None and metric not in LINEAR_METRICS
                     and source.n_rows > AUTO_SAMPLE):
                 options["sample_size"] = AUTO_SAMPLE // 2
@@ -249,6 +273,13 @@ class LocalAPI(API):
         aliases = list(aliases)
         if not aliases:
             raise InvalidInputError("Give at least one alias to compare.")
+        with self.store.errors():  # every name and option checked before any work
+            self._vector_field(dataset, vector_field)
+            for alias in aliases:
+                self._alias(dataset, vector_field, alias)
+            if ground_truth_field:
+                self._field(dataset, ground_truth_field)
+            _check_options(options)
         report = progress or _silent
         rows = {}
         for alias in aliases:
@@ -260,15 +291,25 @@ class LocalAPI(API):
 
     def sweep(self, dataset: str, vector_field: str, ks: Iterable[int],
               ground_truth_field: str | None = None, *, random_state: int = 0,
-              progress: Progress | None = None, **options: Any):
+              overwrite: bool = False, progress: Progress | None = None, **options: Any):
         from ..report.compare import Comparison
-        ks = [int(v) for v in ks]
+        ks = list(ks)
         if not ks:
             raise InvalidInputError("k is empty; give the values of k to try, e.g. range(2, 21).")
+        with self.store.errors():  # everything checked before the first k-means
+            self._vector_field(dataset, vector_field)
+            if ground_truth_field:
+                self._field(dataset, ground_truth_field)
+            _check_options(options)
+            self._check_ks(dataset, vector_field, ks, for_metrics=True)
+            if not overwrite:
+                self._check_sweep_aliases(dataset, vector_field, ks, random_state)
         report = progress or _silent
         rows = {}
         for k in ks:
-            self.kmeans(dataset, vector_field, k, random_state=random_state)
+            with self.store.errors():
+                self._kmeans(dataset, vector_field, k, random_state=random_state,
+                             made_by="sweep")
             rows[k] = _row(self.metrics(dataset, vector_field, f"kmeans_{k}",
                                         ground_truth_field, **options))
             report("sweep", 1, len(ks))
@@ -283,9 +324,13 @@ class LocalAPI(API):
         if field in dims:
             return dims[field]
         if field in schema:
+            hint = ""
+            if schema[field].endswith("[]"):  # lists: maybe vectors imported unrecognised
+                hint = (f" If it holds vectors, make it a vector field: clustermetrics datasets "
+                        f"set-vector {dataset} {field} (or Dataset.set_vector_field({field!r})).")
             raise InvalidInputError(
                 f"Field {field!r} of dataset {dataset!r} is {schema[field]}, not a vector field."
-                f" Vector fields: {', '.join(dims) or 'none'}."
+                f" Vector fields: {', '.join(dims) or 'none'}.{hint}"
             )
         raise NotFoundError("vector field", field, dims, f" in dataset {dataset!r}")
 
@@ -302,6 +347,59 @@ class LocalAPI(API):
             raise NotFoundError("cluster alias", alias, known,
                                 f" for {dataset!r}/{vector_field!r}")
         return label_column(vector_field, alias)
+
+    def _check_ks(self, dataset: str, vector_field: str, ks: list, *,
+                  for_metrics: bool) -> None:
+        """Every k an integer from 2 to the number of documents with the vector (less one
+        when metrics follow: they need fewer clusters than samples)."""
+        bad_type = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer))]
+        if bad_type:
+            raise InvalidInputError(f"k must be an integer; got {bad_type[0]!r}.")
+        _, n = self.store.field_count(dataset, vector_field)
+        most = n - 1 if for_metrics else n
+        bad = [int(k) for k in ks if not 2 <= k <= most]
+        if bad:
+            shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+            why = " (the metrics need fewer clusters than documents)" if for_metrics else ""
+            raise InvalidInputError(
+                f"k must be from 2 to {most:,} for the {n:,} documents of {dataset!r} with "
+                f"{vector_field!r}{why}; got {shown}. Nothing was run.")
+
+    def _check_sweep_aliases(self, dataset: str, vector_field: str, ks: list,
+                             random_state: int) -> None:
+        """A sweep replaces only the ``kmeans_{k}`` aliases that a sweep made, or that k-means
+        made with the same k and seed; never labels set by hand or made another way."""
+        known = {a for vf, a in self.store.aliases(dataset) if vf == vector_field}
+        theirs = []
+        for k in ks:
+            if f"kmeans_{k}" not in known:
+                continue
+            info = self.store.alias_info(dataset, vector_field, f"kmeans_{k}")
+            params = info["params"]
+            same = (info["method"] in ("kmeans", "minibatch_kmeans") and params.get("k") == k
+                    and params.get("random_state") == random_state)
+            if params.get("made_by") != "sweep" and not same:
+                theirs.append(f"kmeans_{k}")
+        if theirs:
+            shown = ", ".join(theirs[:5]) + (", ..." if len(theirs) > 5 else "")
+            raise InvalidInputError(
+                f"The sweep would replace {len(theirs)} alias{'es' if len(theirs) > 1 else ''}"
+                f" it did not make ({shown}). Delete or rename them, choose other k, or pass "
+                "overwrite=True (--overwrite) to replace them. Nothing was run.")
+
+    def _warn_unseen_noise(self, dataset: str, vector_field: str, alias: str,
+                           noise_label: Any) -> None:
+        """A noise label that no document of the alias has: most likely a typo."""
+        if noise_label is None:
+            return
+        col = label_column(vector_field, alias)
+        values = self.store.label_counts(dataset, col).column("cluster").to_pylist()
+        if not any(same_label(v, noise_label) for v in values):
+            shown = ", ".join(repr(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+            warnings.warn(
+                f"Noise label {noise_label!r} occurs nowhere in alias {alias!r} (its labels: "
+                f"{shown or 'none'}), so no document was left out as noise.",
+                ClusterMetricsWarning, stacklevel=4)
 
     def _source(self, dataset, vector_field, cluster_alias, ground_truth_field) -> StoreSource:
         dim = self._vector_field(dataset, vector_field)
@@ -336,6 +434,27 @@ class LocalAPI(API):
 
 def _silent(stage: str, done: int, total: int | None) -> None:
     pass
+
+
+def _check_options(options: dict) -> None:
+    """The metric options that can be checked without data, before any work."""
+    resolve_metric(options.get("metric", "euclidean"))
+    check_noise_policy(options.get("noise"), options.get("noise_label"))
+    size = options.get("sample_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
+                             or size < 1):
+        raise InvalidInputError(f"sample_size must be a positive integer; got {size!r}.")
+
+
+def _check_finite(batch: Batch, vector_field: str) -> None:
+    """Vectors with NaN or infinity (a store written before imports refused them) cannot be
+    clustered: named, instead of scikit-learn's error."""
+    bad = ~np.isfinite(batch.X).all(axis=1)
+    if bad.any():
+        ids = ", ".join(repr(str(i)) for i in np.asarray(batch.ids)[bad][:5])
+        raise InvalidInputError(
+            f"Vector field {vector_field!r} has NaN or infinite values in {int(bad.sum()):,} "
+            f"documents (first _id: {ids}); fix or delete them before clustering.")
 
 
 def _names(dataset, vector_field, cluster_alias, ground_truth_field) -> dict:
