@@ -10,8 +10,9 @@ store of documents and vectors, and the one call that answers the question::
                                         ground_truth_field="digit")
 """
 
-from .errors import (ClusterMetricsError, ClusterMetricsWarning, InvalidInputError, MissingDependencyError,
-                     NotFoundError, SchemaError, StoreError, StoreLockedError)
+from .errors import (ClusterMetricsError, ClusterMetricsWarning, InvalidInputError,
+                     MissingDependencyError, NotFoundError, SchemaError, StoreError,
+                     StoreLockedError)
 from .metrics import (METRIC_INFO, ClusterMetrics, ClusterStats, ContingencyStats,
                       DaviesBouldinStats, SilhouetteResult, adjusted_mutual_info_score,
                       adjusted_rand_score, calinski_harabasz_score, completeness_score,
@@ -34,10 +35,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'clustermetrics' has no attribute {name!r}")
 
 __all__ = [
-    "Client", "Dataset", "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterMetricsWarning", "ClusterStats",
-    "ContingencyStats",
+    "Client", "Dataset", "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError",
+    "ClusterMetricsWarning", "ClusterStats", "ContingencyStats",
     "DaviesBouldinStats", "InvalidInputError", "MissingDependencyError", "NotFoundError",
-    "SchemaError", "SilhouetteResult", "StoreError", "StoreLockedError", "__version__",
+    "SchemaError", "SilhouetteResult", "StoreError", "StoreLockedError",
+    "__version__",
     "adjusted_mutual_info_score", "adjusted_rand_score", "calinski_harabasz_score",
     "completeness_score", "contingency_matrix", "davies_bouldin_score", "evaluate",
     "fowlkes_mallows_score", "homogeneity_completeness_v_measure", "homogeneity_score",

@@ -9,14 +9,17 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import traceback
+import warnings
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
-from .errors import ClusterMetricsError
+from .errors import ClusterMetricsError, ClusterMetricsWarning
+from .store.files import check_output_path
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,14 +41,41 @@ def command(group, *args, **kwargs):
                            "~/.local/share/clustermetrics/store.duckdb).")
         @functools.wraps(fn)
         def run(*a, **kw):
-            try:
-                return fn(*a, **kw)
-            except ClusterMetricsError as exc:
-                err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
-                                  soft_wrap=True)
-                sys.exit(1)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ClusterMetricsWarning)
+                try:
+                    return fn(*a, **kw)
+                except ClusterMetricsError as exc:
+                    _print_warnings(caught)
+                    _error_line(str(exc))
+                    sys.exit(1)
+                except KeyboardInterrupt:
+                    _error_line("Interrupted; a write in progress was rolled back whole.")
+                    sys.exit(130)
+                except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+                    raise
+                except Exception:  # a bug: show it, and ask for a report
+                    err_console.print(traceback.format_exc(), highlight=False, markup=False)
+                    _error_line("This is a bug in clustermetrics, not a mistake of yours: "
+                                "please report it with the command and the traceback above.")
+                    sys.exit(2)
+                finally:
+                    _print_warnings(caught)
         return run
     return wrap
+
+
+def _error_line(text: str) -> None:
+    err_console.print(f"[bold red]Error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _print_warnings(caught: list) -> None:
+    """Warnings from the library, each as one line on stderr (not Python's file:line form)."""
+    while caught:
+        w = caught.pop(0)
+        if issubclass(w.category, ClusterMetricsWarning):
+            err_console.print(f"[bold yellow]Warning:[/] {escape(str(w.message))}",
+                              highlight=False, soft_wrap=True)
 
 
 def _target(*, ground_truth: bool = False):
@@ -174,14 +204,36 @@ def datasets_delete(path, dataset, yes, as_json):
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True)
 def datasets_export(path, dataset, output, as_json):
-    """Write DATASET to a Parquet file OUTPUT."""
+    """Write DATASET to OUTPUT as Parquet, CSV or JSON lines, by its extension (.parquet,
+    .csv, .jsonl); labels of every alias included."""
+    from .store.files import export_format
+    export_format(output)  # extension and folder checked before the store is opened
     with _client(path) as client:
         ds = client.Dataset(dataset)
-        ds.export_parquet(output)
+        ds.export(output)
         n = len(ds)
     if as_json:
         return _emit_json({"dataset": dataset, "path": output, "documents": n})
     console.print(f"Exported {dataset} ({n:,} documents) to {output}.")
+
+
+@command(datasets, "set-vector")
+@click.argument("dataset")
+@click.argument("field")
+@click.option("--json", "as_json", is_flag=True)
+def datasets_set_vector(path, dataset, field, as_json):
+    """Make FIELD of DATASET a vector field after the fact: its lists of numbers (stored as
+    DOUBLE[] when imported without --vector-field) become FLOAT[d]. Refused, naming the
+    documents, when the lists differ in length or hold NaN or nulls."""
+    with _client(path) as client:
+        info = client.Dataset(dataset).set_vector_field(field)
+    if as_json:
+        return _emit_json(info)
+    if info["documents"] == 0 and info["from"] == info["to"]:
+        console.print(f"{field} is already a vector field ({info['to']}).", highlight=False)
+    else:
+        console.print(f"{field}: {info['from']} -> {info['to']} ({info['documents']:,} vectors, "
+                      "now stored as 32-bit floats).", highlight=False)
 
 
 @command(main, "import", short_help="Import a Parquet, CSV or JSONL file.")
@@ -200,7 +252,15 @@ def import_(path, dataset, file, upsert, vector_fields, as_json):
             counts = write(file, vector_fields=vector_fields, progress=_stages(bar))
     if as_json:
         return _emit_json(counts)
-    console.print(f"{dataset}: {counts['inserted']:,} inserted, {counts['updated']:,} updated.")
+    console.print(f"{dataset}: {counts['inserted']:,} inserted, {counts['updated']:,} updated.",
+                  highlight=False)
+    for field, change in counts.get("widened", {}).items():
+        console.print(f"Field {field} widened: {change} (its values did not fit).",
+                      highlight=False)
+    for vf, by_alias in counts.get("labels_dropped", {}).items():
+        for alias, n in by_alias.items():
+            console.print(f"Alias {alias} ({vf}): {n:,} labels dropped, their vectors changed.",
+                          highlight=False)
 
 
 # -- clustering and aliases ----------------------------------------------------------------------
@@ -219,15 +279,24 @@ def cluster():
 @click.option("--json", "as_json", is_flag=True)
 def cluster_kmeans(path, dataset, vector_field, k, alias, random_state, as_json):
     """k-means on DATASET's vectors; labels stored under the alias."""
-    with _client(path) as client:
-        with _progress(as_json) as bar:
-            info = client.vector_tools.cluster.kmeans(dataset, vector_field, k, alias,
-                                                      random_state=random_state,
-                                                      progress=_stages(bar))
+    with _client(path) as client, _progress(as_json) as bar:
+        info = client.vector_tools.cluster.kmeans(dataset, vector_field, k, alias,
+                                                  random_state=random_state,
+                                                  progress=_stages(bar))
     if as_json:
         return _emit_json(info)
-    console.print(f"Stored {info['alias']} ({info['method']}): sizes {info['sizes']}, "
-                  f"inertia {info['inertia']:.4g}.")
+    console.print(f"Stored {info['alias']} ({info['method']}): {_sizes(info['sizes'])}, "
+                  f"inertia {info['inertia']:.4g}.", highlight=False, soft_wrap=True)
+
+
+def _sizes(sizes: list[int], shown: int = 12) -> str:
+    """Cluster sizes, all of them for a small k, else a summary (--json lists them all)."""
+    if len(sizes) <= shown:
+        return "sizes " + ", ".join(f"{n:,}" for n in sizes)
+    ordered = sorted(sizes)
+    median = ordered[len(ordered) // 2]
+    return (f"{len(sizes)} clusters of {ordered[0]:,} to {ordered[-1]:,} documents (median "
+            f"{median:,}; --json lists every size)")
 
 
 @main.group()
@@ -257,9 +326,15 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
         info = client.vector_tools.cluster.describe_alias(dataset, vector_field, alias)
     if as_json:
         return _emit_json(info)
-    console.print(f"[bold]{alias}[/] on {vector_field} ({info['method']}), "
-                  f"{info['unlabelled']:,} documents unlabelled")
-    table = Table("cluster", "size")
+    made = info.get("created_at")
+    console.print(f"[bold]{escape(alias)}[/] on {escape(vector_field)} ({info['method']}"
+                  + (f", made {made:%Y-%m-%d %H:%M}" if made else "") + "), "
+                  f"{info['unlabelled']:,} documents unlabelled", highlight=False)
+    if info.get("changed"):
+        console.print(f"{info['changed']:,} of its documents changed vector or were deleted "
+                      "since it was made; run the clustering again to label them.",
+                      highlight=False)
+    table = Table("cluster", Column("size", justify="right"))
     for c, n in info["sizes"].items():
         table.add_row(escape(str(c)), f"{n:,}")
     console.print(table)
@@ -312,17 +387,42 @@ def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample
 
 @command(main, "distribution")
 @_target(ground_truth=True)
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
+              help="With many classes: the classes shown per cluster (the most frequent).")
 @click.option("--json", "as_json", is_flag=True)
-def distribution_cmd(path, dataset, vector_field, alias, ground_truth, as_json):
-    """Cluster sizes, or clusters x ground-truth counts."""
+def distribution_cmd(path, dataset, vector_field, alias, ground_truth, top, as_json):
+    """Cluster sizes, or clusters x ground-truth counts: one column per class when they fit
+    the terminal, else the top classes of each cluster, one per line."""
     with _client(path) as client:
         df = client.vector_tools.cluster.distribution(dataset, vector_field, alias, ground_truth)
     if as_json:
         return _emit_json({str(k): {str(c): int(v) for c, v in row.items()}
                            for k, row in df.iterrows()})
-    table = Table("cluster", *[escape(str(c)) for c in df.columns])
+    names = [escape(str(c)) for c in df.columns]
+    wide = 12 + sum(max(len(n), 7) + 3 for n in names)
+    if len(df.columns) <= 8 and wide <= console.width:
+        table = Table("cluster", *[Column(n, justify="right") for n in names])
+        for idx, row in df.iterrows():
+            table.add_row(escape(str(idx)), *[f"{int(v):,}" for v in row])
+        return console.print(table)
+    _print_top_classes(df, top)
+
+
+def _print_top_classes(df, top: int) -> None:
+    """Many classes: each cluster's most frequent classes, one per line (long format)."""
+    table = Table("cluster", Column("size", justify="right"), df.columns.name or "class",
+                  Column("count", justify="right"), Column("share", justify="right"))
     for idx, row in df.iterrows():
-        table.add_row(escape(str(idx)), *[f"{int(v):,}" for v in row])
+        size = int(row.sum())
+        counts = row[row > 0].sort_values(ascending=False, kind="stable")
+        for i, (cls, n) in enumerate(counts.head(top).items()):
+            first = i == 0
+            table.add_row(escape(str(idx)) if first else "", f"{size:,}" if first else "",
+                          escape(str(cls)), f"{int(n):,}", f"{n / size:.1%}")
+        if len(counts) > top:
+            rest = int(counts.iloc[top:].sum())
+            table.add_row("", "", f"... {len(counts) - top} more", f"{rest:,}",
+                          f"{rest / size:.1%}")
     console.print(table)
 
 
@@ -346,6 +446,7 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
                as_json):
     """A self-contained HTML report of ALIAS on DATASET: metrics, silhouette plot, projections,
     contingency heatmap, sizes, centroid distances."""
+    check_output_path(output)  # before any work
     with _client(path) as client, _progress(as_json) as bar:
         report = client.vector_tools.cluster.report(
             dataset, vector_field, alias, ground_truth, output, metric=metric,
@@ -369,7 +470,9 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
 @click.option("--json", "as_json", is_flag=True)
 def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, sample_size,
                 random_state, noise_label, noise, output, as_json):
-    """Metrics of several aliases side by side."""
+    """Metrics of several aliases side by side, with the documents each one covers."""
+    if output:
+        check_output_path(output)  # before any work
     with _client(path) as client, _progress(as_json) as bar:
         step = _stages(bar, unit="aliases")
         step("evaluating", 0, len(aliases))
@@ -377,7 +480,8 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
             dataset, vector_field, aliases, ground_truth, metric=metric, sample_size=sample_size,
             random_state=random_state, noise_label=_label(noise_label), noise=noise,
             on_step=lambda alias, i, n: step("evaluating", 1, n))
-    _show_comparison(comparison, output, as_json)
+        total = len(client.Dataset(dataset))
+    _show_comparison(comparison, output, as_json, total)
 
 
 @command(main, "sweep", short_help="k-means over a range of k, best k per metric.")
@@ -391,22 +495,43 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
 @click.option("--random-state", type=int, default=0, show_default=True)
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="Also write the table and chart to this HTML file.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace kmeans_K aliases that a sweep did not make.")
 @click.option("--json", "as_json", is_flag=True)
 def sweep_cmd(path, dataset, vector_field, k_min, k_max, ground_truth, metric, sample_size,
-              random_state, output, as_json):
+              random_state, output, overwrite, as_json):
     """k-means for each k in K_MIN..K_MAX (stored as kmeans_K), the metrics of each, and the
-    best k for each metric."""
+    best k for each metric. Every k, name and option is checked before the first k-means;
+    an alias kmeans_K made another way is kept unless --overwrite."""
+    if k_min > k_max:
+        raise click.BadParameter(f"--k-min {k_min} is more than --k-max {k_max}.",
+                                 param_hint="--k-min")
+    if output:
+        check_output_path(output)  # before any work
     ks = range(k_min, k_max + 1)
     with _client(path) as client, _progress(as_json) as bar:
         step = _stages(bar, unit="values of k")
         step("k-means sweep", 0, len(ks))
         comparison = client.vector_tools.cluster.sweep(
             dataset, vector_field, ks, ground_truth, metric=metric, sample_size=sample_size,
-            random_state=random_state, on_step=lambda k, i, n: step("k-means sweep", 1, n))
-    _show_comparison(comparison, output, as_json)
+            random_state=random_state, overwrite=overwrite,
+            on_step=lambda k, i, n: step("k-means sweep", 1, n))
+        total = len(client.Dataset(dataset))
+    _show_comparison(comparison, output, as_json, total)
 
 
-def _show_comparison(comparison, output, as_json) -> None:
+_SHORT = {"silhouette": "Silhouette", "calinski_harabasz": "CH",
+          "davies_bouldin": "DB ↓", "adjusted_rand": "ARI", "adjusted_mutual_info": "AMI"}
+
+
+def _score(metric: str, value) -> str:
+    """One precision per column: 4 decimals for bounded scores, 1 for Calinski-Harabasz."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:,.1f}" if metric == "calinski_harabasz" else f"{value:.4f}"
+
+
+def _show_comparison(comparison, output, as_json, total: int | None = None) -> None:
     if output:
         comparison.save(output)
     if as_json:
@@ -415,19 +540,22 @@ def _show_comparison(comparison, output, as_json) -> None:
     from .report.compare import PLOTTED
     df = comparison.table
     metrics = [m for m in PLOTTED if m in df.columns]
-    short = {"silhouette": "Silhouette", "calinski_harabasz": "CH",
-             "davies_bouldin": "DB ↓", "adjusted_rand": "ARI", "adjusted_mutual_info": "AMI"}
-    table = Table(comparison.by, *[short[m] for m in metrics], "clusters",
+    table = Table(comparison.by, *[Column(_SHORT[m], justify="right") for m in metrics],
+                  Column("clusters", justify="right"),
+                  Column("used", justify="right", no_wrap=True),
                   title=comparison.title, title_justify="left")
     best = comparison.best
     for idx, row in df.iterrows():
-        cells = [(f"[bold green]{row[m]:.4g}[/]" if best.get(m) == idx else f"{row[m]:.4g}")
-                 for m in metrics]
-        table.add_row(escape(str(idx)), *cells, str(int(row["n_clusters"])))
+        cells = [(f"[bold green]{_score(m, row[m])}[/]" if best.get(m) == idx
+                  else _score(m, row[m])) for m in metrics]
+        used = int(row["n_used"])
+        coverage = f"{used:,}" if not total else f"{used:,}/{total:,}" + (
+            f" ({used / total:.0%})" if used < total else "")
+        table.add_row(escape(str(idx)), *cells, f"{int(row['n_clusters']):,}", coverage)
     console.print(table)
     console.print(f"Best {comparison.by} by metric: "
                   + ", ".join(f"{METRIC_INFO[m].label} {best[m]}" for m in metrics),
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     if output:
         console.print(f"Wrote {output}.")
 

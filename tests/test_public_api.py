@@ -2,9 +2,11 @@ import clustermetrics
 
 EXPECTED = {
     "Client", "Dataset",
-    "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterMetricsWarning", "ClusterStats", "ContingencyStats",
+    "METRIC_INFO", "ClusterMetrics", "ClusterMetricsError", "ClusterMetricsWarning",
+    "ClusterStats", "ContingencyStats",
     "DaviesBouldinStats", "InvalidInputError", "MissingDependencyError", "NotFoundError",
-    "SchemaError", "SilhouetteResult", "StoreError", "StoreLockedError", "__version__",
+    "SchemaError", "SilhouetteResult", "StoreError", "StoreLockedError",
+    "__version__",
     "adjusted_mutual_info_score", "adjusted_rand_score", "calinski_harabasz_score",
     "completeness_score", "contingency_matrix", "davies_bouldin_score", "evaluate",
     "fowlkes_mallows_score", "homogeneity_completeness_v_measure", "homogeneity_score",

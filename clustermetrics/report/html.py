@@ -46,6 +46,16 @@ class Report:
         return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
                 'style="width:100%;height:900px;border:0"></iframe>')
 
+    def __repr__(self) -> str:
+        """One line: the page itself goes to ``_repr_html_`` (notebooks) and ``save``."""
+        what = ""
+        if self.metrics is not None:
+            src = self.metrics.source
+            what = " / ".join(str(v) for v in src.values() if v)
+            what = f"{what!r}, " if what else ""
+        return (f"Report({what}{len(self.figures)} figures, {len(self.html) / 2**20:.1f} MB "
+                "of HTML; .save(path) writes it)")
+
 
 def build_report(result: ClusterMetrics, *, projection: Projection | None = None,
                  contingency: pd.DataFrame | None = None,
