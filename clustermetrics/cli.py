@@ -435,7 +435,7 @@ def _print_top_classes(df, top: int) -> None:
 @_metric_options
 @click.option("--hover-field", "hover_fields", multiple=True,
               help="Field to show when hovering a point (repeatable).")
-@click.option("--max-points", type=int, default=3000, show_default=True,
+@click.option("--max-points", type=click.IntRange(min=1), default=3000, show_default=True,
               help="Points drawn in the projections.")
 @click.option("--projection", type=click.Choice(["pca", "tsne"]), default="pca",
               show_default=True)

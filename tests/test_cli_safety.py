@@ -570,3 +570,23 @@ def test_report_repr_is_one_line(run, docs):
     assert "\n" not in text and len(text) < 200
     assert text.startswith("Report('docs / feat_vector_ / kmeans_3', ")
     assert "<html" in report._repr_html_() or "iframe" in report._repr_html_()
+
+
+@pytest.mark.parametrize("value", [0, -5])
+def test_report_max_points_must_be_positive(run, docs, tmp_path, value):
+    out = tmp_path / "r.html"
+    res = run("report", "docs", "-f", "feat_vector_", "-a", "kmeans_3", "--max-points",
+              str(value), "-o", str(out))
+    assert res.exit_code == 2 and "Traceback" not in res.output and "--max-points" in res.output
+    with Client(path=run.store) as client, pytest.raises(
+            cm.InvalidInputError, match=rf"max_points must be a positive integer; got {value}"):
+        client.vector_tools.cluster.report("docs", "feat_vector_", "kmeans_3",
+                                           max_points=value)
+    assert not out.exists()
+
+
+def test_a_vector_field_is_no_ground_truth(run, docs):
+    one_line_error(run("metrics", "docs", "-f", "feat_vector_", "-a", "kmeans_3", "-g",
+                       "feat_vector_"),
+                   "Field 'feat_vector_' is a vector field; the ground truth is a field of "
+                   "labels")

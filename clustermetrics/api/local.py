@@ -236,6 +236,10 @@ class LocalAPI(API):
         from ..report.html import Projection
         from ..report.projection import check_method, project
         check_method(projection)
+        if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) \
+                or max_points < 1:
+            raise InvalidInputError(f"max_points must be a positive integer; got "
+                                    f"{max_points!r}.")
         metric = resolve_metric(options.pop("metric", "euclidean"))
         hover_fields = list(hover_fields)
         for f in hover_fields:
@@ -405,6 +409,9 @@ class LocalAPI(API):
         dim = self._vector_field(dataset, vector_field)
         col = self._alias(dataset, vector_field, cluster_alias)
         truth = self._field(dataset, ground_truth_field) if ground_truth_field else None
+        if truth and truth in self.store.vector_fields(dataset):
+            raise InvalidInputError(f"Field {truth!r} is a vector field; the ground truth is a "
+                                    "field of labels (classes), such as a category.")
         return StoreSource(self.store, dataset, vector_field, col, truth, dim=dim,
                            cache_mb=self.cache_mb)
 
