@@ -70,12 +70,15 @@ def _error_line(text: str) -> None:
 
 
 def _print_warnings(caught: list) -> None:
-    """Warnings from the library, each as one line on stderr (not Python's file:line form)."""
+    """Warnings, each as one line on stderr (not Python's file:line form); the library's own
+    without their class name."""
     while caught:
         w = caught.pop(0)
-        if issubclass(w.category, ClusterMetricsWarning):
-            err_console.print(f"[bold yellow]Warning:[/] {escape(str(w.message))}",
-                              highlight=False, soft_wrap=True)
+        text = str(w.message)
+        if not issubclass(w.category, ClusterMetricsWarning):
+            text = f"{w.category.__name__}: {text}"
+        err_console.print(f"[bold yellow]Warning:[/] {escape(text)}", highlight=False,
+                          soft_wrap=True)
 
 
 def _target(*, ground_truth: bool = False):
@@ -159,7 +162,7 @@ def datasets_list(path, as_json):
                 for d in client.list_datasets()]
     if as_json:
         return _emit_json(rows)
-    table = Table("dataset", "documents")
+    table = Table("dataset", Column("documents", justify="right"))
     for r in rows:
         table.add_row(r["dataset_id"], f"{r['documents']:,}")
     console.print(table if rows else "No datasets yet: try 'clustermetrics quickstart'.")
@@ -175,7 +178,7 @@ def datasets_describe(path, dataset, as_json):
     if as_json:
         return _emit_json(info)
     console.print(f"[bold]{dataset}[/]: {info['documents']:,} documents")
-    table = Table("field", "type", "present")
+    table = Table("field", "type", Column("present", justify="right"))
     for f in info["fields"]:
         table.add_row(escape(f["field"]), f["type"], f"{f['present']:,}")
     console.print(table)
@@ -610,9 +613,10 @@ def _print_aliases(rows) -> None:
     if not rows:
         console.print("No cluster aliases yet: try 'clustermetrics cluster kmeans'.")
         return
-    table = Table("vector field", "alias", "clusters", "labelled", "method")
+    table = Table("vector field", "alias", Column("clusters", justify="right"),
+                  Column("labelled", justify="right"), "method")
     for r in rows:
-        table.add_row(escape(r["vector_field"]), r["alias"], str(r["clusters"]),
+        table.add_row(escape(r["vector_field"]), r["alias"], f"{r['clusters']:,}",
                       f"{r['labelled']:,}",
                       r["method"])
     console.print(table)

@@ -446,8 +446,14 @@ def test_dataset_name_differing_only_in_case(client, shop):
 
 # -- 6. reader threads and store paths -------------------------------------------------------
 
-def _readers():
-    return [t for t in threading.enumerate() if t.name == "clustermetrics-reader"]
+def _new_threads(before: set) -> list:
+    """Threads started since ``before`` that are still alive (given a moment to end)."""
+    for _ in range(40):
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not extra:
+            return []
+        threading.Event().wait(0.05)
+    return extra
 
 
 @pytest.mark.parametrize("where", ["first", "last"])
@@ -459,11 +465,11 @@ def test_reader_thread_ends_with_a_failed_parquet_import(client, shop, tmp_path,
     vectors[1 if where == "first" else 38] = [1.0]
     path = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"_id": [f"b{i}" for i in range(40)], "v_vector_": vectors}), path)
-    before = snapshot(client)
+    before, threads = snapshot(client), set(threading.enumerate())
     with pytest.raises(cm.SchemaError):
         shop.insert_documents(str(path))
     gc.collect()
-    assert _readers() == []
+    assert _new_threads(threads) == []
     assert snapshot(client) == before
 
 
@@ -479,10 +485,10 @@ def test_reader_thread_ends_when_the_database_write_fails(client, shop, tmp_path
         if len(calls) == 2:
             raise KeyboardInterrupt  # the user presses Ctrl-C mid-import
 
-    before = snapshot(client)
+    before, threads = snapshot(client), set(threading.enumerate())
     with pytest.raises(KeyboardInterrupt):
         shop.insert_documents(str(path), progress=stop)
-    assert _readers() == []
+    assert _new_threads(threads) == []
     assert snapshot(client) == before
 
 
