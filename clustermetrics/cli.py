@@ -101,7 +101,26 @@ def _emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.group()
+class _Commands(click.Group):
+    """The top group: a usage mistake (unknown option, bad value) is a user error like any
+    other, one line and status 1; status 2 is kept for bugs."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="clustermetrics")
 def main():
     """Is your clustering of vectors any good? Store documents and vectors, cluster them, and

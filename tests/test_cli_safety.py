@@ -365,7 +365,7 @@ def test_sweep_k_beyond_the_documents_stores_nothing(run, docs):
 
 def test_sweep_k_min_above_k_max(run, docs):
     res = run("sweep", "docs", "-f", "feat_vector_", "--k-min", "5", "--k-max", "3")
-    assert res.exit_code == 2 and "--k-min 5 is more than --k-max 3" in res.output
+    assert res.exit_code == 1 and "--k-min 5 is more than --k-max 3" in res.output
 
 
 def test_sweep_with_a_bad_metric_stores_nothing(run, docs):
@@ -577,7 +577,7 @@ def test_report_max_points_must_be_positive(run, docs, tmp_path, value):
     out = tmp_path / "r.html"
     res = run("report", "docs", "-f", "feat_vector_", "-a", "kmeans_3", "--max-points",
               str(value), "-o", str(out))
-    assert res.exit_code == 2 and "Traceback" not in res.output and "--max-points" in res.output
+    assert res.exit_code == 1 and "Traceback" not in res.output and "--max-points" in res.output
     with Client(path=run.store) as client, pytest.raises(
             cm.InvalidInputError, match=rf"max_points must be a positive integer; got {value}"):
         client.vector_tools.cluster.report("docs", "feat_vector_", "kmeans_3",
@@ -590,3 +590,15 @@ def test_a_vector_field_is_no_ground_truth(run, docs):
                        "feat_vector_"),
                    "Field 'feat_vector_' is a vector field; the ground truth is a field of "
                    "labels")
+
+
+def test_an_unknown_option_is_a_user_error(run):
+    res = run("metrics", "ds", "-f", "v_vector_", "-a", "x", "--bogus")
+    assert res.exit_code == 1
+    assert "No such option '--bogus'" in res.output and "Traceback" not in res.output
+
+
+def test_a_bad_option_value_is_a_user_error(run):
+    res = run("cluster", "kmeans", "ds", "-f", "v_vector_", "-k", "ten")
+    assert res.exit_code == 1
+    assert "'ten' is not a valid integer" in res.output
