@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.spatial.distance import cdist
 
 from .api.base import API, Progress
+from .clustering import ModelSpec, parameter_grid
 from .errors import InvalidInputError
 from .metrics.result import ClusterMetrics
 from .metrics.silhouettes import resolve_metric
@@ -163,15 +164,24 @@ class Dataset:
         return self.client.vector_tools.cluster.kmeans(self.dataset_id, vector_field, k, alias,
                                                        **kw)
 
+    def fit(self, vector_field: str, model, alias: str | None = None, **kw) -> dict:
+        return self.client.vector_tools.cluster.fit(self.dataset_id, vector_field, model, alias,
+                                                    **kw)
+
+    def stability(self, vector_field: str, model, **kw):
+        return self.client.vector_tools.cluster.stability(self.dataset_id, vector_field, model,
+                                                          **kw)
+
     def metrics(self, vector_field: str, cluster_alias: str, ground_truth_field=None,
                 **options) -> ClusterMetrics:
         return self.client.vector_tools.cluster.metrics(self.dataset_id, vector_field,
                                                         cluster_alias, ground_truth_field,
                                                         **options)
 
-    def set_cluster_labels(self, vector_field: str, alias: str, labels_by_id) -> int:
-        return self.client.vector_tools.cluster.set_cluster_labels(self.dataset_id, vector_field,
-                                                                   alias, labels_by_id)
+    def set_cluster_labels(self, vector_field: str, alias: str, labels_by_id, *,
+                           noise_label=None) -> int:
+        return self.client.vector_tools.cluster.set_cluster_labels(
+            self.dataset_id, vector_field, alias, labels_by_id, noise_label=noise_label)
 
     def list_aliases(self, vector_field: str | None = None) -> list[dict]:
         return self.client.vector_tools.cluster.list_aliases(self.dataset_id, vector_field)
@@ -194,7 +204,7 @@ class Dataset:
         return self.client.vector_tools.cluster.compare(self.dataset_id, vector_field, aliases,
                                                         ground_truth_field, **kw)
 
-    def sweep(self, vector_field: str, k=range(2, 21), ground_truth_field=None, **kw):
+    def sweep(self, vector_field: str, k=None, ground_truth_field=None, **kw):
         return self.client.vector_tools.cluster.sweep(self.dataset_id, vector_field, k,
                                                       ground_truth_field, **kw)
 
@@ -221,10 +231,47 @@ class ClusterTools:
         return self.api.kmeans(dataset_id, vector_field, k, alias, random_state=random_state,
                                minibatch=minibatch, progress=progress)
 
+    def fit(self, dataset_id: str, vector_field: str, model, alias: str | None = None, *,
+            progress: Progress | None = None) -> dict:
+        """Fit any scikit-learn-style clusterer on the vectors and store its labels as
+        ``alias``.
+
+        ``model`` is an estimator (``HDBSCAN(min_cluster_size=15)``, ``GaussianMixture(5)``,
+        or a third-party one with ``get_params`` and ``fit_predict``, or ``fit`` then
+        ``labels_``), its class, a :class:`~clustermetrics.clustering.ModelSpec` or an
+        algorithm name ("hdbscan"). A fresh copy is fitted: the estimator passed stays as it
+        was. The default alias is the method and its key parameters (``hdbscan_mcs15``). The
+        alias records the model's class, its parameters, its noise label (-1 for DBSCAN,
+        HDBSCAN and OPTICS, or any model whose labels include -1), which metrics, reports,
+        compare and sweep then apply, and its centroids where it has them. Returns a summary:
+        alias, method, sizes by cluster, noise, coverage, and figures such as inertia.
+        """
+        return self.api.fit(dataset_id, vector_field, ModelSpec.of(model), alias,
+                            progress=progress)
+
+    def stability(self, dataset_id: str, vector_field: str, model, *, alias: str | None = None,
+                  n_resamples: int = 20, fraction: float = 0.8, random_state: int | None = 0,
+                  progress: Progress | None = None):
+        """How stable the model's clustering is: refit on ``n_resamples`` random subsamples of
+        ``fraction`` of the documents, and compare each refit with the fit on all of them.
+
+        Returns a :class:`~clustermetrics.stability.Stability`: per cluster of the full fit,
+        the mean Jaccard similarity to its best match in each refit (Hennig 2007; below 0.5 the
+        cluster dissolves, 0.75 and above it is stable) with the shares of refits that recover
+        and dissolve it, and the adjusted Rand index of each refit on the shared documents. The
+        full fit is stored as ``alias`` (as :meth:`fit` does) with its stability, which the
+        alias's report then shows. ``progress`` hears of "reading", the fit, then "refits".
+        """
+        return self.api.stability(dataset_id, vector_field, ModelSpec.of(model), alias,
+                                  n_resamples=n_resamples, fraction=fraction,
+                                  random_state=random_state, progress=progress)
+
     def set_cluster_labels(self, dataset_id: str, vector_field: str, alias: str,
-                           labels_by_id) -> int:
+                           labels_by_id, *, noise_label=None) -> int:
         """Store your own clustering: ``labels_by_id`` maps ``_id`` to label (dict, Series or
-        DataFrame with ``_id`` and ``label``). All or nothing; returns rows labelled."""
+        DataFrame with ``_id`` and ``label``). All or nothing; returns rows labelled.
+        ``noise_label`` (e.g. -1) is recorded with the alias and applied by metrics, reports,
+        compare and sweep."""
         ids: list | np.ndarray
         labels: list | np.ndarray
         if isinstance(labels_by_id, pd.DataFrame):
@@ -236,7 +283,8 @@ class ClusterTools:
         else:
             raise InvalidInputError("labels_by_id must be a dict {_id: label}, a pandas Series "
                                     "indexed by _id, or a DataFrame with _id and label columns.")
-        return self.api.set_cluster_labels(dataset_id, vector_field, alias, ids, labels)
+        return self.api.set_cluster_labels(dataset_id, vector_field, alias, ids, labels,
+                                           noise_label=noise_label)
 
     def list_aliases(self, dataset_id: str, vector_field: str | None = None) -> list[dict]:
         return self.api.list_aliases(dataset_id, vector_field)
@@ -272,8 +320,8 @@ class ClusterTools:
     def centroid_distances(self, dataset_id: str, vector_field: str, cluster_alias: str, *,
                            metric: str = "euclidean", noise_label=None) -> pd.DataFrame:
         """Distances between cluster centroids (k x k). Centroids are the clusters' mean
-        vectors, computed in one streaming pass; documents labelled ``noise_label`` are left
-        out, as the metrics leave them out."""
+        vectors, computed in one streaming pass; documents labelled ``noise_label`` (default:
+        the alias's recorded noise label) are left out, as the metrics leave them out."""
         metric = resolve_metric(metric)
         centroids = self.api.centroids(dataset_id, vector_field, cluster_alias,
                                        noise_label=noise_label)
@@ -296,7 +344,12 @@ class ClusterTools:
                random_state: int = 0, noise_label=None, noise: str | None = None,
                progress: Progress | None = None):
         """A self-contained HTML report (metrics, silhouette plot, projections coloured by
-        cluster and by ground truth, contingency heatmap, sizes, centroid distances).
+        cluster and by ground truth, contingency heatmap, sizes, centroid distances, and the
+        clusters' stability where :meth:`stability` computed it for this alias).
+
+        Noise (the alias's noise label, unless ``noise_label`` says otherwise) is grey; each
+        cluster has the colour of the ground-truth class it is matched with one to one, and
+        the heatmap puts those matches on its diagonal.
 
         Writes it to ``path`` when given; returns the :class:`~clustermetrics.report.Report`.
         Scatter plots show a random sample of ``max_points`` documents, projected by
@@ -315,7 +368,8 @@ class ClusterTools:
             sample_size=sample_size, noise_label=noise_label, noise=noise)
         report = build_report(data.metrics, projection=data.projection,
                               contingency=data.contingency,
-                              centroid_distances=data.centroid_distances)
+                              centroid_distances=data.centroid_distances,
+                              noise_label=data.noise_label, stability=data.stability)
         if path:
             report.save(path)
         return report
@@ -328,19 +382,53 @@ class ClusterTools:
         return self.api.compare(dataset_id, vector_field, aliases, ground_truth_field,
                                 progress=_steps(on_step, aliases), **options)
 
-    def sweep(self, dataset_id: str, vector_field: str, k=range(2, 21),
-              ground_truth_field: str | None = None, *, random_state: int = 0,
-              overwrite: bool = False, on_step=None, **options):
-        """Run k-means for each k (stored as ``kmeans_{k}``), evaluate each, and return a
-        :class:`~clustermetrics.report.Comparison` indexed by k whose ``best`` names the best
-        k for each metric. ``on_step(k, i, total)`` is called after each k. Every k (from 2
-        to one less than the documents with vectors), name and option is checked before the
-        first k-means, and an alias ``kmeans_{k}`` that a sweep did not make is not replaced
-        unless ``overwrite=True``."""
-        ks = list(k)
-        return self.api.sweep(dataset_id, vector_field, ks, ground_truth_field,
-                              random_state=random_state, overwrite=overwrite,
-                              progress=_steps(on_step, ks), **options)
+    def sweep(self, dataset_id: str, vector_field: str, k=None,
+              ground_truth_field: str | None = None, *, model=None, param_grid=None,
+              random_state: int = 0, overwrite: bool = False, on_step=None, **options):
+        """Fit a range of clusterings, evaluate each, and return a
+        :class:`~clustermetrics.report.Comparison` whose ``best`` names the best one for each
+        metric, with each one's ``coverage`` (share of documents in a cluster, not noise) beside
+        the scores and ``warnings`` where a winner covers less than the others.
+
+        Without ``model``: k-means for each k (default 2..20), stored as ``kmeans_{k}``, the
+        table indexed by k. With ``model`` (an estimator, class, spec or algorithm name) and
+        ``param_grid`` (``{"min_cluster_size": [5, 10, 20]}``, as scikit-learn's
+        ``ParameterGrid``): one fit per combination, each stored under its default alias, the
+        table indexed by alias with the grid's values as columns.
+        ``on_step(name, i, total)`` is called after each. Every k (from 2 to one less than
+        the documents with vectors), parameter, name and option is checked before the first
+        fit, and an alias that a sweep did not make (nor the same fit) is not replaced unless
+        ``overwrite=True``.
+        """
+        if model is None:
+            if param_grid is not None:
+                raise InvalidInputError("param_grid needs model=, e.g. model=HDBSCAN(), "
+                                        "param_grid={'min_cluster_size': [5, 10, 20]}.")
+            ks = list(range(2, 21) if k is None else k)
+            return self.api.sweep(dataset_id, vector_field, ks, ground_truth_field,
+                                  random_state=random_state, overwrite=overwrite,
+                                  progress=_steps(on_step, ks), **options)
+        if k is not None:
+            raise InvalidInputError("Give k for a k-means sweep or model= with param_grid=, not "
+                                    "both (for k-means in a grid: param_grid={'n_clusters': "
+                                    "[...]}).")
+        if param_grid is None:
+            raise InvalidInputError("A sweep over model= needs param_grid=, e.g. "
+                                    "{'min_cluster_size': [5, 10, 20]}.")
+        spec = ModelSpec.of(model)
+        points = parameter_grid(param_grid)
+        keys = sorted({key for p in points for key in p})
+        names = [spec.with_params(**p).default_alias(extra=keys) for p in points]
+        return self.api.sweep_grid(dataset_id, vector_field, spec, _as_lists(param_grid),
+                                   ground_truth_field, progress=_steps(on_step, names),
+                                   **options)
+
+
+def _as_lists(grid):
+    """A checked grid with lists for values (ranges and arrays travel as lists)."""
+    if isinstance(grid, Mapping):
+        return {k: list(v) for k, v in grid.items()}
+    return [_as_lists(g) for g in grid]
 
 
 def _steps(on_step, names: list) -> Progress | None:

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from ..clustering import ModelSpec
     from ..metrics.result import ClusterMetrics
     from ..report.compare import Comparison
     from ..report.html import Projection
+    from ..stability import Stability
 
 # (stage, done in this call, total; None while a stage cannot tell its length)
 Progress = Callable[[str, int, "int | None"], None]
@@ -36,6 +38,8 @@ class ReportData:
     projection: Projection
     contingency: pd.DataFrame | None
     centroid_distances: pd.DataFrame
+    noise_label: Any = None  # the alias's (or the call's) noise label: drawn in grey
+    stability: Stability | None = None  # per-cluster stability, when computed for the alias
 
 
 class API(abc.ABC):
@@ -111,15 +115,38 @@ class API(abc.ABC):
     @abc.abstractmethod
     def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,
                            ids: Sequence[Any] | np.ndarray,
-                           labels: Sequence[Any] | np.ndarray) -> int:
-        """Store labels for the given ids under ``alias``, all or nothing; rows labelled."""
+                           labels: Sequence[Any] | np.ndarray, *,
+                           noise_label: Any = None) -> int:
+        """Store labels for the given ids under ``alias``, all or nothing; rows labelled.
+        ``noise_label`` is recorded with the alias: metrics, reports, compare and sweep then
+        treat that label as noise without being told."""
 
     # -- clustering -----------------------------------------------------------------------
     @abc.abstractmethod
     def kmeans(self, dataset: str, vector_field: str, k: int, alias: str | None = None, *,
                random_state: int = 0, minibatch: bool | None = None,
                progress: Progress | None = None) -> dict[str, Any]:
-        """k-means on the vectors, stored as ``alias`` (default ``kmeans_{k}``)."""
+        """k-means on the vectors, stored as ``alias`` (default ``kmeans_{k}``): a shortcut
+        over the path of :meth:`fit`."""
+
+    @abc.abstractmethod
+    def fit(self, dataset: str, vector_field: str, model: ModelSpec, alias: str | None = None,
+            *, progress: Progress | None = None) -> dict[str, Any]:
+        """Fit the model (rebuilt from its spec) on the vectors and store its labels as
+        ``alias`` (default: :meth:`ModelSpec.default_alias`), with the model's class, its
+        parameters, its noise label and its centroids where it has them. Returns a summary
+        (alias, method, sizes, noise, coverage). ``progress`` hears of "reading" (rows), then of
+        the fit (total None until it ends)."""
+
+    @abc.abstractmethod
+    def stability(self, dataset: str, vector_field: str, model: ModelSpec,
+                  alias: str | None = None, *, n_resamples: int = 20, fraction: float = 0.8,
+                  random_state: int | None = 0,
+                  progress: Progress | None = None) -> Stability:
+        """Fit the model on all vectors (stored as ``alias``, as :meth:`fit` does, with the
+        stability recorded for reports), refit it on ``n_resamples`` random subsamples of
+        ``fraction`` of them, and measure per cluster the mean Jaccard to its best match and
+        overall the ARI of each refit. ``progress("refits", 1, n_resamples)`` after each."""
 
     # -- evaluation -----------------------------------------------------------------------
     @abc.abstractmethod
@@ -137,7 +164,8 @@ class API(abc.ABC):
     def centroids(self, dataset: str, vector_field: str, cluster_alias: str, *,
                   noise_label: Any = None) -> pd.DataFrame:
         """Each cluster's mean vector (one row per cluster); documents labelled
-        ``noise_label`` are left out, as the metrics leave them out."""
+        ``noise_label`` (default: the alias's recorded noise label) are left out, as the
+        metrics leave them out."""
 
     @abc.abstractmethod
     def report_data(self, dataset: str, vector_field: str, cluster_alias: str,
@@ -163,6 +191,15 @@ class API(abc.ABC):
         ``progress("sweep", 1, total)`` after each k. Every k, name and option is checked
         before the first k-means; an existing ``kmeans_{k}`` that a sweep did not make is
         replaced only with ``overwrite``."""
+
+    @abc.abstractmethod
+    def sweep_grid(self, dataset: str, vector_field: str, model: ModelSpec,
+                   param_grid: dict[str, list] | list[dict[str, list]],
+                   ground_truth_field: str | None = None, *, progress: Progress | None = None,
+                   **options: Any) -> Comparison:
+        """The model fitted with each combination of ``param_grid`` (as scikit-learn's
+        ``ParameterGrid``), each stored under its default alias, and the metrics of each with
+        its coverage; ``progress("sweep", 1, total)`` after each."""
 
     # -- lifetime -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -33,14 +33,17 @@ TYPE = "__type__"
 
 
 def _registry() -> dict[str, type]:
+    from ..clustering import ModelSpec
     from ..metrics.contingency import ContingencyStats
     from ..metrics.result import ClusterMetrics
     from ..metrics.silhouettes import SilhouetteResult
     from ..report.compare import Comparison
     from ..report.html import Projection
+    from ..stability import Stability
     from .base import ReportData
     return {cls.__name__: cls for cls in (ClusterMetrics, SilhouetteResult, ContingencyStats,
-                                          Comparison, Projection, ReportData)}
+                                          Comparison, Projection, ReportData, ModelSpec,
+                                          Stability)}
 
 
 def encode(value: Any) -> Any:

@@ -20,6 +20,8 @@ import pyarrow as pa
 from scipy.spatial.distance import cdist
 
 from .. import clustering
+from .. import stability as stability_
+from ..clustering import FitResult, ModelSpec
 from ..engine.local import CACHE_MB, StoreSource
 from ..errors import ClusterMetricsWarning, InvalidInputError, NotFoundError
 from ..metrics.clusterstats import ClusterStats
@@ -149,11 +151,14 @@ class LocalAPI(API):
     @_translated
     def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,
                            ids: Sequence[Any] | np.ndarray,
-                           labels: Sequence[Any] | np.ndarray) -> int:
+                           labels: Sequence[Any] | np.ndarray, *,
+                           noise_label: Any = None) -> int:
         self._vector_field(dataset, vector_field)
         if len(ids) == 0:
             raise InvalidInputError("labels_by_id is empty; nothing to store.")
-        return int(self.store.set_labels(dataset, vector_field, alias, ids, labels))
+        params = None if noise_label is None else {"noise_label": clustering.plain(noise_label)}
+        return int(self.store.set_labels(dataset, vector_field, alias, ids, labels,
+                                         params=params))
 
     # -- clustering -----------------------------------------------------------------------
     @_translated
@@ -167,36 +172,120 @@ class LocalAPI(API):
                 random_state: int = 0, minibatch: bool | None = None,
                 progress: Progress | None = None, made_by: str | None = None
                 ) -> dict[str, Any]:
-        dim = self._vector_field(dataset, vector_field)
+        source = self._vectors(dataset, vector_field)
         self._check_ks(dataset, vector_field, [k], for_metrics=False)
-        alias = alias or f"kmeans_{k}"
-        check_name(alias, "alias")
+        spec = clustering.kmeans_spec(k, source.n_rows, random_state=random_state,
+                                      minibatch=minibatch)
+        alias = check_name(alias or f"kmeans_{k}", "alias")
+        batch = _read(source, progress)
+        extra = {"k": int(k), "random_state": random_state}
+        if made_by:
+            extra["made_by"] = made_by
+        out = self._fit_and_store(dataset, vector_field, alias, spec, spec.build(), batch,
+                                  progress, extra=extra)
+        out.pop("made_by", None)
+        out["sizes"] = [out["sizes"].get(c, 0) for c in range(int(k))]  # by label 0..k-1
+        return out
+
+    @_translated
+    def fit(self, dataset: str, vector_field: str, model: ModelSpec, alias: str | None = None,
+            *, progress: Progress | None = None) -> dict[str, Any]:
+        spec = ModelSpec.of(model)
+        estimator = spec.build()  # a wrong parameter fails before the data is read
+        alias = check_name(alias or spec.default_alias(), "alias")
+        batch = _read(self._vectors(dataset, vector_field), progress)
+        return self._fit_and_store(dataset, vector_field, alias, spec, estimator, batch,
+                                   progress)
+
+    @_translated
+    def stability(self, dataset: str, vector_field: str, model: ModelSpec,
+                  alias: str | None = None, *, n_resamples: int = 20, fraction: float = 0.8,
+                  random_state: int | None = 0,
+                  progress: Progress | None = None) -> stability_.Stability:
+        spec = ModelSpec.of(model)
+        spec.build()
+        stability_.check_options(n_resamples, fraction, random_state)
+        alias = check_name(alias or spec.default_alias(), "alias")
+        batch = _read(self._vectors(dataset, vector_field), progress)
         report = progress or _silent
-        source = StoreSource(self.store, dataset, vector_field, None, dim=dim)
-        batch = source.materialize(lambda rows: report("reading", rows, source.n_rows))
-        _check_finite(batch, vector_field)
-        report("k-means", 0, None)
-        labels, centroids, method, params = clustering.kmeans(
-            batch.X, k, random_state=random_state, minibatch=minibatch)
-        report("k-means", len(labels), len(labels))
-        stored = {**params, "made_by": made_by} if made_by else params
-        self.store.set_labels(dataset, vector_field, alias, batch.ids, labels,
-                              method=method, params=stored, centroids=centroids)
+        n = len(batch.X)
+        report(spec.stage, 0, None)
+
+        def on_refit(i: int) -> None:
+            if i == 0:
+                report(spec.stage, n, n)
+            else:
+                report("refits", 1, int(n_resamples))
+
+        full, result = stability_.stability(spec, batch.X, n_resamples=n_resamples,
+                                            fraction=fraction, random_state=random_state,
+                                            on_refit=on_refit)
+        result.source = {"dataset_id": dataset, "vector_field": vector_field,
+                         "cluster_alias": alias}
+        self._store_fit(dataset, vector_field, alias, spec, full, batch.ids,
+                        {"stability": result.to_dict()})
+        return result
+
+    def _vectors(self, dataset: str, vector_field: str) -> StoreSource:
+        dim = self._vector_field(dataset, vector_field)
+        return StoreSource(self.store, dataset, vector_field, None, dim=dim)
+
+    def _fit_and_store(self, dataset: str, vector_field: str, alias: str, spec: ModelSpec,
+                       estimator: Any, batch: Batch, progress: Progress | None,
+                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        report = progress or _silent
+        n = len(batch.X)
+        report(spec.stage, 0, None)
+        fitted = clustering.fit(estimator, batch.X, spec)
+        report(spec.stage, n, n)
+        params = self._store_fit(dataset, vector_field, alias, spec, fitted, batch.ids, extra)
+        sizes = fitted.sizes()
         return {"dataset_id": dataset, "vector_field": vector_field, "alias": alias,
-                "method": method, "sizes": np.bincount(labels).tolist(), **params}
+                "method": spec.method, "n_clusters": len(sizes), "sizes": sizes,
+                "noise_label": fitted.noise_label, "n_noise": fitted.n_noise,
+                "coverage": fitted.coverage, **params}
+
+    def _store_fit(self, dataset: str, vector_field: str, alias: str, spec: ModelSpec,
+                   fitted: FitResult, ids: Any, extra: dict[str, Any] | None) -> dict[str, Any]:
+        """Labels, model, parameters, noise label and centroids, written as one alias."""
+        params = {**(extra or {}), "model": spec.cls, "params": clustering.plain(spec.params),
+                  "noise_label": fitted.noise_label, **fitted.info}
+        self.store.set_labels(dataset, vector_field, alias, ids, fitted.labels,
+                              method=spec.method, params=params, centroids=fitted.centroids)
+        return {k: v for k, v in params.items() if k != "stability"}
 
     # -- evaluation -----------------------------------------------------------------------
     @_translated
     def metrics(self, dataset: str, vector_field: str, cluster_alias: str,
                 ground_truth_field: str | None = None, *, progress: Progress | None = None,
                 **options: Any) -> ClusterMetrics:
-        with self.store.snapshot():  # both passes see the same documents
-            source = self._source(dataset, vector_field, cluster_alias, ground_truth_field)
-            self._warn_unseen_noise(dataset, vector_field, cluster_alias,
-                                    options.get("noise_label"))
-            return self._evaluate(source, _names(dataset, vector_field, cluster_alias,
-                                                 ground_truth_field),
-                                  progress=progress, **options)
+        return self._alias_metrics(dataset, vector_field, cluster_alias, ground_truth_field,
+                                   progress=progress, **options)[0]
+
+    def _alias_metrics(self, dataset: str, vector_field: str, alias: str,
+                       ground_truth_field: str | None, *, progress: Progress | None = None,
+                       **options: Any) -> tuple[ClusterMetrics, float]:
+        """The metrics of an alias (its recorded noise label applied unless the call gives
+        one) and its coverage: the share of documents with the vector that are in a cluster."""
+        with self.store.errors(), self.store.snapshot():  # both passes see the same documents
+            source = self._source(dataset, vector_field, alias, ground_truth_field)
+            self._warn_unseen_noise(dataset, vector_field, alias, options.get("noise_label"))
+            options = self._noise_options(dataset, vector_field, alias, options)
+            result = self._evaluate(source, _names(dataset, vector_field, alias,
+                                                   ground_truth_field),
+                                    progress=progress, **options)
+            return result, _coverage(source, result, options.get("noise_label"),
+                                     options.get("noise"))
+
+    def _noise_options(self, dataset: str, vector_field: str, alias: str,
+                       options: dict[str, Any]) -> dict[str, Any]:
+        """The options with the alias's recorded noise label, unless they name one."""
+        if options.get("noise_label") is None:
+            recorded = self.store.alias_info(dataset, vector_field, alias)["params"].get(
+                "noise_label")
+            if recorded is not None:
+                return {**options, "noise_label": recorded}
+        return options
 
     @_translated
     def distribution(self, dataset: str, vector_field: str, cluster_alias: str,
@@ -218,6 +307,8 @@ class LocalAPI(API):
         with self.store.snapshot():
             source = self._source(dataset, vector_field, cluster_alias, None)
             self._warn_unseen_noise(dataset, vector_field, cluster_alias, noise_label)
+            noise_label = self._noise_options(dataset, vector_field, cluster_alias,
+                                              {"noise_label": noise_label})["noise_label"]
             stats = ClusterStats()
             for batch in source.batches():
                 stats.update(np.asarray(batch.X),
@@ -248,6 +339,8 @@ class LocalAPI(API):
             source = self._source(dataset, vector_field, cluster_alias, ground_truth_field)
             self._warn_unseen_noise(dataset, vector_field, cluster_alias,
                                     options.get("noise_label"))
+            options = self._noise_options(dataset, vector_field, cluster_alias, options)
+            recorded = self.store.alias_info(dataset, vector_field, cluster_alias)["params"]
             if (options.get("sample_size") is None and metric not in LINEAR_METRICS
                     and source.n_rows > AUTO_SAMPLE):
                 options["sample_size"] = AUTO_SAMPLE // 2
@@ -268,7 +361,10 @@ class LocalAPI(API):
         assert centroids is not None  # every evaluation has them
         distances = pd.DataFrame(cdist(centroids, centroids, metric=metric),
                                  index=centroids.index, columns=centroids.index)
-        return ReportData(result, shown, contingency, distances)
+        stability = (stability_.Stability.from_dict(recorded["stability"])
+                     if recorded.get("stability") else None)
+        return ReportData(result, shown, contingency, distances,
+                          noise_label=options.get("noise_label"), stability=stability)
 
     def compare(self, dataset: str, vector_field: str, aliases: Iterable[str],
                 ground_truth_field: str | None = None, *, progress: Progress | None = None,
@@ -283,12 +379,15 @@ class LocalAPI(API):
                 self._alias(dataset, vector_field, alias)
             if ground_truth_field:
                 self._field(dataset, ground_truth_field)
-            _check_options(options)
+            recorded = [self._noise_options(dataset, vector_field, a, options)
+                        .get("noise_label") for a in aliases]
+            _check_options({**options, "noise_label": next(  # a recorded label will do
+                (v for v in recorded if v is not None), None)})
         report = progress or _silent
         rows = {}
         for alias in aliases:
-            rows[alias] = _row(self.metrics(dataset, vector_field, alias, ground_truth_field,
-                                            **options))
+            rows[alias] = _row(*self._alias_metrics(dataset, vector_field, alias,
+                                                    ground_truth_field, **options))
             report("compare", 1, len(aliases))
         return Comparison(_table(rows), by="alias",
                           title=f"{dataset} / {vector_field}: {len(aliases)} clusterings")
@@ -314,12 +413,45 @@ class LocalAPI(API):
             with self.store.errors():
                 self._kmeans(dataset, vector_field, k, random_state=random_state,
                              made_by="sweep")
-            rows[k] = _row(self.metrics(dataset, vector_field, f"kmeans_{k}",
-                                        ground_truth_field, **options))
+            rows[k] = _row(*self._alias_metrics(dataset, vector_field, f"kmeans_{k}",
+                                                ground_truth_field, **options))
             report("sweep", 1, len(ks))
         table = _table(rows)
         table.index.name = "k"
         return Comparison(table, by="k", title=f"{dataset} / {vector_field}: k-means sweep")
+
+    @_translated
+    def sweep_grid(self, dataset: str, vector_field: str, model: ModelSpec,
+                   param_grid: dict[str, list] | list[dict[str, list]],
+                   ground_truth_field: str | None = None, *, progress: Progress | None = None,
+                   **options: Any):
+        from ..report.compare import Comparison
+        spec = ModelSpec.of(model)
+        points = clustering.parameter_grid(param_grid)
+        runs = clustering.grid_runs(spec, points)  # every point checked before any fit
+        if ground_truth_field is not None:
+            self._field(dataset, ground_truth_field)
+        batch = _read(self._vectors(dataset, vector_field), None)
+        report = progress or _silent
+        rows, notes = {}, []
+        for point, (run, estimator, alias) in zip(points, runs, strict=True):
+            fitted = self._fit_and_store(dataset, vector_field, alias, run, estimator, batch,
+                                         None)
+            values = {k: clustering.plain(v) for k, v in point.items()}
+            try:
+                rows[alias] = {**values, **_row(*self._alias_metrics(
+                    dataset, vector_field, alias, ground_truth_field, **options))}
+            except InvalidInputError as exc:  # e.g. all noise: the row stays, without scores
+                rows[alias] = {**values, "n_clusters": fitted["n_clusters"],
+                               "n_used": len(batch.X) - fitted["n_noise"],
+                               "coverage": fitted["coverage"]}
+                notes.append(f"{alias}: no scores ({fitted['n_clusters']} clusters, "
+                             f"{fitted['coverage']:.0%} of the documents clustered): {exc}")
+            report("sweep", 1, len(points))
+        table = _table(rows)
+        table.index.name = "alias"
+        return Comparison(table, by="alias", notes=notes,
+                          title=f"{dataset} / {vector_field}: {spec.name} sweep")
 
     # -- lookups with messages a person can act on ----------------------------------------
     def _vector_field(self, dataset: str, field: str) -> int:
@@ -469,13 +601,37 @@ def _names(dataset, vector_field, cluster_alias, ground_truth_field) -> dict:
             "cluster_alias": cluster_alias, "ground_truth_field": ground_truth_field}
 
 
-def _row(result: ClusterMetrics) -> dict:
+def _row(result: ClusterMetrics, coverage: float) -> dict:
     return {**result.scores, "n_clusters": result.counts["n_clusters"],
-            "n_used": result.counts["n_used"]}
+            "n_used": result.counts["n_used"], "coverage": coverage}
+
+
+def _coverage(source: StoreSource, result: ClusterMetrics, noise_label: Any,
+              noise: str | None) -> float:
+    """Share of the documents with the vector that are in a cluster: neither unlabelled nor
+    noise, whatever the noise policy made of the noise for the scores."""
+    n = result.counts["n_documents"]
+    clustered = result.counts["n_used"]
+    if noise_label is not None and noise in ("cluster", "singletons"):  # noise was scored
+        clustered -= sum(encode_labels(b.labels, noise_label=noise_label).n_noise
+                         for b in source.batches())
+    return clustered / n if n else 0.0
+
+
+def _read(source: StoreSource, progress: Progress | None) -> Batch:
+    """Every vector of the source, reporting "reading" as the rows arrive; vectors with NaN
+    or infinity are named before any fit."""
+    report = progress or _silent
+    batch = source.materialize(lambda rows: report("reading", rows, source.n_rows))
+    _check_finite(batch, source.vector_field)
+    return batch
 
 
 def _table(rows: dict) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
+    scored = [c for c in table.columns if c not in ("n_clusters", "n_used", "coverage")]
+    first = ["n_clusters", "n_used", "coverage"]  # scores first, as every row has them
+    table = table[scored + first] if set(first) <= set(table.columns) else table
     return table.astype({"n_clusters": np.int64, "n_used": np.int64})
 
 

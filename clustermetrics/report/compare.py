@@ -11,16 +11,26 @@ from ..metrics.result import METRIC_INFO
 
 PLOTTED = ("silhouette", "calinski_harabasz", "davies_bouldin", "adjusted_rand",
            "adjusted_mutual_info")
+LOW_COVERAGE = 0.5  # a winner that clusters less than this share of the documents is flagged
+COVERAGE_GAP = 0.05  # as is one that clusters this much less than another row does
 
 
 class Comparison:
     """One row per clustering (alias, or k for a sweep) with its scores and counts.
 
-    ``best`` maps each metric to the row that scores best in that metric's direction.
+    ``best`` maps each metric to the row that scores best in that metric's direction. The
+    ``coverage`` column is each clustering's share of documents in a cluster (not noise, not
+    unlabelled): scores computed without the noise can flatter a clustering that calls most of
+    the data noise, so ``warnings`` names each winner that covers less than half of the
+    documents, or clearly less than another row.
     """
 
-    def __init__(self, table: pd.DataFrame, *, by: str, title: str):
+    notes: list[str] = []  # noqa: RUF012 - read only; results decoded from older data lack it
+
+    def __init__(self, table: pd.DataFrame, *, by: str, title: str,
+                 notes: list[str] | None = None):
         self.table, self.by, self.title = table, by, title
+        self.notes = list(notes or [])  # rows that could not be scored, and why
 
     @property
     def best(self) -> dict:
@@ -31,6 +41,24 @@ class Comparison:
                 out[m] = _plain(col.idxmax() if METRIC_INFO[m].better == "higher" else col.idxmin())
         return out
 
+    @property
+    def warnings(self) -> list[str]:
+        """The rows that could not be scored, then one line per metric whose best row clusters
+        little of the data, or less of it than another row."""
+        out = list(self.notes)
+        if "coverage" not in self.table.columns or not len(self.table):
+            return out
+        cov = self.table["coverage"]
+        top = float(cov.max())
+        for m, row in self.best.items():
+            c = float(cov.loc[row])
+            if c < LOW_COVERAGE or c < top - COVERAGE_GAP:
+                widest = _plain(cov.idxmax())
+                out.append(f"{METRIC_INFO[m].label}: best {self.by} {row} clusters only "
+                           f"{c:.0%} of the documents (the rest noise or unlabelled)"
+                           + (f"; {widest} clusters {top:.0%}" if top > c else "") + ".")
+        return out
+
     def figure(self):
         from . import require_plotly
         require_plotly()
@@ -38,10 +66,12 @@ class Comparison:
         from plotly.subplots import make_subplots
 
         metrics = [m for m in PLOTTED if m in self.table.columns]
-        fig = make_subplots(rows=1, cols=len(metrics),
-                            subplot_titles=[f"{METRIC_INFO[m].label} "
-                                            f"({'↑' if METRIC_INFO[m].better == 'higher' else '↓'})"
-                                            for m in metrics])
+        titles = [f"{METRIC_INFO[m].label} ({'↑' if METRIC_INFO[m].better == 'higher' else '↓'})"
+                  for m in metrics]
+        covered = "coverage" in self.table.columns
+        fig = make_subplots(rows=1, cols=len(metrics) + covered,
+                            subplot_titles=[*titles, *(["Coverage (share clustered)"]
+                                                       if covered else [])])
         x = [str(i) for i in self.table.index]
         best = self.best
         for i, m in enumerate(metrics, start=1):
@@ -58,6 +88,19 @@ class Comparison:
                                      hovertemplate=f"best: {self.by} {b}<extra></extra>"),
                           row=1, col=i)
             fig.update_xaxes(title_text=self.by, type="category", row=1, col=i)
+        if covered:  # drawn beside the scores, so a winner that leaves most data out shows
+            col = len(metrics) + 1
+            cov = self.table["coverage"].to_numpy(dtype=float)
+            colors = ["#E45756" if c < LOW_COVERAGE else "#9E9E9E" for c in cov]
+            shown = {"x": x, "y": cov, "name": "coverage", "showlegend": False,
+                     "hovertemplate": "%{x}: %{y:.0%} clustered<extra></extra>"}
+            if self.by == "k":
+                fig.add_trace(go.Scatter(mode="lines+markers", marker_color=colors,
+                                         line_color="#9E9E9E", **shown), row=1, col=col)
+            else:
+                fig.add_trace(go.Bar(marker_color=colors, **shown), row=1, col=col)
+            fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
+            fig.update_xaxes(title_text=self.by, type="category", row=1, col=col)
         fig.update_layout(title=self.title, height=380, margin=dict(t=70))
         return fig
 
@@ -67,7 +110,7 @@ class Comparison:
         return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
                 f"{html.escape(self.title)}</title><script>{get_plotlyjs()}</script></head>"
                 f"<body style='font-family:system-ui,sans-serif'><h1>{html.escape(self.title)}"
-                f"</h1>{self._table_html()}{fig}</body></html>")
+                f"</h1>{self._table_html()}{self._warnings_html()}{fig}</body></html>")
 
     def save(self, path: str) -> str:
         with open(path, "w", encoding="utf-8") as f:
@@ -76,30 +119,36 @@ class Comparison:
 
     def to_dict(self) -> dict:
         rows = [{self.by: _plain(idx), **{k: _plain(v) for k, v in row.items()}}
-                for idx, row in self.table.iterrows()]
-        return {"by": self.by, "rows": rows, "best": {k: _plain(v) for k, v in self.best.items()}}
+                for idx, row in self.table.astype(object).iterrows()]  # ints stay ints
+        return {"by": self.by, "rows": rows, "best": {k: _plain(v) for k, v in self.best.items()},
+                "warnings": self.warnings}
 
     def _table_html(self) -> str:
         best = self.best
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [self.by, *self.table.columns])
         body = []
-        for idx, row in self.table.iterrows():
+        for idx, row in self.table.astype(object).iterrows():
             cells = "".join(
                 f"<td style='text-align:right{';font-weight:bold' if best.get(c) == idx else ''}'>"
-                f"{_fmt(v)}</td>" for c, v in row.items())
+                f"{_fmt(v, str(c))}</td>" for c, v in row.items())
             body.append(f"<tr><td>{html.escape(str(idx))}</td>{cells}</tr>")
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
+    def _warnings_html(self) -> str:
+        return "".join(f"<p style='color:#b45309'>{html.escape(w)}</p>" for w in self.warnings)
+
     def _repr_html_(self) -> str:
-        return self._table_html()
+        return self._table_html() + self._warnings_html()
 
     def __repr__(self) -> str:
         return f"Comparison(by={self.by!r}, rows={len(self.table)}, best={self.best})"
 
 
-def _fmt(v) -> str:
+def _fmt(v, column: str = "") -> str:
     if isinstance(v, (float, np.floating)):
-        return "n/a" if np.isnan(v) else f"{v:.4f}"
+        if np.isnan(v):
+            return "n/a"
+        return f"{v:.1%}" if column == "coverage" else f"{v:.4f}"
     return html.escape(str(v))
 
 

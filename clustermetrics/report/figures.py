@@ -1,13 +1,81 @@
-"""Plotly figures of a ClusterMetrics result; each function takes plain arrays or DataFrames."""
+"""Plotly figures of a ClusterMetrics result; each function takes plain arrays or DataFrames.
+
+Colours mean the same in every figure of a report: ground-truth class ``i`` (in sorted order)
+is ``PALETTE[i]``, each cluster takes the colour of the class it is matched with one to one
+(:func:`match_colors`), other clusters take colours no class uses, and noise is grey.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2",
-           "#FF9DA6", "#9D755D", "#BAB0AC", "#1F77B4", "#AEC7E8", "#FF7F0E", "#2CA02C",
-           "#98DF8A", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#17BECF"]
+           "#FF9DA6", "#9D755D", "#BCBD22", "#1F77B4", "#AEC7E8", "#FF7F0E", "#2CA02C",
+           "#98DF8A", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#17BECF"]  # no grey
+NOISE_COLOR = "#B0B0B0"  # grey means noise, and nothing else
+
+
+def noise_test(noise_label: Any) -> Callable[[Any], bool]:
+    """Whether a label is noise: the noise label itself (``-1`` and ``"-1"`` alike), or one of
+    the singleton clusters ``"-1#row"`` that ``noise="singletons"`` makes of it."""
+    if noise_label is None:
+        return lambda value: False
+    text, tag = str(noise_label), f"{noise_label}#"
+    return lambda value: str(value) == text or (isinstance(value, str) and value.startswith(tag))
+
+
+def match_colors(clusters: Sequence, classes: Sequence | None = None,
+                 table: pd.DataFrame | None = None,
+                 is_noise: Callable[[Any], bool] = lambda v: False) -> tuple[dict, dict]:
+    """(cluster -> colour, class -> colour). Class ``i`` of ``classes`` gets ``PALETTE[i]``;
+    with ``table`` (clusters x classes counts) clusters and classes are matched one to one to
+    hold the most documents on the matches (Hungarian algorithm), and a matched cluster takes
+    its class's colour. Other clusters take the colours after the classes'; noise is grey."""
+    classes = list(classes or [])
+    class_colors = {c: color_of(i) for i, c in enumerate(classes)}
+    real = [c for c in clusters if not is_noise(c)]
+    out = {c: NOISE_COLOR for c in clusters if is_noise(c)}
+    for cluster, klass in matches(table, real, is_noise).items():
+        out[cluster] = class_colors.get(klass, color_of(len(classes)))
+    spare = len(classes)
+    for c in real:
+        if c not in out:
+            out[c] = color_of(spare)
+            spare += 1
+    return out, class_colors
+
+
+def matches(table: pd.DataFrame | None, clusters: Sequence | None = None,
+            is_noise: Callable[[Any], bool] = lambda v: False) -> dict:
+    """cluster -> class, one to one, maximising the documents on the matched cells (pairs with
+    no document in common are not matches)."""
+    if table is None or not table.size:
+        return {}
+    from scipy.optimize import linear_sum_assignment
+    keep = [c for c in table.index if not is_noise(c) and (clusters is None or c in clusters)]
+    if not keep:
+        return {}
+    counts = table.loc[keep].to_numpy(dtype=np.float64)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return {keep[r]: table.columns[c] for r, c in zip(rows, cols, strict=True)
+            if counts[r, c] > 0}
+
+
+def diagonal_order(table: pd.DataFrame,
+                   is_noise: Callable[[Any], bool] = lambda v: False) -> pd.DataFrame:
+    """The clusters x classes table with its rows ordered so that each cluster matched with a
+    class sits on that class's column (the matches on the diagonal), then the unmatched
+    clusters, then noise."""
+    matched = matches(table, None, is_noise)
+    column = {c: j for j, c in enumerate(table.columns)}
+    first = sorted(matched, key=lambda c: column[matched[c]])
+    rest = [c for c in table.index if c not in matched and not is_noise(c)]
+    noise = [c for c in table.index if is_noise(c)]
+    return table.loc[first + rest + noise]
 
 
 def _go():
@@ -20,28 +88,38 @@ def color_of(i: int) -> str:
 
 
 def silhouette_figure(values: np.ndarray, labels: np.ndarray, score: float,
-                      max_bars: int = 5000, title: str = ""):
+                      max_bars: int = 5000, title: str = "", colors: dict | None = None,
+                      is_noise: Callable[[Any], bool] = lambda v: False):
     """Samples sorted by silhouette within each cluster, one horizontal bar per sample (or per
     evenly spaced quantile when there are more than ``max_bars``), cluster means marked with a
-    line and the overall mean with a dashed line."""
+    line and the overall mean with a dashed line. Noise that was scored (``noise="cluster"``
+    or ``"singletons"``) is one grey group, drawn last."""
     go = _go()
     fig = go.Figure()
-    clusters = _sorted_unique(labels)
+    labels = np.asarray(labels, dtype=object)
+    clusters = sorted_unique(labels)
+    noisy = np.array([is_noise(v) for v in labels], dtype=bool)
+    groups: list[tuple[str, np.ndarray, str]] = [
+        (str(c), labels == c, (colors or {}).get(c, color_of(i)))
+        for i, c in enumerate(c for c in clusters if not is_noise(c))]
+    if noisy.any():
+        groups.append(("noise", noisy, NOISE_COLOR))
     keep = min(1.0, max_bars / max(len(values), 1))
     y0, gap = 0, max(2, int(0.02 * min(len(values), max_bars)))
-    for i, c in enumerate(clusters):
-        s = np.sort(values[labels == c])
+    for name, members, color in groups:
+        s = np.sort(values[members])
         mean = float(s.mean())
         if keep < 1.0:  # quantiles keep each cluster's shape
             m = max(1, int(round(len(s) * keep)))
             s = s[np.linspace(0, len(s) - 1, m).round().astype(int)]
         y = np.arange(y0, y0 + len(s))
-        fig.add_trace(go.Bar(x=s, y=y, orientation="h", name=f"cluster {c}", width=1.0,
-                             marker=dict(color=color_of(i), line=dict(width=0)),
-                             hovertemplate=f"cluster {c}<br>s=%{{x:.3f}}<extra></extra>"))
+        label = "noise" if name == "noise" else f"cluster {name}"
+        fig.add_trace(go.Bar(x=s, y=y, orientation="h", name=label, width=1.0,
+                             marker=dict(color=color, line=dict(width=0)),
+                             hovertemplate=f"{label}<br>s=%{{x:.3f}}<extra></extra>"))
         fig.add_shape(type="line", x0=mean, x1=mean, y0=y0, y1=y0 + len(s),
                       line=dict(color="black", width=2))
-        fig.add_annotation(x=-1.02, y=y0 + len(s) / 2, text=str(c), showarrow=False,
+        fig.add_annotation(x=-1.02, y=y0 + len(s) / 2, text=name, showarrow=False,
                            xanchor="right")
         y0 += len(s) + gap
     fig.add_vline(x=score, line=dict(color="red", dash="dash"),
@@ -54,25 +132,36 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, score: float,
 
 
 def projection_figure(coords: np.ndarray, by_cluster, by_truth, hover: list[str], dims: int,
-                      title: str):
-    """Side by side: the projection coloured by cluster and by ground truth (if any)."""
+                      title: str, cluster_colors: dict | None = None,
+                      truth_colors: dict | None = None,
+                      is_noise: Callable[[Any], bool] = lambda v: False):
+    """Side by side: the projection coloured by cluster and by ground truth (if any). With
+    ``match_colors``'s colours a cluster and the class it matches share a colour; noise is
+    grey and drawn first, under the clusters."""
     go = _go()
     from plotly.subplots import make_subplots
 
-    panels = [("cluster", by_cluster)] + ([("ground truth", by_truth)]
-                                          if by_truth is not None else [])
+    panels = [("cluster", by_cluster, cluster_colors or {})] + (
+        [("ground truth", by_truth, truth_colors or {})] if by_truth is not None else [])
     kind = "scene" if dims == 3 else "xy"
     fig = make_subplots(rows=1, cols=len(panels), specs=[[{"type": kind}] * len(panels)],
-                        subplot_titles=[f"coloured by {name}" for name, _ in panels])
+                        subplot_titles=[f"coloured by {name}" for name, _, _ in panels])
     hover = np.asarray(hover, dtype=object)
-    for col, (name, values) in enumerate(panels, start=1):
+    for col, (name, values, colors) in enumerate(panels, start=1):
         values = np.asarray(values, dtype=object)
-        for i, v in enumerate(_sorted_unique(values)):
+        noise = name == "cluster"  # only clusters have noise
+        shown = sorted_unique(values)
+        if noise:
+            shown = [v for v in shown if is_noise(v)] + [v for v in shown if not is_noise(v)]
+        for i, v in enumerate(shown):
             sel = values == v
-            common = dict(mode="markers", name=f"{name} {v}", legendgroup=name,
-                          text=hover[sel], hovertemplate="%{text}<extra>" + f"{name} {v}"
+            grey = noise and is_noise(v)
+            label = f"{name} {v}" + (" (noise)" if grey else "")
+            color = NOISE_COLOR if grey else colors.get(v, color_of(i))
+            common = dict(mode="markers", name=label, legendgroup=name,
+                          text=hover[sel], hovertemplate="%{text}<extra>" + label
                           + "</extra>", marker=dict(size=3 if dims == 3 else 5,
-                                                    color=color_of(i), opacity=0.8))
+                                                    color=color, opacity=0.5 if grey else 0.8))
             if dims == 3:
                 trace = go.Scatter3d(x=coords[sel, 0], y=coords[sel, 1], z=coords[sel, 2],
                                      **common)
@@ -102,13 +191,42 @@ def contingency_figure(table: pd.DataFrame, truth_name: str):
     return fig
 
 
-def sizes_figure(sizes: pd.Series):
+def sizes_figure(sizes: pd.Series, colors: dict | None = None):
+    """One bar per cluster in its colour; a bar named "(noise)" is grey."""
     go = _go()
+    colors = colors or {}
     fig = go.Figure(go.Bar(x=[str(c) for c in sizes.index], y=sizes.to_numpy(),
-                           marker_color=[color_of(i) for i in range(len(sizes))],
+                           marker_color=[NOISE_COLOR if str(c).endswith("(noise)")
+                                         else colors.get(c, color_of(i))
+                                         for i, c in enumerate(sizes.index)],
                            hovertemplate="cluster %{x}: %{y:,} documents<extra></extra>"))
     fig.update_layout(title="Cluster sizes", xaxis=dict(title="cluster", type="category"),
                       yaxis=dict(title="documents"), height=360, margin=dict(t=50))
+    return fig
+
+
+def stability_figure(per_cluster: pd.DataFrame, colors: dict | None = None):
+    """Mean Jaccard of each cluster to its best match in the refits, with Hennig's thresholds
+    (0.5: dissolved below; 0.75: stable above)."""
+    go = _go()
+    colors = colors or {}
+    names = [str(c) for c in per_cluster.index]
+    fig = go.Figure(go.Bar(
+        x=names, y=per_cluster["jaccard"].to_numpy(dtype=float),
+        error_y={"type": "data", "array": per_cluster["jaccard_std"].to_numpy(dtype=float)}
+        if "jaccard_std" in per_cluster.columns else None,
+        marker_color=[colors.get(c, color_of(i)) for i, c in enumerate(per_cluster.index)],
+        customdata=per_cluster[["recovered", "dissolved"]].to_numpy(dtype=float),
+        hovertemplate="cluster %{x}: mean Jaccard %{y:.3f}<br>recovered in "
+                      "%{customdata[0]:.0%}, dissolved in %{customdata[1]:.0%} of the refits"
+                      "<extra></extra>"))
+    for y, text in ((0.5, "dissolved below"), (0.75, "stable above")):
+        fig.add_hline(y=y, line={"color": "#888", "dash": "dot"}, annotation_text=text,
+                      annotation_position="top left")
+    fig.update_layout(title="Stability: mean Jaccard to the best match in each refit",
+                      xaxis={"title": "cluster", "type": "category"},
+                      yaxis={"title": "Jaccard", "range": [0, 1.05]}, height=360,
+                      margin={"t": 50})
     return fig
 
 
@@ -124,9 +242,14 @@ def centroid_figure(distances: pd.DataFrame, metric: str):
     return fig
 
 
-def _sorted_unique(values) -> list:
+def sorted_unique(values) -> list:
+    """Distinct values, sorted; numbers before strings when both occur (clusters and the
+    ``"-1#row"`` singletons of noise)."""
     uniq = pd.unique(pd.Series(values, dtype=object))
     try:
         return sorted(uniq)
     except TypeError:
-        return list(uniq)
+        try:
+            return sorted(uniq, key=lambda v: (isinstance(v, str), v))
+        except TypeError:
+            return list(uniq)

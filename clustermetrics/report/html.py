@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,11 @@ import pandas as pd
 from ..metrics.result import ClusterMetrics
 from . import figures
 
+if TYPE_CHECKING:
+    from ..stability import Stability
+
 SECTIONS = ("metrics", "silhouette", "projection", "contingency", "sizes", "centroids")
+_NAV = ("metrics", "stability", *SECTIONS[1:])  # stability only where it was computed
 
 
 @dataclass
@@ -60,18 +65,33 @@ class Report:
 def build_report(result: ClusterMetrics, *, projection: Projection | None = None,
                  contingency: pd.DataFrame | None = None,
                  centroid_distances: pd.DataFrame | None = None, max_bars: int = 5000,
-                 title: str | None = None) -> Report:
+                 title: str | None = None, noise_label: Any = None,
+                 stability: Stability | None = None) -> Report:
+    """The report of one clustering. Noise (``noise_label``) is grey in every figure; each
+    cluster has the colour of the ground-truth class it is matched with one to one, and the
+    contingency heatmap puts the matches on its diagonal. With ``stability``, a section shows
+    each cluster's mean Jaccard over the refits."""
     from . import require_plotly
     require_plotly()
     src = result.source
     title = title or " / ".join(str(v) for v in src.values() if v) or "Cluster report"
     truth_name = src.get("ground_truth_field") or "ground truth"
     figs, notes = {}, {}
-
+    is_noise = figures.noise_test(noise_label)
     sil = result.silhouette_detail
+    assert sil is not None  # every evaluation has it
+    clusters = list(result.per_cluster.index)
+    if projection is not None:
+        clusters += [c for c in figures.sorted_unique(projection.labels) if c not in clusters]
+    classes = (list(contingency.columns) if contingency is not None
+               else figures.sorted_unique(projection.truth)
+               if projection is not None and projection.truth is not None else None)
+    colors, class_colors = figures.match_colors(clusters, classes, contingency, is_noise)
+
     shown = min(sil.n_scored, max_bars)
     figs["silhouette"] = figures.silhouette_figure(sil.values, sil.labels, result.silhouette,
-                                                   max_bars=max_bars)
+                                                   max_bars=max_bars, colors=colors,
+                                                   is_noise=is_noise)
     notes["silhouette"] = (
         f"{sil.n_scored:,} scored samples of {sil.n_samples:,}"
         + (f", drawn as {shown:,} evenly spaced quantiles" if shown < sil.n_scored else "")
@@ -83,19 +103,31 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
         for dims, coords in ((2, p.coords_2d), (3, p.coords_3d)):
             figs[f"projection_{dims}d"] = figures.projection_figure(
                 coords, p.labels, p.truth, p.hover, dims,
-                f"{name}, {dims}-D ({len(p.labels):,} of {p.n_total:,} documents)")
+                f"{name}, {dims}-D ({len(p.labels):,} of {p.n_total:,} documents)",
+                cluster_colors=colors, truth_colors=class_colors, is_noise=is_noise)
         notes["projection"] = (f"A random sample of {len(p.labels):,} of {p.n_total:,} "
-                               f"documents; {p.method}.")
+                               f"documents; {p.method}."
+                               + (" Noise is grey; each cluster has the colour of the "
+                                  "ground-truth class it is matched with."
+                                  if p.truth is not None else ""))
     if contingency is not None:
-        figs["contingency"] = figures.contingency_figure(contingency, truth_name)
-    sizes = result.per_cluster["size"]
-    figs["sizes"] = figures.sizes_figure(sizes)
+        figs["contingency"] = figures.contingency_figure(
+            _one_noise_row(figures.diagonal_order(contingency, is_noise), noise_label,
+                           is_noise), truth_name)
+    figs["sizes"] = figures.sizes_figure(_sizes(result, noise_label, is_noise), colors)
     if centroid_distances is not None:
         figs["centroids"] = figures.centroid_figure(centroid_distances, result.metric)
+    if stability is not None:
+        figs["stability"] = figures.stability_figure(stability.per_cluster, colors)
 
     body = [_header(title, result), _section("metrics", "Metrics", _metrics_table(result))]
+    if stability is not None:
+        body.append(_section("stability", "Stability", _fig(figs["stability"], "stability")
+                             + "".join(_note(line) for line in stability.summary_lines())
+                             + _stability_table(stability)))
     body.append(_section("silhouette", "Silhouette", _fig(figs["silhouette"], "silhouette")
-                         + _note(notes["silhouette"]) + _per_cluster_table(result)))
+                         + _note(notes["silhouette"])
+                         + _per_cluster_table(result, stability)))
     if projection is not None:
         body.append(_section("projection", "Projection",
                              _fig(figs["projection_2d"], "projection-2d")
@@ -132,7 +164,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 
 def _page(title: str, body: str) -> str:
     from plotly.offline import get_plotlyjs
-    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS if f'id="{s}"' in body)
+    nav = "".join(f'<a href="#{s}">{s}</a>' for s in _NAV if f'id="{s}"' in body)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
             f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
@@ -166,10 +198,45 @@ def _metrics_table(result: ClusterMetrics) -> str:
             f"<th>Meaning</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
-def _per_cluster_table(result: ClusterMetrics) -> str:
+def _one_noise_row(table: pd.DataFrame, noise_label: Any, is_noise) -> pd.DataFrame:
+    """The table with its noise rows (the singletons of ``noise="singletons"``) summed into
+    one, named "{noise_label} (noise)", last."""
+    noise = [c for c in table.index if is_noise(c)]
+    if len(noise) <= 1:
+        return table
+    row = table.loc[noise].sum().to_frame(f"{noise_label} (noise)").T
+    return pd.concat([table.drop(index=noise), row])
+
+
+def _sizes(result: ClusterMetrics, noise_label: Any, is_noise) -> pd.Series:
+    """Cluster sizes, with the noise as one bar named "{noise_label} (noise)" (left out of
+    the scores, or scored as one cluster or as singletons)."""
+    sizes = result.per_cluster["size"]
+    noise = [c for c in sizes.index if is_noise(c)]
+    n_noise = int(sizes.loc[noise].sum()) + int(result.counts.get("n_noise", 0))
+    sizes = sizes.drop(index=noise)
+    sizes = sizes.loc[figures.sorted_unique(sizes.index)] if len(sizes) else sizes
+    if n_noise:
+        sizes = pd.concat([sizes, pd.Series({f"{noise_label} (noise)": n_noise})])
+    return sizes
+
+
+def _stability_table(stability: Stability) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("cluster", "size", "mean Jaccard", "recovered",
+                                             "dissolved", "verdict"))
+    rows = "".join("<tr>" + "".join(f"<td class='num'>{html.escape(v)}</td>" for v in row)
+                   + "</tr>" for row in stability.table_rows())
+    return (f"<table class='stability'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+            "</table>")
+
+
+def _per_cluster_table(result: ClusterMetrics, stability: Stability | None = None) -> str:
     df = result.per_cluster
+    if stability is not None:  # the mean Jaccard beside each cluster's silhouette
+        df = df.assign(stability=[stability.per_cluster["jaccard"].get(c, np.nan)
+                                  for c in df.index])
     cols = [c for c in ("size", "silhouette", "min", "median", "nearest", "majority_truth",
-                        "purity") if c in df.columns]
+                        "purity", "stability") if c in df.columns]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["cluster", *cols])
     rows = []
     for i, idx in enumerate(df.index):  # column by column, so ints stay ints
