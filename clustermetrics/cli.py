@@ -6,6 +6,7 @@ library's errors into one line on stderr and a non-zero exit: no tracebacks for 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -18,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from .errors import ClusterMetricsError, ClusterMetricsWarning
+from .errors import ClusterMetricsError, ClusterMetricsWarning, InvalidInputError
 from .store.files import check_output_path
 
 console = Console()
@@ -321,6 +322,78 @@ def _sizes(sizes: list[int], shown: int = 12) -> str:
             f"{median:,}; --json lists every size)")
 
 
+def _model_options(fn):
+    """--algorithm NAME and --param key=value (repeatable): a model by the command line."""
+    from .clustering import ALGORITHMS
+    for opt in reversed([
+        click.option("--algorithm", required=True, metavar="NAME",
+                     help=f"One of {', '.join(ALGORITHMS)}."),
+        click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+                     help="A parameter of the estimator, e.g. min_cluster_size=15 (repeatable); "
+                          "values are read as int, float, true/false, none, else text."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+@command(cluster, "fit", short_help="Fit a scikit-learn clusterer; labels stored as an alias.")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@_model_options
+@click.option("--alias", default=None,
+              help="Alias for the labels (default: the method and its key parameters, e.g. "
+                   "hdbscan_mcs15).")
+@click.option("--json", "as_json", is_flag=True)
+def cluster_fit(path, dataset, vector_field, algorithm, params, alias, as_json):
+    """Fit ALGORITHM (with its --param values) on DATASET's vectors and store the labels, the
+    model, its parameters and its noise label (-1 for hdbscan and dbscan) under the alias."""
+    spec = _spec(algorithm, params)
+    with _client(path) as client, _progress(as_json) as bar, _model_warnings():
+        info = client.vector_tools.cluster.fit(dataset, vector_field, spec, alias,
+                                               progress=_stages(bar))
+    if as_json:
+        return _emit_json(info)
+    noise = (f", {info['n_noise']:,} noise ({info['coverage']:.0%} clustered)"
+             if info["noise_label"] is not None else "")
+    console.print(f"Stored {info['alias']} ({info['method']}): {info['n_clusters']} clusters, "
+                  f"{_sizes_text(info['sizes'])}{noise}.", highlight=False, soft_wrap=True)
+
+
+@command(main, "stability", short_help="How stable a clustering is under subsampling.")
+@click.argument("dataset")
+@click.option("--vector-field", "-f", required=True)
+@_model_options
+@click.option("--alias", default=None,
+              help="Alias for the full fit (default: the method and its key parameters).")
+@click.option("--n-resamples", type=int, default=20, show_default=True,
+              help="Refits on random subsamples.")
+@click.option("--fraction", type=float, default=0.8, show_default=True,
+              help="Share of the documents in each subsample.")
+@click.option("--random-state", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def stability_cmd(path, dataset, vector_field, algorithm, params, alias, n_resamples, fraction,
+                  random_state, as_json):
+    """Fit ALGORITHM on all of DATASET's vectors (stored under the alias, with its stability),
+    refit it on N_RESAMPLES random subsamples, and show per cluster the mean Jaccard to its best
+    match in each refit (Hennig 2007: below 0.5 dissolved, 0.75 and above stable) and the ARI of
+    each refit on the shared documents."""
+    spec = _spec(algorithm, params)
+    with _client(path) as client, _progress(as_json) as bar, _model_warnings():
+        result = client.vector_tools.cluster.stability(
+            dataset, vector_field, spec, alias=alias, n_resamples=n_resamples,
+            fraction=fraction, random_state=random_state, progress=_stages(bar, unit="fits"))
+    if as_json:
+        return _emit_json(result.to_dict())
+    table = Table("cluster", "size", "mean Jaccard", "recovered", "dissolved", "verdict",
+                  title=escape(" / ".join(str(v) for v in result.source.values() if v)),
+                  title_justify="left")
+    for row in result.table_rows():
+        table.add_row(*[escape(v) for v in row])
+    console.print(table)
+    for line in result.summary_lines():
+        console.print(line, highlight=False)
+
+
 @main.group()
 def aliases():
     """List, describe and delete cluster aliases."""
@@ -349,9 +422,12 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
     if as_json:
         return _emit_json(info)
     made = info.get("created_at")
+    noise = info["params"].get("noise_label")
     console.print(f"[bold]{escape(alias)}[/] on {escape(vector_field)} ({info['method']}"
                   + (f", made {made:%Y-%m-%d %H:%M}" if made else "") + "), "
-                  f"{info['unlabelled']:,} documents unlabelled", highlight=False)
+                  f"{info['unlabelled']:,} documents unlabelled"
+                  + (f", noise label {escape(repr(noise))}" if noise is not None else ""),
+                  highlight=False)
     if info.get("changed"):
         console.print(f"{info['changed']:,} of its documents changed vector or were deleted "
                       "since it was made; run the clustering again to label them.",
@@ -506,11 +582,16 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
     _show_comparison(comparison, output, as_json, total)
 
 
-@command(main, "sweep", short_help="k-means over a range of k, best k per metric.")
+@command(main, "sweep", short_help="k-means over a range of k, or any model over a grid.")
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True)
-@click.option("--k-min", type=int, default=2, show_default=True)
-@click.option("--k-max", type=int, default=20, show_default=True)
+@click.option("--k-min", type=int, default=None, help="k-means sweep: first k (default 2).")
+@click.option("--k-max", type=int, default=None, help="k-means sweep: last k (default 20).")
+@click.option("--algorithm", default=None, metavar="NAME",
+              help="Sweep this model over the --param grid instead of k-means over k.")
+@click.option("--param", "params", multiple=True, metavar="KEY=V1,V2,...",
+              help="With --algorithm: a parameter and the values to try (repeatable; the grid "
+                   "is every combination), e.g. min_cluster_size=5,10,20.")
 @click.option("--ground-truth", "-g", default=None)
 @click.option("--metric", "-m", default="euclidean", show_default=True)
 @click.option("--sample-size", type=int, default=None)
@@ -518,26 +599,52 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="Also write the table and chart to this HTML file.")
 @click.option("--overwrite", is_flag=True,
-              help="Replace kmeans_K aliases that a sweep did not make.")
+              help="Replace aliases that a sweep did not make (kmeans_K, or a grid's).")
 @click.option("--json", "as_json", is_flag=True)
-def sweep_cmd(path, dataset, vector_field, k_min, k_max, ground_truth, metric, sample_size,
-              random_state, output, overwrite, as_json):
-    """k-means for each k in K_MIN..K_MAX (stored as kmeans_K), the metrics of each, and the
-    best k for each metric. Every k, name and option is checked before the first k-means;
-    an alias kmeans_K made another way is kept unless --overwrite."""
-    if k_min > k_max:
-        raise click.BadParameter(f"--k-min {k_min} is more than --k-max {k_max}.",
-                                 param_hint="--k-min")
+def sweep_cmd(path, dataset, vector_field, k_min, k_max, algorithm, params, ground_truth,
+              metric, sample_size, random_state, output, overwrite, as_json):
+    """k-means for each k in K_MIN..K_MAX (stored as kmeans_K), or ALGORITHM for each
+    combination of the --param values (each stored under its default alias), the metrics and
+    coverage of each, and the best for each metric. Every k, parameter, name and option is
+    checked before the first fit; an alias the sweep would replace that was made another way is
+    kept unless --overwrite."""
+    tools_options = {"metric": metric, "sample_size": sample_size}
+    if algorithm is None:
+        if params:
+            raise InvalidInputError("--param in a sweep needs --algorithm, e.g. --algorithm "
+                                    "hdbscan --param min_cluster_size=5,10,20.")
+        k_min, k_max = 2 if k_min is None else k_min, 20 if k_max is None else k_max
+        if k_min > k_max:
+            raise click.BadParameter(f"--k-min {k_min} is more than --k-max {k_max}.",
+                                     param_hint="--k-min")
+        if output:
+            check_output_path(output)  # before any work
+        ks = range(k_min, k_max + 1)
+        with _client(path) as client, _progress(as_json) as bar:
+            step = _stages(bar, unit="values of k")
+            step("k-means sweep", 0, len(ks))
+            comparison = client.vector_tools.cluster.sweep(
+                dataset, vector_field, ks, ground_truth, random_state=random_state,
+                overwrite=overwrite, on_step=lambda k, i, n: step("k-means sweep", 1, n),
+                **tools_options)
+            total = len(client.Dataset(dataset))
+        return _show_comparison(comparison, output, as_json, total)
+    if k_min is not None or k_max is not None:
+        raise InvalidInputError("--k-min/--k-max are for the k-means sweep; with --algorithm "
+                                "give the values as --param, e.g. --param n_clusters=2,3,4.")
+    if not params:
+        raise InvalidInputError(f"A sweep of {algorithm} needs the grid: --param KEY=V1,V2,... "
+                                "e.g. --param min_cluster_size=5,10,20.")
+    spec = _spec(algorithm, ())
+    grid = _params(params, grid=True)
     if output:
         check_output_path(output)  # before any work
-    ks = range(k_min, k_max + 1)
-    with _client(path) as client, _progress(as_json) as bar:
-        step = _stages(bar, unit="values of k")
-        step("k-means sweep", 0, len(ks))
+    with _client(path) as client, _progress(as_json) as bar, _model_warnings():
+        step = _stages(bar, unit="fits")
         comparison = client.vector_tools.cluster.sweep(
-            dataset, vector_field, ks, ground_truth, metric=metric, sample_size=sample_size,
-            random_state=random_state, overwrite=overwrite,
-            on_step=lambda k, i, n: step("k-means sweep", 1, n))
+            dataset, vector_field, None, ground_truth, model=spec, param_grid=grid,
+            overwrite=overwrite, on_step=lambda name, i, n: step(f"{spec.name} sweep", 1, n),
+            **tools_options)
         total = len(client.Dataset(dataset))
     _show_comparison(comparison, output, as_json, total)
 
@@ -562,24 +669,99 @@ def _show_comparison(comparison, output, as_json, total: int | None = None) -> N
     from .report.compare import PLOTTED
     df = comparison.table
     metrics = [m for m in PLOTTED if m in df.columns]
-    table = Table(comparison.by, *[Column(_SHORT[m], justify="right") for m in metrics],
+    # a grid sweep's parameters come first in its table
+    grid = list(df.columns[:list(df.columns).index(metrics[0])]) if metrics else []
+    table = Table(comparison.by, *[escape(str(g)) for g in grid],
+                  *[Column(_SHORT[m], justify="right") for m in metrics],
+                  Column("coverage", justify="right"),  # beside the scores
                   Column("clusters", justify="right"),
                   Column("used", justify="right", no_wrap=True),
-                  title=comparison.title, title_justify="left")
+                  title=escape(comparison.title), title_justify="left")
     best = comparison.best
-    for idx, row in df.iterrows():
+    for idx, row in df.astype(object).iterrows():
         cells = [(f"[bold green]{_score(m, row[m])}[/]" if best.get(m) == idx
                   else _score(m, row[m])) for m in metrics]
         used = int(row["n_used"])
-        coverage = f"{used:,}" if not total else f"{used:,}/{total:,}" + (
+        shown = f"{used:,}" if not total else f"{used:,}/{total:,}" + (
             f" ({used / total:.0%})" if used < total else "")
-        table.add_row(escape(str(idx)), *cells, f"{int(row['n_clusters']):,}", coverage)
+        table.add_row(escape(str(idx)), *[escape(str(row[g])) for g in grid], *cells,
+                      f"{row['coverage']:.1%}", f"{int(row['n_clusters']):,}", shown)
     console.print(table)
+    coverage = df["coverage"]
     console.print(f"Best {comparison.by} by metric: "
-                  + ", ".join(f"{METRIC_INFO[m].label} {best[m]}" for m in metrics),
+                  + ", ".join(f"{METRIC_INFO[m].label} {best[m]}"
+                              + (f" ({coverage.loc[best[m]]:.0%} clustered)"
+                                 if coverage.loc[best[m]] < 1 else "")
+                              for m in metrics if m in best),
                   highlight=False, soft_wrap=True)
+    for line in comparison.warnings:
+        err_console.print(f"[bold yellow]Warning:[/] {escape(line)}", highlight=False,
+                          soft_wrap=True)
     if output:
         console.print(f"Wrote {output}.")
+
+
+def _sizes_text(sizes: dict, shown: int = 12) -> str:
+    """Cluster sizes by label, all of them for a few clusters, else summarised as ``_sizes``
+    does (--json lists them all)."""
+    if len(sizes) <= shown:
+        return "sizes " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items())
+    return _sizes(list(sizes.values()), shown)
+
+
+def _params(items, *, grid: bool = False) -> dict:
+    """--param KEY=VALUE items as {key: value} (with grid: {key: [values]}), each value read
+    in its type (see :func:`clustermetrics.clustering.parse_value`)."""
+    from .clustering import parse_value
+    out: dict = {}
+    example = "min_cluster_size=5,10,20" if grid else "min_cluster_size=15"
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInputError(f"--param {item!r} is not KEY=VALUE; e.g. --param {example}.")
+        if key in out:
+            raise InvalidInputError(f"--param {key} is given twice; give each parameter once"
+                                    + (", with its values separated by commas." if grid
+                                       else "."))
+        if not text.strip():
+            raise InvalidInputError(f"--param {key}= has no value; e.g. --param {key}="
+                                    + ("5,10,20." if grid else "15."))
+        if grid:
+            parts = [p.strip() for p in text.split(",")]
+            if not all(parts):
+                raise InvalidInputError(f"--param {item!r} has an empty value; separate the "
+                                        f"values by single commas, e.g. --param {example}.")
+            out[key] = [parse_value(p) for p in parts]
+        else:
+            out[key] = parse_value(text.strip())
+    return out
+
+
+def _spec(algorithm: str, items):
+    """The model of --algorithm and --param, checked (names, types, ranges) before any data
+    is read."""
+    from .clustering import ModelSpec
+    spec = ModelSpec.named(algorithm, **_params(items))
+    spec.build()
+    return spec
+
+
+@contextlib.contextmanager
+def _model_warnings():
+    """The estimators' warnings (convergence, deprecations), each printed once, as one line,
+    after the command, instead of once per fit."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:  # an error follows its warnings
+            seen, unique = set(), []
+            for w in caught:
+                if (w.category, str(w.message)) not in seen:
+                    seen.add((w.category, str(w.message)))
+                    unique.append(w)
+            _print_warnings(unique)
 
 
 def _label(text):

@@ -285,7 +285,7 @@ class LocalAPI(API):
                 "noise_label")
             if recorded is not None:
                 return {**options, "noise_label": recorded}
-        return options
+        return dict(options)
 
     @_translated
     def distribution(self, dataset: str, vector_field: str, cluster_alias: str,
@@ -384,12 +384,13 @@ class LocalAPI(API):
             _check_options({**options, "noise_label": next(  # a recorded label will do
                 (v for v in recorded if v is not None), None)})
         report = progress or _silent
-        rows = {}
+        rows: dict[Any, dict[str, Any]] = {}
+        notes: list[str] = []
         for alias in aliases:
-            rows[alias] = _row(*self._alias_metrics(dataset, vector_field, alias,
-                                                    ground_truth_field, **options))
+            rows[alias] = self._scored_row(dataset, vector_field, alias, ground_truth_field,
+                                           notes, options)
             report("compare", 1, len(aliases))
-        return Comparison(_table(rows), by="alias",
+        return Comparison(_table(rows), by="alias", notes=notes,
                           title=f"{dataset} / {vector_field}: {len(aliases)} clusterings")
 
     def sweep(self, dataset: str, vector_field: str, ks: Iterable[int],
@@ -433,25 +434,46 @@ class LocalAPI(API):
             self._field(dataset, ground_truth_field)
         batch = _read(self._vectors(dataset, vector_field), None)
         report = progress or _silent
-        rows, notes = {}, []
+        rows: dict[Any, dict[str, Any]] = {}
+        notes: list[str] = []
         for point, (run, estimator, alias) in zip(points, runs, strict=True):
-            fitted = self._fit_and_store(dataset, vector_field, alias, run, estimator, batch,
-                                         None)
-            values = {k: clustering.plain(v) for k, v in point.items()}
-            try:
-                rows[alias] = {**values, **_row(*self._alias_metrics(
-                    dataset, vector_field, alias, ground_truth_field, **options))}
-            except InvalidInputError as exc:  # e.g. all noise: the row stays, without scores
-                rows[alias] = {**values, "n_clusters": fitted["n_clusters"],
-                               "n_used": len(batch.X) - fitted["n_noise"],
-                               "coverage": fitted["coverage"]}
-                notes.append(f"{alias}: no scores ({fitted['n_clusters']} clusters, "
-                             f"{fitted['coverage']:.0%} of the documents clustered): {exc}")
+            self._fit_and_store(dataset, vector_field, alias, run, estimator, batch, None)
+            rows[alias] = {**{k: clustering.plain(v) for k, v in point.items()},
+                           **self._scored_row(dataset, vector_field, alias, ground_truth_field,
+                                              notes, options)}
             report("sweep", 1, len(points))
         table = _table(rows)
         table.index.name = "alias"
         return Comparison(table, by="alias", notes=notes,
                           title=f"{dataset} / {vector_field}: {spec.name} sweep")
+
+    def _scored_row(self, dataset: str, vector_field: str, alias: str,
+                    ground_truth_field: str | None, notes: list[str],
+                    options: dict[str, Any]) -> dict[str, Any]:
+        """An alias's row of a comparison. One that leaves fewer than two clusters to score
+        (all noise, say) keeps its row, without scores, and gets a note."""
+        opts = self._noise_options(dataset, vector_field, alias, options)
+        noise_label, policy = opts.get("noise_label"), opts.get("noise") or "exclude"
+        if noise_label is None:  # a noise policy concerns only the aliases that have noise
+            opts.pop("noise", None)
+        with self.store.errors():
+            sizes = self.distribution(dataset, vector_field, alias)["size"]
+            n_vectors = self.store.field_count(dataset, vector_field)[1]
+        noise = sizes[[noise_label is not None and str(c) == str(noise_label)
+                       for c in sizes.index]]
+        k = len(sizes) - len(noise)
+        n_noise = int(noise.sum())
+        scored = k + (min(n_noise, 1) if policy == "cluster" else
+                      n_noise if policy == "singletons" else 0)
+        if scored >= 2:
+            return _row(*self._alias_metrics(dataset, vector_field, alias, ground_truth_field,
+                                             **opts))
+        clustered = int(sizes.sum()) - n_noise
+        coverage = clustered / n_vectors if n_vectors else 0.0
+        notes.append(f"{alias}: no scores, as it has {k} cluster{'' if k == 1 else 's'} "
+                     f"({coverage:.0%} of the documents clustered"
+                     + (", the rest noise)." if n_noise else ")."))
+        return {"n_clusters": k, "n_used": clustered, "coverage": coverage}
 
     # -- lookups with messages a person can act on ----------------------------------------
     def _vector_field(self, dataset: str, field: str) -> int:
