@@ -437,10 +437,15 @@ class LocalAPI(API):
         rows: dict[Any, dict[str, Any]] = {}
         notes: list[str] = []
         for point, (run, estimator, alias) in zip(points, runs, strict=True):
-            self._fit_and_store(dataset, vector_field, alias, run, estimator, batch, None)
-            rows[alias] = {**{k: clustering.plain(v) for k, v in point.items()},
-                           **self._scored_row(dataset, vector_field, alias, ground_truth_field,
-                                              notes, options)}
+            values = {k: clustering.plain(v) for k, v in point.items()}
+            try:
+                self._fit_and_store(dataset, vector_field, alias, run, estimator, batch, None)
+            except InvalidInputError as exc:  # this data refuses this point: noted, not fatal
+                rows[alias] = {**values, "n_clusters": 0, "n_used": 0, "coverage": 0.0}
+                notes.append(f"{alias}: not fitted, nothing stored: {exc}")
+            else:
+                rows[alias] = {**values, **self._scored_row(
+                    dataset, vector_field, alias, ground_truth_field, notes, options)}
             report("sweep", 1, len(points))
         table = _table(rows)
         table.index.name = "alias"

@@ -155,6 +155,6 @@ def _fmt(v, column: str = "") -> str:
 def _plain(v):
     if isinstance(v, np.integer):
         return int(v)
-    if isinstance(v, np.floating):
+    if isinstance(v, (float, np.floating)):
         return None if np.isnan(v) else float(v)
     return v

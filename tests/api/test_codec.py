@@ -78,6 +78,56 @@ def test_comparison_and_sweep_round_trip(stored):
         assert back.best == comparison.best and back.title == comparison.title
 
 
+def test_model_specs_travel_as_class_path_and_params():
+    from sklearn.cluster import HDBSCAN
+    from sklearn.mixture import GaussianMixture
+
+    from clustermetrics.clustering import ModelSpec
+    gm = GaussianMixture(3, means_init=np.zeros((3, 2)), random_state=0)
+    for model in (HDBSCAN(min_cluster_size=15), gm):
+        spec = ModelSpec.of(model)
+        back = _travel(spec)
+        _same(back, spec)
+        assert type(back) is ModelSpec and back.cls == spec.cls
+        assert type(back.build()) is type(model)
+    np.testing.assert_array_equal(_travel(ModelSpec.of(gm)).params["means_init"], np.zeros((3, 2)))
+
+
+def test_a_model_param_that_cannot_travel_is_refused():
+    from sklearn.cluster import DBSCAN
+
+    from clustermetrics.clustering import ModelSpec
+    with pytest.raises(cm.InvalidInputError, match="Cannot encode a builtins.function"):
+        codec.encode(ModelSpec.of(DBSCAN(metric=lambda a, b: 0.0)))
+
+
+def test_stability_and_fit_results_round_trip(stored):
+    from sklearn.cluster import KMeans
+    tools = stored.vector_tools.cluster
+    info = tools.fit("pets", "v_vector_", KMeans(n_clusters=4, n_init="auto", random_state=0))
+    assert _travel(info) == info
+    result = tools.stability("pets", "v_vector_", KMeans(n_clusters=4, n_init="auto"),
+                             n_resamples=2)
+    back = _travel(result)
+    _same(back, result)
+    pd.testing.assert_frame_equal(back.per_cluster, result.per_cluster)
+    np.testing.assert_array_equal(back.jaccard, result.jaccard)
+    data = stored.api.report_data("pets", "v_vector_", "kmeans_4", "kind", max_points=50)
+    assert data.stability is not None
+    _same(_travel(data), data)
+
+
+def test_sweep_over_a_grid_round_trips_with_its_notes(stored):
+    from sklearn.cluster import HDBSCAN
+    sweep = stored.vector_tools.cluster.sweep(
+        "pets", "v_vector_", model=HDBSCAN(copy=True),
+        param_grid={"min_cluster_size": [5, 1000]})
+    back = _travel(sweep)
+    pd.testing.assert_frame_equal(back.table, sweep.table)
+    assert back.notes == sweep.notes and len(back.notes) == 1
+    assert back.warnings == sweep.warnings and back.best == sweep.best
+
+
 @pytest.mark.parametrize("alias", ["kmeans_4", "named"])
 @pytest.mark.parametrize("truth", [None, "kind", "n"])
 def test_distribution_tables_keep_index_types(stored, alias, truth):

@@ -207,3 +207,137 @@ def test_unknown_projection_is_an_error(client, shop):
     with pytest.raises(cm.InvalidInputError, match="projection='umap' is not one of pca, tsne"):
         client.vector_tools.cluster.report("shop", "item_vector_", "kmeans_3",
                                            projection="umap")
+
+
+# -- noise in grey, clusters in the colour of their class, matches on the diagonal -------------
+
+@pytest.fixture
+def noisy_shop(client, shop):
+    """The shop's blobs labelled so that cluster order and class order differ, with noise."""
+    X, truth = shop
+    by_class = {"shoes": 0, "hats": 2, "bags": 1}  # classes sort as bags, hats, shoes
+    labels = {f"p{i}": (-1 if i % 10 == 0 else by_class[t]) for i, t in enumerate(truth)}
+    client.vector_tools.cluster.set_cluster_labels("shop", "item_vector_", "hdb", labels,
+                                                   noise_label=-1)
+    return X, truth
+
+
+def _colours(fig, group):
+    return {t.name: t.marker.color for t in fig.data if t.legendgroup == group}
+
+
+@pytest.mark.parametrize("noise", [None, "cluster", "singletons"])
+def test_noise_is_grey_and_clusters_wear_their_class_colour(client, noisy_shop, noise):
+    from clustermetrics.report.figures import NOISE_COLOR
+    rep = client.vector_tools.cluster.report("shop", "item_vector_", "hdb", "category",
+                                             noise=noise)
+    clusters = _colours(rep.figures["projection_2d"], "cluster")
+    classes = _colours(rep.figures["projection_2d"], "ground truth")
+    assert clusters["cluster -1 (noise)"] == NOISE_COLOR
+    assert NOISE_COLOR not in classes.values()
+    for cluster, klass in ((0, "shoes"), (1, "bags"), (2, "hats")):
+        assert clusters[f"cluster {cluster}"] == classes[f"ground truth {klass}"]
+    sil = {t.name: t.marker.color for t in rep.figures["silhouette"].data}
+    assert sil["cluster 0"] == classes["ground truth shoes"]
+    assert (sil.get("noise") == NOISE_COLOR) == (noise is not None)  # scored noise only
+    assert ("noise" in sil) == (noise is not None)
+    sizes = rep.figures["sizes"].data[0]
+    assert list(sizes.x)[-1] == "-1 (noise)" and sizes.marker.color[-1] == NOISE_COLOR
+    assert list(sizes.y)[-1] == 12
+
+
+def test_heatmap_puts_the_matches_on_the_diagonal(client, noisy_shop):
+    rep = client.vector_tools.cluster.report("shop", "item_vector_", "hdb", "category",
+                                             noise="cluster")
+    heat = rep.figures["contingency"].data[0]
+    assert list(heat.x) == ["bags", "hats", "shoes"]
+    assert list(heat.y) == ["1", "2", "0", "-1"]  # the clusters of bags, hats, shoes; noise
+    z = np.array(heat.z)
+    assert (np.diag(z[:3]) == z[:3].max(axis=1)).all()
+
+
+def test_colours_without_ground_truth_skip_grey(client, noisy_shop):
+    from clustermetrics.report.figures import NOISE_COLOR, PALETTE
+    rep = client.vector_tools.cluster.report("shop", "item_vector_", "hdb")
+    clusters = _colours(rep.figures["projection_2d"], "cluster")
+    assert [clusters[f"cluster {c}"] for c in range(3)] == PALETTE[:3]
+    assert NOISE_COLOR not in PALETTE
+
+
+def test_more_clusters_than_classes_take_unused_colours():
+    import pandas as pd
+
+    from clustermetrics.report.figures import PALETTE, match_colors
+    table = pd.DataFrame([[9, 0], [1, 8], [5, 1]], index=[0, 1, 2], columns=["a", "b"])
+    colors, class_colors = match_colors([0, 1, 2], ["a", "b"], table)
+    assert class_colors == {"a": PALETTE[0], "b": PALETTE[1]}
+    assert colors == {0: PALETTE[0], 1: PALETTE[1], 2: PALETTE[2]}
+
+
+# -- sweeps over any model, coverage beside the scores -------------------------------------------
+
+def test_sweep_over_a_model_grid_marks_best_and_coverage(client, noisy_shop):
+    from sklearn.cluster import DBSCAN
+    steps = []
+    sweep = client.vector_tools.cluster.sweep(
+        "shop", "item_vector_", model=DBSCAN(), param_grid={"eps": [0.5, 1.5, 3.0]},
+        ground_truth_field="category", on_step=lambda *s: steps.append(s))
+    assert list(sweep.table.index) == ["dbscan_eps0p5_ms5", "dbscan_eps1p5_ms5",
+                                       "dbscan_eps3_ms5"]
+    assert sweep.table["eps"].tolist() == [0.5, 1.5, 3.0]
+    assert steps == [("dbscan_eps0p5_ms5", 1, 3), ("dbscan_eps1p5_ms5", 2, 3),
+                     ("dbscan_eps3_ms5", 3, 3)]
+    cov = sweep.table["coverage"]
+    assert cov.is_monotonic_increasing and cov.iloc[0] < 0.5 and cov.iloc[-1] > 0.9
+    labels = client.vector_tools.cluster.distribution("shop", "item_vector_",
+                                                      "dbscan_eps1p5_ms5")["size"]
+    assert cov.iloc[1] == pytest.approx(1 - labels.get(-1, 0) / 120)
+    assert set(sweep.best) >= {"silhouette", "adjusted_rand"}
+    fig = sweep.figure()
+    bars = [t for t in fig.data if t.name == "coverage"]
+    assert list(bars[0].y) == pytest.approx(cov.tolist())
+    for m, row in sweep.best.items():
+        flagged = cov[row] < 0.5 or cov[row] < cov.max() - 0.05
+        assert any(w.startswith(f"{cm.METRIC_INFO[m].label}: best alias {row} ")
+                   for w in sweep.warnings) == flagged
+    assert "coverage" in sweep._repr_html_()
+
+
+def test_a_winner_that_calls_most_data_noise_does_not_win_silently(client, shop):
+    X, truth = shop
+    core = np.zeros(120, dtype=bool)
+    for t in ("shoes", "hats", "bags"):  # each blob's 10 points nearest its centre
+        rows = np.flatnonzero(truth == t)
+        dist = np.linalg.norm(X[rows] - X[rows].mean(axis=0), axis=1)
+        core[rows[np.argsort(dist)[:10]]] = True
+    tight = {f"p{i}": (str(truth[i]) if core[i] else "none") for i in range(120)}
+    tools = client.vector_tools.cluster
+    tools.set_cluster_labels("shop", "item_vector_", "tight", tight, noise_label="none")
+    comparison = tools.compare("shop", "item_vector_", ["kmeans_3", "tight"])
+    assert comparison.table.loc["tight", "coverage"] == pytest.approx(30 / 120)
+    assert any("best alias tight clusters only 25% of the documents" in w
+               for w in comparison.warnings)
+    assert "clusters only 25%" in comparison.to_html()
+    assert comparison.to_dict()["warnings"] == comparison.warnings
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"k": [2, 3], "model": "kmeans", "param_grid": {"n_clusters": [2]}},
+     r"Give k for a k-means sweep or model= with param_grid=, not both"),
+    ({"param_grid": {"eps": [1]}}, r"param_grid needs model=, e\.g\. model=HDBSCAN\(\)"),
+    ({"model": "dbscan"}, r"A sweep over model= needs param_grid=, e\.g\."),
+    ({"model": "dbscan", "param_grid": {"eps": 0.5}},
+     r"param_grid: Parameter grid for parameter 'eps' needs to be a list or a numpy array"),
+    ({"model": "dbscan", "param_grid": {"eps": []}}, r"param_grid: Parameter grid for parameter "
+                                                     r"'eps' need to be a non-empty sequence"),
+    ({"model": "dbscan", "param_grid": {}}, r"param_grid gives nothing to try"),
+    ({"model": "dbscan", "param_grid": "eps"}, r"param_grid must be a dict of lists"),
+    ({"model": "dbscan", "param_grid": {"eps": [0.5, -1]}},
+     r"DBSCAN: The 'eps' parameter of DBSCAN must be a float in the range \(0\.0, inf\)"),
+], ids=["k and model", "grid without model", "model without grid", "grid value not a list",
+        "empty list", "empty grid", "grid not a dict", "bad value in the grid"])
+def test_sweep_bad_arguments(client, shop, kwargs, message):
+    before = client.vector_tools.cluster.list_aliases("shop")
+    with pytest.raises(cm.InvalidInputError, match=message):
+        client.vector_tools.cluster.sweep("shop", "item_vector_", **kwargs)
+    assert client.vector_tools.cluster.list_aliases("shop") == before
