@@ -543,7 +543,8 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
                random_state, noise_label, noise, hover_fields, max_points, projection,
                as_json):
     """A self-contained HTML report of ALIAS on DATASET: metrics, silhouette plot, projections,
-    contingency heatmap, sizes, centroid distances."""
+    contingency heatmap, sizes, centroid distances, and stability where it was computed. Noise
+    (the alias's noise label) is grey; clusters wear the colour of their matched class."""
     check_output_path(output)  # before any work
     with _client(path) as client, _progress(as_json) as bar:
         report = client.vector_tools.cluster.report(

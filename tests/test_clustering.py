@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
-from sklearn.cluster import (DBSCAN, HDBSCAN, AgglomerativeClustering, Birch, KMeans,
-                             MiniBatchKMeans, SpectralClustering)
+from sklearn.cluster import (
+    DBSCAN,
+    HDBSCAN,
+    AgglomerativeClustering,
+    Birch,
+    KMeans,
+    MiniBatchKMeans,
+    SpectralClustering,
+)
 from sklearn.mixture import GaussianMixture
 
 import clustermetrics as cm

@@ -97,7 +97,7 @@ def test_a_model_param_that_cannot_travel_is_refused():
     from sklearn.cluster import DBSCAN
 
     from clustermetrics.clustering import ModelSpec
-    with pytest.raises(cm.InvalidInputError, match="Cannot encode a builtins.function"):
+    with pytest.raises(cm.InvalidInputError, match=r"Cannot encode a builtins\.function"):
         codec.encode(ModelSpec.of(DBSCAN(metric=lambda a, b: 0.0)))
 
 
