@@ -415,13 +415,10 @@ class ClusterTools:
         if param_grid is None:
             raise InvalidInputError("A sweep over model= needs param_grid=, e.g. "
                                     "{'min_cluster_size': [5, 10, 20]}.")
-        spec = ModelSpec.of(model)
-        points = parameter_grid(param_grid)
-        keys = sorted({key for p in points for key in p})
-        names = [spec.with_params(**p).default_alias(extra=keys) for p in points]
-        return self.api.sweep_grid(dataset_id, vector_field, spec, _as_lists(param_grid),
-                                   ground_truth_field, progress=_steps(on_step, names),
-                                   **options)
+        parameter_grid(param_grid)  # checked here: a grid that cannot travel fails early
+        return self.api.sweep_grid(dataset_id, vector_field, ModelSpec.of(model),
+                                   _as_lists(param_grid), ground_truth_field,
+                                   progress=_named_steps(on_step), **options)
 
 
 def _as_lists(grid):
@@ -429,6 +426,19 @@ def _as_lists(grid):
     if isinstance(grid, Mapping):
         return {k: list(v) for k, v in grid.items()}
     return [_as_lists(g) for g in grid]
+
+
+def _named_steps(on_step) -> Progress | None:
+    """The API's ``progress(name, 1, total)`` as ``on_step(name, i, total)``."""
+    if on_step is None:
+        return None
+    done = [0]
+
+    def progress(name: str, n: int, total: int | None) -> None:
+        done[0] += n
+        on_step(name, done[0], total)
+
+    return progress
 
 
 def _steps(on_step, names: list) -> Progress | None:

@@ -20,7 +20,7 @@ import inspect
 import math
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +156,14 @@ class ModelSpec:
     def with_params(self, **params: Any) -> ModelSpec:
         return ModelSpec(self.cls, {**self.params, **params})
 
+    def require_allowed(self, models: Collection[str] | None) -> ModelSpec:
+        """This spec, if ``models`` (class paths) allows its class; None allows any. Checked
+        before anything is imported: a server builds only the models it serves."""
+        if models is not None and self.cls not in models:
+            raise InvalidInputError(f"Model class {self.cls!r} is not served here; use one of "
+                                    f"{', '.join(sorted(models))}.")
+        return self
+
     def resolve(self) -> type:
         """The class, imported by its path."""
         if self.cls in _LOCAL_CLASSES:
@@ -186,6 +194,9 @@ class ModelSpec:
         parameters are named with the closest match, values are checked by scikit-learn's own
         parameter validation where the class has it."""
         klass = self.resolve()
+        if not (hasattr(klass, "fit_predict") or hasattr(klass, "fit")):
+            raise InvalidInputError(f"{self.name} has neither fit_predict nor fit: it is not a "
+                                    "clusterer.")
         accepted = _init_params(klass)
         if accepted is not None:
             for key in self.params:
@@ -203,9 +214,6 @@ class ModelSpec:
                 validate()  # scikit-learn's own checks of types and ranges
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"{self.name}: {_first_line(exc)}") from None
-        if not (hasattr(estimator, "fit_predict") or hasattr(estimator, "fit")):
-            raise InvalidInputError(f"{self.name} has neither fit_predict nor fit: it is not a "
-                                    "clusterer.")
         return estimator
 
     def _resolve_quietly(self) -> type | None:

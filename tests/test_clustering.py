@@ -298,3 +298,30 @@ def test_labels_of_the_wrong_length_are_refused():
     with pytest.raises(cm.InvalidInputError, match=r"Short returned labels of shape \(9,\) for "
                                                    r"10 vectors"):
         fit(Short(), np.zeros((10, 2)))
+
+
+def test_an_api_built_for_a_server_builds_only_the_models_it_serves(tmp_path, monkeypatch):
+    from clustermetrics import clustering
+    from clustermetrics.api.local import LocalAPI
+    X, _ = _blobs()
+    with cm.Client(api=LocalAPI(str(tmp_path / "s.duckdb"),
+                                models=clustering.ALGORITHMS.values())) as c:
+        c.Dataset("b").insert_documents(X, ids=[str(i) for i in range(len(X))], vector_field=VF)
+        assert c.vector_tools.cluster.fit("b", VF, "dbscan")["alias"] == "dbscan_eps0p5_ms5"
+        imported = []
+        monkeypatch.setattr(clustering.importlib, "import_module", imported.append)
+        for call in (lambda m: c.vector_tools.cluster.fit("b", VF, m),
+                     lambda m: c.vector_tools.cluster.stability("b", VF, m),
+                     lambda m: c.vector_tools.cluster.sweep("b", VF, model=m,
+                                                            param_grid={"x": [1]})):
+            with pytest.raises(cm.InvalidInputError, match=r"Model class 'json.JSONDecoder' is "
+                                                           r"not served here; use one of "
+                                                           r"sklearn.cluster.AgglomerativeClust"):
+                call(ModelSpec("json.JSONDecoder", {}))
+        assert imported == []  # refused before anything was imported
+
+
+def test_a_class_that_is_not_a_clusterer_is_not_built():
+    with pytest.raises(cm.InvalidInputError, match=r"Popen has neither fit_predict nor fit: it "
+                                                   r"is not a clusterer"):
+        ModelSpec("subprocess.Popen", {"args": ["true"]}).build()

@@ -199,7 +199,7 @@ class API(abc.ABC):
                    **options: Any) -> Comparison:
         """The model fitted with each combination of ``param_grid`` (as scikit-learn's
         ``ParameterGrid``), each stored under its default alias, and the metrics of each with
-        its coverage; ``progress("sweep", 1, total)`` after each."""
+        its coverage; ``progress(alias, 1, total)`` after each."""
 
     # -- lifetime -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import html
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,9 +48,13 @@ def _translated(method):
 class LocalAPI(API):
     """The operations over one embedded DuckDB store file (``":memory:"`` for none)."""
 
-    def __init__(self, path: str, *, cache_mb: float = CACHE_MB):
+    def __init__(self, path: str, *, cache_mb: float = CACHE_MB,
+                 models: Collection[str] | None = None):
         self.store = Store(path)
         self.cache_mb = cache_mb  # a metrics pass that fits is kept for the next pass
+        # class paths that fit, stability and sweeps may build (None: any importable class, as
+        # embedded; a server passes the models it serves, e.g. clustering.ALGORITHMS.values())
+        self.models = None if models is None else frozenset(models)
 
     @property
     def location(self) -> str:
@@ -190,7 +194,7 @@ class LocalAPI(API):
     @_translated
     def fit(self, dataset: str, vector_field: str, model: ModelSpec, alias: str | None = None,
             *, progress: Progress | None = None) -> dict[str, Any]:
-        spec = ModelSpec.of(model)
+        spec = ModelSpec.of(model).require_allowed(self.models)
         estimator = spec.build()  # a wrong parameter fails before the data is read
         alias = check_name(alias or spec.default_alias(), "alias")
         batch = _read(self._vectors(dataset, vector_field), progress)
@@ -202,7 +206,7 @@ class LocalAPI(API):
                   alias: str | None = None, *, n_resamples: int = 20, fraction: float = 0.8,
                   random_state: int | None = 0,
                   progress: Progress | None = None) -> stability_.Stability:
-        spec = ModelSpec.of(model)
+        spec = ModelSpec.of(model).require_allowed(self.models)
         spec.build()
         stability_.check_options(n_resamples, fraction, random_state)
         alias = check_name(alias or spec.default_alias(), "alias")
@@ -427,7 +431,7 @@ class LocalAPI(API):
                    ground_truth_field: str | None = None, *, progress: Progress | None = None,
                    **options: Any):
         from ..report.compare import Comparison
-        spec = ModelSpec.of(model)
+        spec = ModelSpec.of(model).require_allowed(self.models)
         points = clustering.parameter_grid(param_grid)
         runs = clustering.grid_runs(spec, points)  # every point checked before any fit
         if ground_truth_field is not None:
@@ -446,7 +450,7 @@ class LocalAPI(API):
             else:
                 rows[alias] = {**values, **self._scored_row(
                     dataset, vector_field, alias, ground_truth_field, notes, options)}
-            report("sweep", 1, len(points))
+            report(alias, 1, len(points))
         table = _table(rows)
         table.index.name = "alias"
         return Comparison(table, by="alias", notes=notes,

@@ -91,12 +91,12 @@ class Comparison:
         if covered:  # drawn beside the scores, so a winner that leaves most data out shows
             col = len(metrics) + 1
             cov = self.table["coverage"].to_numpy(dtype=float)
-            colors = ["#E45756" if c < LOW_COVERAGE else "#9E9E9E" for c in cov]
+            colors = ["#E45756" if c < LOW_COVERAGE else "#4C78A8" for c in cov]
             shown = {"x": x, "y": cov, "name": "coverage", "showlegend": False,
                      "hovertemplate": "%{x}: %{y:.0%} clustered<extra></extra>"}
             if self.by == "k":
                 fig.add_trace(go.Scatter(mode="lines+markers", marker_color=colors,
-                                         line_color="#9E9E9E", **shown), row=1, col=col)
+                                         line_color="#4C78A8", **shown), row=1, col=col)
             else:
                 fig.add_trace(go.Bar(marker_color=colors, **shown), row=1, col=col)
             fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
