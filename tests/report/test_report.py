@@ -167,9 +167,16 @@ def test_cli_report_sweep_compare(client, shop, tmp_path):
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
                                              "(make browser installs it)")
-def test_report_opens_in_a_real_browser(report, tmp_path):
+def test_report_opens_in_a_real_browser(client, report, tmp_path):
+    from sklearn.cluster import HDBSCAN
     playwright = pytest.importorskip("playwright.sync_api")
     _, path = report
+    tools = client.vector_tools.cluster  # a second report: noise and stability
+    tools.stability("shop", "item_vector_", HDBSCAN(min_cluster_size=10, copy=True),
+                    alias="st", n_resamples=3)
+    second = tools.report("shop", "item_vector_", "st", "category",
+                          path=str(tmp_path / "second.html"), noise="cluster")
+    assert 'id="stability"' in second.html and second.metrics.counts["n_clusters"] >= 3
     errors = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -190,6 +197,11 @@ def test_report_opens_in_a_real_browser(report, tmp_path):
             assert page.locator(f"#{fid} .main-svg").count() > 0, fid
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
+        page.goto("file://" + str(tmp_path / "second.html"))
+        page.wait_for_function("document.querySelectorAll('.main-svg').length > 0")
+        assert page.locator("section#stability").is_visible()
+        assert page.locator("#fig-stability .main-svg").count() > 0
+        page.screenshot(path=str(tmp_path / "second.png"), full_page=True)
         browser.close()
     assert errors == []
     assert fetched == []  # works offline
