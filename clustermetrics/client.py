@@ -418,7 +418,8 @@ class ClusterTools:
         parameter_grid(param_grid)  # checked here: a grid that cannot travel fails early
         return self.api.sweep_grid(dataset_id, vector_field, ModelSpec.of(model),
                                    _as_lists(param_grid), ground_truth_field,
-                                   progress=_named_steps(on_step), **options)
+                                   overwrite=overwrite, progress=_named_steps(on_step),
+                                   **options)
 
 
 def _as_lists(grid):

@@ -194,6 +194,21 @@ def test_sweep_bad_input(run, docs, args, message):
     assert _aliases(run) == set()  # every grid point is checked before the first fit
 
 
+def test_a_grid_sweep_keeps_aliases_it_did_not_make_unless_overwrite(run, docs):
+    with cm.Client(path=run.store) as c:
+        c.vector_tools.cluster.set_cluster_labels(
+            "docs", VF, "dbscan_eps2_ms5", {f"r{i}": i % 2 for i in range(len(docs))})
+    args = ("sweep", "docs", "-f", VF, "--algorithm", "dbscan", "--param", "eps=1,2")
+    res = run(*args)
+    assert res.exit_code == 1
+    assert ("The sweep would replace 1 alias it did not make (dbscan_eps2_ms5)"
+            in " ".join(res.output.split()))
+    assert _aliases(run) == {"dbscan_eps2_ms5"}  # nothing was run
+    assert run(*args, "--overwrite").exit_code == 0
+    assert _aliases(run) == {"dbscan_eps1_ms5", "dbscan_eps2_ms5"}
+    assert _describe(run, "dbscan_eps2_ms5")["method"] == "dbscan"
+
+
 def test_kmeans_sweep_still_runs_by_default(run, docs):
     res = run("sweep", "docs", "-f", VF, "--k-min", "2", "--k-max", "3", "--json")
     assert res.exit_code == 0, res.output

@@ -1,6 +1,7 @@
 """Any scikit-learn-style clusterer as an alias: labels, model, noise label, centroids."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 from sklearn.cluster import (
@@ -325,3 +326,22 @@ def test_a_class_that_is_not_a_clusterer_is_not_built():
     with pytest.raises(cm.InvalidInputError, match=r"Popen has neither fit_predict nor fit: it "
                                                    r"is not a clusterer"):
         ModelSpec("subprocess.Popen", {"args": ["true"]}).build()
+
+
+def test_a_grid_sweep_replaces_only_what_a_sweep_or_the_same_fit_made(client, blobs3):
+    X, _ = blobs3
+    tools = client.vector_tools.cluster
+    tools.fit("b", VF, DBSCAN(eps=1.5))  # the same fit as the grid's first point: replaceable
+    mine = {f"p{i}": i % 2 for i in range(len(X))}
+    tools.set_cluster_labels("b", VF, "dbscan_eps3_ms5", mine)  # by hand: kept
+    grid = {"eps": [1.5, 3.0]}
+    with pytest.raises(cm.InvalidInputError, match=r"The sweep would replace 1 alias it did not "
+                                                   r"make \(dbscan_eps3_ms5\)\. Delete or "
+                                                   r"rename them, choose other values, or pass "
+                                                   r"overwrite=True \(--overwrite\)"):
+        tools.sweep("b", VF, model=DBSCAN(), param_grid=grid)
+    assert list(_stored(client, "dbscan_eps3_ms5", len(X))) == [i % 2 for i in range(len(X))]
+    sweep = tools.sweep("b", VF, model=DBSCAN(), param_grid=grid, overwrite=True)
+    assert list(sweep.table.index) == ["dbscan_eps1p5_ms5", "dbscan_eps3_ms5"]
+    again = tools.sweep("b", VF, model=DBSCAN(), param_grid=grid)  # its own: replaced freely
+    pd.testing.assert_frame_equal(again.table, sweep.table)

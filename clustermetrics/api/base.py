@@ -195,11 +195,13 @@ class API(abc.ABC):
     @abc.abstractmethod
     def sweep_grid(self, dataset: str, vector_field: str, model: ModelSpec,
                    param_grid: dict[str, list] | list[dict[str, list]],
-                   ground_truth_field: str | None = None, *, progress: Progress | None = None,
-                   **options: Any) -> Comparison:
+                   ground_truth_field: str | None = None, *, overwrite: bool = False,
+                   progress: Progress | None = None, **options: Any) -> Comparison:
         """The model fitted with each combination of ``param_grid`` (as scikit-learn's
         ``ParameterGrid``), each stored under its default alias, and the metrics of each with
-        its coverage; ``progress(alias, 1, total)`` after each."""
+        its coverage; ``progress(alias, 1, total)`` after each. Every combination, name and
+        option is checked before the first fit; an existing alias that a sweep did not make
+        (nor the same model with the same parameters) is replaced only with ``overwrite``."""
 
     # -- lifetime -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -428,14 +428,20 @@ class LocalAPI(API):
     @_translated
     def sweep_grid(self, dataset: str, vector_field: str, model: ModelSpec,
                    param_grid: dict[str, list] | list[dict[str, list]],
-                   ground_truth_field: str | None = None, *, progress: Progress | None = None,
-                   **options: Any):
+                   ground_truth_field: str | None = None, *, overwrite: bool = False,
+                   progress: Progress | None = None, **options: Any):
         from ..report.compare import Comparison
         spec = ModelSpec.of(model).require_allowed(self.models)
         points = clustering.parameter_grid(param_grid)
         runs = clustering.grid_runs(spec, points)  # every point checked before any fit
+        self._vector_field(dataset, vector_field)
         if ground_truth_field is not None:
             self._field(dataset, ground_truth_field)
+        given = options.get("noise_label")  # the fits record theirs: any label checks the policy
+        _check_options({**options, "noise_label": clustering.NOISE_LABEL if given is None
+                        else given})
+        if not overwrite:
+            self._check_grid_aliases(dataset, vector_field, runs)
         batch = _read(self._vectors(dataset, vector_field), None)
         report = progress or _silent
         rows: dict[Any, dict[str, Any]] = {}
@@ -443,7 +449,8 @@ class LocalAPI(API):
         for point, (run, estimator, alias) in zip(points, runs, strict=True):
             values = {k: clustering.plain(v) for k, v in point.items()}
             try:
-                self._fit_and_store(dataset, vector_field, alias, run, estimator, batch, None)
+                self._fit_and_store(dataset, vector_field, alias, run, estimator, batch, None,
+                                    extra={"made_by": "sweep"})
             except InvalidInputError as exc:  # this data refuses this point: noted, not fatal
                 rows[alias] = {**values, "n_clusters": 0, "n_used": 0, "coverage": 0.0}
                 notes.append(f"{alias}: not fitted, nothing stored: {exc}")
@@ -461,14 +468,16 @@ class LocalAPI(API):
                     options: dict[str, Any]) -> dict[str, Any]:
         """An alias's row of a comparison. One that leaves fewer than two clusters to score
         (all noise, say) keeps its row, without scores, and gets a note."""
-        opts = self._noise_options(dataset, vector_field, alias, options)
-        noise_label, policy = opts.get("noise_label"), opts.get("noise") or "exclude"
+        noise_label = self._noise_options(dataset, vector_field, alias,
+                                          options).get("noise_label")
+        policy = options.get("noise") or "exclude"
+        opts = dict(options)  # the recorded label is applied by _alias_metrics itself
         if noise_label is None:  # a noise policy concerns only the aliases that have noise
             opts.pop("noise", None)
         with self.store.errors():
             sizes = self.distribution(dataset, vector_field, alias)["size"]
             n_vectors = self.store.field_count(dataset, vector_field)[1]
-        noise = sizes[[noise_label is not None and str(c) == str(noise_label)
+        noise = sizes[[noise_label is not None and same_label(c, noise_label)
                        for c in sizes.index]]
         k = len(sizes) - len(noise)
         n_noise = int(noise.sum())
@@ -553,6 +562,27 @@ class LocalAPI(API):
                 f"The sweep would replace {len(theirs)} alias{'es' if len(theirs) > 1 else ''}"
                 f" it did not make ({shown}). Delete or rename them, choose other k, or pass "
                 "overwrite=True (--overwrite) to replace them. Nothing was run.")
+
+    def _check_grid_aliases(self, dataset: str, vector_field: str,
+                            runs: list[tuple[ModelSpec, Any, str]]) -> None:
+        """A grid sweep replaces only the aliases that a sweep made, or that the same model
+        with the same parameters made; never labels set by hand or made another way."""
+        known = {a for vf, a in self.store.aliases(dataset) if vf == vector_field}
+        theirs = []
+        for run, _, alias in runs:
+            if alias not in known:
+                continue
+            params = self.store.alias_info(dataset, vector_field, alias)["params"]
+            same = (params.get("model") == run.cls
+                    and params.get("params") == clustering.plain(run.params))
+            if params.get("made_by") != "sweep" and not same:
+                theirs.append(alias)
+        if theirs:
+            shown = ", ".join(theirs[:5]) + (", ..." if len(theirs) > 5 else "")
+            raise InvalidInputError(
+                f"The sweep would replace {len(theirs)} alias{'es' if len(theirs) > 1 else ''}"
+                f" it did not make ({shown}). Delete or rename them, choose other values, or "
+                "pass overwrite=True (--overwrite) to replace them. Nothing was run.")
 
     def _warn_unseen_noise(self, dataset: str, vector_field: str, alias: str,
                            noise_label: Any) -> None:
