@@ -182,7 +182,7 @@ class LocalAPI(API):
                                       minibatch=minibatch)
         alias = check_name(alias or f"kmeans_{k}", "alias")
         batch = _read(source, progress)
-        extra = {"k": int(k), "random_state": random_state}
+        extra: dict[str, Any] = {"k": int(k), "random_state": random_state}
         if made_by:
             extra["made_by"] = made_by
         out = self._fit_and_store(dataset, vector_field, alias, spec, spec.build(), batch,

@@ -146,7 +146,7 @@ def projection_figure(coords: np.ndarray, by_cluster, by_truth, hover: list[str]
     kind = "scene" if dims == 3 else "xy"
     fig = make_subplots(rows=1, cols=len(panels), specs=[[{"type": kind}] * len(panels)],
                         subplot_titles=[f"coloured by {name}" for name, _, _ in panels])
-    hover = np.asarray(hover, dtype=object)
+    texts = np.asarray(hover, dtype=object)
     for col, (name, values, colors) in enumerate(panels, start=1):
         values = np.asarray(values, dtype=object)
         noise = name == "cluster"  # only clusters have noise
@@ -159,7 +159,7 @@ def projection_figure(coords: np.ndarray, by_cluster, by_truth, hover: list[str]
             label = f"{name} {v}" + (" (noise)" if grey else "")
             color = NOISE_COLOR if grey else colors.get(v, color_of(i))
             common = dict(mode="markers", name=label, legendgroup=name,
-                          text=hover[sel], hovertemplate="%{text}<extra>" + label
+                          text=texts[sel], hovertemplate="%{text}<extra>" + label
                           + "</extra>", marker=dict(size=3 if dims == 3 else 5,
                                                     color=color, opacity=0.5 if grey else 0.8))
             if dims == 3:
