@@ -690,9 +690,9 @@ def _read(source: StoreSource, progress: Progress | None) -> Batch:
 
 def _table(rows: dict) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
-    scored = [c for c in table.columns if c not in ("n_clusters", "n_used", "coverage")]
-    first = ["n_clusters", "n_used", "coverage"]  # scores first, as every row has them
-    table = table[scored + first] if set(first) <= set(table.columns) else table
+    counts = ["n_clusters", "n_used", "coverage"]  # last: a grid's values, scores, counts
+    if set(counts) <= set(table.columns):
+        table = table[[c for c in table.columns if c not in counts] + counts]
     return table.astype({"n_clusters": np.int64, "n_used": np.int64})
 
 
