@@ -28,40 +28,82 @@ err_console = Console(stderr=True)
 QUICKSTART_DATASET = "quickstart_clustering"
 
 
-def _client(path):
+class Where:
+    """Where a command's data lives: a store file, or a server (url and key)."""
+
+    def __init__(self, path: str | None = None, url: str | None = None,
+                 api_key: str | None = None):
+        self.path, self.url, self.api_key = path, url, api_key
+
+
+def _client(where):
     from .client import Client
-    return Client(path=path)
+    if not isinstance(where, Where):
+        where = Where(path=where)
+    if where.url:
+        return Client(url=where.url, api_key=where.api_key)
+    return Client(path=where.path)
+
+
+def _where(path: str | None, url: str | None, api_key: str | None) -> Where:
+    """``--path`` or ``--url``: a path given on the command line beats a URL from the
+    environment (and the other way round); both on the command line is an error."""
+    from click.core import ParameterSource
+    ctx = click.get_current_context()
+    typed = {name: ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+             for name in ("path", "url")}
+    if path and url and typed["path"] and typed["url"]:
+        raise click.UsageError("Give --path (a store file) or --url (a server), not both.")
+    if url and not (path and typed["path"] and not typed["url"]):
+        return Where(url=url, api_key=api_key)
+    return Where(path=path)
+
+
+def _one_line_errors(fn):
+    """A user error as one line and status 1, warnings as one line each, a bug as its
+    traceback and status 2."""
+    @functools.wraps(fn)
+    def run(*a, **kw):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ClusterMetricsWarning)
+            try:
+                return fn(*a, **kw)
+            except ClusterMetricsError as exc:
+                _print_warnings(caught)
+                _error_line(str(exc))
+                sys.exit(1)
+            except KeyboardInterrupt:
+                _error_line("Interrupted; a write in progress was rolled back whole.")
+                sys.exit(130)
+            except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+                raise
+            except Exception:  # a bug: show it, and ask for a report
+                err_console.print(traceback.format_exc(), highlight=False, markup=False)
+                _error_line("This is a bug in clustermetrics, not a mistake of yours: "
+                            "please report it with the command and the traceback above.")
+                sys.exit(2)
+            finally:
+                _print_warnings(caught)
+    return run
 
 
 def command(group, *args, **kwargs):
-    """A command with ``--path`` and one-line errors."""
+    """A command with ``--path`` (or ``--url`` and ``--api-key``) and one-line errors."""
     def wrap(fn):
         @group.command(*args, **kwargs)
         @click.option("--path", envvar="CLUSTERMETRICS_PATH", default=None, metavar="STORE",
                       help="Store file (default: $CLUSTERMETRICS_PATH, else "
                            "~/.local/share/clustermetrics/store.duckdb).")
+        @click.option("--url", envvar="CLUSTERMETRICS_URL", default=None, metavar="URL",
+                      help="A clustermetrics server instead of a store file "
+                           "(default: $CLUSTERMETRICS_URL).")
+        @click.option("--api-key", envvar="CLUSTERMETRICS_API_KEY", default=None,
+                      metavar="KEY", help="The server's API key for your project "
+                                          "(default: $CLUSTERMETRICS_API_KEY).")
         @functools.wraps(fn)
-        def run(*a, **kw):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ClusterMetricsWarning)
-                try:
-                    return fn(*a, **kw)
-                except ClusterMetricsError as exc:
-                    _print_warnings(caught)
-                    _error_line(str(exc))
-                    sys.exit(1)
-                except KeyboardInterrupt:
-                    _error_line("Interrupted; a write in progress was rolled back whole.")
-                    sys.exit(130)
-                except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
-                    raise
-                except Exception:  # a bug: show it, and ask for a report
-                    err_console.print(traceback.format_exc(), highlight=False, markup=False)
-                    _error_line("This is a bug in clustermetrics, not a mistake of yours: "
-                                "please report it with the command and the traceback above.")
-                    sys.exit(2)
-                finally:
-                    _print_warnings(caught)
+        @_one_line_errors
+        def run(*a, path=None, url=None, api_key=None, **kw):
+            return fn(*a, path=_where(path, url, api_key), **kw)
         return run
     return wrap
 
@@ -793,6 +835,105 @@ def _stages(bar, unit: str = "rows"):
         bar.update(tasks[stage], total=total, completed=done[stage], count=count)
 
     return progress
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+def default_data_dir() -> str:
+    """``$CLUSTERMETRICS_DATA``, else ``$XDG_DATA_HOME/clustermetrics/server``."""
+    import os
+    if os.environ.get("CLUSTERMETRICS_DATA"):
+        return os.environ["CLUSTERMETRICS_DATA"]
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                           "share")
+    return os.path.join(base, "clustermetrics", "server")
+
+
+_data_option = click.option(
+    "--data", "data_dir", envvar="CLUSTERMETRICS_DATA", default=None, metavar="DIR",
+    help="The server's directory: keys and one store per project (default: "
+         "$CLUSTERMETRICS_DATA, else ~/.local/share/clustermetrics/server).")
+
+
+@main.command("serve", short_help="Serve the stores over HTTP, with projects and API keys.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@_data_option
+@click.option("--max-body-mb", default=1024.0, show_default=True, type=float,
+              help="Requests with a larger body get 413.")
+@click.option("--workers", default=None, type=click.IntRange(1),
+              help="Jobs run at once (default: half the cores, 2 to 4).")
+@click.option("--blas-threads", default=None, type=click.IntRange(1),
+              help="BLAS threads of each job (default: the cores divided among the workers).")
+@_one_line_errors
+def serve_cmd(host, port, data_dir, max_body_mb, workers, blas_threads):
+    """Serve the API (under /v1/) and web pages: each project's datasets live in their own
+    store under DIR, reached only with one of the project's keys ('clustermetrics keys
+    create'). GET /health answers without a key; /docs shows the routes."""
+    from .server import serve
+    data_dir = data_dir or default_data_dir()
+    err_console.print(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C stops).",
+                      highlight=False)
+    serve(data_dir, host=host, port=port, max_body_mb=max_body_mb, workers=workers,
+          blas_threads=blas_threads, log_level="warning")
+
+
+@main.group()
+def keys():
+    """API keys of the server's projects (printed once, stored only as hashes)."""
+
+
+def _keys(data_dir):
+    from .server.auth import Keys
+    return Keys(data_dir or default_data_dir())
+
+
+@keys.command("create")
+@click.option("--project", required=True, help="The project (made with its first key).")
+@_data_option
+@click.option("--json", "as_json", is_flag=True)
+@_one_line_errors
+def keys_create(project, data_dir, as_json):
+    """A new key for PROJECT, printed once: keep it; only its hash is stored."""
+    made = _keys(data_dir).create(project)
+    if as_json:
+        return _emit_json(made)
+    console.print(f"Key {made['key_id']} for project {escape(project)} (shown only now):",
+                  highlight=False)
+    click.echo(made["key"])
+
+
+@keys.command("list")
+@click.option("--project", default=None, help="Only this project's keys.")
+@_data_option
+@click.option("--json", "as_json", is_flag=True)
+@_one_line_errors
+def keys_list(project, data_dir, as_json):
+    """The keys (ids, projects, dates; never the keys themselves)."""
+    rows = _keys(data_dir).list(project)
+    if as_json:
+        return _emit_json(rows)
+    if not rows:
+        console.print("No keys yet: try 'clustermetrics keys create --project NAME'.")
+        return
+    table = Table("key id", "project", "created", "revoked")
+    for r in rows:
+        table.add_row(r["key_id"], escape(r["project"]), r["created_at"], r["revoked_at"] or "")
+    console.print(table)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@_data_option
+@click.option("--json", "as_json", is_flag=True)
+@_one_line_errors
+def keys_revoke(key_id, data_dir, as_json):
+    """Revoke a key by its id: requests with it get 401 from then on."""
+    row = _keys(data_dir).revoke(key_id)
+    if as_json:
+        return _emit_json(row)
+    console.print(f"Key {row['key_id']} of project {escape(row['project'])} revoked.",
+                  highlight=False)
 
 
 # -- views --------------------------------------------------------------------------------------

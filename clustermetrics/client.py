@@ -35,6 +35,7 @@ from .store.files import check_output_path, write_documents
 from .store.store import nest
 
 PATH_ENV = "CLUSTERMETRICS_PATH"
+URL_ENV, KEY_ENV = "CLUSTERMETRICS_URL", "CLUSTERMETRICS_API_KEY"
 
 
 def default_path() -> str:
@@ -51,13 +52,25 @@ class Client:
     """Entry point: datasets and the tools that evaluate their clusters.
 
     ``Client()`` opens the embedded store (``path``, else ``$CLUSTERMETRICS_PATH``, else the
-    default file); ``Client(api=...)`` uses any implementation of the API surface.
+    default file); ``Client(url="http://host:8000", api_key="...")`` talks to a server (without
+    a ``path``, ``$CLUSTERMETRICS_URL`` and ``$CLUSTERMETRICS_API_KEY`` do the same) and answers
+    the same calls; ``Client(api=...)`` uses any implementation of the API surface.
     """
 
-    def __init__(self, path: str | None = None, *, api: API | None = None):
+    def __init__(self, path: str | None = None, *, api: API | None = None,
+                 url: str | None = None, api_key: str | None = None):
         if api is None:
-            from .api.local import LocalAPI
-            api = LocalAPI(path or default_path())
+            if url is None and path is None:
+                url = os.environ.get(URL_ENV) or None
+            if url is not None:
+                if path is not None:
+                    raise InvalidInputError("Give a store path or a server url, not both.")
+                from .api.http import HTTPAPI
+                api = HTTPAPI(url, api_key if api_key is not None
+                              else os.environ.get(KEY_ENV) or None)
+            else:
+                from .api.local import LocalAPI
+                api = LocalAPI(path or default_path())
         self.api = api
         self.vector_tools = VectorTools(self)
 
@@ -82,7 +95,8 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Client(path={self.path!r})"
+        where = "url" if self.path.startswith(("http://", "https://")) else "path"
+        return f"Client({where}={self.path!r})"
 
 
 class Dataset:

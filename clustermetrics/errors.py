@@ -5,11 +5,15 @@ them all, and each also derives from the builtin a Python user would expect::
 
     ClusterMetricsError                     code             HTTP
     ├── InvalidInputError (ValueError)      invalid_input    422  arrays, labels, options
-    │   └── SchemaError                     schema           422  documents that do not fit
+    │   ├── SchemaError                     schema           422  documents that do not fit
+    │   └── TooLargeError                   too_large        413  a request body over the limit
     ├── NotFoundError (LookupError)         not_found        404  an unknown dataset, field, alias
     ├── StoreLockedError                    store_locked     409  the file is held elsewhere
     ├── StoreError                          store_error      500  the store failed to read/write
-    └── MissingDependencyError (ImportError) missing_dependency 501  an optional extra is missing
+    ├── MissingDependencyError (ImportError) missing_dependency 501  an optional extra is missing
+    ├── AuthenticationError (PermissionError) unauthorized   401  no, a wrong or a revoked key
+    ├── CancelledError                      cancelled        409  a job cancelled before its end
+    └── ServerError (ConnectionError)       server_error     502  a server that cannot be reached
 
 Messages say what was wrong, where (field, document id, row) and what to do. Where a result
 can still be computed but something looks wrong, a :class:`ClusterMetricsWarning` (UserWarning)
@@ -31,6 +35,10 @@ __all__ = [
     "StoreLockedError",
     "StoreError",
     "MissingDependencyError",
+    "TooLargeError",
+    "AuthenticationError",
+    "CancelledError",
+    "ServerError",
     "ERRORS",
     "restore_error",
     "ClusterMetricsWarning",
@@ -111,6 +119,30 @@ class MissingDependencyError(ClusterMetricsError, ImportError):
         return self.args[0] if self.args else ""
 
 
+class TooLargeError(InvalidInputError):
+    """A request body beyond the server's limit: send the documents in smaller batches."""
+
+    code, http_status = "too_large", 413
+
+
+class AuthenticationError(ClusterMetricsError, PermissionError):
+    """The server refused the request's API key (none, a wrong one, or a revoked one)."""
+
+    code, http_status = "unauthorized", 401
+
+
+class CancelledError(ClusterMetricsError):
+    """A server job was cancelled before it finished; nothing of it was written."""
+
+    code, http_status = "cancelled", 409
+
+
+class ServerError(ClusterMetricsError, ConnectionError):
+    """A server that cannot be reached, or that answered something other than this API."""
+
+    code, http_status = "server_error", 502
+
+
 class ClusterMetricsWarning(UserWarning):
     """Something looks wrong but a result was still computed (a noise label that occurs
     nowhere, ...). The command line prints it as one line starting with ``Warning:``."""
@@ -119,7 +151,8 @@ class ClusterMetricsWarning(UserWarning):
 ERRORS: dict[str, type[ClusterMetricsError]] = {
     cls.code: cls for cls in (ClusterMetricsError, InvalidInputError, SchemaError,
                               NotFoundError, StoreLockedError, StoreError,
-                              MissingDependencyError)
+                              MissingDependencyError, TooLargeError, AuthenticationError,
+                              CancelledError, ServerError)
 }
 
 

@@ -32,18 +32,82 @@ def blobs():
     return X, labels
 
 
-API_IMPLEMENTATIONS = ["local"]  # the server adds "http": every Client test runs on each
+API_IMPLEMENTATIONS = ["local", "http"]  # every Client test runs on each
+
+
+@pytest.fixture(scope="session")
+def http_server(tmp_path_factory):
+    """A real server (uvicorn, in a thread) on a free loopback port, started once per test
+    process; ``.url``, ``.state`` (the app's Server: keys, projects, jobs) and
+    ``.new_project()`` -> (project, key)."""
+    import socket
+    import threading
+    import time
+    import types
+    import uuid
+
+    import uvicorn
+
+    from clustermetrics.server.app import Settings, create_app
+
+    data = tmp_path_factory.mktemp("server")
+    app = create_app(Settings(data_dir=str(data), workers=2, max_body_mb=64))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert thread.is_alive() and time.time() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    state = app.state.server
+
+    def new_project(prefix: str = "t") -> tuple[str, str]:
+        made = state.keys.create(f"{prefix}{uuid.uuid4().hex[:12]}")
+        return made["project"], made["key"]
+
+    yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}", app=app, state=state,
+                                data_dir=str(data), new_project=new_project)
+    server.should_exit = True
+    thread.join(30)
+    sock.close()
 
 
 @pytest.fixture(params=API_IMPLEMENTATIONS)
 def client(request, tmp_path):
-    """A Client over each implementation of the API surface, on a fresh store."""
+    """A Client over each implementation of the API surface, on a fresh store: the embedded
+    store, or a fresh project on the test server."""
     from clustermetrics import Client
     if request.param == "local":
         with Client(path=str(tmp_path / "store.duckdb")) as c:
             yield c
-    else:  # pragma: no cover - no other implementation yet
-        raise AssertionError(request.param)
+    else:
+        server = request.getfixturevalue("http_server")
+        project, key = server.new_project()
+        with Client(url=server.url, api_key=key) as c:
+            yield c
+        server.state.projects.close(project)
+
+
+@pytest.fixture
+def cli_args(client):
+    """The CLI options that reach ``client``'s data: ``--path STORE`` or ``--url`` and
+    ``--api-key``."""
+    if hasattr(client.api, "store"):
+        return ["--path", client.path]
+    return ["--url", client.api.url, "--api-key", client.api.api_key]
+
+
+@pytest.fixture
+def store(client):
+    """The embedded store behind ``client``: tests of the store's internals run on the local
+    implementation only (over HTTP there is no store on the caller's side)."""
+    store = getattr(client.api, "store", None)
+    if store is None:
+        pytest.skip("reads the embedded store's internals, which a remote Client does not have")
+    return store
 
 
 @pytest.fixture

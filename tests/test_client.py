@@ -16,9 +16,8 @@ def digits(client, digits_docs):
 
 
 def _stored_labels(client, alias="kmeans_10"):
-    rows = client.api.store.con.execute(
-        f'SELECT "_cluster_.pixels_vector_.{alias}" FROM datasets."digits"').fetchall()
-    return np.array([r[0] for r in rows], dtype=object)
+    table = client.api.export_documents("digits").read_all()  # in stored order
+    return np.array(table.column(f"_cluster_.pixels_vector_.{alias}").to_pylist(), dtype=object)
 
 
 def test_insert_kmeans_metrics_equals_evaluate(client, digits):
@@ -42,10 +41,10 @@ def test_without_ground_truth_only_internal_metrics(client, digits):
 
 @pytest.mark.parametrize("cache_mb", [0, 64])  # every pass read from DuckDB, or kept
 @pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "manhattan"])
-def test_streamed_in_small_batches_equals_one_shot(client, digits, metric, cache_mb):
+def test_streamed_in_small_batches_equals_one_shot(client, store, digits, metric, cache_mb):
     X, y = digits
     labels = _stored_labels(client).astype(int)
-    source = StoreSource(client.api.store, "digits", "pixels_vector_",
+    source = StoreSource(store, "digits", "pixels_vector_",
                          "_cluster_.pixels_vector_.kmeans_10", "digit", dim=64, batch_rows=37,
                          cache_mb=cache_mb)
     streamed = evaluate_source(source, metric=metric)
@@ -152,7 +151,14 @@ def test_kmeans_is_seeded_and_stores_its_centroids(client, digits):
     tools.kmeans("digits", "pixels_vector_", 10)  # the same seed again: the same labels
     assert (_stored_labels(client).astype(int) == first).all()
     model = KMeans(n_clusters=10, random_state=0, n_init="auto").fit(X.astype(np.float32))
-    stored = client.api.store.alias_info("digits", "pixels_vector_", "kmeans_10")["centroids"]
+    assert (first == model.labels_).all()
+
+
+def test_kmeans_stores_its_centroids(client, store, digits):
+    from sklearn.cluster import KMeans
+    X, _ = digits
+    model = KMeans(n_clusters=10, random_state=0, n_init="auto").fit(X.astype(np.float32))
+    stored = store.alias_info("digits", "pixels_vector_", "kmeans_10")["centroids"]
     np.testing.assert_allclose(stored, model.cluster_centers_, rtol=1e-5, atol=1e-5)
 
 

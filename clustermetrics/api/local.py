@@ -493,6 +493,19 @@ class LocalAPI(API):
                      + (", the rest noise)." if n_noise else ")."))
         return {"n_clusters": k, "n_used": clustered, "coverage": coverage}
 
+    @_translated
+    def check(self, dataset: str, vector_field: str | None = None, aliases: Iterable[str] = (),
+              fields: Iterable[str] = ()) -> None:
+        """Raise the error an operation naming these would raise (an unknown dataset, vector
+        field, alias or field), without running it: a server answers before queueing a job."""
+        self.store.require(dataset)
+        if vector_field is not None:
+            self._vector_field(dataset, vector_field)
+            for alias in aliases:
+                self._alias(dataset, vector_field, alias)
+        for field in fields:
+            self._field(dataset, field)
+
     # -- lookups with messages a person can act on ----------------------------------------
     def _vector_field(self, dataset: str, field: str) -> int:
         schema = self.store.schema(dataset)

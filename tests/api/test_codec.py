@@ -191,6 +191,10 @@ ERROR_CASES = [
     errors.StoreLockedError("The store is open in process 1"),
     errors.StoreError("The store failed"),
     errors.MissingDependencyError("pip install plotly"),
+    errors.TooLargeError("The request body is over this server's limit"),
+    errors.AuthenticationError("The API key is not valid"),
+    errors.CancelledError("Job 1 (metrics) was cancelled."),
+    errors.ServerError("Cannot reach the clustermetrics server"),
 ]
 
 

@@ -144,21 +144,20 @@ def test_missing_plotly_gives_an_install_hint(client, shop, monkeypatch):
         client.vector_tools.cluster.report("shop", "item_vector_", "kmeans_3")
 
 
-def test_cli_report_sweep_compare(client, shop, tmp_path):
-    store = client.path
+def test_cli_report_sweep_compare(client, shop, tmp_path, cli_args):
     client.close()
     runner = CliRunner()
     out = tmp_path / "cli-report.html"
     res = runner.invoke(main, ["report", "shop", "-f", "item_vector_", "-a", "kmeans_3", "-g",
-                               "category", "-o", str(out), "--path", store])
+                               "category", "-o", str(out), *cli_args])
     assert res.exit_code == 0, res.output
     assert out.stat().st_size > 100_000
     res = runner.invoke(main, ["sweep", "shop", "-f", "item_vector_", "--k-min", "2",
-                               "--k-max", "4", "--json", "--path", store])
+                               "--k-max", "4", "--json", *cli_args])
     assert res.exit_code == 0, res.output
     assert [r["k"] for r in json.loads(res.output)["rows"]] == [2, 3, 4]
     res = runner.invoke(main, ["compare", "shop", "-f", "item_vector_", "-a", "kmeans_3", "-a",
-                               "kmeans_5", "-o", str(tmp_path / "c.html"), "--path", store])
+                               "kmeans_5", "-o", str(tmp_path / "c.html"), *cli_args])
     assert res.exit_code == 0, res.output
     assert "Best alias by metric: Silhouette" in res.output
     assert (tmp_path / "c.html").exists()

@@ -89,8 +89,8 @@ def test_declared_vector_field_without_suffix(client):
 def test_missing_ids_are_generated(client):
     ds = client.Dataset("v")
     ds.insert_documents([{"title": "a"}, {"title": "b"}])
-    ids = client.api.store.con.execute('SELECT _id FROM datasets."v"').fetchall()
-    assert len({r[0] for r in ids}) == 2
+    ids = client.api.export_documents("v").read_all().column("_id").to_pylist()
+    assert len(set(ids)) == 2
 
 
 def test_delete_documents_describe_export_and_delete(client, tmp_path):
@@ -229,15 +229,22 @@ def test_parquet_imported_in_pieces_is_one_transaction(client, tmp_path, monkeyp
     pq.write_table(pa.table({"_id": ids, "v_vector_": vectors}), path)
     ds = client.Dataset("pieces")
     ds.insert_documents([{"_id": "keep", "v_vector_": [0, 0, 0]}])
-    threads = client.api.store.scalar("SELECT current_setting('threads')")
     with pytest.raises(cm.SchemaError, match=r"first _id: 'p31'"):
         ds.insert_documents(str(path))
     assert len(ds) == 1  # the three good pieces before it were rolled back too
-    assert client.api.store.scalar("SELECT current_setting('threads')") == threads
     vectors[31] = [1.0, 2.0, 3.0]
     pq.write_table(pa.table({"_id": ids, "v_vector_": vectors}), path)
     assert ds.insert_documents(str(path))["inserted"] == 35
     assert len(ds) == 36
+
+
+def test_failed_parquet_import_restores_duckdb_threads(client, store, tmp_path):
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"_id": ["a", "b"], "v_vector_": [[1.0, 2.0], [1.0]]}), path)
+    threads = store.scalar("SELECT current_setting('threads')")
+    with pytest.raises(cm.SchemaError):
+        client.Dataset("bad").insert_documents(str(path))
+    assert store.scalar("SELECT current_setting('threads')") == threads
 
 
 def test_parquet_duplicate_ids_across_pieces(client, tmp_path, monkeypatch):

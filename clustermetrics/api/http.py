@@ -1,0 +1,327 @@
+"""HTTPAPI: the API surface over a clustermetrics server.
+
+The second implementation of :class:`~clustermetrics.api.base.API`, so ``Client(url=...,
+api_key=...)`` answers the same calls as the embedded ``Client()`` with equal results and the
+same exceptions (the server sends each error as the codec's encoding; it is raised here with
+its class and message). Documents travel as Arrow IPC streams, both ways; files named in a call
+were read by the Client on this side, so the server never opens a caller's path. Long work
+(kmeans, metrics, report, compare, sweep) runs as a server job: this client waits for it,
+replaying the job's progress events into the caller's ``progress`` callback, and cancels the
+job if the caller is interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import ClusterMetricsError, InvalidInputError, MissingDependencyError, ServerError
+from . import codec
+from .base import API, Progress, ReportData
+
+ARROW = "application/vnd.apache.arrow.stream"
+POLL_WAIT_S = 10.0  # each poll of a job waits this long on the server for news
+INSTALL_HINT = "pip install 'clustermetrics[server]'"
+
+
+def _httpx():
+    try:
+        import httpx
+    except ImportError:
+        raise MissingDependencyError(
+            f"A remote Client needs httpx: {INSTALL_HINT} (or pip install httpx).") from None
+    return httpx
+
+
+class HTTPAPI(API):
+    """The operations over a server at ``url``, as the project of ``api_key``."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 120.0):
+        httpx = _httpx()
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInputError(f"The server URL {url!r} must start with http:// or "
+                                    "https://.")
+        self.url, self.api_key = url.rstrip("/"), api_key
+        headers = {"User-Agent": "clustermetrics-client"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(base_url=self.url, headers=headers,
+                                  timeout=httpx.Timeout(timeout, connect=10.0))
+        self._httpx = httpx
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"HTTPAPI({self.url!r})"
+
+    # -- transport ------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kw) -> Any:
+        """The response of a request, or the error the server answered, raised here."""
+        try:
+            response = self._http.request(method, path, **kw)
+        except self._httpx.TimeoutException as exc:
+            raise ServerError(f"The server at {self.url} did not answer in time ({exc}).") \
+                from None
+        except self._httpx.TransportError as exc:
+            raise ServerError(f"Cannot reach the clustermetrics server at {self.url}: {exc}. "
+                              "Is 'clustermetrics serve' running there?") from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _error(self, response) -> ClusterMetricsError:
+        try:
+            data = response.json()
+            return codec.decode_error(data["error"])
+        except Exception:  # not this API's answer: a proxy, another service
+            text = response.text[:300]
+            return ServerError(f"The server at {self.url} answered {response.status_code} "
+                               f"{response.reason_phrase}: {text}")
+
+    def _json(self, method: str, path: str, **kw) -> Any:
+        return self._request(method, path, **kw).json()
+
+    def _job(self, path: str, body: dict, progress: Progress | None) -> Any:
+        """Start a server job, replay its progress and return its decoded result."""
+        view = self._json("POST", path, json=body)
+        try:
+            while True:
+                if progress is not None:
+                    for stage, done, total in view["events"]:
+                        progress(stage, done, total)
+                if view["status"] in ("done", "failed", "cancelled"):
+                    break
+                view = self._json("GET", f"/v1/jobs/{view['id']}",
+                                  params={"since": view["next"], "wait": POLL_WAIT_S},
+                                  timeout=POLL_WAIT_S + 60)
+        except BaseException:  # interrupted, or the callback raised: stop the work too
+            with contextlib.suppress(Exception):  # a server gone has nothing to cancel
+                self._http.delete(f"/v1/jobs/{view['id']}", timeout=10)
+            raise
+        if view["status"] == "done":
+            return codec.decode(view["result"])
+        raise codec.decode_error(view["error"])
+
+    def _ds(self, dataset: str, rest: str = "") -> str:
+        return f"/v1/datasets/{urllib.parse.quote(str(dataset), safe='')}{rest}"
+
+    # -- datasets -------------------------------------------------------------------------
+    def list_datasets(self) -> list[str]:
+        return self._json("GET", "/v1/datasets")["datasets"]
+
+    def count(self, dataset: str) -> int:
+        return self._json("GET", self._ds(dataset, "/count"))["count"]
+
+    def schema(self, dataset: str) -> dict[str, str]:
+        return self._json("GET", self._ds(dataset, "/schema"))["schema"]
+
+    def describe_dataset(self, dataset: str) -> dict[str, Any]:
+        return codec.decode(self._json("GET", self._ds(dataset)))
+
+    def delete_dataset(self, dataset: str) -> None:
+        self._request("DELETE", self._ds(dataset))
+
+    # -- documents ------------------------------------------------------------------------
+    def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
+                        vector_fields: Sequence[str] = (),
+                        progress: Progress | None = None) -> dict[str, int]:
+        from ..store.documents import Pieces
+        if mode not in ("insert", "upsert"):
+            raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
+        if not isinstance(pieces, Pieces):
+            pieces = Pieces(pieces, vector_fields=vector_fields)
+        stream = _upload(pieces, mode, progress)
+        first = next(stream)  # the input is read (and its errors raised) before connecting
+        body = _chain(first, stream)
+        params = {"mode": mode, "vector_fields": list(vector_fields)}
+        headers = {"Content-Type": ARROW}
+        return self._json("POST", self._ds(dataset, "/documents"), params=params,
+                          content=body, headers=headers,
+                          timeout=self._httpx.Timeout(None, connect=10.0))
+
+    def get_documents(self, dataset: str, ids: Sequence[str],
+                      fields: Sequence[str] | None = None) -> pa.Table:
+        body = {"ids": [str(i) for i in ids], "fields": None if fields is None else list(fields)}
+        response = self._request("POST", self._ds(dataset, "/documents/get"), json=body,
+                                 headers={"Accept": ARROW})
+        return codec.from_ipc(response.content)
+
+    def delete_documents(self, dataset: str, ids: Sequence[str]) -> int:
+        return self._json("POST", self._ds(dataset, "/documents/delete"),
+                          json={"ids": [str(i) for i in ids]})["deleted"]
+
+    def export_documents(self, dataset: str) -> pa.RecordBatchReader:
+        response = self._request("GET", self._ds(dataset, "/export"),
+                                 timeout=self._httpx.Timeout(None, connect=10.0))
+        return pa.ipc.open_stream(pa.py_buffer(response.content))
+
+    # -- aliases --------------------------------------------------------------------------
+    def list_aliases(self, dataset: str, vector_field: str | None = None) -> list[dict]:
+        params = {} if vector_field is None else {"vector_field": vector_field}
+        return codec.decode(self._json("GET", self._ds(dataset, "/aliases"), params=params))
+
+    def describe_alias(self, dataset: str, vector_field: str, alias: str) -> dict[str, Any]:
+        return codec.decode(self._json("GET", self._ds(dataset, "/alias"),
+                                       params={"vector_field": vector_field, "alias": alias}))
+
+    def delete_alias(self, dataset: str, vector_field: str, alias: str) -> None:
+        self._request("DELETE", self._ds(dataset, "/alias"),
+                      params={"vector_field": vector_field, "alias": alias})
+
+    def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,
+                           ids: Sequence[Any] | np.ndarray,
+                           labels: Sequence[Any] | np.ndarray) -> int:
+        body = {"vector_field": vector_field, "alias": alias,
+                "ids": [str(_plain(i)) for i in ids], "labels": [_label(v) for v in labels]}
+        return self._json("PUT", self._ds(dataset, "/labels"), json=body)["labelled"]
+
+    # -- clustering -----------------------------------------------------------------------
+    def kmeans(self, dataset: str, vector_field: str, k: int, alias: str | None = None, *,
+               random_state: int = 0, minibatch: bool | None = None,
+               progress: Progress | None = None) -> dict[str, Any]:
+        body = {"vector_field": vector_field, "k": _plain(k), "alias": alias,
+                "random_state": _plain(random_state), "minibatch": minibatch}
+        return self._job(self._ds(dataset, "/kmeans"), body, progress)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def metrics(self, dataset: str, vector_field: str, cluster_alias: str,
+                ground_truth_field: str | None = None, *, progress: Progress | None = None,
+                **options: Any):
+        body = {"vector_field": vector_field, "cluster_alias": cluster_alias,
+                "ground_truth_field": ground_truth_field, **_options(options)}
+        return self._job(self._ds(dataset, "/metrics"), body, progress)
+
+    def distribution(self, dataset: str, vector_field: str, cluster_alias: str,
+                     ground_truth_field: str | None = None) -> pd.DataFrame:
+        params = {"vector_field": vector_field, "cluster_alias": cluster_alias}
+        if ground_truth_field is not None:
+            params["ground_truth_field"] = ground_truth_field
+        return codec.decode(self._json("GET", self._ds(dataset, "/distribution"),
+                                       params=params)["value"])
+
+    def centroids(self, dataset: str, vector_field: str, cluster_alias: str) -> pd.DataFrame:
+        params = {"vector_field": vector_field, "cluster_alias": cluster_alias}
+        return codec.decode(self._json("GET", self._ds(dataset, "/centroids"),
+                                       params=params)["value"])
+
+    def report_data(self, dataset: str, vector_field: str, cluster_alias: str,
+                    ground_truth_field: str | None = None, *,
+                    hover_fields: Sequence[str] = (), max_points: int = 3000,
+                    projection: str = "pca", random_state: int = 0,
+                    progress: Progress | None = None, **options: Any) -> ReportData:
+        body = {"vector_field": vector_field, "cluster_alias": cluster_alias,
+                "ground_truth_field": ground_truth_field, "hover_fields": list(hover_fields),
+                "max_points": _plain(max_points), "projection": projection,
+                "random_state": _plain(random_state), **_options(options)}
+        return self._job(self._ds(dataset, "/report"), body, progress)
+
+    def compare(self, dataset: str, vector_field: str, aliases: Iterable[str],
+                ground_truth_field: str | None = None, *, progress: Progress | None = None,
+                **options: Any):
+        body = {"vector_field": vector_field, "aliases": list(aliases),
+                "ground_truth_field": ground_truth_field, **_options(options)}
+        return self._job(self._ds(dataset, "/compare"), body, progress)
+
+    def sweep(self, dataset: str, vector_field: str, ks: Iterable[int],
+              ground_truth_field: str | None = None, *, random_state: int = 0,
+              progress: Progress | None = None, **options: Any):
+        body = {"vector_field": vector_field, "ks": [int(k) for k in ks],
+                "ground_truth_field": ground_truth_field,
+                "random_state": _plain(random_state), **_options(options)}
+        return self._job(self._ds(dataset, "/sweep"), body, progress)
+
+    # -- jobs -----------------------------------------------------------------------------
+    def list_jobs(self, status: str | None = None) -> list[dict]:
+        """The project's jobs on the server, newest first."""
+        params = {} if status is None else {"status": status}
+        return self._json("GET", "/v1/jobs", params=params)["jobs"]
+
+    def cancel_job(self, job_id: str) -> dict:
+        return self._json("DELETE", f"/v1/jobs/{urllib.parse.quote(job_id, safe='')}")
+
+
+def _plain(v: Any) -> Any:
+    """NumPy scalars as the Python values JSON carries."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _label(v: Any) -> Any:
+    v = _plain(v)
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def _options(options: dict) -> dict:
+    out = {}
+    for name, value in options.items():
+        if isinstance(value, np.random.RandomState | np.random.Generator):
+            raise InvalidInputError(f"{name} must be an int or None for a remote Client (a "
+                                    "random generator cannot travel).")
+        out[name] = _plain(value)
+    return out
+
+
+def _upload(pieces, mode: str, progress: Progress | None) -> Iterator[bytes]:
+    """The documents as one Arrow IPC stream, a piece at a time; ``progress(mode, rows,
+    total)`` as each piece is handed to the connection. The first chunk (the schema) comes
+    once the first piece is read."""
+    total = pieces.parquet.metadata.num_rows if pieces.parquet is not None else None
+    chunks: list[bytes] = []
+
+    class _Sink:
+        closed = False
+
+        def write(self, data) -> int:
+            chunks.append(bytes(data))
+            return len(data)
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            self.closed = True
+
+    def drain() -> bytes:
+        out = b"".join(chunks)
+        chunks.clear()
+        return out
+
+    it = iter(pieces)
+    try:
+        first = next(it, None)
+    except pa.ArrowException as exc:  # as the embedded store words it
+        raise InvalidInputError(f"The data could not be converted: {exc}.") from None
+    if first is None:
+        first = pa.table({})
+    writer = pa.ipc.new_stream(pa.PythonFile(_Sink(), mode="w"), first.schema)
+    yield drain()
+    piece: pa.Table | None = first
+    while piece is not None:
+        try:
+            writer.write_table(piece.select(first.column_names).cast(first.schema)
+                               if piece is not first else piece)
+        except pa.ArrowException as exc:
+            raise InvalidInputError(f"The data could not be converted: {exc}.") from None
+        yield drain()
+        if progress is not None and piece.num_rows:
+            progress(mode, piece.num_rows, total or first.num_rows)
+        piece = next(it, None)
+    writer.close()
+    yield drain()
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest

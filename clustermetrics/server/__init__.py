@@ -1,0 +1,57 @@
+"""The clustermetrics server (optional extra: ``pip install 'clustermetrics[server]'``).
+
+``clustermetrics serve --data DIR`` runs :func:`create_app` on uvicorn: the API surface over HTTP
+for many people and programs at once, one embedded store per project, API keys
+(:mod:`.auth`), jobs for long work (:mod:`.jobs`) and web pages (:mod:`.web`).
+"""
+
+from __future__ import annotations
+
+from ..errors import MissingDependencyError
+
+INSTALL_HINT = "pip install 'clustermetrics[server]' (fastapi, uvicorn and httpx)"
+
+
+def require_server() -> None:
+    """MissingDependencyError with the install line when the server extra is missing."""
+    missing = []
+    for name in ("fastapi", "uvicorn", "httpx"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise MissingDependencyError(f"The server needs {', '.join(missing)}: {INSTALL_HINT}.")
+
+
+def create_app(settings):
+    """The ASGI application (see :mod:`clustermetrics.server.app`)."""
+    require_server()
+    from .app import create_app as make
+    return make(settings)
+
+
+def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
+          max_body_mb: float = 1024, workers: int | None = None,
+          blas_threads: int | None = None, log_level: str = "info") -> None:
+    """Run the server until interrupted. ``workers`` jobs run at once (default: half the
+    cores, between 2 and 4), each with ``blas_threads`` BLAS threads (default: the cores divided
+    among the workers, at least 1); this process's BLAS pools are limited to that too."""
+    require_server()
+    import os
+
+    import uvicorn
+    from threadpoolctl import threadpool_limits
+
+    from .app import Settings
+    from .app import create_app as make
+    cores = os.cpu_count() or 1
+    workers = workers or min(4, max(2, cores // 2))
+    blas_threads = blas_threads or max(1, cores // workers)
+    threadpool_limits(limits=blas_threads)  # this process is the server: bound BLAS for all
+    app = make(Settings(data_dir=data_dir, max_body_mb=max_body_mb, workers=workers,
+                        blas_threads=blas_threads))
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+__all__ = ["INSTALL_HINT", "create_app", "require_server", "serve"]

@@ -1,0 +1,673 @@
+"""The FastAPI application: the API surface over HTTP, one LocalAPI per project.
+
+Routes live under ``/v1/`` and need ``Authorization: Bearer KEY``; the key names the project, and
+each project is its own DuckDB file under ``DIR/projects/``, so no query can reach another
+project's data (another project's dataset is "not found", exactly as one that does not exist).
+``GET /health`` answers without a key. Bulk documents travel as Arrow IPC streams
+(``application/vnd.apache.arrow.stream``) both ways; results and errors as the codec's JSON.
+Long work (kmeans, metrics, report, compare, sweep) is queued as a job (202) that the client
+polls; everything else answers at once. Every error answers ``{"error": <codec error>}`` with the
+error's HTTP status, so the remote client raises the same class with the same message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..api import codec
+from ..api.local import LocalAPI
+from ..errors import (
+    AuthenticationError,
+    ClusterMetricsError,
+    InvalidInputError,
+    TooLargeError,
+    restore_error,
+)
+from ..store.documents import check_name
+from .auth import Keys, Principal
+from .jobs import FINISHED, Job, Jobs
+
+ARROW = "application/vnd.apache.arrow.stream"
+MAX_BODY_MB = 1024
+MAX_WAIT_S = 30.0
+
+
+class Settings(BaseModel):
+    """How a server runs: where its data lives and its limits."""
+
+    data_dir: str
+    max_body_mb: float = MAX_BODY_MB
+    workers: int = 2
+    blas_threads: int | None = None
+    session_hours: float = 12.0
+
+
+class Projects:
+    """One LocalAPI per project, opened on first use: ``DIR/projects/NAME.duckdb``."""
+
+    def __init__(self, data_dir: str):
+        self.dir = os.path.join(data_dir, "projects")
+        os.makedirs(self.dir, exist_ok=True)
+        self._apis: dict[str, LocalAPI] = {}
+        self._lock = threading.Lock()
+
+    def api(self, project: str) -> LocalAPI:
+        check_name(project, "project name")
+        with self._lock:
+            api = self._apis.get(project)
+            if api is None:
+                api = LocalAPI(os.path.join(self.dir, f"{project}.duckdb"))
+                self._apis[project] = api
+            return api
+
+    def close(self, project: str | None = None) -> None:
+        """Close one project's store (it opens again on its next request), or all."""
+        with self._lock:
+            names = list(self._apis) if project is None else [project]
+            for name in names:
+                api = self._apis.pop(name, None)
+                if api is not None:
+                    api.close()
+
+
+class Server:
+    """What the routes share: settings, keys, projects, jobs and web sessions."""
+
+    def __init__(self, settings: Settings):
+        from .web import Sessions
+        self.settings = settings
+        self.keys = Keys(settings.data_dir)
+        self.projects = Projects(settings.data_dir)
+        self.jobs = Jobs(settings.workers, settings.blas_threads)
+        self.sessions = Sessions(settings.session_hours)
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        self.projects.close()
+        self.keys.close()
+
+
+# -- request and response bodies (the OpenAPI schema is generated from these) -----------------
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Label = int | float | str | bool | None
+
+
+class MetricOptions(_Body):
+    """Options of the metrics, as :func:`clustermetrics.evaluate` takes them."""
+
+    metric: str = Field("euclidean", description="euclidean, cosine, sqeuclidean, manhattan...")
+    sample_size: int | None = Field(None, ge=1, description="Score a stratified sample.")
+    noise_label: Label = Field(None, description="The label that marks noise, e.g. -1.")
+    noise: Literal["exclude", "cluster", "singletons"] | None = None
+    working_memory: float | None = Field(None, gt=0, description="MiB for distance blocks.")
+
+
+class KMeansRequest(_Body):
+    vector_field: str
+    k: int = Field(..., ge=1)
+    alias: str | None = None
+    random_state: int = 0
+    minibatch: bool | None = None
+
+
+class MetricsRequest(MetricOptions):
+    vector_field: str
+    cluster_alias: str
+    ground_truth_field: str | None = None
+    random_state: int | None = None
+
+
+class ReportRequest(MetricOptions):
+    vector_field: str
+    cluster_alias: str
+    ground_truth_field: str | None = None
+    hover_fields: list[str] = []
+    max_points: int = Field(3000, ge=1)
+    projection: str = Field("pca", description="pca or tsne")
+    random_state: int = 0
+
+
+class CompareRequest(MetricOptions):
+    vector_field: str
+    aliases: list[str]
+    ground_truth_field: str | None = None
+    random_state: int | None = None
+
+
+class SweepRequest(MetricOptions):
+    vector_field: str
+    ks: list[int]
+    ground_truth_field: str | None = None
+    random_state: int = 0
+
+
+class IdsRequest(_Body):
+    ids: list[str]
+
+
+class GetDocumentsRequest(_Body):
+    ids: list[str]
+    fields: list[str] | None = None
+
+
+class LabelsRequest(_Body):
+    vector_field: str
+    alias: str
+    ids: list[str]
+    labels: list[Label]
+
+
+class JobView(BaseModel):
+    id: str
+    project: str
+    op: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    params: dict[str, Any]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    events: list[tuple[str, int, int | None]] = Field(
+        description="Progress events (stage, done in this event, total) from 'since' on.")
+    next: int = Field(description="The 'since' that asks for the events after these.")
+    cancel_requested: bool
+    result: Any = Field(None, description="The codec's encoding of the result, once done.")
+    error: dict[str, Any] | None = Field(None, description="The codec's error, once failed.")
+
+
+class JobList(BaseModel):
+    jobs: list[JobView]
+
+
+class ErrorBody(BaseModel):
+    error: dict[str, Any] = Field(description="code, message and state of the error")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class DatasetList(BaseModel):
+    datasets: list[str]
+
+
+class Count(BaseModel):
+    count: int
+
+
+class SchemaView(BaseModel):
+    schema_: dict[str, str] = Field(alias="schema")
+
+
+class WriteResult(BaseModel):
+    inserted: int
+    updated: int
+
+
+class Deleted(BaseModel):
+    deleted: int
+
+
+class Labelled(BaseModel):
+    labelled: int
+
+
+class Encoded(BaseModel):
+    value: Any = Field(description="The codec's encoding of the result.")
+
+
+ERRORS = {status: {"model": ErrorBody, "description": text}
+          for status, text in [(401, "No, a wrong or a revoked API key"),
+                               (404, "An unknown dataset, field, alias or job"),
+                               (413, "A request body over the server's limit"),
+                               (422, "A malformed request or invalid input")]}
+_ARROW_BODY = {"requestBody": {"required": True, "content": {
+    ARROW: {"schema": {"type": "string", "format": "binary"}}}}}
+_ARROW_RESPONSE = {200: {"content": {ARROW: {"schema": {"type": "string", "format": "binary"}}},
+                         "description": "An Arrow IPC stream of the documents"}}
+
+
+# -- the application ------------------------------------------------------------------------
+
+def create_app(settings: Settings | str) -> FastAPI:
+    """The server's ASGI application (``settings`` or just the data directory)."""
+    if isinstance(settings, str):
+        settings = Settings(data_dir=settings)
+    server = Server(settings)
+    app = FastAPI(title="clustermetrics", version=__version__,
+                  description="Store documents and vectors, cluster them and measure the "
+                              "clusterings. Send 'Authorization: Bearer KEY' on /v1/ routes.")
+    app.state.server = server
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 2**20))
+    app.router.on_shutdown.append(server.close)
+    _handlers(app)
+    from .web import router as pages
+    app.include_router(router)
+    app.include_router(pages)
+    return app
+
+
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key of the project")
+
+
+def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None,
+                                                 Security(bearer_scheme)]) -> Principal:
+    """The project and key of a request (401 for no, a wrong or a revoked key)."""
+    return request.app.state.server.keys.check(creds.credentials if creds else None)
+
+
+def project_api(request: Request, who: Annotated[Principal, Depends(principal)]) -> LocalAPI:
+    """The key's project's store: the only one this request can reach."""
+    return request.app.state.server.projects.api(who.project)
+
+
+def _jobs(request: Request) -> Jobs:
+    return request.app.state.server.jobs
+
+
+ProjectAPI = Annotated[LocalAPI, Depends(project_api)]
+Who = Annotated[Principal, Depends(principal)]
+JobsDep = Annotated[Jobs, Depends(_jobs)]
+router = APIRouter()
+v1: dict[str, Any] = {"responses": ERRORS}
+jobs_route: dict[str, Any] = {"status_code": 202, "response_model": JobView, "tags": ["jobs"],
+                              "responses": ERRORS}
+
+
+@router.get("/health", response_model=Health, tags=["server"])
+def health() -> dict:
+    """Whether the server is up (no key needed)."""
+    return {"status": "ok", "version": __version__}
+
+
+# -- datasets -------------------------------------------------------------------------------
+
+@router.get("/v1/datasets", response_model=DatasetList, tags=["datasets"], **v1)
+def list_datasets(api: ProjectAPI) -> dict:
+    """The project's datasets, sorted."""
+    return {"datasets": api.list_datasets()}
+
+
+@router.get("/v1/datasets/{dataset}", tags=["datasets"], **v1)
+def describe_dataset(dataset: str, api: ProjectAPI) -> dict[str, Any]:
+    """Fields (type, present count, vector dimension), document count and aliases."""
+    return codec.encode(api.describe_dataset(dataset))
+
+
+@router.get("/v1/datasets/{dataset}/count", response_model=Count, tags=["datasets"], **v1)
+def count(dataset: str, api: ProjectAPI) -> dict:
+    """The number of documents."""
+    return {"count": api.count(dataset)}
+
+
+@router.get("/v1/datasets/{dataset}/schema", response_model=SchemaView, tags=["datasets"],
+            **v1)
+def schema(dataset: str, api: ProjectAPI) -> dict:
+    """Field -> type (vector fields as FLOAT[d]; label columns left out)."""
+    return {"schema": api.schema(dataset)}
+
+
+@router.delete("/v1/datasets/{dataset}", status_code=204, tags=["datasets"], **v1)
+def delete_dataset(dataset: str, api: ProjectAPI) -> Response:
+    """Drop a dataset with its aliases."""
+    api.delete_dataset(dataset)
+    return Response(status_code=204)
+
+
+# -- documents ------------------------------------------------------------------------------
+
+@router.post("/v1/datasets/{dataset}/documents", response_model=WriteResult,
+             tags=["documents"], openapi_extra=_ARROW_BODY, **v1)
+async def write_documents(
+        dataset: str, request: Request, api: ProjectAPI,
+        mode: Annotated[Literal["insert", "upsert"], Query()] = "insert",
+        vector_fields: Annotated[list[str] | None, Query()] = None) -> dict:
+    """Write documents sent as one Arrow IPC stream, all or nothing: "insert" replaces whole
+    documents, "upsert" merges fields."""
+    body = await _read_body(request)
+    table = await run_in_threadpool(_from_ipc, body)
+    return await run_in_threadpool(api.write_documents, dataset, table, mode=mode,
+                                   vector_fields=tuple(vector_fields or ()))
+
+
+@router.post("/v1/datasets/{dataset}/documents/get", tags=["documents"],
+             responses={**ERRORS, 200: {**_ARROW_RESPONSE[200], "content": {
+                 **_ARROW_RESPONSE[200]["content"],
+                 "application/json": {"schema": {"type": "object"}}}}})
+def get_documents(dataset: str, body: GetDocumentsRequest, api: ProjectAPI,
+                  request: Request) -> Response:
+    """The documents with these ids, in the order asked (unknown ids skipped): an Arrow IPC
+    stream, or JSON (``{"documents": [...]}``, nested) with ``Accept: application/json``."""
+    table = api.get_documents(dataset, body.ids, body.fields)
+    if "application/json" in request.headers.get("accept", ""):
+        from ..store.store import nest
+        return JSONResponse({"documents": codec.encode([nest(r) for r in table.to_pylist()])})
+    return Response(codec.to_ipc(table), media_type=ARROW)
+
+
+@router.post("/v1/datasets/{dataset}/documents/delete", response_model=Deleted,
+             tags=["documents"], **v1)
+def delete_documents(dataset: str, body: IdsRequest, api: ProjectAPI) -> dict:
+    """Delete documents by id; answers how many existed."""
+    return {"deleted": api.delete_documents(dataset, body.ids)}
+
+
+@router.get("/v1/datasets/{dataset}/export", tags=["documents"],
+            responses={**ERRORS, **_ARROW_RESPONSE})
+def export_documents(dataset: str, api: ProjectAPI) -> Response:
+    """Every document (label columns included) as an Arrow IPC stream."""
+    table = api.export_documents(dataset).read_all()
+    return StreamingResponse(_ipc_chunks(table), media_type=ARROW)
+
+
+# -- aliases --------------------------------------------------------------------------------
+
+@router.get("/v1/datasets/{dataset}/aliases", tags=["aliases"], **v1)
+def list_aliases(dataset: str, api: ProjectAPI,
+                 vector_field: str | None = None) -> list[dict[str, Any]]:
+    """vector_field, alias, clusters, labelled and method of each alias."""
+    return codec.encode(api.list_aliases(dataset, vector_field))
+
+
+@router.get("/v1/datasets/{dataset}/alias", tags=["aliases"], **v1)
+def describe_alias(dataset: str, vector_field: str, alias: str,
+                   api: ProjectAPI) -> dict[str, Any]:
+    """How an alias was made (method, params) and its cluster sizes (codec encoding)."""
+    return codec.encode(api.describe_alias(dataset, vector_field, alias))
+
+
+@router.delete("/v1/datasets/{dataset}/alias", status_code=204, tags=["aliases"], **v1)
+def delete_alias(dataset: str, vector_field: str, alias: str, api: ProjectAPI) -> Response:
+    """Delete one alias's labels."""
+    api.delete_alias(dataset, vector_field, alias)
+    return Response(status_code=204)
+
+
+@router.put("/v1/datasets/{dataset}/labels", response_model=Labelled, tags=["aliases"], **v1)
+def set_cluster_labels(dataset: str, body: LabelsRequest, api: ProjectAPI) -> dict:
+    """Store labels for the given ids under an alias, all or nothing."""
+    if len(body.ids) != len(body.labels):
+        raise InvalidInputError(f"ids and labels differ in length ({len(body.ids)} ids, "
+                                f"{len(body.labels)} labels).")
+    return {"labelled": api.set_cluster_labels(dataset, body.vector_field, body.alias,
+                                               body.ids, body.labels)}
+
+
+@router.get("/v1/datasets/{dataset}/distribution", response_model=Encoded,
+            tags=["evaluation"], **v1)
+def distribution(dataset: str, vector_field: str, cluster_alias: str, api: ProjectAPI,
+                 ground_truth_field: str | None = None) -> dict:
+    """Cluster sizes, or clusters x ground-truth counts (a DataFrame, codec encoding)."""
+    return {"value": codec.encode(api.distribution(dataset, vector_field, cluster_alias,
+                                                   ground_truth_field))}
+
+
+@router.get("/v1/datasets/{dataset}/centroids", response_model=Encoded, tags=["evaluation"],
+            **v1)
+def centroids(dataset: str, vector_field: str, cluster_alias: str, api: ProjectAPI) -> dict:
+    """Each cluster's mean vector (a DataFrame, codec encoding)."""
+    return {"value": codec.encode(api.centroids(dataset, vector_field, cluster_alias))}
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+def _submit(jobs: Jobs, who: Principal, op: str, params: dict, fn: Callable) -> JSONResponse:
+    job = jobs.submit(who.project, op, params, fn)
+    return JSONResponse(job.view(), status_code=202)
+
+
+def _fields(*names: str | None) -> list[str]:
+    return [n for n in names if n]
+
+
+@router.post("/v1/datasets/{dataset}/kmeans", **jobs_route)
+def kmeans(dataset: str, body: KMeansRequest, who: Who, api: ProjectAPI,
+           jobs: JobsDep) -> JSONResponse:
+    """Queue k-means on the vectors, stored as ``alias`` (default ``kmeans_{k}``)."""
+    args = body.model_dump()
+    api.check(dataset, body.vector_field)
+    return _submit(jobs, who, "kmeans", {"dataset": dataset, **args},
+                   lambda progress: api.kmeans(dataset, progress=progress, **args))
+
+
+@router.post("/v1/datasets/{dataset}/metrics", **jobs_route)
+def metrics(dataset: str, body: MetricsRequest, who: Who, api: ProjectAPI,
+            jobs: JobsDep) -> JSONResponse:
+    """Queue the metrics of one stored clustering."""
+    args = body.model_dump()
+    api.check(dataset, body.vector_field, [body.cluster_alias],
+              _fields(body.ground_truth_field))
+    return _submit(jobs, who, "metrics", {"dataset": dataset, **args},
+                   lambda progress: api.metrics(dataset, progress=progress, **args))
+
+
+@router.post("/v1/datasets/{dataset}/report", **jobs_route)
+def report(dataset: str, body: ReportRequest, who: Who, api: ProjectAPI,
+           jobs: JobsDep) -> JSONResponse:
+    """Queue what a report draws (metrics, projection, contingency, centroid distances); the
+    client draws the page."""
+    args = body.model_dump()
+    return _submit(jobs, who, "report", {"dataset": dataset, **args},
+                   lambda progress: api.report_data(dataset, progress=progress, **args))
+
+
+@router.post("/v1/datasets/{dataset}/compare", **jobs_route)
+def compare(dataset: str, body: CompareRequest, who: Who, api: ProjectAPI,
+            jobs: JobsDep) -> JSONResponse:
+    """Queue the metrics of several aliases, one table."""
+    args = body.model_dump()
+    if body.aliases:
+        api.check(dataset, body.vector_field, body.aliases, _fields(body.ground_truth_field))
+    return _submit(jobs, who, "compare", {"dataset": dataset, **args},
+                   lambda progress: api.compare(dataset, progress=progress, **args))
+
+
+@router.post("/v1/datasets/{dataset}/sweep", **jobs_route)
+def sweep(dataset: str, body: SweepRequest, who: Who, api: ProjectAPI,
+          jobs: JobsDep) -> JSONResponse:
+    """Queue k-means for each k and the metrics of each."""
+    args = body.model_dump()
+    if body.ks:
+        api.check(dataset, body.vector_field)
+    return _submit(jobs, who, "sweep", {"dataset": dataset, **args},
+                   lambda progress: api.sweep(dataset, progress=progress, **args))
+
+
+@router.get("/v1/jobs", response_model=JobList, tags=["jobs"], **v1)
+def list_jobs(who: Who, jobs: JobsDep,
+              status: Literal["queued", "running", "done", "failed", "cancelled"] | None = None
+              ) -> dict:
+    """The project's jobs, newest first (results left out)."""
+    views = []
+    for job in jobs.list(who.project, status):
+        view = job.view(len(job.events))
+        view.pop("result", None)
+        views.append(view)
+    return {"jobs": views}
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobView, tags=["jobs"], **v1)
+async def get_job(job_id: str, who: Who, jobs: JobsDep,
+                  since: Annotated[int, Query(ge=0)] = 0,
+                  wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0) -> JSONResponse:
+    """A job's status, its progress events from ``since`` on and, once done, its result. With
+    ``wait`` the answer waits (up to that many seconds) for a new event or the end."""
+    job = jobs.get(who.project, job_id)
+    await _wait(job, since, wait)
+    return JSONResponse(job.view(since))
+
+
+@router.delete("/v1/jobs/{job_id}", response_model=JobView, tags=["jobs"], **v1)
+def cancel_job(job_id: str, who: Who, jobs: JobsDep) -> JSONResponse:
+    """Cancel a job: a queued job never starts; a running one stops at its next progress
+    event, and what it was writing rolls back."""
+    job = jobs.cancel(who.project, job_id)
+    return JSONResponse(job.view(len(job.events)))
+
+
+async def _wait(job: Job, since: int, wait: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while (len(job.events) <= since and job.status not in FINISHED
+           and loop.time() < deadline):
+        await asyncio.sleep(0.02)
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+async def _read_body(request: Request) -> bytes:
+    chunks = [chunk async for chunk in request.stream()]
+    return b"".join(chunks)
+
+
+def _from_ipc(body: bytes) -> pa.Table:
+    try:
+        return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInputError(f"The request body is not an Arrow IPC stream of documents "
+                                f"({exc}); send {ARROW}.") from None
+
+
+def _ipc_chunks(table: pa.Table) -> Iterator[bytes]:
+    sink: list[bytes] = []
+
+    class _Sink:
+        closed = False
+
+        def write(self, data) -> int:
+            sink.append(bytes(data))
+            return len(data)
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            self.closed = True
+
+    writer = pa.ipc.new_stream(pa.PythonFile(_Sink(), mode="w"), table.schema)
+    for batch in table.to_batches(max_chunksize=16_384):
+        writer.write_batch(batch)
+        yield b"".join(sink)
+        sink.clear()
+    writer.close()
+    yield b"".join(sink)
+
+
+class BodyLimit:
+    """Answers 413 (after reading what was sent, so the client hears it) for a body over
+    ``max_bytes``, whether it announces its length or streams."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _drain(receive, int(length))
+            exc = self._error()
+            response = JSONResponse({"error": codec.encode_error(exc)}, status_code=413)
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    if message.get("more_body"):
+                        await _drain(receive, 4 * self.max_bytes)
+                    raise _TooLarge(self._error())
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _error(self) -> TooLargeError:
+        mb = self.max_bytes / 2**20
+        return TooLargeError(f"The request body is over this server's limit of {mb:,.0f} MiB "
+                             "(clustermetrics serve --max-body-mb): send the documents in "
+                             "smaller batches.")
+
+
+class _TooLarge(StarletteHTTPException):
+    """Raised from a request's body stream; FastAPI lets HTTP exceptions through as they are."""
+
+    def __init__(self, error: TooLargeError):
+        super().__init__(413, str(error))
+        self.error = error
+
+
+async def _drain(receive, limit: int) -> None:
+    read = 0
+    while read <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        read += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+def _handlers(app: FastAPI) -> None:
+    def answer(exc: ClusterMetricsError, status: int | None = None, **extra) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
+        return JSONResponse({"error": codec.encode_error(exc), **extra},
+                            status_code=status or exc.http_status, headers=headers)
+
+    @app.exception_handler(ClusterMetricsError)
+    async def project_error(request: Request, exc: ClusterMetricsError) -> JSONResponse:
+        return answer(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        from fastapi.encoders import jsonable_encoder
+        errors = exc.errors()
+        parts = []
+        for e in errors[:5]:
+            loc = [str(p) for p in e.get("loc", ())]
+            where = loc[0] if loc else "request"
+            name = ".".join(loc[1:]) or where
+            parts.append(f"field {name!r} ({where}): {e.get('msg', 'invalid')}")
+        more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
+        return answer(InvalidInputError("Malformed request: " + "; ".join(parts) + more + "."),
+                      detail=jsonable_encoder(errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, _TooLarge):
+            return answer(exc.error)
+        if exc.status_code == 404:
+            error = restore_error("not_found", f"No route {request.method} "
+                                  f"{request.url.path} (see /docs for this server's routes).")
+        elif exc.status_code == 413:
+            error = restore_error("too_large", str(exc.detail))
+        else:
+            error = ClusterMetricsError(f"{exc.status_code}: {exc.detail}")
+        return answer(error, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        return answer(ClusterMetricsError(f"The server failed: {type(exc).__name__}: {exc}"),
+                      500)

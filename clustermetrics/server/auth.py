@@ -1,0 +1,146 @@
+"""Projects and API keys.
+
+A key is ``cm_<key id>_<secret>``: the key id (8 hex digits) names the key in listings and in
+``keys revoke``; the secret is 32 random bytes (256 bits) from :mod:`secrets`. Only the SHA-256
+of the secret is stored (a secret of 256 random bits needs no slow hash: there is nothing to guess
+from), in ``keys.sqlite`` under the server's data directory, and it is compared with
+:func:`hmac.compare_digest`. SQLite lets ``clustermetrics keys ...`` add or revoke keys while a
+server runs: every request reads the key's row, so a revoked key stops working at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+from ..errors import AuthenticationError, NotFoundError
+from ..store.documents import check_name
+
+KEY_PREFIX = "cm_"
+_KEY = re.compile(r"^cm_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request is: the project its key belongs to and the key's id."""
+
+    project: str
+    key_id: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Keys:
+    """The projects' API keys, in ``DIR/keys.sqlite``."""
+
+    def __init__(self, data_dir: str):
+        os.makedirs(data_dir, exist_ok=True)
+        self.path = os.path.join(data_dir, "keys.sqlite")
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        with self._con() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, "
+                        "project TEXT NOT NULL, secret_sha256 TEXT NOT NULL, "
+                        "created_at TEXT NOT NULL, revoked_at TEXT)")
+
+    @contextlib.contextmanager
+    def _con(self):
+        with self._lock, self._db as con:  # one transaction: committed, or rolled back on error
+            yield con
+
+    def create(self, project: str) -> dict:
+        """A new key for ``project`` (made if new). The key itself is returned only here."""
+        check_name(project, "project name")
+        secret = secrets.token_urlsafe(32)
+        with self._con() as con:
+            while True:
+                key_id = secrets.token_hex(4)
+                if con.execute("SELECT 1 FROM keys WHERE key_id = ?", [key_id]).fetchone() is None:
+                    break
+            created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            con.execute("INSERT INTO keys VALUES (?, ?, ?, ?, NULL)",
+                        [key_id, project, _digest(secret), created])
+        return {"key_id": key_id, "project": project, "created_at": created,
+                "key": f"{KEY_PREFIX}{key_id}_{secret}"}
+
+    def list(self, project: str | None = None) -> list[dict]:
+        """Every key (never the secret), oldest first."""
+        sql = "SELECT key_id, project, created_at, revoked_at FROM keys"
+        args: list = []
+        if project is not None:
+            sql, args = sql + " WHERE project = ?", [project]
+        with self._con() as con:
+            rows = con.execute(sql + " ORDER BY created_at, key_id", args).fetchall()
+        return [{"key_id": k, "project": p, "created_at": c, "revoked_at": r}
+                for k, p, c, r in rows]
+
+    def revoke(self, key_id: str) -> dict:
+        """Revoke a key by its id (the ``cm_<id>_`` part, or the whole key)."""
+        match = _KEY.match(key_id)
+        if match:
+            key_id = match.group(1)
+        with self._con() as con:
+            row = con.execute("SELECT revoked_at FROM keys WHERE key_id = ?", [key_id]).fetchone()
+            if row is None:
+                known = [r[0] for r in con.execute("SELECT key_id FROM keys")]
+                raise NotFoundError("key", key_id, known)
+            if row[0] is None:
+                now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+                con.execute("UPDATE keys SET revoked_at = ? WHERE key_id = ?", [now, key_id])
+        return next(k for k in self.list() if k["key_id"] == key_id)
+
+    def projects(self) -> list[str]:
+        with self._con() as con:
+            return [r[0] for r in con.execute("SELECT DISTINCT project FROM keys ORDER BY 1")]
+
+    def check(self, key: str | None) -> Principal:
+        """The project of a valid key; :class:`AuthenticationError` for none, a malformed, an
+        unknown, a wrong or a revoked key (one message for all: it tells an attacker nothing)."""
+        match = _KEY.match(key or "")
+        if not key:
+            raise AuthenticationError("An API key is needed: send 'Authorization: Bearer KEY' "
+                                      "(clustermetrics keys create --project NAME makes one).")
+        if match is None:
+            raise AuthenticationError("The API key is not valid (unknown, wrong or revoked).")
+        key_id, secret = match.groups()
+        with self._con() as con:
+            row = con.execute("SELECT project, secret_sha256, revoked_at FROM keys "
+                              "WHERE key_id = ?", [key_id]).fetchone()
+        stored = row[1] if row else _digest("")  # compare anyway: the same time either way
+        same = hmac.compare_digest(_digest(secret), stored)
+        if row is None or not same or row[2] is not None:
+            raise AuthenticationError("The API key is not valid (unknown, wrong or revoked).")
+        return Principal(row[0], key_id)
+
+    def active(self, key_id: str) -> str | None:
+        """The project of a key that is not revoked (None otherwise): web sessions end when
+        their key is revoked."""
+        with self._con() as con:
+            row = con.execute("SELECT project FROM keys WHERE key_id = ? AND revoked_at IS NULL",
+                              [key_id]).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def bearer(header: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer KEY`` header (None when absent)."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthenticationError("Send the key as 'Authorization: Bearer KEY'.")
+    return value.strip()
+
