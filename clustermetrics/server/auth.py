@@ -80,7 +80,7 @@ class Keys:
         if project is not None:
             sql, args = sql + " WHERE project = ?", [project]
         with self._con() as con:
-            rows = con.execute(sql + " ORDER BY created_at, key_id", args).fetchall()
+            rows = con.execute(sql + " ORDER BY rowid", args).fetchall()
         return [{"key_id": k, "project": p, "created_at": c, "revoked_at": r}
                 for k, p, c, r in rows]
 
