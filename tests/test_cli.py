@@ -9,15 +9,30 @@ import clustermetrics as cm
 from clustermetrics.cli import main
 
 
-@pytest.fixture
-def run(tmp_path):
+@pytest.fixture(params=["local", "http"])
+def run(request, tmp_path):
+    """The CLI on a fresh store file, or with --url/--api-key on a fresh project of the test
+    server; ``run.client()`` opens a Client on the same data."""
     runner = CliRunner()
-    store = str(tmp_path / "cli.duckdb")
+    if request.param == "local":
+        store = str(tmp_path / "cli.duckdb")
+        where = ["--path", store]
+
+        def client():
+            return cm.Client(path=store)
+    else:
+        server = request.getfixturevalue("http_server")
+        project, key = server.new_project("cli")
+        store, where = None, ["--url", server.url, "--api-key", key]
+        request.addfinalizer(lambda: server.state.projects.close(project))
+
+        def client():
+            return cm.Client(url=server.url, api_key=key)
 
     def invoke(*args, input=None):
-        return runner.invoke(main, [*args, "--path", store], input=input)
+        return runner.invoke(main, [*args, *where], input=input)
 
-    invoke.store = store
+    invoke.store, invoke.client = store, client
     return invoke
 
 
@@ -42,7 +57,7 @@ def test_quickstart_is_the_main_job(run):
     assert data["source"]["dataset_id"] == "quickstart_clustering"
     assert data["counts"]["n_used"] == 1797 and data["counts"]["n_clusters"] == 10
     assert 0.5 < data["scores"]["adjusted_rand"] <= 1.0
-    with cm.Client(path=run.store) as c:
+    with run.client() as c:
         again = c.vector_tools.cluster.metrics("quickstart_clustering", "pixels_vector_",
                                                "kmeans_10", "digit")
     assert again.scores == pytest.approx(data["scores"], abs=1e-12)
@@ -63,7 +78,7 @@ def test_import_cluster_metrics_equals_evaluate(run, imported):
               "--ground-truth", "kind", "--metric", "cosine", "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    with cm.Client(path=run.store) as c:
+    with run.client() as c:
         stored = c.Dataset("docs").get_documents([f"r{i}" for i in range(120)])
     km = [d["_cluster_"]["feat_vector_"]["kmeans_3"] for d in stored]
     expected = cm.evaluate(X.astype(np.float32), km, [f"k{v}" for v in labels], metric="cosine")
@@ -120,7 +135,7 @@ def test_changing_commands_speak_json_too(run, imported, tmp_path):
 
 
 def test_compare_and_report_take_the_noise_options(run, imported, tmp_path):
-    with cm.Client(path=run.store) as client:
+    with run.client() as client:
         client.vector_tools.cluster.set_cluster_labels(
             "docs", "feat_vector_", "noisy", {f"r{i}": -1 if i % 6 == 0 else int(label)
                                               for i, label in enumerate(imported[1])})
@@ -170,6 +185,8 @@ def test_bad_import_file_error(run, tmp_path):
 
 
 def test_locked_store_error(run, imported, hold_lock):
+    if run.store is None:
+        pytest.skip("a store file's lock: the server is the only process that opens its stores")
     pid = hold_lock(run.store)
     _one_line_error(run("datasets", "list"), f"open in process {pid}")
 
