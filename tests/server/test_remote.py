@@ -102,18 +102,19 @@ def test_the_same_exception_with_the_same_message(both, call):
 
 def test_progress_callbacks_hear_the_same_events(local, remote, digits_docs):
     _, _, docs = digits_docs
-    heard = []
-    for client in (local, remote):
-        events = []
+
+    def listen(client):
+        events, steps = [], []
         client.Dataset("digits").insert_documents(docs, progress=lambda *e: events.append(e))
         tools = client.vector_tools.cluster
         tools.kmeans("digits", "pixels_vector_", 4, progress=lambda *e: events.append(e))
         tools.metrics("digits", "pixels_vector_", "kmeans_4", "digit",
                       progress=lambda *e: events.append(e))
-        steps = []
         tools.compare("digits", "pixels_vector_", ["kmeans_4", "kmeans_4"],
                       on_step=lambda *e: steps.append(e))
-        heard.append((events, steps))
+        return events, steps
+
+    heard = [listen(local), listen(remote)]
     assert heard[1] == heard[0]
     events, steps = heard[0]
     assert ("insert", 400, 400) in events and ("reading", 400, 400) in events
@@ -159,13 +160,13 @@ def test_an_interrupted_call_cancels_its_job(remote, digits_docs):
     _, _, docs = digits_docs
     remote.Dataset("digits").insert_documents(docs)
 
-    class Stop(Exception):
+    class StopError(Exception):
         pass
 
     def stop(*event):
-        raise Stop
+        raise StopError
 
-    with pytest.raises(Stop):
+    with pytest.raises(StopError):
         remote.vector_tools.cluster.sweep("digits", "pixels_vector_", range(2, 30),
                                           on_step=stop)
     deadline = time.time() + 30
