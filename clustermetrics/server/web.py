@@ -191,7 +191,7 @@ def dataset_page(request: Request, dataset: str, ground_truth: str = "") -> Resp
         rows.append(f"<tr><td>{e(a['vector_field'])}</td><td>{e(a['alias'])}</td>"
                     f'<td>{e(str(a["method"]))}</td><td class="num">{a["clusters"]}</td>'
                     f'<td class="num">{a["labelled"]:,}</td>{cells}'
-                    f'<td><a class="report" href="/datasets/{_q(dataset)}/report{link}">'
+                    f'<td><a class="report" href="/datasets/{_q(dataset)}/report{e(link)}">'
                     "report</a></td></tr>")
     alias_table = (
         f'<table id="aliases"><tr><th>vector field</th><th>alias</th><th>method</th>'

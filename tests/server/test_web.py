@@ -1,0 +1,192 @@
+"""The web pages: in process (httpx ASGI transport) and in headless Chromium on a real server."""
+
+import shutil
+
+import httpx
+import numpy as np
+import pytest
+
+import clustermetrics as cm
+from clustermetrics.server.app import Settings, create_app
+from clustermetrics.server.web import COOKIE
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def _shop(client):
+    rng = np.random.default_rng(0)
+    truth = np.repeat(["shoes", "hats", "bags"], 40)
+    X = np.repeat(np.eye(3, 4) * 8, 40, axis=0) + rng.normal(size=(120, 4))
+    client.Dataset("shop").insert_documents(
+        [{"_id": f"p{i}", "item_vector_": X[i], "category": str(truth[i]),
+          "title": f"product {i}"} for i in range(120)])
+    client.vector_tools.cluster.kmeans("shop", "item_vector_", 3)
+    client.vector_tools.cluster.kmeans("shop", "item_vector_", 4)
+
+
+@pytest.fixture
+def site(tmp_path):
+    app = create_app(Settings(data_dir=str(tmp_path / "server")))
+    state = app.state.server
+    key = state.keys.create("alpha")
+    _shop(cm.Client(api=state.projects.api("alpha")))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    site = httpx.AsyncClient(transport=transport, base_url="http://test")
+    site.state, site.key = state, key
+    yield site
+    state.close()
+
+
+async def _sign_in(site, key=None):
+    r = await site.post("/login", data={"key": key or site.key["key"], "next": "/datasets"})
+    assert r.status_code == 303 and r.headers["location"] == "/datasets"
+    return r
+
+
+async def test_pages_need_a_session(site):
+    for path in ("/datasets", "/datasets/shop", "/datasets/shop/report?vector_field=v&alias=a"):
+        r = await site.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2F")
+    r = await site.get("/")
+    assert r.headers["location"] == "/login"
+
+
+async def test_sign_in_sets_a_session_cookie_not_the_key(site):
+    r = await _sign_in(site)
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie
+    assert "samesite=lax" in cookie.lower()
+    assert site.key["key"] not in cookie
+    assert (await site.get("/")).headers["location"] == "/datasets"
+
+
+async def test_a_wrong_key_does_not_sign_in(site):
+    r = await site.post("/login", data={"key": "cm_00000000_" + "x" * 43})
+    assert r.status_code == 401 and "not valid" in r.text
+    assert COOKIE not in r.headers.get("set-cookie", "")
+
+
+async def test_sign_in_goes_back_only_to_this_site(site):
+    r = await site.post("/login", data={"key": site.key["key"], "next": "https://evil.test/"})
+    assert r.headers["location"] == "/datasets"
+    r = await site.post("/login", data={"key": site.key["key"], "next": "//evil.test/x"})
+    assert r.headers["location"] == "/datasets"
+
+
+async def test_datasets_page(site):
+    await _sign_in(site)
+    r = await site.get("/datasets")
+    assert r.status_code == 200
+    assert 'href="/datasets/shop"' in r.text and "120" in r.text and "alpha" in r.text
+
+
+async def test_dataset_page_shows_fields_aliases_and_headline_metrics(site):
+    await _sign_in(site)
+    api = site.state.projects.api("alpha")
+    r = await site.get("/datasets/shop", params={"ground_truth": "category"})
+    assert r.status_code == 200
+    for field in ("item_vector_", "FLOAT[4]", "category", "title"):
+        assert field in r.text
+    assert "kmeans_3" in r.text and "kmeans_4" in r.text
+    expected = api.metrics("shop", "item_vector_", "kmeans_3", "category", random_state=0)
+    assert f"{expected.silhouette:.4g}" in r.text
+    assert f"{expected.adjusted_rand:.4g}" in r.text and "adjusted_rand" in r.text
+    assert "/datasets/shop/report?vector_field=item_vector_&amp;alias=kmeans_3" in r.text
+    assert 'action="/datasets/shop/compare"' in r.text
+
+
+async def test_report_page_is_the_html_report(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop/report", params={
+        "vector_field": "item_vector_", "alias": "kmeans_3", "ground_truth": "category"})
+    assert r.status_code == 200
+    assert 'id="silhouette"' in r.text and "Adjusted Rand Index" in r.text
+
+
+async def test_compare_page(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop/compare", params=[
+        ("vector_field", "item_vector_"), ("alias", "kmeans_3"), ("alias", "kmeans_4")])
+    assert r.status_code == 200
+    assert "kmeans_3" in r.text and "kmeans_4" in r.text and "Silhouette" in r.text
+
+
+async def test_unknown_dataset_page_is_404_with_the_message(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shoop")
+    assert r.status_code == 404
+    assert "dataset &#x27;shoop&#x27; not found. Did you mean &#x27;shop&#x27;?" in r.text
+
+
+async def test_another_projects_dataset_page_is_404(site):
+    other = site.state.keys.create("beta")
+    await _sign_in(site, other["key"])
+    r = await site.get("/datasets/shop")
+    assert r.status_code == 404 and "There are no datasets yet" in r.text
+
+
+async def test_logout_ends_the_session(site):
+    await _sign_in(site)
+    r = await site.post("/logout")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert (await site.get("/datasets")).status_code == 303
+
+
+async def test_revoking_the_key_ends_its_sessions(site):
+    await _sign_in(site)
+    assert (await site.get("/datasets")).status_code == 200
+    site.state.keys.revoke(site.key["key_id"])
+    assert (await site.get("/datasets")).status_code == 303
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                             "(make browser installs it)")
+def test_sign_in_open_a_dataset_and_a_report_in_chromium(http_server, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    project, key = http_server.new_project("web")
+    with cm.Client(url=http_server.url, api_key=key) as client:
+        _shop(client)
+    errors = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{http_server.url}/datasets")
+        assert "/login" in page.url  # not signed in yet
+        page.fill("#key", "cm_00000000_" + "x" * 43)
+        page.click("#signin")
+        assert "not valid" in page.inner_text("#error")
+        page.fill("#key", key)
+        page.click("#signin")
+        page.wait_for_url(f"{http_server.url}/datasets")
+        page.click("text=shop")
+        page.wait_for_selector("#aliases")
+        assert "kmeans_3" in page.inner_text("#aliases")
+        assert "category" in page.inner_text("#fields")
+        page.select_option("select[name=ground_truth]", "category")
+        page.click("text=Show")
+        page.wait_for_selector("#aliases th:has-text('adjusted_rand')")
+        page.click("#aliases a.report >> nth=0")
+        page.wait_for_function("document.querySelectorAll('.main-svg').length > 0")
+        assert page.locator("section#silhouette").is_visible()
+        page.go_back()
+        page.click("form.compare button")
+        page.wait_for_function("document.querySelectorAll('.main-svg').length > 0")
+        assert "kmeans_4" in page.content()
+        page.goto(f"{http_server.url}/datasets")
+        page.click("#logout")
+        page.wait_for_url(f"{http_server.url}/login")
+        page.goto(f"{http_server.url}/datasets")
+        assert "/login" in page.url
+        browser.close()
+    assert errors == []
+    http_server.state.projects.close(project)
