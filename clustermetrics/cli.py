@@ -910,7 +910,7 @@ def keys_create(project, data_dir, as_json):
 @_one_line_errors
 def keys_list(project, data_dir, as_json):
     """The keys (ids, projects, dates; never the keys themselves)."""
-    rows = _keys(data_dir).list(project)
+    rows = _keys(data_dir).list_keys(project)
     if as_json:
         return _emit_json(rows)
     if not rows:

@@ -234,15 +234,17 @@ class Encoded(BaseModel):
     value: Any = Field(description="The codec's encoding of the result.")
 
 
-ERRORS = {status: {"model": ErrorBody, "description": text}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
           for status, text in [(401, "No, a wrong or a revoked API key"),
                                (404, "An unknown dataset, field, alias or job"),
                                (413, "A request body over the server's limit"),
                                (422, "A malformed request or invalid input")]}
 _ARROW_BODY = {"requestBody": {"required": True, "content": {
     ARROW: {"schema": {"type": "string", "format": "binary"}}}}}
-_ARROW_RESPONSE = {200: {"content": {ARROW: {"schema": {"type": "string", "format": "binary"}}},
-                         "description": "An Arrow IPC stream of the documents"}}
+_ARROW_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
+    "content": {ARROW: {"schema": {"type": "string", "format": "binary"}}},
+    "description": "An Arrow IPC stream of the documents"}}
 
 
 # -- the application ------------------------------------------------------------------------
@@ -497,7 +499,7 @@ def list_jobs(who: Who, jobs: JobsDep,
               ) -> dict:
     """The project's jobs, newest first (results left out)."""
     views = []
-    for job in jobs.list(who.project, status):
+    for job in jobs.list_jobs(who.project, status):
         view = job.view(len(job.events))
         view.pop("result", None)
         views.append(view)

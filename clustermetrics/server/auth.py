@@ -73,7 +73,7 @@ class Keys:
         return {"key_id": key_id, "project": project, "created_at": created,
                 "key": f"{KEY_PREFIX}{key_id}_{secret}"}
 
-    def list(self, project: str | None = None) -> list[dict]:
+    def list_keys(self, project: str | None = None) -> list[dict]:
         """Every key (never the secret), oldest first."""
         sql = "SELECT key_id, project, created_at, revoked_at FROM keys"
         args: list = []
@@ -97,7 +97,7 @@ class Keys:
             if row[0] is None:
                 now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
                 con.execute("UPDATE keys SET revoked_at = ? WHERE key_id = ?", [now, key_id])
-        return next(k for k in self.list() if k["key_id"] == key_id)
+        return next(k for k in self.list_keys() if k["key_id"] == key_id)
 
     def projects(self) -> list[str]:
         with self._con() as con:

@@ -137,7 +137,7 @@ class Jobs:
                 raise NotFoundError("job", job_id, known)
             return job
 
-    def list(self, project: str, status: str | None = None) -> list[Job]:
+    def list_jobs(self, project: str, status: str | None = None) -> list[Job]:
         with self._lock:
             jobs = [j for j in self._jobs.values() if j.project == project]
         return [j for j in reversed(jobs) if status is None or j.status == status]

@@ -124,9 +124,9 @@ async def login(request: Request) -> Response:
     try:
         who = server.keys.check(key)
     except AuthenticationError as exc:
-        response = login_form(request, target, str(exc))
-        response.status_code = 401
-        return response
+        page = login_form(request, target, str(exc))
+        page.status_code = 401
+        return page
     response = RedirectResponse(target, 303)
     response.set_cookie(COOKIE, server.sessions.create(who), httponly=True, samesite="lax",
                         secure=request.url.scheme == "https",
@@ -177,7 +177,8 @@ def dataset_page(request: Request, dataset: str, ground_truth: str = "") -> Resp
     heads = ["silhouette", "calinski_harabasz", "davies_bouldin"]
     if truth:
         heads += ["adjusted_rand", "adjusted_mutual_info"]
-    rows, by_field = [], {}
+    rows: list[str] = []
+    by_field: dict[str, list[str]] = {}
     for a in info["aliases"]:
         by_field.setdefault(a["vector_field"], []).append(a["alias"])
         scores = _headline(api, dataset, a["vector_field"], a["alias"], truth,

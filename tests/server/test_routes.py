@@ -183,8 +183,8 @@ def test_keys_are_random_and_stored_only_as_hashes(env, tmp_path):
     text = repr(stored)
     assert secret not in text and key not in text
     assert len(stored) == 2 and all(len(row[2]) == 64 for row in stored)  # sha256 hex
-    assert [k["key_id"] for k in env.state.keys.list()] == [env.a["key_id"], env.b["key_id"]]
-    assert "key" not in env.state.keys.list()[0]
+    assert [k["key_id"] for k in env.state.keys.list_keys()] == [env.a["key_id"], env.b["key_id"]]
+    assert "key" not in env.state.keys.list_keys()[0]
 
 
 # -- datasets and documents -----------------------------------------------------------------
