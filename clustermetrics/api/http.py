@@ -28,6 +28,7 @@ from .base import API, Progress, ReportData
 ARROW = "application/vnd.apache.arrow.stream"
 POLL_WAIT_S = 10.0  # each poll of a job waits this long on the server for news
 INSTALL_HINT = "pip install 'clustermetrics[server]'"
+SMALL = 1 << 16  # IPC pieces smaller than this are joined into one chunk; larger ones go as is
 
 
 def _httpx():
@@ -273,18 +274,19 @@ def _options(options: dict) -> dict:
     return out
 
 
-def _upload(pieces, mode: str, progress: Progress | None) -> Iterator[bytes]:
+def _upload(pieces, mode: str, progress: Progress | None) -> Iterator[bytes | memoryview]:
     """The documents as one Arrow IPC stream, a piece at a time; ``progress(mode, rows,
     total)`` as each piece is handed to the connection. The first chunk (the schema) comes
-    once the first piece is read."""
+    once the first piece is read. Arrow hands the writer the columns' own buffers: they are
+    sent as they are (views, not copies), and only the small message headers are joined."""
     total = pieces.parquet.metadata.num_rows if pieces.parquet is not None else None
-    chunks: list[bytes] = []
+    written: list = []
 
     class _Sink:
         closed = False
 
         def write(self, data) -> int:
-            chunks.append(bytes(data))
+            written.append(data)  # a bytes header, or a view of a column's buffer
             return len(data)
 
         def flush(self) -> None:
@@ -293,10 +295,19 @@ def _upload(pieces, mode: str, progress: Progress | None) -> Iterator[bytes]:
         def close(self) -> None:
             self.closed = True
 
-    def drain() -> bytes:
-        out = b"".join(chunks)
-        chunks.clear()
-        return out
+    def drain() -> Iterator[bytes | memoryview]:
+        small: list = []
+        for data in written:
+            if len(data) < SMALL:
+                small.append(data)
+                continue
+            if small:
+                yield b"".join(small)
+                small = []
+            yield memoryview(data)
+        written.clear()
+        if small:
+            yield b"".join(small)
 
     it = iter(pieces)
     try:
@@ -306,7 +317,7 @@ def _upload(pieces, mode: str, progress: Progress | None) -> Iterator[bytes]:
     if first is None:
         first = pa.table({})
     writer = pa.ipc.new_stream(pa.PythonFile(_Sink(), mode="w"), first.schema)
-    yield drain()
+    yield from drain()
     piece: pa.Table | None = first
     while piece is not None:
         try:
@@ -314,14 +325,14 @@ def _upload(pieces, mode: str, progress: Progress | None) -> Iterator[bytes]:
                                if piece is not first else piece)
         except pa.ArrowException as exc:
             raise InvalidInputError(f"The data could not be converted: {exc}.") from None
-        yield drain()
+        yield from drain()
         if progress is not None and piece.num_rows:
             progress(mode, piece.num_rows, total or first.num_rows)
         piece = next(it, None)
     writer.close()
-    yield drain()
+    yield from drain()
 
 
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+def _chain(first, rest: Iterator) -> Iterator:
     yield first
     yield from rest
