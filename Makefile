@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_server.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
