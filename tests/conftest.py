@@ -78,15 +78,19 @@ def http_server(tmp_path_factory):
 @pytest.fixture(params=API_IMPLEMENTATIONS)
 def client(request, tmp_path):
     """A Client over each implementation of the API surface, on a fresh store: the embedded
-    store, or a fresh project on the test server."""
+    store, or a fresh project on the test server. ``client.test_store`` is the embedded store
+    that holds its data (for http, the project's store inside the in-process test server), for
+    tests that look at what was stored."""
     from clustermetrics import Client
     if request.param == "local":
         with Client(path=str(tmp_path / "store.duckdb")) as c:
+            c.test_store = c.api.store
             yield c
     else:
         server = request.getfixturevalue("http_server")
         project, key = server.new_project()
         with Client(url=server.url, api_key=key) as c:
+            c.test_store = server.state.projects.api(project).store
             yield c
         server.state.projects.close(project)
 
@@ -102,12 +106,8 @@ def cli_args(client):
 
 @pytest.fixture
 def store(client):
-    """The embedded store behind ``client``: tests of the store's internals run on the local
-    implementation only (over HTTP there is no store on the caller's side)."""
-    store = getattr(client.api, "store", None)
-    if store is None:
-        pytest.skip("reads the embedded store's internals, which a remote Client does not have")
-    return store
+    """The embedded store that holds ``client``'s data (see ``client``)."""
+    return client.test_store
 
 
 @pytest.fixture

@@ -231,7 +231,7 @@ def test_nan_in_stored_vectors_names_documents(client):
     # imports refuse NaN now; a store written before that may still hold one
     docs = [{"_id": f"x{i}", "v_vector_": [float(i), 1.0]} for i in range(10)]
     client.Dataset("nan").insert_documents(docs)
-    client.api.store.con.execute("""UPDATE datasets."nan" SET v_vector_ = ['nan'::FLOAT, 1.0]
+    client.test_store.con.execute("""UPDATE datasets."nan" SET v_vector_ = ['nan'::FLOAT, 1.0]
                                 WHERE _id = 'x4'""")
     client.vector_tools.cluster.set_cluster_labels("nan", "v_vector_", "two",
                                                    {f"x{i}": i % 2 for i in range(10)})

@@ -13,7 +13,9 @@ job if the caller is interrupted.
 from __future__ import annotations
 
 import contextlib
+import json
 import urllib.parse
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -21,7 +23,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import ClusterMetricsError, InvalidInputError, MissingDependencyError, ServerError
+from ..errors import (
+    ClusterMetricsError,
+    ClusterMetricsWarning,
+    InvalidInputError,
+    MissingDependencyError,
+    ServerError,
+)
 from . import codec
 from .base import API, Progress, ReportData
 
@@ -110,6 +118,7 @@ class HTTPAPI(API):
             with contextlib.suppress(Exception):  # a server gone has nothing to cancel
                 self._http.delete(f"/v1/jobs/{view['id']}", timeout=10)
             raise
+        _rewarn(view.get("warnings", ()))
         if view["status"] == "done":
             return codec.decode(view["result"])
         raise codec.decode_error(view["error"])
@@ -136,7 +145,7 @@ class HTTPAPI(API):
     # -- documents ------------------------------------------------------------------------
     def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
                         vector_fields: Sequence[str] = (),
-                        progress: Progress | None = None) -> dict[str, int]:
+                        progress: Progress | None = None) -> dict[str, Any]:
         from ..store.documents import Pieces
         if mode not in ("insert", "upsert"):
             raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
@@ -150,6 +159,10 @@ class HTTPAPI(API):
         return self._json("POST", self._ds(dataset, "/documents"), params=params,
                           content=body, headers=headers,
                           timeout=self._httpx.Timeout(None, connect=10.0))
+
+    def set_vector_field(self, dataset: str, field: str) -> dict[str, Any]:
+        return codec.decode(self._json("PUT", self._ds(dataset, "/vector-field"),
+                                       json={"field": field}))
 
     def get_documents(self, dataset: str, ids: Sequence[str],
                       fields: Sequence[str] | None = None) -> pa.Table:
@@ -211,10 +224,14 @@ class HTTPAPI(API):
         return codec.decode(self._json("GET", self._ds(dataset, "/distribution"),
                                        params=params)["value"])
 
-    def centroids(self, dataset: str, vector_field: str, cluster_alias: str) -> pd.DataFrame:
+    def centroids(self, dataset: str, vector_field: str, cluster_alias: str, *,
+                  noise_label: Any = None) -> pd.DataFrame:
         params = {"vector_field": vector_field, "cluster_alias": cluster_alias}
-        return codec.decode(self._json("GET", self._ds(dataset, "/centroids"),
-                                       params=params)["value"])
+        if noise_label is not None:
+            params["noise_label"] = json.dumps(_label(noise_label))
+        answer = self._json("GET", self._ds(dataset, "/centroids"), params=params)
+        _rewarn(answer.get("warnings", ()))
+        return codec.decode(answer["value"])
 
     def report_data(self, dataset: str, vector_field: str, cluster_alias: str,
                     ground_truth_field: str | None = None, *,
@@ -236,9 +253,9 @@ class HTTPAPI(API):
 
     def sweep(self, dataset: str, vector_field: str, ks: Iterable[int],
               ground_truth_field: str | None = None, *, random_state: int = 0,
-              progress: Progress | None = None, **options: Any):
-        body = {"vector_field": vector_field, "ks": [int(k) for k in ks],
-                "ground_truth_field": ground_truth_field,
+              overwrite: bool = False, progress: Progress | None = None, **options: Any):
+        body = {"vector_field": vector_field, "ks": [_plain(k) for k in ks],
+                "ground_truth_field": ground_truth_field, "overwrite": overwrite,
                 "random_state": _plain(random_state), **_options(options)}
         return self._job(self._ds(dataset, "/sweep"), body, progress)
 
@@ -250,6 +267,12 @@ class HTTPAPI(API):
 
     def cancel_job(self, job_id: str) -> dict:
         return self._json("DELETE", f"/v1/jobs/{urllib.parse.quote(job_id, safe='')}")
+
+
+def _rewarn(messages) -> None:
+    """The server's warnings, issued here as the embedded call issues them."""
+    for message in messages:
+        warnings.warn(message, ClusterMetricsWarning, stacklevel=4)
 
 
 def _plain(v: Any) -> Any:

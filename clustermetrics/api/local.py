@@ -8,8 +8,10 @@ becomes one of the project's errors.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
+import threading
 import warnings
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
@@ -32,6 +34,30 @@ from ..metrics.silhouettes import LINEAR_METRICS, resolve_metric
 from ..store.documents import CLUSTER_PREFIX, check_name
 from ..store.store import Store, label_column, nest
 from .base import API, Progress, ReportData
+
+_sinks = threading.local()
+
+
+def warn(message: str, stacklevel: int = 2) -> None:
+    """A :class:`ClusterMetricsWarning`, or, inside :func:`collect_warnings` on this thread,
+    its message kept for whoever runs the call (a server sends it to the remote caller)."""
+    sink = getattr(_sinks, "sink", None)
+    if sink is not None:
+        sink.append(message)
+    else:
+        warnings.warn(message, ClusterMetricsWarning, stacklevel=stacklevel + 1)
+
+
+@contextlib.contextmanager
+def collect_warnings():
+    """The messages of the warnings this thread's calls issue meanwhile, as a list (thread by
+    thread: Python's own warning capture is process-wide)."""
+    outer, _sinks.sink = getattr(_sinks, "sink", None), []
+    try:
+        yield _sinks.sink
+    finally:
+        _sinks.sink = outer
+
 
 AUTO_SAMPLE = 20_000  # reports estimate the euclidean silhouette beyond this many documents
 
@@ -606,10 +632,8 @@ class LocalAPI(API):
         values = self.store.label_counts(dataset, col).column("cluster").to_pylist()
         if not any(same_label(v, noise_label) for v in values):
             shown = ", ".join(repr(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
-            warnings.warn(
-                f"Noise label {noise_label!r} occurs nowhere in alias {alias!r} (its labels: "
-                f"{shown or 'none'}), so no document was left out as noise.",
-                ClusterMetricsWarning, stacklevel=4)
+            warn(f"Noise label {noise_label!r} occurs nowhere in alias {alias!r} (its labels: "
+                 f"{shown or 'none'}), so no document was left out as noise.", stacklevel=5)
 
     def _source(self, dataset, vector_field, cluster_alias, ground_truth_field) -> StoreSource:
         dim = self._vector_field(dataset, vector_field)

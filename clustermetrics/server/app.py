@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -114,7 +114,7 @@ class MetricOptions(_Body):
     """Options of the metrics, as :func:`clustermetrics.evaluate` takes them."""
 
     metric: str = Field("euclidean", description="euclidean, cosine, sqeuclidean, manhattan...")
-    sample_size: int | None = Field(None, ge=1, description="Score a stratified sample.")
+    sample_size: StrictInt | None = Field(None, description="Score a stratified sample.")
     noise_label: Label = Field(None, description="The label that marks noise, e.g. -1.")
     noise: Literal["exclude", "cluster", "singletons"] | None = None
     working_memory: float | None = Field(None, gt=0, description="MiB for distance blocks.")
@@ -122,7 +122,7 @@ class MetricOptions(_Body):
 
 class KMeansRequest(_Body):
     vector_field: str
-    k: int = Field(..., ge=1)
+    k: StrictInt = Field(description="The number of clusters, from 2 to the documents' count")
     alias: str | None = None
     random_state: int = 0
     minibatch: bool | None = None
@@ -154,9 +154,11 @@ class CompareRequest(MetricOptions):
 
 class SweepRequest(MetricOptions):
     vector_field: str
-    ks: list[int]
+    ks: list[StrictInt]
     ground_truth_field: str | None = None
     random_state: int = 0
+    overwrite: bool = Field(False, description="Replace kmeans_{k} aliases a sweep did not "
+                                               "make")
 
 
 class IdsRequest(_Body):
@@ -166,6 +168,10 @@ class IdsRequest(_Body):
 class GetDocumentsRequest(_Body):
     ids: list[str]
     fields: list[str] | None = None
+
+
+class VectorFieldRequest(_Body):
+    field: str = Field(description="A stored field of lists of numbers")
 
 
 class LabelsRequest(_Body):
@@ -189,6 +195,7 @@ class JobView(BaseModel):
     next: int = Field(description="The 'since' that asks for the events after these.")
     cancel_requested: bool
     result: Any = Field(None, description="The codec's encoding of the result, once done.")
+    warnings: list[str] = Field([], description="ClusterMetricsWarning messages of the work")
     error: dict[str, Any] | None = Field(None, description="The codec's error, once failed.")
 
 
@@ -220,6 +227,9 @@ class SchemaView(BaseModel):
 class WriteResult(BaseModel):
     inserted: int
     updated: int
+    labels_dropped: dict[str, dict[str, int]] = Field(
+        {}, description="vector field -> alias -> labels dropped for changed vectors")
+    widened: dict[str, str] = Field({}, description="field -> 'OLD -> NEW' type")
 
 
 class Deleted(BaseModel):
@@ -232,6 +242,7 @@ class Labelled(BaseModel):
 
 class Encoded(BaseModel):
     value: Any = Field(description="The codec's encoding of the result.")
+    warnings: list[str] = Field([], description="ClusterMetricsWarning messages of the call")
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -350,6 +361,12 @@ async def write_documents(
                                    vector_fields=tuple(vector_fields or ()))
 
 
+@router.put("/v1/datasets/{dataset}/vector-field", tags=["documents"], **v1)
+def set_vector_field(dataset: str, body: VectorFieldRequest, api: ProjectAPI) -> dict[str, Any]:
+    """Make a stored field of lists of numbers a vector field (FLOAT[d]), all or nothing."""
+    return codec.encode(api.set_vector_field(dataset, body.field))
+
+
 @router.post("/v1/datasets/{dataset}/documents/get", tags=["documents"],
              responses={**ERRORS, 200: {**_ARROW_RESPONSE[200], "content": {
                  **_ARROW_RESPONSE[200]["content"],
@@ -424,9 +441,27 @@ def distribution(dataset: str, vector_field: str, cluster_alias: str, api: Proje
 
 @router.get("/v1/datasets/{dataset}/centroids", response_model=Encoded, tags=["evaluation"],
             **v1)
-def centroids(dataset: str, vector_field: str, cluster_alias: str, api: ProjectAPI) -> dict:
+def centroids(dataset: str, vector_field: str, cluster_alias: str, api: ProjectAPI,
+              noise_label: Annotated[str | None, Query(
+                  description="The noise label as JSON (-1, \"noise\"): left out")] = None
+              ) -> dict:
     """Each cluster's mean vector (a DataFrame, codec encoding)."""
-    return {"value": codec.encode(api.centroids(dataset, vector_field, cluster_alias))}
+    from ..api.local import collect_warnings
+    with collect_warnings() as caught:
+        value = api.centroids(dataset, vector_field, cluster_alias,
+                              noise_label=_json_value(noise_label, "noise_label"))
+    return {"value": codec.encode(value), "warnings": caught}
+
+
+def _json_value(text: str | None, name: str) -> Any:
+    import json
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidInputError(f"Malformed request: field {name!r} (query) must be JSON "
+                                f"(-1, \"noise\"); got {text!r}.") from None
 
 
 # -- jobs -----------------------------------------------------------------------------------

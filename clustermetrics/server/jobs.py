@@ -41,6 +41,7 @@ class Job:
         self.events: list[tuple[str, int, int | None]] = []
         self.result: Any = None  # encoded by the codec once done
         self.error: dict | None = None  # an encoded error once failed or cancelled
+        self.warnings: list[str] = []  # ClusterMetricsWarning messages the work issued
         self.cancel_requested = False
         self.changed = threading.Condition()
         self.version = 0  # bumped on every change: a waiting client polls it
@@ -58,30 +59,22 @@ class Job:
         self.changed.notify_all()
 
     def view(self, since: int = 0) -> dict:
-        """What a client sees: status, the events from ``since`` on (consecutive events of one
-        stage and total merged), and the encoded result or error once finished."""
+        """What a client sees: status, the events from ``since`` on (each as it was heard: a
+        caller counting calls, as ``on_step`` does, hears every one), and the encoded result or
+        error once finished."""
         with self.changed:
-            events = _merged(self.events[since:])
+            events = [list(e) for e in self.events[since:]]
             out = {"id": self.id, "project": self.project, "op": self.op,
                    "status": self.status, "params": self.params,
                    "created_at": self.created_at, "started_at": self.started_at,
                    "finished_at": self.finished_at, "events": events,
-                   "next": len(self.events), "cancel_requested": self.cancel_requested}
+                   "next": len(self.events), "cancel_requested": self.cancel_requested,
+                   "warnings": list(self.warnings)}
             if self.status == "done":
                 out["result"] = self.result
             if self.error is not None:
                 out["error"] = self.error
             return out
-
-
-def _merged(events: list) -> list[list]:
-    out: list[list] = []
-    for stage, done, total in events:
-        if out and out[-1][0] == stage and out[-1][2] == total and done:
-            out[-1][1] += done
-        else:
-            out.append([stage, done, total])
-    return out
 
 
 class Jobs:
@@ -106,14 +99,20 @@ class Jobs:
 
     def _run(self, job: Job, fn: Callable[[Callable], Any]) -> None:
         from threadpoolctl import threadpool_limits
+
+        from ..api.local import collect_warnings
         with job.changed:
             if job.status == "cancelled":  # before it started
                 return
             job.status, job.started_at = "running", time.time()
             job._touch()
         try:
-            with threadpool_limits(limits=self.blas_threads, user_api="blas"):  # None: as is
-                result = codec.encode(fn(job.progress))
+            with threadpool_limits(limits=self.blas_threads, user_api="blas"), \
+                    collect_warnings() as caught:  # None: BLAS as it is
+                try:
+                    result = codec.encode(fn(job.progress))
+                finally:
+                    job.warnings = list(caught)
             status, error = "done", None
         except CancelledError as exc:
             status, error, result = "cancelled", codec.encode_error(exc), None

@@ -255,7 +255,7 @@ def test_the_store_numbers_its_batches_and_names_noise_by_id(client):
              "_cluster_": {"v_vector_": {"mine": int(labels[i])}}} for i in range(60)]
     client.Dataset("p").insert_documents(docs)
     from clustermetrics.engine.local import StoreSource
-    source = StoreSource(client.api.store, "p", "v_vector_", "_cluster_.v_vector_.mine",
+    source = StoreSource(client.test_store, "p", "v_vector_", "_cluster_.v_vector_.mine",
                          dim=3, batch_rows=16)
     assert [b.partition for b in source.batches()] == [0, 1, 2, 3]
     result = evaluate_source(source, noise_label=-1, noise="singletons", sample_size=30,

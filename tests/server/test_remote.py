@@ -64,7 +64,8 @@ def test_the_other_calls_over_http_equal_embedded(both):
     assert remote.Dataset("digits").get_documents(["d3", "d1"]) == \
         local.Dataset("digits").get_documents(["d3", "d1"])
     for call in (lambda t: t.list_aliases("digits"),
-                 lambda t: t.describe_alias("digits", "pixels_vector_", "kmeans_10"),
+                 lambda t: {k: v for k, v in t.describe_alias(
+                     "digits", "pixels_vector_", "kmeans_10").items() if k != "created_at"},
                  lambda t: t.distribution("digits", "pixels_vector_", "kmeans_10", "digit"),
                  lambda t: t.centroid_distances("digits", "pixels_vector_", "kmeans_10"),
                  lambda t: t.compare("digits", "pixels_vector_", ["kmeans_10"], "digit").table,
@@ -98,6 +99,27 @@ def test_the_same_exception_with_the_same_message(both, call):
     assert type(remote) is type(local)
     assert str(remote) == str(local)
     assert len(remote.__class__.__mro__) > 2  # a NotFoundError is still a LookupError, ...
+
+
+def test_warnings_travel(both):
+    import warnings
+    tools = [c.vector_tools.cluster for c in both]
+    for call in (lambda t: t.metrics("digits", "pixels_vector_", "kmeans_10", noise_label=-5),
+                 lambda t: t.centroid_distances("digits", "pixels_vector_", "kmeans_10",
+                                                noise_label="none"),
+                 lambda t: t.report("digits", "pixels_vector_", "kmeans_10", noise_label=-5)):
+        heard = []
+        for t in tools:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                call(t)
+            heard.append([(w.category, str(w.message)) for w in caught])
+        assert heard[1] == heard[0]
+        assert heard[0][0][0] is cm.ClusterMetricsWarning and "occurs nowhere" in heard[0][0][1]
+    with warnings.catch_warnings():  # a noise label that occurs is no warning, either way
+        warnings.simplefilter("error", cm.ClusterMetricsWarning)
+        for t in tools:
+            t.metrics("digits", "pixels_vector_", "kmeans_10", noise_label=0)
 
 
 def test_progress_callbacks_hear_the_same_events(local, remote, digits_docs):
@@ -183,7 +205,8 @@ def test_files_are_read_and_written_on_the_callers_side(remote, tmp_path, digits
     pd.DataFrame({"_id": [f"i{i}" for i in range(len(X))], "pixels_vector_": list(X),
                   "digit": y}).to_parquet(path)
     ds = remote.Dataset("files")
-    assert ds.insert_documents(str(path)) == {"inserted": 400, "updated": 0}
+    assert ds.insert_documents(str(path)) == {"inserted": 400, "updated": 0,
+                                              "labels_dropped": {}, "widened": {}}
     out = tmp_path / "out.parquet"
     ds.export_parquet(str(out))
     assert len(pd.read_parquet(out)) == 400

@@ -19,7 +19,7 @@ from clustermetrics import Client
 
 def snapshot(client, dataset="shop"):
     """Everything stored about a dataset: schema, every row, and its aliases' records."""
-    store = client.api.store
+    store = client.test_store
     if dataset not in store.list_datasets():
         return None
     rows = store.con.execute(f'SELECT * FROM datasets."{dataset}" ORDER BY _id').fetchall()
@@ -42,7 +42,7 @@ def shop(client):
 
 def labels(client, alias="km", vf="v_vector_", dataset="shop"):
     col = f"_cluster_.{vf}.{alias}"
-    return dict(client.api.store.con.execute(
+    return dict(client.test_store.con.execute(
         f'SELECT _id, "{col}" FROM datasets."{dataset}" ORDER BY _id').fetchall())
 
 
@@ -56,7 +56,7 @@ def test_reinsert_of_unchanged_documents_keeps_every_label(client, shop):
     assert out == {"inserted": 0, "updated": 6, "labels_dropped": {}, "widened": {}}
     assert labels(client) == before
     assert shop.get_documents(["d3"])[0]["title"] == "new 3"
-    assert client.api.store.alias_info("shop", "v_vector_", "km")["changed"] == 0
+    assert client.test_store.alias_info("shop", "v_vector_", "km")["changed"] == 0
 
 
 def test_reinsert_from_a_parquet_file_keeps_labels(client, shop, tmp_path, monkeypatch):
@@ -81,7 +81,7 @@ def test_reinsert_with_a_changed_vector_drops_that_label_and_says_so(client, sho
     got = labels(client)
     assert got["d1"] is None and got["d3"] is None and got["d2"] == 0
     assert got["d0"] == 0 and got["d5"] == 1  # documents not in the batch: untouched
-    info = client.api.store.alias_info("shop", "v_vector_", "km")
+    info = client.test_store.alias_info("shop", "v_vector_", "km")
     assert info["changed"] == 2 and info["created_at"] is not None
 
 
@@ -111,10 +111,10 @@ def test_a_label_given_in_the_batch_wins(client, shop):
 
 def test_deleted_documents_count_as_changed_for_their_aliases(client, shop):
     assert shop.delete_documents(["d0", "d1"]) == 2
-    assert client.api.store.alias_info("shop", "v_vector_", "km")["changed"] == 2
+    assert client.test_store.alias_info("shop", "v_vector_", "km")["changed"] == 2
     client.vector_tools.cluster.set_cluster_labels("shop", "v_vector_", "km",
                                                    {f"d{i}": 0 for i in range(2, 6)})
-    assert client.api.store.alias_info("shop", "v_vector_", "km")["changed"] == 0  # made anew
+    assert client.test_store.alias_info("shop", "v_vector_", "km")["changed"] == 0  # made anew
 
 
 def test_a_store_made_before_the_changed_count_opens(tmp_path):
@@ -250,10 +250,10 @@ def unrecognised(client):
 
 
 def test_set_vector_field_converts_lists_of_one_length(client, unrecognised):
-    out = client.api.store.set_vector_field("emb", "embedding")
+    out = client.test_store.set_vector_field("emb", "embedding")
     assert out == {"dataset": "emb", "field": "embedding", "from": "DOUBLE[]",
                    "to": "FLOAT[3]", "documents": 5}
-    assert client.api.store.vector_fields("emb") == {"embedding": 3}
+    assert client.test_store.vector_fields("emb") == {"embedding": 3}
     assert unrecognised.get_documents(["e2", "none"]) == [
         {"_id": "e2", "embedding": [2.0, 0.5, -1.0]}, {"_id": "none"}]
     # imports now treat the field as a vector, without a flag
@@ -269,7 +269,7 @@ def test_set_vector_field_refuses_lists_of_other_lengths(client, unrecognised):
                                              r"documents have 3 values but 2 have another "
                                              r"length \(first: 'short' \(2 values\), 'long' "
                                              r"\(4 values\)\)\. Nothing was changed"):
-        client.api.store.set_vector_field("emb", "embedding")
+        client.test_store.set_vector_field("emb", "embedding")
     assert snapshot(client, "emb") == before
 
 
@@ -279,7 +279,7 @@ def test_set_vector_field_refuses_nan_and_nulls_inside(client, unrecognised):
     before = snapshot(client, "emb")
     with pytest.raises(cm.SchemaError, match=r"2 documents have null, NaN or infinite values "
                                              r".*\(first _id: 'hole', 'nan'\)"):
-        client.api.store.set_vector_field("emb", "embedding")
+        client.test_store.set_vector_field("emb", "embedding")
     assert snapshot(client, "emb") == before
 
 
@@ -287,10 +287,10 @@ def test_set_vector_field_refuses_a_field_that_is_not_lists_of_numbers(client, s
     before = snapshot(client)
     with pytest.raises(cm.InvalidInputError, match=r"Field 'title' of dataset 'shop' is "
                                                    r"VARCHAR; only a field of lists of numbers"):
-        client.api.store.set_vector_field("shop", "title")
+        client.test_store.set_vector_field("shop", "title")
     with pytest.raises(cm.NotFoundError, match=r"field 'titel' not found in dataset 'shop'. "
                                                r"Did you mean 'title'\?"):
-        client.api.store.set_vector_field("shop", "titel")
+        client.test_store.set_vector_field("shop", "titel")
     assert snapshot(client) == before
 
 
