@@ -865,8 +865,11 @@ _data_option = click.option(
               help="Jobs run at once (default: half the cores, 2 to 4).")
 @click.option("--blas-threads", default=None, type=click.IntRange(1),
               help="BLAS threads of each job (default: the cores divided among the workers).")
+@click.option("--model", "models", multiple=True, metavar="CLASS",
+              help="Also let callers fit this model class (an import path such as "
+                   "hdbscan.HDBSCAN), beside scikit-learn's known algorithms.")
 @_one_line_errors
-def serve_cmd(host, port, data_dir, max_body_mb, workers, blas_threads):
+def serve_cmd(host, port, data_dir, max_body_mb, workers, blas_threads, models):
     """Serve the API (under /v1/) and web pages: each project's datasets live in their own
     store under DIR, reached only with one of the project's keys ('clustermetrics keys
     create'). GET /health answers without a key; /docs shows the routes."""
@@ -875,7 +878,7 @@ def serve_cmd(host, port, data_dir, max_body_mb, workers, blas_threads):
     err_console.print(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C stops).",
                       highlight=False)
     serve(data_dir, host=host, port=port, max_body_mb=max_body_mb, workers=workers,
-          blas_threads=blas_threads, log_level="warning")
+          blas_threads=blas_threads, models=list(models), log_level="warning")
 
 
 @main.group()

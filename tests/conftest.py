@@ -51,7 +51,9 @@ def http_server(tmp_path_factory):
     from clustermetrics.server.app import Settings, create_app
 
     data = tmp_path_factory.mktemp("server")
-    app = create_app(Settings(data_dir=str(data), workers=2, max_body_mb=64))
+    # models=None: any importable model class, so that the Client tests' own estimators are
+    # fitted remotely too (a server serves the known algorithms only by default: tested apart)
+    app = create_app(Settings(data_dir=str(data), workers=2, max_body_mb=64, models=None))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

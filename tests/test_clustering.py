@@ -92,9 +92,9 @@ def test_centroids_are_stored_where_the_model_has_them(client, blobs3):
     tools.fit("b", VF, GaussianMixture(n_components=3, random_state=0), alias="gmm")
     tools.fit("b", VF, AgglomerativeClustering(n_clusters=3), alias="agg")
     gmm = GaussianMixture(n_components=3, random_state=0).fit(X)
-    info = client.api.store.alias_info("b", VF, "gmm")
+    info = client.test_store.alias_info("b", VF, "gmm")
     np.testing.assert_allclose(info["centroids"], gmm.means_, rtol=1e-5, atol=1e-5)
-    assert client.api.store.alias_info("b", VF, "agg")["centroids"] is None
+    assert client.test_store.alias_info("b", VF, "agg")["centroids"] is None
 
 
 @pytest.mark.parametrize("model, alias", [

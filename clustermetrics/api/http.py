@@ -195,9 +195,11 @@ class HTTPAPI(API):
 
     def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,
                            ids: Sequence[Any] | np.ndarray,
-                           labels: Sequence[Any] | np.ndarray) -> int:
+                           labels: Sequence[Any] | np.ndarray, *,
+                           noise_label: Any = None) -> int:
         body = {"vector_field": vector_field, "alias": alias,
-                "ids": [str(_plain(i)) for i in ids], "labels": [_label(v) for v in labels]}
+                "ids": [str(_plain(i)) for i in ids], "labels": [_label(v) for v in labels],
+                "noise_label": _label(noise_label)}
         return self._json("PUT", self._ds(dataset, "/labels"), json=body)["labelled"]
 
     # -- clustering -----------------------------------------------------------------------
@@ -207,6 +209,19 @@ class HTTPAPI(API):
         body = {"vector_field": vector_field, "k": _plain(k), "alias": alias,
                 "random_state": _plain(random_state), "minibatch": minibatch}
         return self._job(self._ds(dataset, "/kmeans"), body, progress)
+
+    def fit(self, dataset: str, vector_field: str, model, alias: str | None = None, *,
+            progress: Progress | None = None) -> dict[str, Any]:
+        body = {"vector_field": vector_field, "model": _model(model), "alias": alias}
+        return self._job(self._ds(dataset, "/fit"), body, progress)
+
+    def stability(self, dataset: str, vector_field: str, model, alias: str | None = None, *,
+                  n_resamples: int = 20, fraction: float = 0.8,
+                  random_state: int | None = 0, progress: Progress | None = None):
+        body = {"vector_field": vector_field, "model": _model(model), "alias": alias,
+                "n_resamples": _plain(n_resamples), "fraction": _plain(fraction),
+                "random_state": _plain(random_state)}
+        return self._job(self._ds(dataset, "/stability"), body, progress)
 
     # -- evaluation -----------------------------------------------------------------------
     def metrics(self, dataset: str, vector_field: str, cluster_alias: str,
@@ -259,6 +274,14 @@ class HTTPAPI(API):
                 "random_state": _plain(random_state), **_options(options)}
         return self._job(self._ds(dataset, "/sweep"), body, progress)
 
+    def sweep_grid(self, dataset: str, vector_field: str, model, param_grid,
+                   ground_truth_field: str | None = None, *, overwrite: bool = False,
+                   progress: Progress | None = None, **options: Any):
+        body = {"vector_field": vector_field, "model": _model(model),
+                "param_grid": codec.encode(param_grid), "ground_truth_field": ground_truth_field,
+                "overwrite": overwrite, **_options(options)}
+        return self._job(self._ds(dataset, "/sweep-grid"), body, progress)
+
     # -- jobs -----------------------------------------------------------------------------
     def list_jobs(self, status: str | None = None) -> list[dict]:
         """The project's jobs on the server, newest first."""
@@ -267,6 +290,13 @@ class HTTPAPI(API):
 
     def cancel_job(self, job_id: str) -> dict:
         return self._json("DELETE", f"/v1/jobs/{urllib.parse.quote(job_id, safe='')}")
+
+
+def _model(model) -> dict:
+    """A model as the server takes it: class path and codec-encoded parameters."""
+    from ..clustering import ModelSpec
+    spec = ModelSpec.of(model)
+    return {"cls": spec.cls, "params": codec.encode(dict(spec.params))}
 
 
 def _rewarn(messages) -> None:

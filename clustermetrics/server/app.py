@@ -54,13 +54,21 @@ class Settings(BaseModel):
     workers: int = 2
     blas_threads: int | None = None
     session_hours: float = 12.0
+    # the model classes fit, stability and grid sweeps may build (import paths); None: any
+    # importable class. A remote caller names a class: by default only the known algorithms.
+    models: list[str] | None = Field(default_factory=lambda: sorted(_algorithms()))
+
+
+def _algorithms() -> list[str]:
+    from ..clustering import ALGORITHMS
+    return list(ALGORITHMS.values())
 
 
 class Projects:
     """One LocalAPI per project, opened on first use: ``DIR/projects/NAME.duckdb``."""
 
-    def __init__(self, data_dir: str):
-        self.dir = os.path.join(data_dir, "projects")
+    def __init__(self, data_dir: str, models: list[str] | None = None):
+        self.dir, self.models = os.path.join(data_dir, "projects"), models
         os.makedirs(self.dir, exist_ok=True)
         self._apis: dict[str, LocalAPI] = {}
         self._lock = threading.Lock()
@@ -70,7 +78,7 @@ class Projects:
         with self._lock:
             api = self._apis.get(project)
             if api is None:
-                api = LocalAPI(os.path.join(self.dir, f"{project}.duckdb"))
+                api = LocalAPI(os.path.join(self.dir, f"{project}.duckdb"), models=self.models)
                 self._apis[project] = api
             return api
 
@@ -91,7 +99,7 @@ class Server:
         from .web import Sessions
         self.settings = settings
         self.keys = Keys(settings.data_dir)
-        self.projects = Projects(settings.data_dir)
+        self.projects = Projects(settings.data_dir, settings.models)
         self.jobs = Jobs(settings.workers, settings.blas_threads)
         self.sessions = Sessions(settings.session_hours)
 
@@ -179,6 +187,43 @@ class LabelsRequest(_Body):
     alias: str
     ids: list[str]
     labels: list[Label]
+    noise_label: Label = Field(None, description="Recorded with the alias, applied as noise")
+
+
+class ModelBody(_Body):
+    """A clustering model as data (``clustermetrics.clustering.ModelSpec``)."""
+
+    cls: str = Field(description="The class's import path, e.g. sklearn.cluster.HDBSCAN")
+    params: dict[str, Any] = Field({}, description="Constructor parameters (codec encoding)")
+
+    def spec(self):
+        from ..clustering import ModelSpec
+        return ModelSpec(self.cls, codec.decode(self.params))
+
+
+class FitRequest(_Body):
+    vector_field: str
+    model: ModelBody
+    alias: str | None = None
+
+
+class StabilityRequest(_Body):
+    vector_field: str
+    model: ModelBody
+    alias: str | None = None
+    # checked by the operation itself, with the same messages as an embedded call
+    n_resamples: Any = Field(20, description="An integer >= 1")
+    fraction: Any = Field(0.8, description="A number between 0 and 1 (exclusive)")
+    random_state: Any = Field(0, description="An integer or null")
+
+
+class SweepGridRequest(MetricOptions):
+    vector_field: str
+    model: ModelBody
+    param_grid: Any = Field(description="{param: [values]} or a list of such (codec encoding)")
+    ground_truth_field: str | None = None
+    overwrite: bool = False
+    random_state: int | None = None
 
 
 class JobView(BaseModel):
@@ -427,7 +472,8 @@ def set_cluster_labels(dataset: str, body: LabelsRequest, api: ProjectAPI) -> di
         raise InvalidInputError(f"ids and labels differ in length ({len(body.ids)} ids, "
                                 f"{len(body.labels)} labels).")
     return {"labelled": api.set_cluster_labels(dataset, body.vector_field, body.alias,
-                                               body.ids, body.labels)}
+                                               body.ids, body.labels,
+                                               noise_label=body.noise_label)}
 
 
 @router.get("/v1/datasets/{dataset}/distribution", response_model=Encoded,
@@ -483,6 +529,46 @@ def kmeans(dataset: str, body: KMeansRequest, who: Who, api: ProjectAPI,
     api.check(dataset, body.vector_field)
     return _submit(jobs, who, "kmeans", {"dataset": dataset, **args},
                    lambda progress: api.kmeans(dataset, progress=progress, **args))
+
+
+@router.post("/v1/datasets/{dataset}/fit", **jobs_route)
+def fit(dataset: str, body: FitRequest, who: Who, api: ProjectAPI,
+        jobs: JobsDep) -> JSONResponse:
+    """Queue a fit of any served model class; its labels are stored as ``alias``."""
+    spec = body.model.spec().require_allowed(api.models)
+    api.check(dataset, body.vector_field)
+    return _submit(jobs, who, "fit", {"dataset": dataset, **body.model_dump()},
+                   lambda progress: api.fit(dataset, body.vector_field, spec, body.alias,
+                                            progress=progress))
+
+
+@router.post("/v1/datasets/{dataset}/stability", **jobs_route)
+def stability(dataset: str, body: StabilityRequest, who: Who, api: ProjectAPI,
+              jobs: JobsDep) -> JSONResponse:
+    """Queue a fit and its refits on random subsamples: per-cluster stability."""
+    spec = body.model.spec().require_allowed(api.models)
+    api.check(dataset, body.vector_field)
+    args = body.model_dump(exclude={"vector_field", "model", "alias"})
+    return _submit(jobs, who, "stability", {"dataset": dataset, **body.model_dump()},
+                   lambda progress: api.stability(dataset, body.vector_field, spec, body.alias,
+                                                  progress=progress, **args))
+
+
+@router.post("/v1/datasets/{dataset}/sweep-grid", **jobs_route)
+def sweep_grid(dataset: str, body: SweepGridRequest, who: Who, api: ProjectAPI,
+               jobs: JobsDep) -> JSONResponse:
+    """Queue one fit per combination of a parameter grid, and the metrics of each."""
+    spec = body.model.spec().require_allowed(api.models)
+    grid = codec.decode(body.param_grid)
+    args = body.model_dump(exclude={"vector_field", "model", "param_grid",
+                                    "ground_truth_field", "overwrite", "random_state"})
+    if body.random_state is not None:
+        args["random_state"] = body.random_state
+    return _submit(jobs, who, "sweep", {"dataset": dataset, **body.model_dump()},
+                   lambda progress: api.sweep_grid(dataset, body.vector_field, spec, grid,
+                                                   body.ground_truth_field,
+                                                   overwrite=body.overwrite,
+                                                   progress=progress, **args))
 
 
 @router.post("/v1/datasets/{dataset}/metrics", **jobs_route)

@@ -280,6 +280,24 @@ async def test_kmeans_metrics_compare_sweep_report_jobs(env):
         assert len((await http.get("/v1/jobs", params={"status": "done"})).json()["jobs"]) == 5
 
 
+async def test_a_server_fits_only_the_models_it_serves(env):
+    async with env.http() as http:
+        await _insert(http)
+        r = await http.post("/v1/datasets/shop/fit", json={
+            "vector_field": "item_vector_",
+            "model": {"cls": "subprocess.Popen", "params": {"args": ["true"]}}})
+        assert "Model class 'subprocess.Popen' is not served here" in _error(
+            r, 422, "invalid_input")
+        assert (await http.get("/v1/jobs")).json() == {"jobs": []}  # nothing queued
+        view = await _job(http, "/v1/datasets/shop/fit", {
+            "vector_field": "item_vector_",
+            "model": {"cls": "sklearn.cluster.KMeans",
+                      "params": {"n_clusters": 3, "n_init": "auto", "random_state": 0}}})
+        assert view["status"] == "done", view
+        assert view["result"]["method"] == "kmeans"
+        assert view["events"][0][0] == "reading"
+
+
 async def test_a_failed_job_carries_the_error(env):
     async with env.http() as http:
         await _insert(http, _docs(2))
