@@ -55,10 +55,16 @@ class Client:
     default file); ``Client(url="http://host:8000", api_key="...")`` talks to a server (without
     a ``path``, ``$CLUSTERMETRICS_URL`` and ``$CLUSTERMETRICS_API_KEY`` do the same) and answers
     the same calls; ``Client(api=...)`` uses any implementation of the API surface.
+
+    The embedded store's file is held only while a call runs, so other processes (the CLI, a
+    second notebook) can use it between calls; a call that finds it held by another process
+    waits up to ``lock_timeout`` seconds (default ``$CLUSTERMETRICS_LOCK_TIMEOUT``, else 10),
+    saying so on stderr, then raises :class:`~clustermetrics.errors.StoreLockedError`.
     """
 
     def __init__(self, path: str | None = None, *, api: API | None = None,
-                 url: str | None = None, api_key: str | None = None):
+                 url: str | None = None, api_key: str | None = None,
+                 lock_timeout: float | None = None):
         if api is None:
             if url is None and path is None:
                 url = os.environ.get(URL_ENV) or None
@@ -70,7 +76,7 @@ class Client:
                               else os.environ.get(KEY_ENV) or None)
             else:
                 from .api.local import LocalAPI
-                api = LocalAPI(path or default_path())
+                api = LocalAPI(path or default_path(), lock_timeout=lock_timeout)
         self.api = api
         self.vector_tools = VectorTools(self)
 

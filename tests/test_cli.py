@@ -184,11 +184,17 @@ def test_bad_import_file_error(run, tmp_path):
     _one_line_error(res, "Duplicate _id in one batch")
 
 
-def test_locked_store_error(run, imported, hold_lock):
+def test_locked_store_error(run, imported, hold_lock, monkeypatch):
     if run.store is None:
         pytest.skip("a store file's lock: the server is the only process that opens its stores")
+    monkeypatch.setenv("CLUSTERMETRICS_LOCK_TIMEOUT", "0.3")
     pid = hold_lock(run.store)
-    _one_line_error(run("datasets", "list"), f"open in process {pid}")
+    res = run("datasets", "list")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    waiting, error = [line for line in res.output.splitlines() if line.strip()]
+    assert waiting.endswith(f"is busy in process {pid}; waiting up to 0.3 s "
+                            "(CLUSTERMETRICS_LOCK_TIMEOUT)...")
+    assert error.startswith("Error:") and f"open in process {pid}" in error
 
 
 def test_error_text_is_printed_as_is(run, imported):

@@ -63,11 +63,27 @@ AUTO_SAMPLE = 20_000  # reports estimate the euclidean silhouette beyond this ma
 
 
 def _translated(method):
-    """Run an API method with the store's errors translated into the project's."""
+    """Run an API method as one of the store's sessions (the file is held meanwhile), with the
+    store's errors translated into the project's."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with self.store.errors(), self.store.session():
+            return method(self, *args, **kwargs)
+    return call
+
+
+def _held(method):
+    """Run an API method made of several calls as one session of the store: another process
+    cannot take the file between them."""
     @functools.wraps(method)
     def call(self, *args, **kwargs):
         with self.store.errors():
+            session = self.store.session()
+            session.__enter__()
+        try:
             return method(self, *args, **kwargs)
+        finally:
+            session.__exit__(None, None, None)
     return call
 
 
@@ -75,8 +91,11 @@ class LocalAPI(API):
     """The operations over one embedded DuckDB store file (``":memory:"`` for none)."""
 
     def __init__(self, path: str, *, cache_mb: float = CACHE_MB,
-                 models: Collection[str] | None = None):
-        self.store = Store(path)
+                 models: Collection[str] | None = None, keep_open: bool = False,
+                 lock_timeout: float | None = None):
+        # the file is held only while an operation runs, unless keep_open (a server, the only
+        # process using its files); a process finding it held waits up to lock_timeout seconds
+        self.store = Store(path, keep_open=keep_open, lock_timeout=lock_timeout)
         self.cache_mb = cache_mb  # a metrics pass that fits is kept for the next pass
         # class paths that fit, stability and sweeps may build (None: any importable class, as
         # embedded; a server passes the models it serves, e.g. clustering.ALGORITHMS.values())
@@ -145,9 +164,24 @@ class LocalAPI(API):
     def delete_documents(self, dataset: str, ids: Sequence[str]) -> int:
         return int(self.store.delete_documents(dataset, ids))
 
-    @_translated
     def export_documents(self, dataset: str) -> pa.RecordBatchReader:
-        return self.store.export_reader(dataset)
+        with self.store.errors():
+            session = self.store.session()
+            session.__enter__()  # held until the reader is read to its end
+            try:
+                reader = self.store.export_reader(dataset)
+            except BaseException:
+                session.__exit__(None, None, None)
+                raise
+
+        def batches():
+            try:
+                with self.store.errors():
+                    yield from reader
+            finally:
+                session.__exit__(None, None, None)
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     # -- aliases --------------------------------------------------------------------------
     @_translated
@@ -396,6 +430,7 @@ class LocalAPI(API):
         return ReportData(result, shown, contingency, distances,
                           noise_label=options.get("noise_label"), stability=stability)
 
+    @_held
     def compare(self, dataset: str, vector_field: str, aliases: Iterable[str],
                 ground_truth_field: str | None = None, *, progress: Progress | None = None,
                 **options: Any):
@@ -423,6 +458,7 @@ class LocalAPI(API):
         return Comparison(_table(rows), by="alias", notes=notes,
                           title=f"{dataset} / {vector_field}: {len(aliases)} clusterings")
 
+    @_held
     def sweep(self, dataset: str, vector_field: str, ks: Iterable[int],
               ground_truth_field: str | None = None, *, random_state: int = 0,
               overwrite: bool = False, progress: Progress | None = None, **options: Any):

@@ -78,7 +78,9 @@ class Projects:
         with self._lock:
             api = self._apis.get(project)
             if api is None:
-                api = LocalAPI(os.path.join(self.dir, f"{project}.duckdb"), models=self.models)
+                # the server is the only process that opens its stores: it keeps them open
+                api = LocalAPI(os.path.join(self.dir, f"{project}.duckdb"), keep_open=True,
+                               models=self.models)
                 self._apis[project] = api
             return api
 

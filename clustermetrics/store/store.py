@@ -18,9 +18,12 @@ import itertools
 import json
 import os
 import re
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +45,8 @@ except ImportError as exc:  # pragma: no cover - duckdb is a core dependency
     raise ImportError("clustermetrics' store needs duckdb: pip install duckdb") from exc
 
 _ARRAY = re.compile(r"^FLOAT\[(\d+)\]$")
+LOCK_TIMEOUT = 10.0  # seconds a process waits for a store file that another one holds
+LINGER = 0.5  # seconds the file stays open after an operation, so calls in a row reuse it
 
 
 def q(name: str) -> str:
@@ -62,20 +67,48 @@ class Store:
     with a write, each seeing the last committed state.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, keep_open: bool = False,
+                 lock_timeout: float | None = None):
         self.path = path
         if path != ":memory:":
             _check_store_path(path)
-        try:
-            self._db = duckdb.connect(path)
-        except duckdb.Error as exc:
-            raise _open_error(path, exc) from None
+        # the file is held only while an operation runs (see session()), unless keep_open
+        self.keep_open = keep_open or path == ":memory:"
+        self.lock_timeout = lock_timeout
+        self._db: Any = None  # a DuckDB connection while open
+        self._sessions = 0
+        self._timer: threading.Timer | None = None
+        self._open_lock = threading.RLock()
         self._local = threading.local()
         self._cursors: list = []
         self._cursors_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
-        con = self._db
+        with self.session():  # makes the file and its tables, then lets it go
+            pass
+
+    def _connect(self):
+        """Open the file; while another process holds it, wait (up to ``lock_timeout``
+        seconds, default ``$CLUSTERMETRICS_LOCK_TIMEOUT`` or 10), saying so on stderr once."""
+        timeout = self.lock_timeout
+        if timeout is None:
+            timeout = float(os.environ.get("CLUSTERMETRICS_LOCK_TIMEOUT", LOCK_TIMEOUT))
+        deadline, told = time.monotonic() + timeout, False
+        while True:
+            try:
+                con = duckdb.connect(self.path)
+                break
+            except duckdb.Error as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise _open_error(self.path, exc) from None
+                if not told:
+                    who = re.search(r"PID (\d+)", str(exc))
+                    print(f"The store {self.path} is busy in "
+                          f"{'process ' + who.group(1) if who else 'another process'}; waiting "
+                          f"up to {timeout:g} s (CLUSTERMETRICS_LOCK_TIMEOUT)...",
+                          file=sys.stderr, flush=True)
+                    told = True
+                time.sleep(0.05)
         con.execute("SET enable_progress_bar = false")
         # random float vectors do not compress; trying costs a third of the insert time
         con.execute("SET force_compression = 'uncompressed'")
@@ -87,28 +120,70 @@ class Store:
         # documents of the alias whose vector changed (their label dropped) or that were
         # deleted since the alias was made; stores made before it get the column here
         con.execute("ALTER TABLE aliases ADD COLUMN IF NOT EXISTS changed BIGINT DEFAULT 0")
+        return con
+
+    @contextlib.contextmanager
+    def session(self):
+        """An operation: the file is open (opened if need be) until the last operation running
+        in this process ends, and ``LINGER`` seconds more (a call right after reuses it); then
+        it is closed (DuckDB checkpoints it), so another process may open it."""
+        with self._open_lock:
+            if self._closed:
+                raise StoreError(f"The store {self.path} is closed; open a new Client to use it.")
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._db is None:
+                self._db = self._connect()
+            self._sessions += 1
+        try:
+            yield
+        finally:
+            with self._open_lock:
+                self._sessions -= 1
+                if self._sessions == 0 and not self.keep_open and not self._closed:
+                    self._timer = threading.Timer(LINGER, self._idle)
+                    self._timer.daemon = True
+                    self._timer.start()
+
+    def _idle(self) -> None:
+        with self._open_lock:
+            if self._sessions == 0 and not self._closed:
+                self._release()
+
+    def _release(self) -> None:
+        with self._cursors_lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        self._local = threading.local()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     @property
     def con(self):
         """This thread's cursor on the database (made on first use)."""
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
-            if self._closed:
-                raise StoreError(f"The store {self.path} is closed; open a new Client to use it.")
-            cursor = self._db.cursor()
+            with self._open_lock:
+                if self._closed:
+                    raise StoreError(f"The store {self.path} is closed; open a new Client to "
+                                     "use it.")
+                if self._db is None:  # used outside a session: open until the next one ends
+                    self._db = self._connect()
+                cursor = self._db.cursor()
             with self._cursors_lock:
                 self._cursors.append(cursor)
             self._local.cursor = cursor
         return cursor
 
     def close(self) -> None:
-        with self._cursors_lock:
+        with self._open_lock:
             self._closed = True
-            for cursor in self._cursors:
-                cursor.close()
-            self._cursors.clear()
-        self._local = threading.local()
-        self._db.close()
+            if self._timer is not None:
+                self._timer.cancel()
+            self._release()
 
     @contextlib.contextmanager
     def errors(self):

@@ -185,11 +185,47 @@ def test_unknown_dataset_lists_existing_and_closest(ds, client):
         client.Dataset("shoop").get_documents(["a"])
 
 
-def test_store_locked_by_another_process(tmp_path, hold_lock):
+def test_store_locked_by_another_process(tmp_path, hold_lock, monkeypatch, capsys):
+    monkeypatch.setenv("CLUSTERMETRICS_LOCK_TIMEOUT", "0.3")
     path = str(tmp_path / "locked.duckdb")
     pid = hold_lock(path)
+    t0 = time.monotonic()
     with pytest.raises(cm.StoreLockedError, match=rf"open in process {pid}.*Close that program"):
         Client(path=path)
+    assert time.monotonic() - t0 >= 0.3  # it waited first, and said so
+    assert f"busy in process {pid}; waiting up to 0.3 s" in capsys.readouterr().err
+
+
+def test_a_client_holds_the_file_only_while_an_operation_runs(tmp_path):
+    path = str(tmp_path / "shared.duckdb")
+    with Client(path=path) as notebook:  # stays open, as in a notebook
+        notebook.Dataset("d").insert_documents([{"_id": "a", "v_vector_": [1.0, 2.0]}])
+        for _ in range(2):  # the other process reads and writes meanwhile
+            out = subprocess.run(
+                [sys.executable, "-c", "import sys; from clustermetrics import Client; "
+                 f"c = Client(path={path!r}); ds = c.Dataset('d'); "
+                 "ds.upsert_documents([{'_id': 'b', 'v_vector_': [3.0, 4.0]}]); "
+                 "print(len(ds)); c.close()"],
+                capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.strip() == "2"
+        assert len(notebook.Dataset("d")) == 2  # and this one sees its write
+
+
+def test_a_second_process_waits_for_a_busy_store(tmp_path, capsys):
+    path = str(tmp_path / "busy.duckdb")
+    Client(path=path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({path!r}); "
+                               "print('ready', flush=True); time.sleep(1.0); c.close()"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with Client(path=path, lock_timeout=60) as client:
+            assert client.list_datasets() == []  # after the other process let go
+        assert "waiting up to 60 s" in capsys.readouterr().err
+    finally:
+        holder.wait(60)
 
 
 def test_killed_writer_loses_no_committed_batch(tmp_path):
