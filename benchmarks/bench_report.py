@@ -31,9 +31,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, cm.Client(path=os.path.join(tmp, "r.duckdb")) as c:
         ds = c.Dataset("big")
         ds.insert_documents(X, ids=ids, vector_field="emb_vector_")
-        ds.upsert_documents([{"_id": i, "category": t} for i, t in zip(ids, truth)])
+        ds.upsert_documents([{"_id": i, "category": t} for i, t in zip(ids, truth, strict=True)])
         c.vector_tools.cluster.set_cluster_labels("big", "emb_vector_", "k10",
-                                                  dict(zip(ids, labels)))
+                                                  dict(zip(ids, labels, strict=True)))
         out = os.path.join(tmp, "report.html")
         t0 = time.perf_counter()
         rep = c.vector_tools.cluster.report("big", "emb_vector_", "k10", "category", out,

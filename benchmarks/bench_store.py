@@ -51,7 +51,7 @@ def main() -> None:
             print(f"insert from a NumPy array: {n / t_numpy:,.0f} vectors/s", flush=True)
         with cm.Client(path=os.path.join(tmp, "bench.duckdb")) as client:
             client.vector_tools.cluster.set_cluster_labels(
-                "bench", "emb_vector_", "truth_k10", dict(zip(ids, labels)))
+                "bench", "emb_vector_", "truth_k10", dict(zip(ids, labels, strict=True)))
 
             stages: dict[str, float] = {}
             last = [time.perf_counter()]

@@ -144,6 +144,10 @@ def _emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+class _UsageError(click.UsageError):
+    exit_code = 1
+
+
 class _Commands(click.Group):
     """The top group: a usage mistake (unknown option, bad value) is a user error like any
     other, one line and status 1; status 2 is kept for bugs."""
@@ -152,15 +156,13 @@ class _Commands(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            exc.exit_code = 1
-            raise
+            raise _UsageError(exc.format_message(), exc.ctx) from None
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            exc.exit_code = 1
-            raise
+            raise _UsageError(exc.format_message(), exc.ctx) from None
 
 
 @click.group(cls=_Commands)

@@ -28,20 +28,20 @@ import difflib
 from collections.abc import Iterable, Sequence
 
 __all__ = [
-    "ClusterMetricsError",
-    "InvalidInputError",
-    "SchemaError",
-    "NotFoundError",
-    "StoreLockedError",
-    "StoreError",
-    "MissingDependencyError",
-    "TooLargeError",
+    "ERRORS",
     "AuthenticationError",
     "CancelledError",
-    "ServerError",
-    "ERRORS",
-    "restore_error",
+    "ClusterMetricsError",
     "ClusterMetricsWarning",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "SchemaError",
+    "ServerError",
+    "StoreError",
+    "StoreLockedError",
+    "TooLargeError",
+    "restore_error",
 ]
 
 

@@ -90,6 +90,8 @@ def encode_labels(values, *, noise_label=None, noise: str | None = None,
     if categorical is not None:  # already encoded: reuse pandas' codes, no hashing
         codes = categorical.codes.astype(np.int64)
         uniques = np.asarray(categorical.categories, dtype=object)
+    elif arr is None:  # pragma: no cover - arr is only None beside a categorical
+        raise AssertionError(name)
     elif arr.dtype.kind in "iu" and len(arr) and _dense_range(arr):
         codes, uniques = _factorize_dense(arr)
     elif arr.dtype.kind in "iub":

@@ -110,7 +110,7 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, score: float,
         s = np.sort(values[members])
         mean = float(s.mean())
         if keep < 1.0:  # quantiles keep each cluster's shape
-            m = max(1, int(round(len(s) * keep)))
+            m = max(1, round(len(s) * keep))
             s = s[np.linspace(0, len(s) - 1, m).round().astype(int)]
         y = np.arange(y0, y0 + len(s))
         label = "noise" if name == "noise" else f"cluster {name}"

@@ -252,7 +252,7 @@ def _nearest_table(dist: pd.DataFrame) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(str(c))}</td><td>{html.escape(str(dist.columns[j]))}</td>"
         f"<td class='num'>{d[i, j]:.4g}</td></tr>"
-        for i, (c, j) in enumerate(zip(dist.index, d.argmin(axis=1))))
+        for i, (c, j) in enumerate(zip(dist.index, d.argmin(axis=1), strict=True)))
     return ("<table class='nearest'><thead><tr><th>cluster</th><th>nearest cluster</th>"
             f"<th>centroid distance</th></tr></thead><tbody>{rows}</tbody></table>")
 

@@ -40,7 +40,8 @@ def report(client, shop, tmp_path):
 
 def test_report_has_every_section_and_works_offline(report):
     rep, path = report
-    text = open(path, encoding="utf-8").read()
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
     assert text == rep.html
     for sid in SECTIONS:
         assert f'id="{sid}"' in text
