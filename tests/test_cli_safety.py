@@ -4,6 +4,7 @@ Each everyday mistake is its own test: the one-line message, the exit status, an
 data exactly as before. Real store files in tmp_path, no mocks."""
 
 import json
+import os
 import threading
 import warnings
 
@@ -314,6 +315,22 @@ def test_output_into_a_missing_folder(run, docs, tmp_path, command):
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("command", [
+    ["report", "docs", "-f", "feat_vector_", "-a", "kmeans_3"],
+    ["compare", "docs", "-f", "feat_vector_", "-a", "kmeans_3"],
+    ["sweep", "docs", "-f", "feat_vector_", "--k-min", "2", "--k-max", "4"],
+    ["datasets", "export", "docs"],
+])
+def test_output_into_a_folder_that_cannot_be_written(run, docs, command):
+    """/proc refuses new files even to root, for whom permission bits allow everything."""
+    out = "/proc/x.parquet" if "export" in command else "/proc/x.html"
+    args = [*command, out] if "export" in command else [*command, "-o", out]
+    before = state(run.store)
+    one_line_error(run(*args), "the folder '/proc' is not writable")
+    assert state(run.store) == before
+
+
 def test_report_in_python_checks_its_path_first(run, docs, tmp_path):
     with Client(path=run.store) as client, pytest.raises(cm.InvalidInputError,
                                                          match="does not exist"):
@@ -602,3 +619,25 @@ def test_a_bad_option_value_is_a_user_error(run):
     res = run("cluster", "kmeans", "ds", "-f", "v_vector_", "-k", "ten")
     assert res.exit_code == 1
     assert "'ten' is not a valid integer" in res.output
+
+
+def test_labels_minus_one_without_a_recorded_noise_label_warn(client):
+    """Labels brought from elsewhere (or read back from an exported file) say nothing of
+    noise: -1 is scored as a cluster, and the call says so."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    client.Dataset("own").insert_documents(X, ids=[f"d{i}" for i in range(60)],
+                                           vector_field="v_vector_")
+    labels = {f"d{i}": (-1 if i < 10 else i % 3) for i in range(60)}
+    client.vector_tools.cluster.set_cluster_labels("own", "v_vector_", "mine", labels)
+    with pytest.warns(cm.ClusterMetricsWarning, match=r"Alias 'mine' labels 10 documents -1 "
+                                                      r"and records no noise label"):
+        result = client.vector_tools.cluster.metrics("own", "v_vector_", "mine")
+    assert result.counts["n_clusters"] == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # given or recorded, the label silences the warning
+        client.vector_tools.cluster.metrics("own", "v_vector_", "mine", noise_label=-1)
+        client.vector_tools.cluster.set_cluster_labels("own", "v_vector_", "mine", labels,
+                                                       noise_label=-1)
+        assert client.vector_tools.cluster.metrics("own", "v_vector_",
+                                                   "mine").counts["n_noise"] == 10

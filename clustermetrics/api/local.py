@@ -335,6 +335,8 @@ class LocalAPI(API):
             source = self._source(dataset, vector_field, alias, ground_truth_field)
             self._warn_unseen_noise(dataset, vector_field, alias, options.get("noise_label"))
             options = self._noise_options(dataset, vector_field, alias, options)
+            if options.get("noise_label") is None:
+                self._warn_unrecorded_noise(dataset, vector_field, alias)
             result = self._evaluate(source, _names(dataset, vector_field, alias,
                                                    ground_truth_field),
                                     progress=progress, **options)
@@ -658,6 +660,20 @@ class LocalAPI(API):
                 f"The sweep would replace {len(theirs)} alias{'es' if len(theirs) > 1 else ''}"
                 f" it did not make ({shown}). Delete or rename them, choose other values, or "
                 "pass overwrite=True (--overwrite) to replace them. Nothing was run.")
+
+    def _warn_unrecorded_noise(self, dataset: str, vector_field: str, alias: str) -> None:
+        """Labels -1 with no noise label recorded (labels brought from elsewhere, or read back
+        from an exported file): scored as one cluster, which is rarely what -1 meant."""
+        col = label_column(vector_field, alias)
+        counts = self.store.label_counts(dataset, col).to_pydict()
+        n = sum(c for v, c in zip(counts["cluster"], counts["n"], strict=True)
+                if same_label(v, clustering.NOISE_LABEL))
+        if n:
+            warn(f"Alias {alias!r} labels {n:,} documents {clustering.NOISE_LABEL} and records "
+                 "no noise label, so they are scored as one cluster. If they are noise, pass "
+                 f"noise_label={clustering.NOISE_LABEL} (--noise-label {clustering.NOISE_LABEL})"
+                 " or record it with set_cluster_labels(..., noise_label="
+                 f"{clustering.NOISE_LABEL}).", stacklevel=5)
 
     def _warn_unseen_noise(self, dataset: str, vector_field: str, alias: str,
                            noise_label: Any) -> None:

@@ -48,7 +48,9 @@ class Labels:
 
 
 def as_label_array(values, name: str = "labels") -> np.ndarray:
-    """A 1-D numpy array from a list, array, pandas Series / Index or Arrow array."""
+    """A 1-D numpy array from a list, array, pandas Series / Index / array or Arrow array."""
+    if isinstance(values, pd.api.extensions.ExtensionArray):  # e.g. a column's .values
+        values = pd.Series(values, copy=False)
     if isinstance(values, (pd.Series, pd.Index)):
         arr = np.asarray(values.to_numpy())
     elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # pyarrow

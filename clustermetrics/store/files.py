@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 
 import pyarrow as pa
 
@@ -37,9 +38,12 @@ def check_output_path(path: str, extensions: tuple[str, ...] = ()) -> str:
     if not os.path.isdir(folder):
         raise InvalidInputError(f"Cannot write {path!r}: the folder {folder!r} does not exist. "
                                 "Create it first or choose another path.")
-    if not os.access(folder, os.W_OK):
+    try:  # a real file, not os.access: root passes that test on read-only and /proc folders
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".clustermetrics-probe-"):
+            pass
+    except OSError as exc:
         raise InvalidInputError(f"Cannot write {path!r}: the folder {folder!r} is not "
-                                "writable. Choose another path.")
+                                f"writable ({exc.strerror}). Choose another path.") from None
     return path
 
 

@@ -93,6 +93,7 @@ class Store:
         timeout = self.lock_timeout
         if timeout is None:
             timeout = float(os.environ.get("CLUSTERMETRICS_LOCK_TIMEOUT", LOCK_TIMEOUT))
+        _check_store_file(self.path)
         deadline, told = time.monotonic() + timeout, False
         while True:
             try:
@@ -945,6 +946,31 @@ def _check_store_path(path: str) -> None:
     except OSError as exc:
         raise StoreError(f"Cannot make the folder for the store {path}: {exc.strerror}. Give "
                          "another path with --path or CLUSTERMETRICS_PATH.") from None
+
+
+# DuckDB opens a data file given as a database (x.csv, x.parquet) as a temporary in-memory
+# database: everything written there would vanish, so such paths are refused before opening.
+_DATA_FILES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson", ".arrow",
+               ".feather", ".xlsx")
+
+
+def _check_store_file(path: str) -> None:
+    if path == ":memory:":
+        return
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _DATA_FILES:
+        raise StoreError(
+            f"{path} names a {ext} data file, not a store: a store is one DuckDB file (such as "
+            "store.duckdb). To bring the file's documents in, run 'clustermetrics import "
+            f"DATASET {path}'; give the store with --path or CLUSTERMETRICS_PATH.")
+    if os.path.isfile(path) and os.path.getsize(path) > 0:
+        with open(path, "rb") as f:
+            header = f.read(12)
+        if header[8:12] != b"DUCK":
+            raise StoreError(
+                f"{path} is not a clustermetrics store (not a DuckDB database file). Give the "
+                "path of a store, or of a file that does not exist yet, with --path or "
+                "CLUSTERMETRICS_PATH.")
 
 
 def _open_error(path: str, exc: Exception) -> StoreError | StoreLockedError:

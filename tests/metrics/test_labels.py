@@ -1,6 +1,7 @@
 """Noise labels match across types: "-1" (as a command line gives it) and -1 are one label."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import clustermetrics as cm
@@ -37,3 +38,22 @@ def test_evaluate_excludes_text_noise_label_from_integer_labels():
 ])
 def test_same_label(value, noise, expected):
     assert same_label(value, noise) is expected
+
+
+
+@pytest.mark.parametrize("truth", [
+    pd.array(["a", "a", "b", "b", "c", "c"], dtype="string[pyarrow]"),
+    pd.array(["a", "a", "b", "b", "c", "c"], dtype="string[python]"),
+    pd.array([0, 0, 1, 1, 2, 2], dtype="Int64"),
+    pd.Categorical(["a", "a", "b", "b", "c", "c"]),
+], ids=["arrow strings", "python strings", "nullable ints", "categorical"])
+def test_pandas_arrays_as_labels(truth):
+    """A DataFrame column's ``.values`` under pandas 3 is a pandas array, not numpy; a missing
+    value in a nullable one is a missing label."""
+    pred = pd.array([1, 1, 2, 2, 3, None], dtype="Int64")
+    plain = np.asarray(truth, dtype=object)
+    assert cm.adjusted_rand_score(truth, pred) == pytest.approx(
+        cm.adjusted_rand_score(plain[:5], [1, 1, 2, 2, 3]), abs=1e-12)
+    X = np.array([[0.0, 0], [0, 1], [5, 5], [5, 6], [9, 0], [9, 1]])
+    assert cm.silhouette_score(X, truth) == pytest.approx(cm.silhouette_score(X, plain),
+                                                          abs=1e-12)

@@ -514,3 +514,29 @@ def test_store_path_under_a_file(tmp_path):
     blocker.write_text("x")
     with pytest.raises(cm.StoreError, match=r"Cannot make the folder for the store"):
         Client(path=str(blocker / "store.duckdb"))
+
+
+@pytest.mark.parametrize("name", ["products.csv", "products.parquet", "products.jsonl"])
+@pytest.mark.parametrize("exists", [True, False], ids=["existing file", "new file"])
+def test_store_path_that_names_a_data_file(tmp_path, name, exists):
+    """DuckDB would open such a path as a throwaway in-memory database: writes would vanish."""
+    path = tmp_path / name
+    if exists:
+        path.write_bytes(b"_id,title\np1,a\n")
+    with pytest.raises(cm.StoreError, match=rf"{name} names a \.\w+ data file, not a store: .*"
+                                            rf"clustermetrics import DATASET"):
+        Client(path=str(path))
+    assert (path.read_bytes() == b"_id,title\np1,a\n") if exists else not path.exists()
+
+
+def test_cli_refuses_a_data_file_as_the_store(tmp_path):
+    from click.testing import CliRunner
+
+    from clustermetrics.cli import main
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"_id": "a", "v_vector_": [1.0, 2.0]}\n')
+    res = CliRunner().invoke(main, ["import", "x", str(docs), "--path", str(tmp_path / "s.csv")])
+    assert res.exit_code == 1
+    assert "names a .csv data file, not a store" in res.output
+    assert not (tmp_path / "s.csv").exists()
