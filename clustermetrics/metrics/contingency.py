@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from scipy.special import gammaln
 
 from ..errors import InvalidInputError
+from ._validation import check_non_negative_float, check_str_option
 from .labels import Labels, align, encode_labels
 
 _DENSE_LIMIT = 1 << 24  # cells counted with bincount; beyond that, hash the cell keys
@@ -55,7 +56,9 @@ class ContingencyStats:
     def update_encoded(self, t: Labels, p: Labels) -> ContingencyStats:
         if len(t.codes) != len(p.codes):
             raise InvalidInputError(
-                f"labels_true and labels_pred differ in length: {len(t.codes)} != {len(p.codes)}."
+                "Found input variables with inconsistent numbers of samples: "
+                f"[{len(t.codes)}, {len(p.codes)}]. labels_true and labels_pred differ in "
+                f"length: {len(t.codes)} != {len(p.codes)}; they must match one to one."
             )
         batch = ContingencyStats(noise_label=self.noise_label, noise=self.noise)
         batch.rows, batch.cols = t.categories, p.categories
@@ -213,11 +216,8 @@ class _Hypergeometric:
 _AVERAGES = ("min", "geometric", "arithmetic", "max")
 
 
-def _check_average(method: str) -> None:
-    if method not in _AVERAGES:
-        raise InvalidInputError(
-            f"average_method={method!r} is not one of {', '.join(map(repr, _AVERAGES))}."
-        )
+def _check_average(method: str, func: str = "normalized_mutual_info_score") -> None:
+    check_str_option(method, _AVERAGES, param="average_method", func=func)
 
 
 def _generalized_average(u: float, v: float, method: str) -> float:
@@ -261,17 +261,24 @@ def nmi_from_table(table, average_method: str = "arithmetic") -> float:
 
 
 def ami_from_table(table, average_method: str = "arithmetic") -> float:
-    _check_average(average_method)
+    """As scikit-learn (after its fix for issue 30950): 1.0 when both labelings have one class
+    (or none), 0.0 when exactly one of them has; numerator and denominator kept at least
+    machine epsilon from 0 with their sign, so a perfect match scores 1.0 even where the
+    expected MI equals the MI (two samples, two classes)."""
+    _check_average(average_method, "adjusted_mutual_info_score")
     if _trivial(table):
         return 1.0
     a, b = _marginals(table)
+    if a.size == 1 or b.size == 1:
+        return 0.0
     mi = _mutual_info(table)
     emi = expected_mutual_info(a, b)
     normalizer = _generalized_average(_entropy(a), _entropy(b), average_method)
-    den = normalizer - emi
     eps = np.finfo(np.float64).eps
+    den, num = normalizer - emi, mi - emi
     den = min(den, -eps) if den < 0 else max(den, eps)
-    return float((mi - emi) / den)
+    num = min(num, -eps) if num < 0 else max(num, eps)
+    return float(num / den)
 
 
 def hcv_from_table(table, beta: float = 1.0) -> tuple[float, float, float]:
@@ -330,10 +337,12 @@ def contingency_matrix(labels_true, labels_pred, *, eps=None, sparse=False, dtyp
     Same as ``sklearn.metrics.cluster.contingency_matrix``; samples with a missing label are left
     out. ``sparse=True`` returns a ``scipy.sparse.csr_matrix``.
     """
+    check_non_negative_float(eps, param="eps", func="contingency_matrix", allow_none=True)
+    if sparse and eps is not None:
+        raise InvalidInputError("Cannot set 'eps' when sparse=True: a sparse table keeps its "
+                                "zeros implicit.")
     table = _table(labels_true, labels_pred)
     if sparse:
-        if eps is not None:
-            raise InvalidInputError("Cannot set 'eps' when sparse=True.")
         return sp.csr_matrix(table, dtype=dtype)
     out = table.toarray()
     if eps is not None:
@@ -370,6 +379,7 @@ def mutual_info_score(labels_true, labels_pred, *, contingency=None) -> float:
 def normalized_mutual_info_score(labels_true, labels_pred, *,
                                  average_method: str = "arithmetic") -> float:
     """MI normalised by a mean of the two entropies. Range [0, 1]."""
+    _check_average(average_method, "normalized_mutual_info_score")
     return nmi_from_table(_table(labels_true, labels_pred), average_method)
 
 
@@ -380,11 +390,13 @@ def adjusted_mutual_info_score(labels_true, labels_pred, *,
     1 for identical partitions, about 0 for random ones. The expected MI is computed exactly
     up to float64 underflow (see :func:`expected_mutual_info`).
     """
+    _check_average(average_method, "adjusted_mutual_info_score")
     return ami_from_table(_table(labels_true, labels_pred), average_method)
 
 
 def homogeneity_completeness_v_measure(labels_true, labels_pred, *, beta: float = 1.0):
     """Homogeneity, completeness and V-measure (Rosenberg & Hirschberg 2007); each in [0, 1]."""
+    check_non_negative_float(beta, param="beta", func="homogeneity_completeness_v_measure")
     return hcv_from_table(_table(labels_true, labels_pred), beta)
 
 
@@ -400,6 +412,7 @@ def completeness_score(labels_true, labels_pred) -> float:
 
 def v_measure_score(labels_true, labels_pred, *, beta: float = 1.0) -> float:
     """Weighted harmonic mean of homogeneity and completeness. Range [0, 1]."""
+    check_non_negative_float(beta, param="beta", func="v_measure_score")
     return homogeneity_completeness_v_measure(labels_true, labels_pred, beta=beta)[2]
 
 

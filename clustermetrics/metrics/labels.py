@@ -60,16 +60,25 @@ def as_label_array(values, name: str = "labels") -> np.ndarray:
     else:
         arr = np.asarray(values)
     if arr.ndim != 1:
-        raise InvalidInputError(
-            f"{name} must be one-dimensional (one label per sample); got shape {arr.shape}."
-        )
+        raise InvalidInputError(_not_1d(name, arr.shape))
     return arr
+
+
+def _not_1d(name: str, shape) -> str:
+    """scikit-learn's sentence (check_clusterings for the external metrics, check_X_y's ``y``
+    for the internal ones), then ours."""
+    ours = f"{name} must be one-dimensional (one label per sample); got shape {shape}."
+    if name in ("labels_true", "labels_pred"):
+        return f"{name} must be 1D: shape is {shape!r}. {ours}"
+    if name == "labels":
+        return f"y should be a 1d array, got an array of shape {shape} instead. {ours}"
+    return ours
 
 
 def _from_sequence(values) -> np.ndarray:
     arr = np.asarray(values, dtype=object) if any(v is None for v in values) else np.asarray(values)
-    if arr.ndim != 1:  # e.g. a list of tuples; keep one object per sample
-        out = np.empty(len(values), dtype=object)
+    if arr.ndim != 1 and all(isinstance(v, tuple) for v in values):
+        out = np.empty(len(values), dtype=object)  # tuples as labels: one object per sample
         out[:] = list(values)
         return out
     return arr
