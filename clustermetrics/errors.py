@@ -5,6 +5,7 @@ them all, and each also derives from the builtin a Python user would expect::
 
     ClusterMetricsError                     code             HTTP
     ├── InvalidInputError (ValueError)      invalid_input    422  arrays, labels, options
+    │   ├── InvalidParameterError (TypeError) invalid_parameter 422  an option out of range
     │   ├── SchemaError                     schema           422  documents that do not fit
     │   └── TooLargeError                   too_large        413  a request body over the limit
     ├── NotFoundError (LookupError)         not_found        404  an unknown dataset, field, alias
@@ -19,7 +20,8 @@ Messages say what was wrong, where (field, document id, row) and what to do. Whe
 can still be computed but something looks wrong, a :class:`ClusterMetricsWarning` (UserWarning)
 is issued instead. Every error has a
 stable ``code`` (for HTTP status codes and clients in other languages), pickles, and comes back
-equal from :mod:`clustermetrics.api.codec`.
+equal from :mod:`clustermetrics.api.codec`. Where scikit-learn raises a ValueError for the same
+input, the message starts with scikit-learn's sentence, so code written against it keeps matching.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "ClusterMetricsError",
     "ClusterMetricsWarning",
     "InvalidInputError",
+    "InvalidParameterError",
     "MissingDependencyError",
     "NotFoundError",
     "SchemaError",
@@ -67,6 +70,13 @@ class InvalidInputError(ClusterMetricsError, ValueError):
     """Input arrays, labels or options that cannot be used as given."""
 
     code, http_status = "invalid_input", 422
+
+
+class InvalidParameterError(InvalidInputError, TypeError):
+    """An option outside its allowed values; like scikit-learn's ``InvalidParameterError``,
+    both a ValueError and a TypeError."""
+
+    code = "invalid_parameter"
 
 
 class SchemaError(InvalidInputError):
@@ -149,8 +159,8 @@ class ClusterMetricsWarning(UserWarning):
 
 
 ERRORS: dict[str, type[ClusterMetricsError]] = {
-    cls.code: cls for cls in (ClusterMetricsError, InvalidInputError, SchemaError,
-                              NotFoundError, StoreLockedError, StoreError,
+    cls.code: cls for cls in (ClusterMetricsError, InvalidInputError, InvalidParameterError,
+                              SchemaError, NotFoundError, StoreLockedError, StoreError,
                               MissingDependencyError, TooLargeError, AuthenticationError,
                               CancelledError, ServerError)
 }
