@@ -109,11 +109,11 @@ def describe_rows(rows: np.ndarray, row_offset: int = 0, row_ids=None) -> str:
 
 
 def check_same_length(X, n_labels: int, name: str = "labels") -> None:
-    if len(X) != n_labels:
+    n = X.shape[0]  # len() is ambiguous for scipy.sparse
+    if n != n_labels:
         raise InvalidInputError(
-            f"Found input variables with inconsistent numbers of samples: [{len(X)}, "
-            f"{n_labels}]. X has {len(X)} rows but {name} has {n_labels} entries; they must "
-            "match one to one."
+            f"Found input variables with inconsistent numbers of samples: [{n}, {n_labels}]. "
+            f"X has {n} rows but {name} has {n_labels} entries; they must match one to one."
         )
 
 

@@ -16,6 +16,10 @@ in how they get S:
   reduced to cluster sums by a product with the block's one-hot matrix and accumulated in
   float64. Memory is bounded by ``working_memory`` whatever n; singleton clusters take no
   column of S, only each row's nearest singleton.
+- ``precomputed``: X is the square matrix of distances itself (dense, memory-mapped or
+  scipy.sparse, where an entry left out is a distance of 0, as in scikit-learn); blocks of rows,
+  checked while they are read, are reduced to S by a product with the one-hot matrix, so a
+  memory-mapped matrix larger than memory is read once within ``working_memory``.
 - sampled (``sample_size=m``): m samples drawn stratified by cluster, each scored exactly against
   the full data (O(m n d)), the score estimated with its 95% confidence interval.
 """
@@ -28,11 +32,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.spatial.distance import cdist
 from threadpoolctl import threadpool_limits
 
 from ..errors import InvalidInputError
-from ._validation import check_cluster_count, check_same_length, check_vectors
+from ._validation import (check_cluster_count, check_positive_int_or_none, check_same_length,
+                          check_shape, check_str_option, check_vectors, describe_rows,
+                          nonfinite_sentence)
 from .clusterstats import CHUNK_BYTES, ClusterStats
 from .labels import Labels, encode_labels
 from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
@@ -47,18 +54,14 @@ _ALIASES = {"l2": "euclidean", "l1": "cityblock", "manhattan": "cityblock"}
 # from each block, so it is not offered)
 _CDIST_METRICS = {"braycurtis", "canberra", "chebyshev", "cityblock", "correlation", "euclidean",
                   "jensenshannon", "minkowski", "sqeuclidean", "cosine"}
+PRECOMPUTED = "precomputed"
+METRICS = tuple(sorted(_CDIST_METRICS | set(_ALIASES) | {PRECOMPUTED}))
 
 
-def resolve_metric(metric: str) -> str:
-    if not isinstance(metric, str):
-        raise InvalidInputError(f"metric must be a string such as 'euclidean'; got {metric!r}.")
-    name = _ALIASES.get(metric, metric)
-    if name not in _CDIST_METRICS:
-        raise InvalidInputError(
-            f"Unknown metric {metric!r}; use 'euclidean', 'cosine', 'sqeuclidean', 'manhattan' "
-            f"or another of {', '.join(sorted(_CDIST_METRICS - {'cityblock'}))}."
-        )
-    return name
+def resolve_metric(metric: str, func: str = "silhouette") -> str:
+    """The canonical name of a metric, or scikit-learn's InvalidParameterError sentence."""
+    check_str_option(metric, METRICS, param="metric", func=func)
+    return _ALIASES.get(metric, metric)
 
 
 @dataclass(eq=False)
@@ -403,6 +406,136 @@ def _rng(random_state):
     return np.random.default_rng(random_state)
 
 
+# -- S from a precomputed distance matrix ---------------------------------------------------
+
+def check_distance_matrix(X, *, func: str = "silhouette"):
+    """X as a square matrix of distances: a dense array (a memory-mapped one stays mapped and
+    is not copied or converted) or a CSR matrix (other sparse formats are converted, as by
+    scikit-learn). Shape and diagonal are checked here (scikit-learn's sentences); finiteness
+    and signs while the blocks are read, so that a large matrix is read once."""
+    if sp.issparse(X):
+        D = sp.csr_array(X)
+    else:
+        D = np.asarray(X)
+        if D.dtype.kind == "O":
+            D = D.astype(np.float64)
+    check_shape(D, min_samples=1)
+    if D.shape[0] != D.shape[1]:
+        raise InvalidInputError(
+            "Precomputed metric requires shape (n_queries, n_indexed). Got "
+            f"({D.shape[0]}, {D.shape[1]}) for {D.shape[0]} indexed. With "
+            "metric='precomputed', X is the square matrix of distances between the samples; "
+            f"got shape {D.shape}."
+        )
+    return D
+
+
+def check_zero_diagonal(D) -> None:
+    """scikit-learn's rule: each self-distance within 100 machine epsilons of 0 (exactly 0 for
+    integers)."""
+    diag = D.diagonal()
+    if D.dtype.kind == "f":
+        bad = np.flatnonzero(np.abs(diag) > np.finfo(D.dtype).eps * 100)
+    else:
+        bad = np.flatnonzero(diag != 0)
+    if len(bad):
+        raise InvalidInputError(
+            "The precomputed distance matrix contains non-zero elements on the diagonal. Use "
+            f"np.fill_diagonal(X, 0). A sample's distance to itself is not 0 in "
+            f"{describe_rows(bad)}."
+        )
+
+
+def _check_distance_block(B, rows: np.ndarray) -> None:
+    """Finite and non-negative entries in a block of rows (scikit-learn's sentences)."""
+    if sp.issparse(B):
+        data = B.data
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            bad = np.unique(np.repeat(np.arange(B.shape[0]), np.diff(B.indptr))[
+                ~np.isfinite(data)])
+            raise InvalidInputError(f"{nonfinite_sentence(data, slice(None))} X has NaN or "
+                                    f"infinite distances in {describe_rows(rows[bad])}.")
+        if data.size and data.min() < 0:
+            bad = np.unique(np.repeat(np.arange(B.shape[0]), np.diff(B.indptr))[data < 0])
+            raise InvalidInputError(_NEGATIVE + f" X has negative distances in "
+                                    f"{describe_rows(rows[bad])}.")
+        return
+    if B.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(B.sum(axis=1)))  # suspects; see nonfinite_rows
+        bad = bad[~np.isfinite(B[bad]).all(axis=1)]
+        if len(bad):
+            raise InvalidInputError(f"{nonfinite_sentence(B, bad)} X has NaN or infinite "
+                                    f"distances in {describe_rows(rows[bad])}.")
+    if B.size and B.min() < 0:
+        bad = np.flatnonzero(B.min(axis=1) < 0)
+        raise InvalidInputError(_NEGATIVE + f" X has negative distances in "
+                                f"{describe_rows(rows[bad])}.")
+
+
+# scikit-learn's sentence, its double space included
+_NEGATIVE = ("Negative values in data passed to `pairwise_distances`. Precomputed distance  need "
+             "to have non-negative values.")
+
+
+def precomputed_sums(D, codes: np.ndarray, counts: np.ndarray, rows: np.ndarray,
+                     working_memory: float | None = None, progress=None):
+    """Exact ``S[i, c]`` for ``rows`` of a square distance matrix ``D`` (columns: every sample;
+    ``codes`` < 0 for samples left out); returns ``(sums, columns, near)`` for
+    :func:`silhouette_from_sums`.
+
+    Blocks of rows are read (a slice of a memory-mapped array reads just those rows), checked,
+    converted to float64 and reduced by one product with the one-hot matrix of the clusters of
+    two or more samples; singleton clusters keep each row's nearest one instead. Entries left
+    out of a sparse matrix are distances of 0, as in scikit-learn.
+    """
+    n = D.shape[0]
+    columns = np.flatnonzero(counts >= 2)
+    column_of = np.full(len(counts), -1)
+    column_of[columns] = np.arange(len(columns))
+    valid = codes >= 0
+    col = np.where(valid, column_of[np.maximum(codes, 0)], -1)
+    onehot = np.zeros((n, len(columns)))
+    grouped = np.flatnonzero(col >= 0)
+    onehot[grouped, col[grouped]] = 1.0
+    singles = np.flatnonzero(valid & (col < 0))  # members of singleton clusters
+    single_pos = np.full(n, -1)
+    single_pos[singles] = np.arange(len(singles))
+
+    workers = max(1, min(os.cpu_count() or 1, 4))
+    budget = (working_memory or WORKING_MEMORY_MB) * 2**20
+    step = int(max(1, min(len(rows), budget // (3 * workers * 8 * max(n, 1)))))
+    contiguous = len(rows) == n and (n == 0 or rows[-1] == n - 1)  # all rows, in order
+    tasks = [(r0, min(r0 + step, len(rows))) for r0 in range(0, len(rows), step)]
+
+    def run(task):
+        r0, r1 = task
+        ids = rows[r0:r1]
+        B = D[r0:r1] if contiguous else D[ids]
+        _check_distance_block(B, ids)
+        if sp.issparse(B):
+            B = B.astype(np.float64)
+            part = _Part(np.asarray(B @ onehot), len(ids))
+            dense_singles = B[:, singles].toarray() if len(singles) else None
+        else:
+            B = B.astype(np.float64, copy=False)
+            part = _Part(B @ onehot, len(ids))
+            dense_singles = B[:, singles] if len(singles) else None
+        if dense_singles is not None:
+            own = single_pos[ids]
+            mine = np.flatnonzero(own >= 0)
+            dense_singles[mine, own[mine]] = np.inf  # a singleton is not its own neighbour
+            j = np.argmin(dense_singles, axis=1)
+            part.closer(slice(None), dense_singles[np.arange(len(ids)), j], singles[j])
+        return part
+
+    total = _Part(np.zeros((len(rows), len(columns))), len(rows))
+    for (r0, r1), part in zip(tasks, _parallel(tasks, run)):
+        total.add(slice(r0, r1), part)
+        if progress:
+            progress(1 / len(tasks))
+    return total.result(codes, columns)
+
+
 # -- public API -------------------------------------------------------------------------------
 
 def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None = None,
@@ -412,11 +545,16 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
+    X : array of shape (n_samples, n_features), or (n_samples, n_samples) if
+        ``metric="precomputed"``
+        Vectors (numpy, list of lists, DataFrame, scipy.sparse: made dense), or with
+        ``metric="precomputed"`` the square matrix of distances between the samples: dense,
+        memory-mapped (read in blocks of rows, never copied whole) or scipy.sparse (an entry
+        left out is a distance of 0), non-negative, with zeros on the diagonal.
     labels : array-like of shape (n_samples,); ints or strings. Missing labels (None, NaN, "")
         are left out. ``noise_label`` (e.g. -1) follows ``noise``: "exclude" (default),
         "cluster" (scikit-learn's behaviour) or "singletons".
-    metric : "euclidean" (default), "cosine", "sqeuclidean", "manhattan" or any
+    metric : "euclidean" (default), "cosine", "sqeuclidean", "manhattan", "precomputed" or any
         ``scipy.spatial.distance.cdist`` metric.
     sample_size : int, optional
         Score a stratified sample of this many samples, each against the FULL data, and report
@@ -434,38 +572,61 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
     SilhouetteResult
         ``score`` in [-1, 1]; higher is better.
     """
-    metric = resolve_metric(metric)
-    X = check_vectors(X)
+    return _silhouette(X, labels, func="silhouette", metric=metric, sample_size=sample_size,
+                       random_state=random_state, noise_label=noise_label, noise=noise,
+                       working_memory=working_memory, progress=progress)
+
+
+def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=None,
+                noise_label=None, noise=None, working_memory=None,
+                progress=None) -> SilhouetteResult:
+    metric = resolve_metric(metric, func)
+    check_positive_int_or_none(sample_size, param="sample_size", func=func)
+    if metric == PRECOMPUTED:
+        X = check_distance_matrix(X, func=func)
+    else:
+        X = check_vectors(X, min_samples=1)
     enc = labels if isinstance(labels, Labels) else encode_labels(
         labels, noise_label=noise_label, noise=noise)
     check_same_length(X, len(enc.codes))
+    if metric == PRECOMPUTED:
+        check_zero_diagonal(X)
     keep = enc.valid
     index = np.flatnonzero(keep)
-    Xv, codes = (X, enc.codes) if len(index) == len(X) else (X[index], enc.codes[index])
-    counts = np.bincount(codes, minlength=enc.k)
-    check_cluster_count(int(np.count_nonzero(counts)), len(codes))
+    counts = np.bincount(enc.codes[index], minlength=enc.k)
+    check_cluster_count(int(np.count_nonzero(counts)), len(index))
 
+    sampled = metric not in LINEAR_METRICS and sample_size is not None and sample_size < len(index)
+    if sampled:
+        chosen, _ = stratified_sample(enc.codes[index], counts, int(sample_size),
+                                      _rng(random_state), enc.categories)
+        method = f"sampled ({len(chosen)} of {len(index)}, stratified, scored against all)"
+    else:
+        chosen = np.arange(len(index))
+    if metric == PRECOMPUTED:  # rows and columns keep their place: left-out samples count nowhere
+        sums, columns, near = precomputed_sums(X, enc.codes, counts, index[chosen],
+                                               working_memory, progress)
+        parts = silhouette_from_sums(sums, enc.codes[index[chosen]], counts, columns, near)
+        if not sampled:
+            method = "exact (precomputed distances)"
+        return assemble(index[chosen], enc.codes[index[chosen]], parts, counts,
+                        enc.categories, metric, method)
+
+    Xv, codes = (X, enc.codes) if len(index) == len(X) else (X[index], enc.codes[index])
     if metric in LINEAR_METRICS:
         stats = ClusterStats.from_batch(Xv, Labels(codes, enc.categories),
                                         unit_sums=metric == "cosine")
-        rows = np.arange(len(codes))
         parts = linear_silhouette(Xv, codes, stats, metric)
         method = "exact (cluster sums, O(n·k·d))"
-    elif sample_size is not None and sample_size < len(codes):
-        if sample_size < 1:
-            raise InvalidInputError(f"sample_size must be a positive integer; got {sample_size}.")
-        rows, _ = stratified_sample(codes, counts, int(sample_size), _rng(random_state),
-                                    enc.categories)
-        sums, columns, near = sample_sums(Xv, codes, counts, metric, rows, working_memory,
+    elif sampled:
+        sums, columns, near = sample_sums(Xv, codes, counts, metric, chosen, working_memory,
                                           progress)
-        parts = silhouette_from_sums(sums, codes[rows], counts, columns, near)
-        method = f"sampled ({len(rows)} of {len(codes)}, stratified, scored against all)"
+        parts = silhouette_from_sums(sums, codes[chosen], counts, columns, near)
     else:
-        rows = np.arange(len(codes))
         sums, columns, near = pairwise_sums(Xv, codes, counts, metric, working_memory, progress)
         parts = silhouette_from_sums(sums, codes, counts, columns, near)
         method = "exact (blocked pairwise)"
-    return assemble(index[rows], codes[rows], parts, counts, enc.categories, metric, method)
+    return assemble(index[chosen], codes[chosen], parts, counts, enc.categories, metric, method)
 
 
 def assemble(sample_index, own, parts, counts, categories, metric, method) -> SilhouetteResult:
@@ -486,16 +647,17 @@ def assemble(sample_index, own, parts, counts, categories, metric, method) -> Si
 def silhouette_score(X, labels, *, metric: str = "euclidean", sample_size: int | None = None,
                      random_state=None, **kwargs) -> float:
     """Mean silhouette coefficient; the same value as ``sklearn.metrics.silhouette_score``
-    when exact. Range [-1, 1], higher is better. See :func:`silhouette` for the options and
-    how ``sample_size`` differs from scikit-learn's."""
-    return silhouette(X, labels, metric=metric, sample_size=sample_size,
-                      random_state=random_state, **kwargs).score
+    when exact (``metric="precomputed"`` included). Range [-1, 1], higher is better. See
+    :func:`silhouette` for the options and how ``sample_size`` differs from scikit-learn's."""
+    return _silhouette(X, labels, func="silhouette_score", metric=metric,
+                       sample_size=sample_size, random_state=random_state, **kwargs).score
 
 
 def silhouette_samples(X, labels, *, metric: str = "euclidean", **kwargs) -> np.ndarray:
     """Silhouette coefficient of every sample, shape (n_samples,); NaN where the label is
-    missing or noise (left out). Same values as ``sklearn.metrics.silhouette_samples``."""
-    res = silhouette(X, labels, metric=metric, **kwargs)
-    out = np.full(len(np.asarray(X)), np.nan)
+    missing or noise (left out). Same values as ``sklearn.metrics.silhouette_samples``
+    (``metric="precomputed"`` and sparse X included)."""
+    res = _silhouette(X, labels, func="silhouette_samples", metric=metric, **kwargs)
+    out = np.full(X.shape[0] if hasattr(X, "shape") else len(X), np.nan)
     out[res.sample_index] = res.values
     return out

@@ -97,18 +97,54 @@ def test_noise_excluded_from_external_metrics():
 
 
 def test_length_mismatch_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="differ in length: 3 != 2"):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Found input variables with inconsistent numbers of samples: "
+                             r"\[3, 2\]\. .*differ in length: 3 != 2"):
         cm.adjusted_rand_score([0, 1, 1], [0, 1])
 
 
 def test_two_dimensional_labels_are_an_error():
-    with pytest.raises(cm.InvalidInputError, match="labels_true must be one-dimensional"):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^labels_true must be 1D: shape is \(3, 2\)\. labels_true must be "
+                             "one-dimensional"):
         cm.adjusted_rand_score(np.zeros((3, 2)), [0, 1, 1])
 
 
-def test_unknown_average_method_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="average_method='median'"):
-        cm.normalized_mutual_info_score([0, 1, 1, 0], [0, 1, 0, 1], average_method="median")
+def test_two_dimensional_predicted_labels_from_lists_are_an_error():
+    with pytest.raises(cm.InvalidInputError, match=r"^labels_pred must be 1D: shape is \(2, 2\)"):
+        cm.adjusted_rand_score([0, 1, 0], [[1, 1], [0, 0]])
+
+
+def test_tuples_are_labels_not_a_second_dimension():
+    assert cm.adjusted_rand_score([(0, "a"), (0, "a"), (1, "b")], [5, 5, 7]) == 1.0
+
+
+@pytest.mark.parametrize("func", ["normalized_mutual_info_score", "adjusted_mutual_info_score"])
+def test_unknown_average_method_is_an_error(func):
+    with pytest.raises(cm.errors.InvalidParameterError,
+                       match=f"^The 'average_method' parameter of {func} must be a str among "
+                             r"\{'min', 'geometric', 'arithmetic', 'max'\}\. Got 'median' "
+                             "instead"):
+        getattr(cm, func)([0, 1, 1, 0], [0, 1, 0, 1], average_method="median")
+
+
+def test_negative_beta_is_an_error():
+    with pytest.raises(cm.errors.InvalidParameterError,
+                       match=r"^The 'beta' parameter of v_measure_score must be a float in the "
+                             r"range \[0\.0, inf\)\. Got -1 instead"):
+        cm.v_measure_score([0, 1], [0, 1], beta=-1)
+
+
+def test_negative_eps_is_an_error():
+    with pytest.raises(cm.errors.InvalidParameterError,
+                       match=r"^The 'eps' parameter of contingency_matrix must be a float in the "
+                             r"range \[0\.0, inf\) or None\. Got -1 instead"):
+        cm.contingency_matrix([0, 1], [0, 1], eps=-1)
+
+
+def test_eps_with_sparse_is_an_error():
+    with pytest.raises(cm.InvalidInputError, match="^Cannot set 'eps' when sparse=True"):
+        cm.contingency_matrix([0, 1], [0, 1], eps=0.5, sparse=True)
 
 
 def test_expected_mutual_info_matches_sklearn_on_unbalanced_marginals():

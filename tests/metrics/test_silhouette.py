@@ -222,12 +222,16 @@ def test_singletons_take_no_column_of_sums():
 # -- bad input, one case each -----------------------------------------------------------------
 
 def test_one_cluster_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="Number of labels is 1 for 3 samples"):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Number of labels is 1\. Valid values are 2 to n_samples - 1 "
+                             r"\(inclusive\); here n_samples is 3"):
         cm.silhouette_score(np.eye(3), [0, 0, 0])
 
 
 def test_as_many_clusters_as_samples_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="Number of labels is 3 for 3 samples"):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Number of labels is 3\. Valid values are 2 to n_samples - 1 "
+                             r"\(inclusive\); here n_samples is 3"):
         cm.silhouette_score(np.eye(3), [0, 1, 2])
 
 
@@ -236,7 +240,17 @@ def test_nan_rows_are_counted_and_named():
     X[[2, 7], 0] = np.nan
     X[8, 1] = np.inf
     with pytest.raises(cm.InvalidInputError,
-                       match=r"NaN or infinite values in 3 rows \(first: 2, 7, 8\)"):
+                       match=r"^Input X contains NaN\. X has NaN or infinite values in 3 rows "
+                             r"\(first: 2, 7, 8\)"):
+        cm.silhouette_score(X, [0, 1] * 5)
+
+
+def test_infinite_rows_are_an_error_with_sklearns_sentence():
+    X = np.ones((10, 2), dtype=np.float32)
+    X[4, 1] = np.inf
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Input X contains infinity or a value too large for "
+                             r"dtype\('float32'\)\. X has NaN or infinite values in 1 rows"):
         cm.silhouette_score(X, [0, 1] * 5)
 
 
@@ -247,30 +261,80 @@ def test_zero_vectors_under_cosine_are_named():
         cm.silhouette_score(X, [0, 1] * 3, metric="cosine")
 
 
-def test_unknown_metric_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="Unknown metric 'hamming-ish'"):
-        cm.silhouette_score(np.eye(4), [0, 0, 1, 1], metric="hamming-ish")
+@pytest.mark.parametrize("func", ["silhouette_score", "silhouette_samples", "silhouette"])
+def test_unknown_metric_is_an_error(func):
+    with pytest.raises(cm.errors.InvalidParameterError,
+                       match=f"^The 'metric' parameter of {func} must be a str among "
+                             r"\{.*'precomputed'.*\}\. Got 'hamming-ish' instead"):
+        getattr(cm, func)(np.eye(4), [0, 0, 1, 1], metric="hamming-ish")
+
+
+def test_metric_that_is_not_a_string_is_an_error():
+    with pytest.raises(TypeError, match="^The 'metric' parameter of silhouette_score must be"):
+        cm.silhouette_score(np.eye(4), [0, 0, 1, 1], metric=len)
 
 
 def test_length_mismatch_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="X has 4 rows but labels has 3 entries"):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Found input variables with inconsistent numbers of samples: "
+                             r"\[4, 3\]\. X has 4 rows but labels has 3 entries"):
         cm.silhouette_score(np.eye(4), [0, 0, 1])
 
 
 def test_one_dimensional_X_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match=r"X must be 2-D .* got shape \(4,\)"):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Expected 2D array, got 1D array instead: X has shape \(4,\)\. "
+                             r"X must be 2-D"):
         cm.silhouette_score(np.arange(4.0), [0, 0, 1, 1])
 
 
+def test_three_dimensional_X_is_an_error():
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Found array with dim 3, while dim <= 2 is required\. X must be "
+                             r"2-D \(n_samples, n_features\); got shape \(4, 2, 2\)"):
+        cm.silhouette_score(np.zeros((4, 2, 2)), [0, 0, 1, 1])
+
+
+def test_two_dimensional_labels_are_an_error():
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^y should be a 1d array, got an array of shape \(4, 2\) instead"):
+        cm.silhouette_score(np.eye(4), [[0, 1]] * 4)
+
+
 def test_non_numeric_X_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="X must be numeric"):
+    with pytest.raises(cm.InvalidInputError,
+                       match="^dtype='numeric' is not compatible with arrays of bytes/strings\. "
+                             ".*X must be numeric"):
         cm.silhouette_score(np.array([["a"], ["b"], ["c"], ["d"]]), [0, 0, 1, 1])
 
 
-def test_non_positive_sample_size_is_an_error(blobs):
+def test_object_X_of_numbers_is_converted():
+    X = np.array([[0.0], [1.0], [4.0], [5.0]], dtype=object)
+    assert cm.silhouette_score(X, [0, 0, 1, 1]) == pytest.approx(
+        skm.silhouette_score(X.astype(float), [0, 0, 1, 1]), abs=1e-15)
+
+
+def test_empty_X_is_an_error():
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Found array with 0 sample\(s\) \(shape=\(0, 3\)\) while a "
+                             "minimum of 1 is required"):
+        cm.silhouette_score(np.empty((0, 3)), [])
+
+
+def test_X_without_features_is_an_error():
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Found array with 0 feature\(s\) \(shape=\(4, 0\)\) while a "
+                             "minimum of 1 is required\. X has 0 features"):
+        cm.silhouette_score(np.empty((4, 0)), [0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("size", [0, 2.5, True])
+def test_sample_size_that_is_not_a_positive_int_is_an_error(blobs, size):
     X, labels = blobs
-    with pytest.raises(cm.InvalidInputError, match="sample_size must be a positive integer"):
-        cm.silhouette_score(X, labels, sample_size=0)
+    with pytest.raises(cm.errors.InvalidParameterError,
+                       match=r"^The 'sample_size' parameter of silhouette_score must be an int "
+                             rf"in the range \[1, inf\) or None\. Got {size!r} instead"):
+        cm.silhouette_score(X, labels, sample_size=size)
 
 
 def test_unknown_noise_policy_is_an_error(blobs):
