@@ -195,12 +195,39 @@ class _LinearBasis:
 
 # -- S from blocked pairwise distances -----------------------------------------------------------
 
-class _Blocks:
-    """Row blocks of X prepared for one distance kernel (centred rows and squared norms).
+@dataclass(eq=False)
+class _Block:
+    """Rows of X prepared for the kernel: ``raw`` (the rows as given), ``onehot`` (their
+    column of sums, in the kernel's dtype) and, for euclidean, ``left = [-2 x, |x|^2, 1]`` and
+    ``right = [x, 1, |x|^2]`` of the centred rows, so that one GEMM ``left_a @ right_b.T``
+    gives the squared distances with the norms already added."""
+
+    ids: np.ndarray
+    raw: np.ndarray
+    onehot: np.ndarray
+    sq: np.ndarray | None = None  # float64 squared norms of the centred rows
+    left: np.ndarray | None = None
+    right: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class _Kernel:
+    """Distance tiles between row blocks of X, reduced to cluster sums while in cache.
 
     Clusters of two or more rows get a column of distance sums (``columns``); a singleton
     cluster's sum is one distance, so singletons are followed by each row's nearest singleton
     instead: memory O(n * clusters of two or more), whatever the number of singletons.
+
+    Euclidean tiles come from one GEMM in the input's precision on centred data (shift
+    invariance keeps the norms trick accurate far from the origin), with the squared norms
+    folded into the product. An entry below ``tau * (|x_i|^2 + |x_j|^2)``, where the trick's
+    rounding error could matter (identical or nearly identical vectors, and every negative
+    rounding), is recomputed directly from the difference of the two rows: identical vectors
+    are at distance exactly 0. Rows are screened by their minimum, a read-only pass that also
+    replaces clamping negatives at 0. Then the square root, and the products with the one-hot
+    matrices; nothing else touches the tile.
     """
 
     def __init__(self, X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str):
@@ -210,74 +237,122 @@ class _Blocks:
         column_of = np.full(len(counts), -1)
         column_of[self.columns] = np.arange(self.k)
         self.column = column_of[codes]  # -1 for rows of singletons
-        self.dtype = X.dtype if metric == "euclidean" else np.float64
+        self.euclidean = metric == "euclidean"
+        self.dtype = X.dtype if self.euclidean else np.dtype(np.float64)
         # distances are shift-invariant: centring keeps the norms trick accurate in float32
         self.center = (X.mean(axis=0, dtype=np.float64).astype(self.dtype)
-                       if metric == "euclidean" else None)
+                       if self.euclidean else None)
+        # bound on the GEMM's rounding relative to |x_i|^2 + |x_j|^2 (sum of d + 2 terms);
+        # in float64 also every pair closer than 1e-3 of the norms, for 1e-10 accuracy
+        unit = float(np.finfo(self.dtype).eps) / 2
+        self.tau = max(4 * (X.shape[1] + 2) * unit, 1e-6 if self.dtype == np.float64 else 0.0)
 
-    def prepare(self, rows):
-        x = self.X[rows]
-        if self.metric == "euclidean":
-            x = x - self.center
-            sq = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(self.dtype)
-            return x, sq, self.onehot(rows)
-        return x, None, self.onehot(rows)
-
-    def onehot(self, rows) -> np.ndarray:
-        col = self.column[rows]
-        out = np.zeros((len(col), self.k), dtype=self.dtype)
+    def block(self, rows) -> _Block:
+        raw = self.X[rows]
+        ids = _row_ids(rows)
+        col = self.column[ids]
+        onehot = np.zeros((len(ids), self.k), dtype=self.dtype)
         grouped = np.flatnonzero(col >= 0)
-        out[grouped, col[grouped]] = 1
-        return out
+        onehot[grouped, col[grouped]] = 1
+        if not self.euclidean:
+            return _Block(ids, raw.astype(np.float64, copy=False), onehot)
+        m, d = raw.shape
+        right = np.empty((m, d + 2), dtype=self.dtype)
+        left = np.empty((m, d + 2), dtype=self.dtype)
+        x = right[:, :d]
+        np.subtract(raw, self.center, out=x)
+        sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+        right[:, d], right[:, d + 1] = 1, sq
+        np.multiply(x, -2, out=left[:, :d])
+        left[:, d], left[:, d + 1] = sq, 1
+        return _Block(ids, raw, onehot, sq, left, right)
 
-    def distances(self, xa, sqa, xb, sqb) -> np.ndarray:
-        if self.metric != "euclidean":
-            return cdist(xa, xb, metric=self.metric)
-        # D = sqa + sqb - 2 xa xb^T; numpy's matmul releases the GIL, so threads overlap
-        out = np.matmul(xa * xa.dtype.type(-2), xb.T)
-        out += sqa[:, None]
-        out += sqb
-        np.maximum(out, 0, out=out)
-        return np.sqrt(out, out=out)
+    def distances(self, a: _Block, rs: slice, b: _Block, cs: slice, hit=None) -> np.ndarray:
+        """The tile of distances between rows ``rs`` of a and rows ``cs`` of b; ``hit``
+        (rows, columns of the tile) marks each row's distance to itself, set to 0."""
+        if not self.euclidean:
+            D = cdist(a.raw[rs], b.raw[cs], metric=self.metric)
+            if self.metric in ("cosine", "correlation"):  # 1 - u.v/(|u||v|) of equal vectors
+                D[D < 8 * np.finfo(np.float64).eps] = 0.0
+        else:
+            D = np.matmul(a.left[rs], b.right[cs].T)  # |x_i|^2 + |x_j|^2 - 2 x_i.x_j
+            if hit is not None:  # not a close pair to recompute
+                D[hit] = np.inf
+            self._recompute_close(D, a, rs, b, cs)
+            np.sqrt(D, out=D)
+        if hit is not None:
+            D[hit] = 0
+        return D
 
-    def pair(self, rows_a, rows_b, *, symmetric: bool, self_cols=None):
-        """Cluster sums of distances between two row sets, and each row's nearest singleton:
-        ``(part for a, part for b or None)``, each a :class:`_Part`.
+    def _recompute_close(self, D, a: _Block, rs: slice, b: _Block, cs: slice) -> None:
+        sqa, sqb = a.sq[rs], b.sq[cs]
+        if not len(sqb):
+            return
+        rows = np.flatnonzero(D.min(axis=1) < self.tau * (sqa + sqb.max()))
+        if not len(rows):
+            return
+        i, j = np.nonzero(D[rows] < self.tau * (sqa[rows, None] + sqb))
+        i = rows[i]
+        ra, rb = a.raw[rs], b.raw[cs]
+        step = max(1, CHUNK_BYTES // (8 * ra.shape[1]))
+        for p in range(0, len(i), step):  # exact: float64 differences of the rows as given
+            diff = ra[i[p:p + step]].astype(np.float64)
+            diff -= rb[j[p:p + step]]
+            D[i[p:p + step], j[p:p + step]] = np.einsum("ij,ij->i", diff, diff)
 
-        Rows of ``a`` go through in cache-sized chunks so that each distance chunk is reduced
-        (by products with the one-hot matrices) while it is still in cache. With ``symmetric``
-        the same chunk also gives b's sums against a: each pair of blocks is computed once.
-        ``self_cols`` (for each row of a, its column in b, or -1) marks self-distances.
+    def pair(self, a: _Block, b: _Block | None, *, self_cols=None):
+        """Cluster sums of distances and nearest singletons: ``(part for a, part for b)``.
+
+        ``b is None``: a against itself, each pair of its rows computed once (the upper
+        triangle, by row chunks: a chunk's square is computed whole and feeds its rows; the
+        rest also feeds the columns). Else every row of a against every row of b, and the
+        same tiles also give b's sums against a (each pair of blocks computed once), unless
+        ``self_cols`` is given (sampled rows against all: for each row of a its column in b,
+        or -1), where b's part is not wanted.
         """
-        xa, sqa, oa = self.prepare(rows_a)
-        xb, sqb, ob = (xa, sqa, oa) if rows_b is rows_a else self.prepare(rows_b)
-        ids_a, ids_b = _row_ids(rows_a), _row_ids(rows_b)
-        part_a = _Part(np.zeros((len(xa), self.k)), len(xa))
-        part_b = _Part(np.zeros((len(xb), self.k)), len(xb)) if symmetric else None
-        single_a = np.flatnonzero(self.column[ids_a] < 0)
-        single_b = np.flatnonzero(self.column[ids_b] < 0)
-        step = max(64, ROW_CHUNK_BYTES // (len(xb) * np.dtype(self.dtype).itemsize))
-        for r0 in range(0, len(xa), step):
-            r1 = min(r0 + step, len(xa))
-            D = self.distances(xa[r0:r1], None if sqa is None else sqa[r0:r1], xb, sqb)
-            hit = None
-            if self_cols is not None:
-                hit = np.flatnonzero(self_cols[r0:r1] >= 0)
-                D[hit, self_cols[r0:r1][hit]] = 0
-            part_a.sums[r0:r1] = D @ ob
-            if symmetric:
-                part_b.sums += D.T @ oa[r0:r1]
-            if len(single_b):  # a's rows against b's singletons, never themselves
-                if hit is not None:
-                    D[hit, self_cols[r0:r1][hit]] = np.inf
-                sub = D[:, single_b]
+        same = b is None
+        b = a if same else b
+        part_a = _Part(np.zeros((len(a), self.k)), len(a))
+        part_b = None if same or self_cols is not None else _Part(np.zeros((len(b), self.k)),
+                                                                  len(b))
+        single_a = np.flatnonzero(self.column[a.ids] < 0)
+        single_b = np.flatnonzero(self.column[b.ids] < 0)
+        step = max(64, ROW_CHUNK_BYTES // (max(len(b), 1) * self.dtype.itemsize))
+        for r0 in range(0, len(a), step):
+            r1 = min(r0 + step, len(a))
+            c0 = r0 if same else 0
+            hit_rows = hit_cols = None
+            if same:  # each row's distance to itself, in the chunk's square
+                hit_rows = np.arange(r1 - r0)
+                hit_cols = hit_rows
+            elif self_cols is not None:
+                hit_rows = np.flatnonzero(self_cols[r0:r1] >= 0)
+                hit_cols = self_cols[r0:r1][hit_rows]
+            hit = None if hit_rows is None else (hit_rows, hit_cols)
+            D = self.distances(a, slice(r0, r1), b, slice(c0, len(b)), hit)
+            part_a.sums[r0:r1] += D @ b.onehot[c0:]
+            if same and r1 < len(b):  # the rest of the triangle, for the later rows
+                part_a.sums[r1:] += (a.onehot[r0:r1].T @ D[:, r1 - c0:]).T
+            elif part_b is not None:
+                part_b.sums += (a.onehot[r0:r1].T @ D).T
+            if not (len(single_a) or len(single_b)):
+                continue
+            if hit_rows is not None:  # a singleton is not its own nearest singleton
+                D[hit_rows, hit_cols] = np.inf
+            cols = single_b[single_b >= c0] - c0
+            if len(cols):  # a's rows against b's singletons
+                sub = D[:, cols]
                 j = np.argmin(sub, axis=1)
-                part_a.closer(slice(r0, r1), sub[np.arange(r1 - r0), j], ids_b[single_b[j]])
+                part_a.closer(slice(r0, r1), sub[np.arange(r1 - r0), j], b.ids[cols[j] + c0])
             rows = single_a[(single_a >= r0) & (single_a < r1)]
-            if symmetric and len(rows):  # b's rows against a's singletons in this chunk
-                sub = D[rows - r0]
-                i = np.argmin(sub, axis=0)
-                part_b.closer(slice(None), sub[i, np.arange(len(xb))], ids_a[rows[i]])
+            if len(rows) and (same or part_b is not None):  # the columns against a's singletons
+                first = r1 - c0 if same else 0
+                sub = D[rows - r0, first:]
+                if sub.shape[1]:
+                    i = np.argmin(sub, axis=0)
+                    target = part_a if same else part_b
+                    where = slice(r1, len(b)) if same else slice(None)
+                    target.closer(where, sub[i, np.arange(sub.shape[1])], a.ids[rows[i]])
         return part_a, part_b
 
 
@@ -308,9 +383,10 @@ def _row_ids(rows) -> np.ndarray:
 
 
 def _block_size(n: int, d: int, itemsize: int, working_memory: float | None) -> int:
-    """Rows per block: each thread holds two prepared blocks; 2048 rows keeps GEMMs fast."""
+    """Rows per block: each thread holds two prepared blocks (each twice the rows, for the
+    GEMM's two operands); 2048 rows keeps GEMMs fast."""
     budget = (working_memory or WORKING_MEMORY_MB) * 2**20
-    per_row = 2 * (os.cpu_count() or 1) * d * itemsize
+    per_row = 4 * (os.cpu_count() or 1) * (d + 2) * itemsize
     return int(max(16, min(n, 2048, budget // per_row)))
 
 
@@ -327,29 +403,34 @@ def _parallel(tasks, fn):
 
 def pairwise_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
                   working_memory: float | None = None, progress=None):
-    """Exact ``S[i, c]`` for all rows, each symmetric pair of blocks computed once; returns
-    ``(sums, columns, near)`` for :func:`silhouette_from_sums`."""
+    """Exact ``S[i, c]`` for all rows, each pair of rows computed once; returns
+    ``(sums, columns, near)`` for :func:`silhouette_from_sums`.
+
+    A task is one block of rows against itself and every later block: the block is prepared
+    once per task and each later one once, so preparing costs about half as many passes as
+    one per pair of blocks.
+    """
     n = len(X)
-    blocks = _Blocks(X, codes, counts, metric)
-    step = _block_size(n, X.shape[1], np.dtype(blocks.dtype).itemsize, working_memory)
+    kernel = _Kernel(X, codes, counts, metric)
+    step = _block_size(n, X.shape[1], kernel.dtype.itemsize, working_memory)
     edges = [slice(i, min(i + step, n)) for i in range(0, n, step)]
-    pairs = [(a, b) for i, a in enumerate(edges) for b in edges[i:]]
+    n_pairs = len(edges) * (len(edges) + 1) // 2
 
-    def run(pair):
-        a, b = pair
-        if a == b:
-            cols = np.arange(a.stop - a.start)
-            return blocks.pair(a, a, symmetric=False, self_cols=cols)
-        return blocks.pair(a, b, symmetric=True)
+    def run(i):
+        a = kernel.block(edges[i])
+        out = [(edges[i], kernel.pair(a, None)[0])]
+        for e in edges[i + 1:]:
+            part_a, part_b = kernel.pair(a, kernel.block(e))
+            out += [(edges[i], part_a), (e, part_b)]
+        return out
 
-    total = _Part(np.zeros((n, blocks.k)), n)
-    for (a, b), (part_a, part_b) in zip(pairs, _parallel(pairs, run)):
-        total.add(a, part_a)
-        if part_b is not None:
-            total.add(b, part_b)
+    total = _Part(np.zeros((n, kernel.k)), n)
+    for i, parts in zip(range(len(edges)), _parallel(list(range(len(edges))), run)):
+        for where, part in parts:
+            total.add(where, part)
         if progress:
-            progress(1 / len(pairs))
-    return total.result(codes, blocks.columns)
+            progress((len(edges) - i) / n_pairs)
+    return total.result(codes, kernel.columns)
 
 
 def sample_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
@@ -357,24 +438,31 @@ def sample_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: st
     """Exact ``S[i, c]`` for the chosen ``rows`` against every row of X (O(m n d)); returns
     ``(sums, columns, near)`` for :func:`silhouette_from_sums`."""
     n = len(X)
-    blocks = _Blocks(X, codes, counts, metric)
-    step = _block_size(n, X.shape[1], np.dtype(blocks.dtype).itemsize, working_memory)
-    tasks = [(r0, j0) for r0 in range(0, len(rows), step) for j0 in range(0, n, step)]
+    kernel = _Kernel(X, codes, counts, metric)
+    step = _block_size(n, X.shape[1], kernel.dtype.itemsize, working_memory)
+    groups = max(1, min(os.cpu_count() or 1, -(-n // step)))  # split the columns for threads
+    bounds = np.linspace(0, n, groups + 1).astype(int)
+    tasks = [(r0, int(bounds[g]), int(bounds[g + 1]))
+             for r0 in range(0, len(rows), step) for g in range(groups)]
 
     def run(task):
-        r0, j0 = task
+        r0, lo, hi = task
         chunk = rows[r0:r0 + step]
-        j1 = min(j0 + step, n)
-        inside = (chunk >= j0) & (chunk < j1)  # a sample's distance to itself is 0
-        return blocks.pair(chunk, slice(j0, j1), symmetric=False,
-                           self_cols=np.where(inside, chunk - j0, -1))[0]
+        a = kernel.block(chunk)
+        part = _Part(np.zeros((len(chunk), kernel.k)), len(chunk))
+        for j0 in range(lo, hi, step):
+            j1 = min(j0 + step, hi)
+            inside = (chunk >= j0) & (chunk < j1)  # a sample's distance to itself is 0
+            part.add(slice(None), kernel.pair(a, kernel.block(slice(j0, j1)),
+                                              self_cols=np.where(inside, chunk - j0, -1))[0])
+        return part
 
-    total = _Part(np.zeros((len(rows), blocks.k)), len(rows))
-    for (r0, _), part in zip(tasks, _parallel(tasks, run)):
+    total = _Part(np.zeros((len(rows), kernel.k)), len(rows))
+    for (r0, _, _), part in zip(tasks, _parallel(tasks, run)):
         total.add(slice(r0, r0 + len(part.sums)), part)
         if progress:
             progress(1 / len(tasks))
-    return total.result(codes, blocks.columns)
+    return total.result(codes, kernel.columns)
 
 
 # -- sampling ---------------------------------------------------------------------------------
