@@ -10,23 +10,29 @@ where ``sum ||x||^2 - n ||mean||^2`` would cancel. Memory is O(k * d), never O(n
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import InvalidInputError
 from ._validation import describe_rows
 from .labels import Labels, align
 
 CHUNK_BYTES = 8 * 2**20  # float64 working copy per chunk: small enough to stay in cache
+BLOCK_BYTES = 1 * 2**20  # rows of X per GEMM: read from memory once, then reused from cache
+TIGHT = 0.05  # float32 unit-vector sums of clusters whose mean is longer than 1 - TIGHT: float64
 
 
 class ClusterStats:
-    """Counts, means, within-cluster squared deviations (and unit-vector sums) per cluster."""
+    """Counts, means, within-cluster squared deviations (and unit-vector sums) per cluster.
 
-    def __init__(self, *, unit_sums: bool = False):
+    ``moments=False`` keeps only the counts and unit-vector sums (all the cosine silhouette
+    needs); such a statistic has no means to give Calinski-Harabasz or Davies-Bouldin.
+    """
+
+    def __init__(self, *, unit_sums: bool = False, moments: bool = True):
         self.with_unit_sums = unit_sums
+        self.with_moments = moments
         self.categories = np.empty(0, dtype=object)
         self.counts: np.ndarray = np.zeros(0, dtype=np.int64)
-        self.mean: np.ndarray | None = None  # (k, d) float64
+        self.mean: np.ndarray | None = None  # (k, d) float64; zeros without moments
         self.m2: np.ndarray = np.zeros(0)
         self.unit_sum: np.ndarray | None = None
 
@@ -46,51 +52,120 @@ class ClusterStats:
                row_ids=None) -> ClusterStats:
         """Add a batch: ``X`` (n, d) checked vectors and their encoded labels."""
         merged = self.merge(self.from_batch(X, labels, unit_sums=self.with_unit_sums,
+                                            moments=self.with_moments,
                                             row_offset=row_offset, row_ids=row_ids))
         self.__dict__.update(merged.__dict__)
         return self
 
     @classmethod
-    def from_batch(cls, X, labels: Labels, *, unit_sums=False, row_offset=0, row_ids=None,
-                   chunk_rows: int | None = None):
-        """Statistics of one batch, computed in row chunks of bounded float64 memory."""
-        step = chunk_rows or max(1, CHUNK_BYTES // (8 * X.shape[1]))
-        out = cls(unit_sums=unit_sums)
+    def from_batch(cls, X, labels: Labels, *, unit_sums=False, moments=True, row_offset=0,
+                   row_ids=None, chunk_rows: int | None = None):
+        """Statistics of one batch in one pass over X, in blocks of rows that stay in cache.
+
+        Each block's sums are one GEMM in X's precision (float32 stays float32) against the
+        block's one-hot matrix, and its unit-vector sums the same GEMM with the one-hot
+        entries scaled by 1/|x|; blocks are merged in float64 (Chan et al.). No copy of X is
+        made beyond one block at a time.
+        """
+        if X.dtype.kind != "f":
+            X = X.astype(np.float64)
+        step = chunk_rows or max(1, BLOCK_BYTES // (X.dtype.itemsize * max(X.shape[1], 1)))
+        k = labels.k
+        out = cls(unit_sums=unit_sums, moments=moments)
+        out.categories = labels.categories
+        d = X.shape[1]
+        out.counts = np.zeros(k, dtype=np.int64)
+        out.mean, out.m2 = np.zeros((k, d)), np.zeros(k)
+        if unit_sums:
+            out.unit_sum = np.zeros((k, d))
         for i in range(0, len(X), step):
             part = Labels(labels.codes[i:i + step], labels.categories)
             ids = None if row_ids is None else row_ids[i:i + step]
-            out = out.merge(cls._from_chunk(X[i:i + step], part, unit_sums, row_offset + i, ids))
-        if out.mean is None:  # no rows at all
-            out = cls._from_chunk(X[:0], labels, unit_sums, row_offset, row_ids)
+            out._add_block(X[i:i + step], part, row_offset + i, ids)
         return out
 
-    @classmethod
-    def _from_chunk(cls, X, labels: Labels, unit_sums, row_offset, row_ids):
-        out = cls(unit_sums=unit_sums)
+    def _add_block(self, X, labels: Labels, row_offset, row_ids) -> None:
+        """Fold one cache-sized block of rows into this statistic, in place.
+
+        Unit-vector sums are one GEMM in X's precision (float32 stays float32) with the one-hot
+        entries scaled by 1/|x|, tight clusters redone in float64 (:meth:`_tight_unit_sums`).
+        Moments are taken as deviations from a reference per cluster (its running mean, or its
+        first row in this block) rounded to X's precision: deviations are small where it
+        matters (data far from the origin), so their sums (a GEMM) and squares stay accurate,
+        and the reference is added back in float64.
+        """
         k, keep = labels.k, labels.valid
         codes = labels.codes[keep]
-        x = (X[keep] if not keep.all() else X).astype(np.float64)  # our own copy
-        out.categories = labels.categories
-        out.counts = np.bincount(codes, minlength=k).astype(np.int64)
-        cols = np.arange(len(codes))
-        onehot = sp.csr_array((np.ones(len(codes)), (codes, cols)), shape=(k, len(codes)))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.mean = np.nan_to_num((onehot @ x) / out.counts[:, None])
-        if unit_sums:
-            norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+        x = X[keep] if not keep.all() else X
+        if not len(codes):
+            return
+        counts = np.bincount(codes, minlength=k)
+        rows = np.arange(len(codes))
+        first = np.zeros(k, dtype=np.int64)
+        first[codes[::-1]] = rows[::-1]  # each cluster's first row in the block
+        onehot = np.zeros((len(codes), k), dtype=x.dtype)
+        if self.with_unit_sums:
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x).astype(np.float64))
             zero = norms == 0
             if zero.any():
-                rows = np.flatnonzero(keep)[zero]
+                bad = np.flatnonzero(keep)[zero]
                 raise InvalidInputError(
                     "Cosine distance is undefined for zero vectors: "
-                    f"{describe_rows(rows, row_offset, row_ids)} are all zeros. "
+                    f"{describe_rows(bad, row_offset, row_ids)} are all zeros. "
                     "Drop them or use metric='euclidean'."
                 )
-            scaled = sp.csr_array((1.0 / norms, (codes, cols)), shape=(k, len(codes)))
-            out.unit_sum = scaled @ x
-        x -= out.mean[codes]
-        out.m2 = np.bincount(codes, weights=np.einsum("ij,ij->i", x, x), minlength=k)
-        return out
+            onehot[rows, codes] = 1.0 / norms
+            unit_sum = (onehot.T @ x).astype(np.float64)  # a GEMM in X's precision
+            if x.dtype != np.float64:
+                self._tight_unit_sums(x, codes, counts, unit_sum)
+            self.unit_sum += unit_sum
+        if self.with_moments:
+            onehot[rows, codes] = 1
+            ref = np.where((self.counts > 0)[:, None], self.mean, x[first]).astype(x.dtype)
+            dev = x - ref[codes]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                shift = np.nan_to_num((onehot.T @ dev).astype(np.float64) / counts[:, None])
+            sq = np.einsum("ij,ij->i", dev, dev).astype(np.float64)
+            m2 = np.bincount(codes, weights=sq, minlength=k) - counts * np.einsum(
+                "ij,ij->i", shift, shift)
+            self._merge_moments(counts, ref + shift, np.maximum(m2, 0.0))
+        self.counts += counts
+
+    @staticmethod
+    def _tight_unit_sums(x, codes, counts, unit_sum) -> None:
+        """Redo in float64 the unit-vector sums of the block's tight clusters, in place.
+
+        A float32 sum of nearly parallel unit vectors carries a relative error of ~1e-7, which
+        is the size of the cosine distances within a tight cluster (1e-4 and below: duplicates,
+        near-duplicates, data in a narrow cone). Where a cluster's mean unit vector in this
+        block is longer than ``1 - TIGHT`` its rows are summed again in float64, as deviations
+        from its direction; elsewhere the float32 GEMM is exact enough.
+        """
+        length = np.sqrt(np.einsum("ij,ij->i", unit_sum, unit_sum))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tight = np.flatnonzero((counts > 0) & (length > (1 - TIGHT) * counts))
+        if not len(tight):
+            return
+        rows = np.flatnonzero(np.isin(codes, tight))
+        ref = unit_sum[tight] / length[tight, None]
+        where = np.full(len(counts), -1)
+        where[tight] = np.arange(len(tight))
+        dev = x[rows].astype(np.float64)
+        dev /= np.sqrt(np.einsum("ij,ij->i", dev, dev))[:, None]  # norms in float64 too
+        dev -= ref[where[codes[rows]]]
+        weights = np.zeros((len(rows), len(tight)))
+        weights[np.arange(len(rows)), where[codes[rows]]] = 1
+        unit_sum[tight] = counts[tight, None] * ref + weights.T @ dev
+
+    def _merge_moments(self, nb, mb, m2b) -> None:
+        """Chan et al.'s update of (counts, mean, m2) by another set on the same clusters."""
+        na = self.counts.astype(np.float64)
+        n = na + nb
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wb = np.where(n > 0, nb / n, 0.0)
+        delta = mb - self.mean
+        self.m2 += m2b + np.einsum("ij,ij->i", delta, delta) * na * wb
+        self.mean += delta * wb[:, None]
 
     def merge(self, other: ClusterStats) -> ClusterStats:
         """A new statistic over both inputs' samples (Chan, Golub & LeVeque 1979)."""
@@ -104,7 +179,7 @@ class ClusterStats:
             )
         cats, ia, ib = align(self.categories, other.categories)
         k, d = len(cats), self.mean.shape[1]
-        out = ClusterStats(unit_sums=self.with_unit_sums)
+        out = ClusterStats(unit_sums=self.with_unit_sums, moments=self.with_moments)
         out.categories = cats
         na, nb = np.zeros(k), np.zeros(k)
         ma, mb = np.zeros((k, d)), np.zeros((k, d))
@@ -125,7 +200,7 @@ class ClusterStats:
         return out
 
     def _copy(self) -> ClusterStats:
-        out = ClusterStats(unit_sums=self.with_unit_sums)
+        out = ClusterStats(unit_sums=self.with_unit_sums, moments=self.with_moments)
         out.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v)
                              for k, v in self.__dict__.items()})
         return out

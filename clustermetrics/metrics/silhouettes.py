@@ -40,7 +40,7 @@ from ..errors import InvalidInputError
 from ._validation import (check_cluster_count, check_positive_int_or_none, check_same_length,
                           check_shape, check_str_option, check_vectors, describe_rows,
                           nonfinite_sentence)
-from .clusterstats import CHUNK_BYTES, ClusterStats
+from .clusterstats import BLOCK_BYTES, CHUNK_BYTES, ClusterStats
 from .labels import Labels, encode_labels
 from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
 from .sampling import estimate_from_moments, stratified_rows
@@ -49,6 +49,9 @@ WORKING_MEMORY_MB = 512
 ROW_CHUNK_BYTES = 4 * 2**20  # one chunk of a distance block, reduced while in cache
 LINEAR_METRICS = ("cosine", "sqeuclidean")
 SNAP = 1e-12  # relative size below which a cluster-sum mean distance is rounding noise
+SNAP32 = 64 * float(np.finfo(np.float32).eps)  # the same for float32 GEMMs
+TIGHT = 0.05  # float32: rows with max(a, b) below this share of their magnitudes: float64
+LINEAR_PART_ROWS = 65536  # rows per task of the linear silhouette (its S is part x k)
 _ALIASES = {"l2": "euclidean", "l1": "cityblock", "manhattan": "cityblock"}
 # cdist metrics that need no statistics of the whole data (seuclidean would take its variances
 # from each block, so it is not offered)
@@ -148,49 +151,100 @@ def silhouette_from_sums(sums: np.ndarray, own: np.ndarray, counts: np.ndarray,
 
 def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, metric: str):
     """s, a, b, nearest for rows of X (codes >= 0, indexing ``stats``) against all the data,
-    from cluster statistics in cache-sized row chunks: memory O(chunk * k), never O(n * k)."""
-    k, d = len(stats.counts), X.shape[1]
-    step = max(1, CHUNK_BYTES // (8 * (k + d)))
+    from cluster statistics: one pass over X in blocks of rows that stay in cache, each block
+    one GEMM in X's precision against the k cluster means. Parts of the rows run on all cores;
+    memory is O(part * k), never O(n * k), and X is never copied."""
     basis = _LinearBasis(stats, metric)
-    parts = [silhouette_from_sums(basis.sums(X[i:i + step]), codes[i:i + step], stats.counts)
-             for i in range(0, len(X), step)]
-    if not parts:
+    n = len(X)
+    if not n:
         return tuple(np.empty(0, dtype) for dtype in (float, float, float, np.int64))
+    workers = os.cpu_count() or 1
+    rows = int(min(LINEAR_PART_ROWS, max(4096, -(-n // (4 * workers)))))
+    tasks = [(i, min(i + rows, n)) for i in range(0, n, rows)]
+    parts = list(_parallel(tasks, lambda t: basis.silhouette(X[t[0]:t[1]], codes[t[0]:t[1]])))
     return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def cluster_stats(X: np.ndarray, labels: Labels, metric: str) -> ClusterStats:
+    """The first pass of the linear silhouette: what ``metric`` needs of :class:`ClusterStats`
+    (unit-vector sums for cosine, moments for sqeuclidean), row ranges folded on all cores and
+    merged."""
+    cosine = metric == "cosine"
+    n, workers = len(X), os.cpu_count() or 1
+    parts = 1 if n < LINEAR_PART_ROWS else 2 * workers
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+
+    def run(task):
+        i, j = task
+        return ClusterStats.from_batch(X[i:j], Labels(labels.codes[i:j], labels.categories),
+                                       unit_sums=cosine, moments=not cosine)
+
+    stats = None
+    for part in _parallel(list(zip(bounds[:-1], bounds[1:])), run):
+        stats = part if stats is None else stats.merge(part)
+    return stats
 
 
 class _LinearBasis:
     """What ``S[i, c]`` needs from the cluster statistics, prepared once.
 
-    A mean distance within ``SNAP`` of zero, relative to the magnitudes it was computed from,
-    is rounding noise of the formula and counts as 0: identical points then score 0, as with
-    pairwise distances, instead of +-1 from the sign of the noise.
+    A mean distance within ``snap`` of zero, relative to the magnitudes it was computed from,
+    is rounding noise of the formula and counts as 0: identical points then score 0 or 1, as
+    with pairwise distances, instead of noise. Float32 input runs its GEMM in float32; a row
+    whose a and b are both small against the magnitudes in its formula (a tight cluster, where
+    float32 rounding would show) is scored again in float64.
     """
 
     def __init__(self, stats: ClusterStats, metric: str):
         self.metric = metric
-        self.counts = stats.counts.astype(np.float64)
+        self.counts = stats.counts
+        counts = np.maximum(stats.counts, 1).astype(np.float64)
         if metric == "cosine":
-            self.basis = stats.unit_sum
+            basis = stats.unit_sum / counts[:, None]  # mean unit vector of each cluster
+            self.basis_sq = self.spread = np.zeros(len(counts))
         else:
             self.center = stats.global_mean()
-            self.basis = stats.mean - self.center
-            self.basis_sq = np.einsum("ij,ij->i", self.basis, self.basis)
-            self.spread = stats.m2 / self.counts
+            basis = stats.mean - self.center
+            self.basis_sq = np.einsum("ij,ij->i", basis, basis)
+            self.spread = stats.m2 / counts
+        self.basis = {np.dtype(np.float64): np.ascontiguousarray(basis.T)}
+        self.basis[np.dtype(np.float32)] = self.basis[np.dtype(np.float64)].astype(np.float32)
 
-    def sums(self, X: np.ndarray) -> np.ndarray:
-        x = X.astype(np.float64)
+    def silhouette(self, X: np.ndarray, codes: np.ndarray):
+        """s, a, b, nearest for rows X with cluster indices ``codes``."""
+        n, k = len(X), len(self.counts)
+        sums, scale = np.empty((n, k)), np.empty(n)
+        step = max(1, BLOCK_BYTES // (X.dtype.itemsize * max(X.shape[1], 1)))
+        for i in range(0, n, step):
+            self.sums(X[i:i + step], codes[i:i + step], sums[i:i + step], scale[i:i + step])
+        s, a, b, nearest = silhouette_from_sums(sums, codes, self.counts)
+        if X.dtype != np.float64:
+            redo = np.flatnonzero(np.maximum(a, b) < TIGHT * scale)
+            if len(redo):
+                again = np.empty((len(redo), k))
+                self.sums(X[redo].astype(np.float64), codes[redo], again, scale[redo])
+                s[redo], a[redo], b[redo], nearest[redo] = silhouette_from_sums(
+                    again, codes[redo], self.counts)
+        return s, a, b, nearest
+
+    def sums(self, x: np.ndarray, codes: np.ndarray, out: np.ndarray, scale: np.ndarray):
+        """``S`` for a block of rows into ``out``, each row's magnitude into ``scale``."""
+        basis = self.basis.get(x.dtype)
+        if basis is None:
+            x, basis = x.astype(np.float64), self.basis[np.dtype(np.float64)]
         if self.metric == "cosine":
-            x /= np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-            mean = 1.0 - (x @ self.basis.T) / self.counts
-            scale = 1.0
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x).astype(np.float64))
+            mean = 1.0 - (x @ basis) / norms[:, None]
+            size = np.ones((len(x), 1))
         else:
-            x -= self.center
-            x_sq = np.einsum("ij,ij->i", x, x)[:, None]
-            mean = x_sq - 2 * (x @ self.basis.T) + self.basis_sq + self.spread
-            scale = x_sq + self.basis_sq + self.spread
-        mean[mean <= SNAP * scale] = 0.0
-        return self.counts * mean
+            x = x - self.center.astype(x.dtype)
+            sq = np.einsum("ij,ij->i", x, x).astype(np.float64)[:, None]
+            mean = sq - 2.0 * (x @ basis) + self.basis_sq + self.spread
+            size = sq + self.basis_sq + self.spread
+        snap = SNAP if x.dtype == np.float64 else SNAP32
+        mean[mean <= snap * size] = 0.0
+        out[:] = self.counts * mean
+        scale[:] = size[np.arange(len(x)), codes] if size.shape[1] > 1 else size[:, 0]
 
 
 # -- S from blocked pairwise distances -----------------------------------------------------------
@@ -702,8 +756,7 @@ def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=
 
     Xv, codes = (X, enc.codes) if len(index) == len(X) else (X[index], enc.codes[index])
     if metric in LINEAR_METRICS:
-        stats = ClusterStats.from_batch(Xv, Labels(codes, enc.categories),
-                                        unit_sums=metric == "cosine")
+        stats = cluster_stats(Xv, Labels(codes, enc.categories), metric)
         parts = linear_silhouette(Xv, codes, stats, metric)
         method = "exact (cluster sums, O(n·k·d))"
     elif sampled:
