@@ -81,7 +81,9 @@ def evaluate(X, labels, ground_truth=None, *, metric: str = "euclidean",
         completeness, V-measure, Fowlkes-Mallows, purity) are computed on the samples that have
         both a label and a ground truth.
     metric, sample_size, random_state, working_memory
-        As for :func:`silhouette`.
+        As for :func:`silhouette`. With ``metric="precomputed"`` X is the square matrix of
+        distances: Calinski-Harabasz and Davies-Bouldin need feature vectors and are left out
+        (NaN, and the result says so).
     noise_label, noise
         A label meaning "no cluster" (e.g. -1 from DBSCAN/HDBSCAN) and its policy: "exclude"
         (default: left out of every metric, coverage reported), "cluster" or "singletons".
@@ -90,6 +92,11 @@ def evaluate(X, labels, ground_truth=None, *, metric: str = "euclidean",
     -------
     ClusterMetrics
     """
+    if metric == "precomputed":  # X holds distances: silhouette and external metrics only
+        from .precomputed import evaluate_precomputed
+        return evaluate_precomputed(X, labels, ground_truth, sample_size=sample_size,
+                                    random_state=random_state, noise_label=noise_label,
+                                    noise=noise, working_memory=working_memory)
     return evaluate_source(ArraySource(X, labels, ground_truth), metric=metric,
                            sample_size=sample_size, random_state=random_state,
                            noise_label=noise_label, noise=noise, working_memory=working_memory)

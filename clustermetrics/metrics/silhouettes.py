@@ -354,7 +354,16 @@ class _Kernel:
             diff -= rb[j[p:p + step]]
             D[i[p:p + step], j[p:p + step]] = np.einsum("ij,ij->i", diff, diff)
 
-    def pair(self, a: _Block, b: _Block | None, *, self_cols=None):
+    def pair(self, rows_a, rows_b, *, symmetric: bool, self_cols=None):
+        """:meth:`pair_blocks` for two sets of rows (slices or indices): ``(part for a, part
+        for b, or None unless symmetric)``."""
+        a = self.block(rows_a)
+        if symmetric:
+            return self.pair_blocks(a, self.block(rows_b))
+        return self.pair_blocks(a, self.block(rows_b), self_cols=np.full(len(a), -1)
+                                if self_cols is None else self_cols)[0], None
+
+    def pair_blocks(self, a: _Block, b: _Block | None, *, self_cols=None):
         """Cluster sums of distances and nearest singletons: ``(part for a, part for b)``.
 
         ``b is None``: a against itself, each pair of its rows computed once (the upper
@@ -408,6 +417,9 @@ class _Kernel:
                     where = slice(r1, len(b)) if same else slice(None)
                     target.closer(where, sub[i, np.arange(sub.shape[1])], a.ids[rows[i]])
         return part_a, part_b
+
+
+_Blocks = _Kernel  # the name the engines' sampled pass knows it by
 
 
 class _Part:
@@ -472,9 +484,9 @@ def pairwise_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: 
 
     def run(i):
         a = kernel.block(edges[i])
-        out = [(edges[i], kernel.pair(a, None)[0])]
+        out = [(edges[i], kernel.pair_blocks(a, None)[0])]
         for e in edges[i + 1:]:
-            part_a, part_b = kernel.pair(a, kernel.block(e))
+            part_a, part_b = kernel.pair_blocks(a, kernel.block(e))
             out += [(edges[i], part_a), (e, part_b)]
         return out
 
@@ -507,8 +519,8 @@ def sample_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: st
         for j0 in range(lo, hi, step):
             j1 = min(j0 + step, hi)
             inside = (chunk >= j0) & (chunk < j1)  # a sample's distance to itself is 0
-            part.add(slice(None), kernel.pair(a, kernel.block(slice(j0, j1)),
-                                              self_cols=np.where(inside, chunk - j0, -1))[0])
+            part.add(slice(None), kernel.pair_blocks(
+                a, kernel.block(slice(j0, j1)), self_cols=np.where(inside, chunk - j0, -1))[0])
         return part
 
     total = _Part(np.zeros((len(rows), kernel.k)), len(rows))
