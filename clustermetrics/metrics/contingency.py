@@ -143,6 +143,9 @@ def _mutual_info(table) -> float:
         return 0.0
     nz = coo.data.astype(np.float64)
     total = nz.sum()
+    if total == 0:  # scikit-learn takes log(0) here: its ValueError, with a reason
+        raise InvalidInputError("math domain error: there are no samples (both labelings are "
+                                "empty), so the mutual information is undefined.")
     p = nz / total
     outer = a[coo.row] * b[coo.col]
     log_outer = -np.log(outer) + math.log(a.sum()) + math.log(b.sum())

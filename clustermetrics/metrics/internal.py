@@ -63,7 +63,7 @@ class DaviesBouldinStats:
 
 
 def _prepare(X, labels):
-    X = check_vectors(X)
+    X = check_vectors(X, min_samples=1)
     enc = labels if isinstance(labels, Labels) else encode_labels(labels)
     check_same_length(X, len(enc.codes))
     return X, enc
