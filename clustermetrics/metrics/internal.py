@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from ..errors import InvalidInputError
 from ._validation import check_cluster_count, check_same_length, check_vectors
 from .clusterstats import CHUNK_BYTES, ClusterStats
 from .labels import Labels, encode_labels
@@ -13,6 +14,7 @@ from .labels import Labels, encode_labels
 def calinski_harabasz_from_stats(stats: ClusterStats) -> float:
     """``CH = [B / (k - 1)] / [W / (n - k)]`` with B the between- and W the within-cluster
     dispersion (Calinski & Harabasz 1974). Higher is better; 1.0 when W is 0 (scikit-learn)."""
+    _check_moments(stats)
     stats = stats.nonempty()
     n, k = stats.n, stats.k
     check_cluster_count(k, n)
@@ -30,6 +32,7 @@ class DaviesBouldinStats:
     """
 
     def __init__(self, stats: ClusterStats):
+        _check_moments(stats)
         self.stats = stats.nonempty()
         self.dist_sum = np.zeros(len(self.stats.categories))
 
@@ -60,6 +63,13 @@ class DaviesBouldinStats:
             return 0.0
         centroid_dist[centroid_dist == 0] = np.inf
         return float(np.mean(np.max((intra[:, None] + intra) / centroid_dist, axis=1)))
+
+
+def _check_moments(stats: ClusterStats) -> None:
+    if not stats.with_moments:
+        raise InvalidInputError("These cluster statistics were built without moments "
+                                "(moments=False); Calinski-Harabasz and Davies-Bouldin need "
+                                "the cluster means.")
 
 
 def _prepare(X, labels):

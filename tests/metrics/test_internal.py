@@ -95,3 +95,44 @@ def test_merged_batches_equal_one_shot(data, n, k, d):
                                               merged, "cosine")[0] for a, b in bounds])
         np.testing.assert_allclose(s, skm.silhouette_samples(X, labels, metric="cosine"),
                                    atol=1e-9)
+
+
+def test_float32_far_from_the_origin_keeps_its_digits(blobs):
+    X, labels = blobs
+    far = (X + 1e4).astype(np.float32)
+    exact = far.astype(np.float64)
+    assert cm.calinski_harabasz_score(far, labels) == pytest.approx(
+        cm.calinski_harabasz_score(exact, labels), rel=1e-5)
+    assert cm.davies_bouldin_score(far, labels) == pytest.approx(
+        cm.davies_bouldin_score(exact, labels), rel=1e-5)
+
+
+def test_float32_statistics_match_float64_in_many_blocks(blobs):
+    X, labels = blobs
+    enc = encode_labels(labels)
+    ours = ClusterStats.from_batch(X.astype(np.float32), enc, unit_sums=True, chunk_rows=7)
+    exact = ClusterStats.from_batch(X.astype(np.float32).astype(np.float64), enc,
+                                    unit_sums=True, chunk_rows=7)
+    np.testing.assert_allclose(ours.mean, exact.mean, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ours.m2, exact.m2, rtol=1e-5)
+    np.testing.assert_allclose(ours.unit_sum, exact.unit_sum, rtol=0, atol=1e-5)
+
+
+def test_tight_float32_clusters_keep_exact_unit_sums():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 500)
+    directions = rng.normal(size=(3, 20))
+    X = (directions[labels] + 1e-4 * rng.normal(size=(500, 20))).astype(np.float32)
+    enc = encode_labels(labels)
+    ours = ClusterStats.from_batch(X, enc, unit_sums=True, moments=False)
+    exact = ClusterStats.from_batch(X.astype(np.float64), enc, unit_sums=True, moments=False)
+    np.testing.assert_allclose(ours.unit_sum, exact.unit_sum, rtol=1e-12)
+
+
+def test_statistics_without_moments_refuse_calinski_harabasz():
+    stats = ClusterStats.from_batch(np.eye(4), encode_labels([0, 0, 1, 1]), unit_sums=True,
+                                    moments=False)
+    with pytest.raises(cm.InvalidInputError, match="built without moments"):
+        calinski_harabasz_from_stats(stats)
+    with pytest.raises(cm.InvalidInputError, match="built without moments"):
+        DaviesBouldinStats(stats)

@@ -371,3 +371,67 @@ def test_sparse_and_list_inputs(blobs):
     expected = skm.silhouette_score(X, labels)
     assert cm.silhouette_score(sp.csr_matrix(X), labels) == pytest.approx(expected, abs=1e-12)
     assert cm.silhouette_score(X.tolist(), labels.tolist()) == pytest.approx(expected, abs=1e-12)
+
+
+# -- sparse X (issue 10), float32 linear passes -------------------------------------------------
+
+@pytest.mark.parametrize("container", ["csr_matrix", "csc_array", "coo_matrix", "lil_matrix"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "sqeuclidean", "manhattan"])
+def test_silhouette_samples_of_sparse_X(blobs, container, metric):
+    import scipy.sparse as sp
+    X, labels = blobs
+    X = np.where(np.abs(X) < 1, 0.0, X)  # some structure of zeros
+    sparse = getattr(sp, container)(X)
+    np.testing.assert_allclose(cm.silhouette_samples(sparse, labels, metric=metric),
+                               skm.silhouette_samples(X, labels, metric=metric),
+                               rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+def test_float32_linear_silhouette_equals_the_float64_computation(metric):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 16, 40_000)
+    X = (rng.normal(size=(16, 96))[labels] + 2 * rng.normal(size=(40_000, 96))).astype(
+        np.float32)
+    ours = cm.silhouette_samples(X, labels, metric=metric)
+    exact = cm.silhouette_samples(X.astype(np.float64), labels, metric=metric)
+    np.testing.assert_allclose(ours, exact, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+def test_float32_tight_clusters_are_rescored_in_float64(metric):
+    # cosine distances of ~1e-6 within and ~1e-4 between clusters: far below float32's
+    # rounding of the sums, so such rows are scored again in float64
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 3000)
+    X = (np.ones(8) + 1e-2 * rng.normal(size=(3, 8))[labels]
+         + 1e-3 * rng.normal(size=(3000, 8))).astype(np.float32)
+    x64 = X.astype(np.float64)
+    np.testing.assert_allclose(cm.silhouette_samples(X, labels, metric=metric),
+                               skm.silhouette_samples(x64, labels, metric=metric),
+                               rtol=0, atol=1e-5)
+
+
+def test_linear_silhouette_never_copies_X():
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 8, 100_000)
+    X = rng.normal(size=(100_000, 64)).astype(np.float32)  # 25.6 MB
+    tracemalloc.start()
+    try:
+        cm.silhouette_score(X, labels, metric="cosine")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # blocks, per-part sums (rows x k) and the per-sample outputs; no copy of X
+    assert peak < X.nbytes * 0.75
+
+
+def test_euclidean_row_chunks_and_blocks_match_sklearn_in_float32(monkeypatch, blobs):
+    from clustermetrics.metrics import silhouettes
+    monkeypatch.setattr(silhouettes, "ROW_CHUNK_BYTES", 1)  # 64-row chunks: the triangle
+    X, labels = blobs
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(cm.silhouette_samples(X32, labels, working_memory=0.05),
+                               skm.silhouette_samples(X32.astype(np.float64), labels),
+                               rtol=0, atol=1e-5)

@@ -60,11 +60,23 @@ def _load(stem: str) -> types.ModuleType:
     return module
 
 
+def _listed(marks: list) -> list:
+    """Parametrize marks with their values in a list (a generator is deprecated by pytest)."""
+    out = []
+    for mark in marks:
+        if mark.name == "parametrize" and not isinstance(mark.args[1], (list, tuple)):
+            mark = pytest.mark.parametrize(mark.args[0], list(mark.args[1]), **mark.kwargs).mark
+        out.append(mark)
+    return out
+
+
 def _collect(stem: str) -> dict[str, object]:
     module = _load(stem)
     tests = {}
     for name, obj in vars(module).items():
         if name.startswith("test_") and callable(obj):
+            if hasattr(obj, "pytestmark"):
+                obj.pytestmark = _listed(obj.pytestmark)
             key = f"test_{stem.removeprefix('test_')}__{name.removeprefix('test_')}"
             reason = DIFFERENCES.get(key)
             if reason:
