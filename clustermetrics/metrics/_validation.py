@@ -150,6 +150,6 @@ def check_positive_int_or_none(value, *, param: str, func: str) -> None:
 def check_non_negative_float(value, *, param: str, func: str, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
+    if isinstance(value, bool) or not isinstance(value, Real) or not float(value) >= 0:
         allowed = "a float in the range [0.0, inf)" + (" or None" if allow_none else "")
         raise param_error(param, func, allowed, value)

@@ -121,6 +121,7 @@ class ClusterStats:
             self.unit_sum += unit_sum
         if self.with_moments:
             onehot[rows, codes] = 1
+            assert self.mean is not None
             ref = np.where((self.counts > 0)[:, None], self.mean, x[first]).astype(x.dtype)
             dev = x - ref[codes]
             with np.errstate(invalid="ignore", divide="ignore"):

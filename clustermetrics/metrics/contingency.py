@@ -80,7 +80,7 @@ class ContingencyStats:
         for tab, ri, ci in ((self.table, ri_a, ci_a), (other.table, ri_b, ci_b)):
             coo = tab.tocoo()
             parts.append((coo.data, ri[coo.row], ci[coo.col]))
-        data, r, c = (np.concatenate(x) for x in zip(*parts))
+        data, r, c = (np.concatenate(x) for x in zip(*parts, strict=True))
         out.table = sp.csr_array((data, (r, c)), shape=shape, dtype=np.int64)
         out.table.sum_duplicates()
         for attr in ("n_missing_true", "n_missing_pred", "n_noise"):

@@ -38,12 +38,14 @@ class DaviesBouldinStats:
 
     def update(self, X: np.ndarray, labels: Labels) -> DaviesBouldinStats:
         codes = self.stats.codes_for(labels)
+        mean = self.stats.mean
+        assert mean is not None, "statistics of no rows have no centroids"
         step = max(1, CHUNK_BYTES // (8 * X.shape[1]))
         for i in range(0, len(X), step):  # float64 copies of cache-sized chunks
             c = codes[i:i + step]
             keep = c >= 0
             dev = X[i:i + step][keep].astype(np.float64)
-            dev -= self.stats.mean[c[keep]]
+            dev -= mean[c[keep]]
             dist = np.sqrt(np.einsum("ij,ij->i", dev, dev))
             self.dist_sum += np.bincount(c[keep], weights=dist, minlength=len(self.dist_sum))
         return self
@@ -96,6 +98,6 @@ def davies_bouldin_score(X, labels) -> float:
     return DaviesBouldinStats(stats).update(X, enc).score()
 
 
-__all__ = ["calinski_harabasz_score", "davies_bouldin_score", "DaviesBouldinStats",
-           "calinski_harabasz_from_stats"]
+__all__ = ["DaviesBouldinStats", "calinski_harabasz_from_stats", "calinski_harabasz_score",
+           "davies_bouldin_score"]
 

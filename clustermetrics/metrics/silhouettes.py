@@ -26,6 +26,8 @@ in how they get S:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,9 +39,16 @@ from scipy.spatial.distance import cdist
 from threadpoolctl import threadpool_limits
 
 from ..errors import InvalidInputError
-from ._validation import (check_cluster_count, check_positive_int_or_none, check_same_length,
-                          check_shape, check_str_option, check_vectors, describe_rows,
-                          nonfinite_sentence)
+from ._validation import (
+    check_cluster_count,
+    check_positive_int_or_none,
+    check_same_length,
+    check_shape,
+    check_str_option,
+    check_vectors,
+    describe_rows,
+    nonfinite_sentence,
+)
 from .clusterstats import BLOCK_BYTES, CHUNK_BYTES, ClusterStats
 from .labels import Labels, encode_labels
 from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
@@ -104,10 +113,8 @@ class SilhouetteResult:
         table["scored"] = table["scored"].astype(int)
         table["nearest"] = g["nearest"].agg(lambda x: x.mode().iloc[0])
         table.insert(0, "size", [self.cluster_sizes.get(c, 0) for c in table.index])
-        try:
+        with contextlib.suppress(TypeError):
             table = table.sort_index()
-        except TypeError:
-            pass
         table.index.name = "cluster"
         return table
 
@@ -162,7 +169,7 @@ def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, met
     rows = int(min(LINEAR_PART_ROWS, max(4096, -(-n // (4 * workers)))))
     tasks = [(i, min(i + rows, n)) for i in range(0, n, rows)]
     parts = list(_parallel(tasks, lambda t: basis.silhouette(X[t[0]:t[1]], codes[t[0]:t[1]])))
-    return tuple(np.concatenate(p) for p in zip(*parts))
+    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
 
 def cluster_stats(X: np.ndarray, labels: Labels, metric: str) -> ClusterStats:
@@ -179,9 +186,10 @@ def cluster_stats(X: np.ndarray, labels: Labels, metric: str) -> ClusterStats:
         return ClusterStats.from_batch(X[i:j], Labels(labels.codes[i:j], labels.categories),
                                        unit_sums=cosine, moments=not cosine)
 
-    stats = None
-    for part in _parallel(list(zip(bounds[:-1], bounds[1:])), run):
+    stats: ClusterStats | None = None
+    for part in _parallel(list(itertools.pairwise(bounds)), run):
         stats = part if stats is None else stats.merge(part)
+    assert stats is not None  # at least one range, if empty
     return stats
 
 
@@ -200,15 +208,18 @@ class _LinearBasis:
         self.counts = stats.counts
         counts = np.maximum(stats.counts, 1).astype(np.float64)
         if metric == "cosine":
+            assert stats.unit_sum is not None, "cosine needs the unit-vector sums"
             basis = stats.unit_sum / counts[:, None]  # mean unit vector of each cluster
             self.basis_sq = self.spread = np.zeros(len(counts))
         else:
+            assert stats.mean is not None, "squared euclidean needs the moments"
             self.center = stats.global_mean()
             basis = stats.mean - self.center
             self.basis_sq = np.einsum("ij,ij->i", basis, basis)
             self.spread = stats.m2 / counts
-        self.basis = {np.dtype(np.float64): np.ascontiguousarray(basis.T)}
-        self.basis[np.dtype(np.float32)] = self.basis[np.dtype(np.float64)].astype(np.float32)
+        exact = np.ascontiguousarray(basis.T)
+        self.basis: dict[np.dtype, np.ndarray] = {np.dtype(np.float64): exact,
+                                                  np.dtype(np.float32): exact.astype(np.float32)}
 
     def silhouette(self, X: np.ndarray, codes: np.ndarray):
         """s, a, b, nearest for rows X with cluster indices ``codes``."""
@@ -314,6 +325,7 @@ class _Kernel:
         right = np.empty((m, d + 2), dtype=self.dtype)
         left = np.empty((m, d + 2), dtype=self.dtype)
         x = right[:, :d]
+        assert self.center is not None
         np.subtract(raw, self.center, out=x)
         sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
         right[:, d], right[:, d + 1] = 1, sq
@@ -325,20 +337,22 @@ class _Kernel:
         """The tile of distances between rows ``rs`` of a and rows ``cs`` of b; ``hit``
         (rows, columns of the tile) marks each row's distance to itself, set to 0."""
         if not self.euclidean:
-            D = cdist(a.raw[rs], b.raw[cs], metric=self.metric)
+            dist = cdist(a.raw[rs], b.raw[cs], metric=self.metric)
             if self.metric in ("cosine", "correlation"):  # 1 - u.v/(|u||v|) of equal vectors
-                D[D < 8 * np.finfo(np.float64).eps] = 0.0
+                dist[dist < 8 * np.finfo(np.float64).eps] = 0.0
         else:
-            D = np.matmul(a.left[rs], b.right[cs].T)  # |x_i|^2 + |x_j|^2 - 2 x_i.x_j
+            assert a.left is not None and b.right is not None
+            dist = np.matmul(a.left[rs], b.right[cs].T)  # |x_i|^2 + |x_j|^2 - 2 x_i.x_j
             if hit is not None:  # not a close pair to recompute
-                D[hit] = np.inf
-            self._recompute_close(D, a, rs, b, cs)
-            np.sqrt(D, out=D)
+                dist[hit] = np.inf
+            self._recompute_close(dist, a, rs, b, cs)
+            np.sqrt(dist, out=dist)
         if hit is not None:
-            D[hit] = 0
-        return D
+            dist[hit] = 0
+        return dist
 
     def _recompute_close(self, D, a: _Block, rs: slice, b: _Block, cs: slice) -> None:
+        assert a.sq is not None and b.sq is not None
         sqa, sqb = a.sq[rs], b.sq[cs]
         if not len(sqb):
             return
@@ -374,7 +388,7 @@ class _Kernel:
         or -1), where b's part is not wanted.
         """
         same = b is None
-        b = a if same else b
+        b = a if b is None else b
         part_a = _Part(np.zeros((len(a), self.k)), len(a))
         part_b = None if same or self_cols is not None else _Part(np.zeros((len(b), self.k)),
                                                                   len(b))
@@ -413,7 +427,7 @@ class _Kernel:
                 sub = D[rows - r0, first:]
                 if sub.shape[1]:
                     i = np.argmin(sub, axis=0)
-                    target = part_a if same else part_b
+                    target = part_a if part_b is None else part_b
                     where = slice(r1, len(b)) if same else slice(None)
                     target.closer(where, sub[i, np.arange(sub.shape[1])], a.ids[rows[i]])
         return part_a, part_b
@@ -491,7 +505,8 @@ def pairwise_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: 
         return out
 
     total = _Part(np.zeros((n, kernel.k)), n)
-    for i, parts in zip(range(len(edges)), _parallel(list(range(len(edges))), run)):
+    tasks = list(range(len(edges)))
+    for i, parts in zip(tasks, _parallel(tasks, run), strict=True):
         for where, part in parts:
             total.add(where, part)
         if progress:
@@ -524,7 +539,7 @@ def sample_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: st
         return part
 
     total = _Part(np.zeros((len(rows), kernel.k)), len(rows))
-    for (r0, _, _), part in zip(tasks, _parallel(tasks, run)):
+    for (r0, _, _), part in zip(tasks, _parallel(tasks, run), strict=True):
         total.add(slice(r0, r0 + len(part.sums)), part)
         if progress:
             progress(1 / len(tasks))
@@ -607,8 +622,9 @@ def _check_distance_block(B, rows: np.ndarray) -> None:
         if data.dtype.kind == "f" and not np.isfinite(data).all():
             bad = np.unique(np.repeat(np.arange(B.shape[0]), np.diff(B.indptr))[
                 ~np.isfinite(data)])
-            raise InvalidInputError(f"{nonfinite_sentence(data, slice(None))} X has NaN or "
-                                    f"infinite distances in {describe_rows(rows[bad])}.")
+            sentence = nonfinite_sentence(data, np.arange(len(data)))
+            raise InvalidInputError(f"{sentence} X has NaN or infinite distances in "
+                                    f"{describe_rows(rows[bad])}.")
         if data.size and data.min() < 0:
             bad = np.unique(np.repeat(np.arange(B.shape[0]), np.diff(B.indptr))[data < 0])
             raise InvalidInputError(_NEGATIVE + f" X has negative distances in "
@@ -683,7 +699,7 @@ def precomputed_sums(D, codes: np.ndarray, counts: np.ndarray, rows: np.ndarray,
         return part
 
     total = _Part(np.zeros((len(rows), len(columns))), len(rows))
-    for (r0, r1), part in zip(tasks, _parallel(tasks, run)):
+    for (r0, r1), part in zip(tasks, _parallel(tasks, run), strict=True):
         total.add(slice(r0, r1), part)
         if progress:
             progress(1 / len(tasks))
@@ -794,7 +810,7 @@ def assemble(sample_index, own, parts, counts, categories, metric, method) -> Si
         score=score, ci=ci, method=method, metric=metric, n_samples=int(counts.sum()),
         sample_index=sample_index, values=s, a=a, b=b, labels=categories[own],
         nearest=categories[nearest],
-        cluster_sizes={c: int(n) for c, n in zip(categories, counts) if n})
+        cluster_sizes={c: int(n) for c, n in zip(categories, counts, strict=True) if n})
 
 
 def silhouette_score(X, labels, *, metric: str = "euclidean", sample_size: int | None = None,

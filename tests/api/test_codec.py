@@ -186,6 +186,7 @@ def test_plain_values_round_trip(value):
 ERROR_CASES = [
     errors.ClusterMetricsError("something"),
     errors.InvalidInputError("bad input"),
+    errors.InvalidParameterError("The 'metric' parameter of silhouette_score must be ..."),
     errors.SchemaError("field 'x' of _id 'a' does not fit"),
     errors.NotFoundError("dataset", "prodcts", ["products", "other"]),
     errors.StoreLockedError("The store is open in process 1"),

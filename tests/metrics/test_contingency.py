@@ -143,13 +143,12 @@ def test_negative_eps_is_an_error():
 
 
 def test_eps_with_sparse_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="^Cannot set 'eps' when sparse=True"):
+    with pytest.raises(cm.InvalidInputError, match=r"^Cannot set 'eps' when sparse=True"):
         cm.contingency_matrix([0, 1], [0, 1], eps=0.5, sparse=True)
 
 
 def test_expected_mutual_info_matches_sklearn_on_unbalanced_marginals():
-    from sklearn.metrics.cluster._expected_mutual_info_fast import (
-        expected_mutual_information)
+    from sklearn.metrics.cluster._expected_mutual_info_fast import expected_mutual_information
     rng = np.random.default_rng(3)
     t = rng.choice(8, 200_000, p=[.5, .2, .1, .1, .05, .03, .01, .01])
     p = rng.choice(5, 200_000, p=[.4, .3, .2, .05, .05])
@@ -168,7 +167,8 @@ def test_merged_batches_equal_one_shot(data, n, kt, kp, strings):
     if strings:
         t = np.array([f"c{v}" for v in t], dtype=object)
     cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=5)))
-    parts = [ContingencyStats().update(t[a:b], p[a:b]) for a, b in zip([0, *cuts], [*cuts, n])]
+    parts = [ContingencyStats().update(t[a:b], p[a:b])
+             for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
     order = data.draw(st.permutations(range(len(parts))))
     merged = ContingencyStats()
     for i in order:

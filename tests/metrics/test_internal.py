@@ -71,7 +71,7 @@ def test_merged_batches_equal_one_shot(data, n, k, d):
     labels = np.r_[np.arange(k), rng.integers(0, k, n - k)]
     X = rng.normal(size=(n, d)) + labels[:, None] * 3 + 50
     cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=5)))
-    bounds = list(zip([0, *cuts], [*cuts, n]))
+    bounds = list(zip([0, *cuts], [*cuts, n], strict=True))
     parts = [ClusterStats.from_batch(X[a:b], encode_labels(labels[a:b]), unit_sums=True)
              for a, b in bounds]
     merged = ClusterStats(unit_sums=True)

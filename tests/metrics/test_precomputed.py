@@ -204,7 +204,7 @@ def test_non_zero_diagonal_is_an_error(dtype):
 
 
 def test_non_zero_integer_diagonal_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="^The precomputed distance matrix contains "
+    with pytest.raises(cm.InvalidInputError, match=r"^The precomputed distance matrix contains "
                                                    "non-zero elements on the diagonal"):
         cm.silhouette_score([[1, 1, 2], [1, 0, 1], [2, 1, 0]], [0, 0, 1], metric="precomputed")
 
@@ -240,7 +240,7 @@ def test_one_cluster_is_an_error_with_a_matrix():
 
 
 def test_one_dimensional_matrix_is_an_error():
-    with pytest.raises(cm.InvalidInputError, match="^Expected 2D array, got 1D array instead"):
+    with pytest.raises(cm.InvalidInputError, match=r"^Expected 2D array, got 1D array instead"):
         cm.silhouette_score(np.zeros(4), [0, 0, 1, 1], metric="precomputed")
 
 

@@ -22,7 +22,7 @@ def test_float64_matches_sklearn_to_1e10(real_dataset, metric, which):
 
 @pytest.mark.parametrize("metric", METRICS)
 def test_float32_matches_sklearn_to_1e5(real_dataset, metric):
-    _, X, y, km = real_dataset
+    _, X, _y, km = real_dataset
     X32 = X.astype(np.float32)
     assert cm.silhouette_score(X32, km, metric=metric) == pytest.approx(
         skm.silhouette_score(X32, km, metric=metric), abs=1e-5)
@@ -270,7 +270,7 @@ def test_unknown_metric_is_an_error(func):
 
 
 def test_metric_that_is_not_a_string_is_an_error():
-    with pytest.raises(TypeError, match="^The 'metric' parameter of silhouette_score must be"):
+    with pytest.raises(TypeError, match=r"^The 'metric' parameter of silhouette_score must be"):
         cm.silhouette_score(np.eye(4), [0, 0, 1, 1], metric=len)
 
 
@@ -281,14 +281,14 @@ def test_length_mismatch_is_an_error():
         cm.silhouette_score(np.eye(4), [0, 0, 1])
 
 
-def test_one_dimensional_X_is_an_error():
+def test_one_dimensional_x_is_an_error():
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Expected 2D array, got 1D array instead: X has shape \(4,\)\. "
                              r"X must be 2-D"):
         cm.silhouette_score(np.arange(4.0), [0, 0, 1, 1])
 
 
-def test_three_dimensional_X_is_an_error():
+def test_three_dimensional_x_is_an_error():
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Found array with dim 3, while dim <= 2 is required\. X must be "
                              r"2-D \(n_samples, n_features\); got shape \(4, 2, 2\)"):
@@ -301,30 +301,30 @@ def test_two_dimensional_labels_are_an_error():
         cm.silhouette_score(np.eye(4), [[0, 1]] * 4)
 
 
-def test_non_numeric_X_is_an_error():
+def test_non_numeric_x_is_an_error():
     with pytest.raises(cm.InvalidInputError,
-                       match="^dtype='numeric' is not compatible with arrays of bytes/strings\. "
+                       match=r"^dtype='numeric' is not compatible with arrays of bytes/strings\. "
                              ".*X must be numeric"):
         cm.silhouette_score(np.array([["a"], ["b"], ["c"], ["d"]]), [0, 0, 1, 1])
 
 
-def test_object_X_of_numbers_is_converted():
+def test_object_x_of_numbers_is_converted():
     X = np.array([[0.0], [1.0], [4.0], [5.0]], dtype=object)
     assert cm.silhouette_score(X, [0, 0, 1, 1]) == pytest.approx(
         skm.silhouette_score(X.astype(float), [0, 0, 1, 1]), abs=1e-15)
 
 
-def test_empty_X_is_an_error():
+def test_empty_x_is_an_error():
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Found array with 0 sample\(s\) \(shape=\(0, 3\)\) while a "
                              "minimum of 1 is required"):
         cm.silhouette_score(np.empty((0, 3)), [])
 
 
-def test_X_without_features_is_an_error():
+def test_x_without_features_is_an_error():
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Found array with 0 feature\(s\) \(shape=\(4, 0\)\) while a "
-                             "minimum of 1 is required\. X has 0 features"):
+                             r"minimum of 1 is required\. X has 0 features"):
         cm.silhouette_score(np.empty((4, 0)), [0, 0, 1, 1])
 
 
@@ -377,7 +377,7 @@ def test_sparse_and_list_inputs(blobs):
 
 @pytest.mark.parametrize("container", ["csr_matrix", "csc_array", "coo_matrix", "lil_matrix"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "sqeuclidean", "manhattan"])
-def test_silhouette_samples_of_sparse_X(blobs, container, metric):
+def test_silhouette_samples_of_sparse_x(blobs, container, metric):
     import scipy.sparse as sp
     X, labels = blobs
     X = np.where(np.abs(X) < 1, 0.0, X)  # some structure of zeros
@@ -412,7 +412,7 @@ def test_float32_tight_clusters_are_rescored_in_float64(metric):
                                rtol=0, atol=1e-5)
 
 
-def test_linear_silhouette_never_copies_X():
+def test_linear_silhouette_never_copies_x():
     import tracemalloc
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 8, 100_000)
