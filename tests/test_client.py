@@ -49,9 +49,11 @@ def test_streamed_in_small_batches_equals_one_shot(client, store, digits, metric
                          cache_mb=cache_mb)
     streamed = evaluate_source(source, metric=metric)
     one_shot = cm.evaluate(X.astype(np.float32), labels, y, metric=metric)
-    assert streamed.scores == pytest.approx(one_shot.scores, rel=1e-9, abs=1e-12)
+    # float32 vectors: the linear silhouette's GEMMs run in float32, whose rounding depends on
+    # how rows are grouped (README: float32 policy), so equal to float32 precision
+    assert streamed.scores == pytest.approx(one_shot.scores, rel=1e-6, abs=1e-9)
     np.testing.assert_allclose(streamed.silhouette_detail.values,
-                               one_shot.silhouette_detail.values, atol=1e-9)
+                               one_shot.silhouette_detail.values, atol=1e-6)
     assert (source._cache is not None) == (cache_mb > 0)
 
 
