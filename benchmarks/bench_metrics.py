@@ -84,6 +84,32 @@ def precomputed_child(n: int, folder: str) -> None:
     print(t_write, t, tracemalloc.get_traced_memory()[1], D.nbytes)
 
 
+def stored_benchmark(n: int, k: int = 16) -> None:
+    """The metrics call on a stored dataset (cosine, no ground truth) against one X @ W pass,
+    evaluate() on the array, and one read of the vectors from the store."""
+    import tempfile
+    X, labels = blobs(n, 768, k)
+    W = np.random.default_rng(1).standard_normal((768, k), dtype=np.float32)
+    ids = np.array([f"d{i}" for i in range(n)], dtype=object)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as folder, \
+            cm.Client(path=os.path.join(folder, "bench.duckdb")) as client:
+        client.Dataset("bench").insert_documents(X, ids=ids, vector_field="emb_vector_")
+        client.vector_tools.cluster.set_cluster_labels("bench", "emb_vector_", "k16",
+                                                       dict(zip(ids, labels, strict=True)))
+        t_stored, stored = timed(client.vector_tools.cluster.metrics, "bench", "emb_vector_",
+                                 "k16", metric="cosine")
+        source = client.api._source("bench", "emb_vector_", "k16", None)
+        t_read, _ = timed(lambda: sum(len(b.X) for b in source.batches()))
+    t_memory, memory = timed(cm.evaluate, X, labels, metric="cosine")
+    t_sil, _ = timed(cm.silhouette_score, X, labels, metric="cosine")
+    t_gemm, _ = timed(lambda: X @ W, repeat=3)
+    row(f"metrics call, stored, cosine n={n:,} k={k}", t_stored,
+        note=f"{t_stored / t_gemm:.2f}x one X @ W pass ({t_gemm:.2f} s); one read of the "
+             f"vectors {t_read:.2f} s; evaluate() in memory {t_memory:.2f} s (all metrics), "
+             f"silhouette alone {t_sil:.2f} s; |diff| "
+             f"{abs(stored.silhouette - memory.silhouette):.1e}")
+
+
 def float64_cosine_check(X, labels, k, rows) -> np.ndarray:
     """The float64 computation of the cosine silhouette of ``rows``: float64 unit-vector sums
     over X in blocks (no float64 copy of X), then each chosen row against them."""
@@ -109,6 +135,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes, no 1M / 10M runs")
     ap.add_argument("--only", choices=["silhouette", "labels"], default=None,
                     help="run one family of benchmarks")
+    ap.add_argument("--store", type=int, default=0, metavar="N",
+                    help="also the metrics call on N x 768 vectors in a store (cosine, k=16)")
     ap.add_argument("--precomputed", type=int, default=0, metavar="N",
                     help="also score a memory-mapped N x N float32 matrix (4 N^2 bytes on disk)")
     args = ap.parse_args()
@@ -167,6 +195,9 @@ def silhouette_benchmarks(args, n_small: int) -> None:
         print(f"peak memory, euclidean n={n_mem:,} d=768: {(peak - base) / 2**20:.0f} MiB "
               f"allocated beside the data ({data / 2**20:.0f} MiB); budget: working memory "
               f"{cm.metrics.silhouettes.WORKING_MEMORY_MB} MiB + 100 MiB", flush=True)
+
+    if args.store:
+        stored_benchmark(args.store)
 
     if args.precomputed:
         import tempfile

@@ -75,8 +75,9 @@ def main() -> None:
     t0 = time.perf_counter()
     memory = cm.evaluate(X, labels, truth, metric="cosine")
     t_memory = time.perf_counter() - t0
-    assert stored.scores == memory.scores or all(
-        abs(stored.scores[m] - memory.scores[m]) < 1e-9 for m in memory.scores)
+    # float32 vectors: the GEMMs round by batch, so equal to float32 precision
+    assert all(abs(stored.scores[m] - memory.scores[m]) <= 1e-6 * max(1, abs(memory.scores[m]))
+               for m in memory.scores)
     print(f"metrics (cosine, with ground truth) on the stored dataset: {t_stored:.2f} s "
           f"(pass 1 {stages.get('statistics', 0):.2f} s, pass 2 {stages.get('silhouette', 0):.2f}"
           f" s)")
