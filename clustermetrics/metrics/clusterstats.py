@@ -9,7 +9,12 @@ where ``sum ||x||^2 - n ||mean||^2`` would cancel. Memory is O(k * d), never O(n
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..errors import InvalidInputError
 from ._validation import describe_rows
@@ -17,6 +22,7 @@ from .labels import Labels, align
 
 CHUNK_BYTES = 8 * 2**20  # float64 working copy per chunk: small enough to stay in cache
 BLOCK_BYTES = 1 * 2**20  # rows of X per GEMM: read from memory once, then reused from cache
+PART_ROWS = 65536  # rows per task when a large batch is split over the cores
 TIGHT = 0.05  # float32 unit-vector sums of clusters whose mean is longer than 1 - TIGHT: float64
 
 
@@ -65,10 +71,29 @@ class ClusterStats:
         Each block's sums are one GEMM in X's precision (float32 stays float32) against the
         block's one-hot matrix, and its unit-vector sums the same GEMM with the one-hot
         entries scaled by 1/|x|; blocks are merged in float64 (Chan et al.). No copy of X is
-        made beyond one block at a time.
+        made beyond one block at a time. A large batch is split into row ranges folded on all
+        cores and merged: the statistic is mergeable.
         """
         if X.dtype.kind != "f":
             X = X.astype(np.float64)
+        workers = os.cpu_count() or 1
+        if chunk_rows is not None or workers == 1 or len(X) < 2 * PART_ROWS:
+            return cls._fold(X, labels, unit_sums, moments, row_offset, row_ids, chunk_rows)
+        bounds = np.linspace(0, len(X), 2 * workers + 1).astype(int)
+
+        def run(task):
+            i, j = task
+            return cls._fold(X[i:j], Labels(labels.codes[i:j], labels.categories), unit_sums,
+                             moments, row_offset + i, None if row_ids is None else row_ids[i:j],
+                             None)
+
+        out = None
+        for part in parallel_map(list(itertools.pairwise(bounds)), run):
+            out = part if out is None else out.merge(part)
+        return out
+
+    @classmethod
+    def _fold(cls, X, labels: Labels, unit_sums, moments, row_offset, row_ids, chunk_rows):
         step = chunk_rows or max(1, BLOCK_BYTES // (X.dtype.itemsize * max(X.shape[1], 1)))
         k = labels.k
         out = cls(unit_sums=unit_sums, moments=moments)
@@ -78,13 +103,18 @@ class ClusterStats:
         out.mean, out.m2 = np.zeros((k, d)), np.zeros(k)
         if unit_sums:
             out.unit_sum = np.zeros((k, d))
-        for i in range(0, len(X), step):
-            part = Labels(labels.codes[i:i + step], labels.categories)
-            ids = None if row_ids is None else row_ids[i:i + step]
-            out._add_block(X[i:i + step], part, row_offset + i, ids)
+        # one block-sized buffer reused by every block: fresh pages cost more than the work
+        work = np.empty((min(step, len(X)), d), dtype=X.dtype) if moments else None
+        # the block GEMMs are small: threads in BLAS only wait on each other (and on a busy
+        # machine much longer); large batches run row ranges on all cores instead
+        with threadpool_limits(limits=1, user_api="blas"):
+            for i in range(0, len(X), step):
+                part = Labels(labels.codes[i:i + step], labels.categories)
+                ids = None if row_ids is None else row_ids[i:i + step]
+                out._add_block(X[i:i + step], part, row_offset + i, ids, work)
         return out
 
-    def _add_block(self, X, labels: Labels, row_offset, row_ids) -> None:
+    def _add_block(self, X, labels: Labels, row_offset, row_ids, work=None) -> None:
         """Fold one cache-sized block of rows into this statistic, in place.
 
         Unit-vector sums are one GEMM in X's precision (float32 stays float32) with the one-hot
@@ -123,7 +153,10 @@ class ClusterStats:
             onehot[rows, codes] = 1
             assert self.mean is not None
             ref = np.where((self.counts > 0)[:, None], self.mean, x[first]).astype(x.dtype)
-            dev = x - ref[codes]
+            if work is None:
+                work = np.empty(x.shape, dtype=x.dtype)
+            dev = np.take(ref, codes, axis=0, out=work[:len(x)])
+            np.subtract(x, dev, out=dev)
             with np.errstate(invalid="ignore", divide="ignore"):
                 shift = np.nan_to_num((onehot.T @ dev).astype(np.float64) / counts[:, None])
             sq = np.einsum("ij,ij->i", dev, dev).astype(np.float64)
@@ -241,3 +274,15 @@ class ClusterStats:
         lookup[: len(ib)] = pos[ib]
         lookup[-2:] = [-2, -1]  # NOISE, MISSING keep their meaning
         return lookup[labels.codes]
+
+
+def parallel_map(tasks, fn):
+    """Run ``fn`` over tasks on all cores, BLAS single-threaded inside each: the element-wise
+    work between the GEMMs then runs in parallel too. Results come in the order of the tasks,
+    consumed as they come (so they do not pile up)."""
+    workers = min(os.cpu_count() or 1, len(tasks))
+    if workers <= 1:
+        yield from map(fn, tasks)
+        return
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        yield from pool.map(fn, tasks)

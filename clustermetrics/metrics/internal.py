@@ -7,7 +7,7 @@ from scipy.spatial.distance import cdist
 
 from ..errors import InvalidInputError
 from ._validation import check_cluster_count, check_same_length, check_vectors
-from .clusterstats import CHUNK_BYTES, ClusterStats
+from .clusterstats import BLOCK_BYTES, ClusterStats
 from .labels import Labels, encode_labels
 
 
@@ -40,14 +40,18 @@ class DaviesBouldinStats:
         codes = self.stats.codes_for(labels)
         mean = self.stats.mean
         assert mean is not None, "statistics of no rows have no centroids"
-        step = max(1, CHUNK_BYTES // (8 * X.shape[1]))
-        for i in range(0, len(X), step):  # float64 copies of cache-sized chunks
+        step = max(1, BLOCK_BYTES // (8 * X.shape[1]))
+        work = np.empty((min(step, len(X)), X.shape[1]))  # reused: fresh pages cost more
+        for i in range(0, len(X), step):  # float64 deviations, a cache-sized block at a time
             c = codes[i:i + step]
             keep = c >= 0
-            dev = X[i:i + step][keep].astype(np.float64)
-            dev -= mean[c[keep]]
+            x = X[i:i + step]
+            if not keep.all():
+                x, c = x[keep], c[keep]
+            dev = np.take(mean, c, axis=0, out=work[:len(c)])
+            np.subtract(x, dev, out=dev)
             dist = np.sqrt(np.einsum("ij,ij->i", dev, dev))
-            self.dist_sum += np.bincount(c[keep], weights=dist, minlength=len(self.dist_sum))
+            self.dist_sum += np.bincount(c, weights=dist, minlength=len(self.dist_sum))
         return self
 
     def merge(self, other: DaviesBouldinStats) -> DaviesBouldinStats:

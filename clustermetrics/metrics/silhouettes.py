@@ -27,9 +27,7 @@ in how they get S:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,7 +47,7 @@ from ._validation import (
     describe_rows,
     nonfinite_sentence,
 )
-from .clusterstats import BLOCK_BYTES, CHUNK_BYTES, ClusterStats
+from .clusterstats import BLOCK_BYTES, CHUNK_BYTES, ClusterStats, parallel_map
 from .labels import Labels, encode_labels
 from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
 from .sampling import estimate_from_moments, stratified_rows
@@ -168,29 +166,10 @@ def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, met
     workers = os.cpu_count() or 1
     rows = int(min(LINEAR_PART_ROWS, max(4096, -(-n // (4 * workers)))))
     tasks = [(i, min(i + rows, n)) for i in range(0, n, rows)]
-    parts = list(_parallel(tasks, lambda t: basis.silhouette(X[t[0]:t[1]], codes[t[0]:t[1]])))
+    with threadpool_limits(limits=1, user_api="blas"):  # small GEMMs: see ClusterStats
+        parts = list(_parallel(tasks, lambda t: basis.silhouette(X[t[0]:t[1]],
+                                                                 codes[t[0]:t[1]])))
     return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
-
-
-def cluster_stats(X: np.ndarray, labels: Labels, metric: str) -> ClusterStats:
-    """The first pass of the linear silhouette: what ``metric`` needs of :class:`ClusterStats`
-    (unit-vector sums for cosine, moments for sqeuclidean), row ranges folded on all cores and
-    merged."""
-    cosine = metric == "cosine"
-    n, workers = len(X), os.cpu_count() or 1
-    parts = 1 if n < LINEAR_PART_ROWS else 2 * workers
-    bounds = np.linspace(0, n, parts + 1).astype(int)
-
-    def run(task):
-        i, j = task
-        return ClusterStats.from_batch(X[i:j], Labels(labels.codes[i:j], labels.categories),
-                                       unit_sums=cosine, moments=not cosine)
-
-    stats: ClusterStats | None = None
-    for part in _parallel(list(itertools.pairwise(bounds)), run):
-        stats = part if stats is None else stats.merge(part)
-    assert stats is not None  # at least one range, if empty
-    return stats
 
 
 class _LinearBasis:
@@ -470,15 +449,7 @@ def _block_size(n: int, d: int, itemsize: int, working_memory: float | None) -> 
     return int(max(16, min(n, 2048, budget // per_row)))
 
 
-def _parallel(tasks, fn):
-    """Run ``fn`` over tasks on all cores, BLAS single-threaded inside each: the element-wise
-    work between the GEMMs then runs in parallel too."""
-    workers = min(os.cpu_count() or 1, len(tasks))
-    if workers <= 1:
-        yield from map(fn, tasks)
-        return
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        yield from pool.map(fn, tasks)  # consumed in order, so results do not pile up
+_parallel = parallel_map  # the name the engines' sampled pass knows it by
 
 
 def pairwise_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
@@ -784,7 +755,9 @@ def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=
 
     Xv, codes = (X, enc.codes) if len(index) == len(X) else (X[index], enc.codes[index])
     if metric in LINEAR_METRICS:
-        stats = cluster_stats(Xv, Labels(codes, enc.categories), metric)
+        stats = ClusterStats.from_batch(Xv, Labels(codes, enc.categories),
+                                        unit_sums=metric == "cosine",
+                                        moments=metric != "cosine")
         parts = linear_silhouette(Xv, codes, stats, metric)
         method = "exact (cluster sums, O(n·k·d))"
     elif sampled:
