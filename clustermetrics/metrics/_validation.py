@@ -15,18 +15,19 @@ from ..errors import InvalidInputError, InvalidParameterError, rows_hint
 
 
 def check_vectors(X, *, name: str = "X", row_offset: int = 0, row_ids=None,
-                  min_samples: int = 0) -> np.ndarray:
+                  min_samples: int = 0, finite: bool = True) -> np.ndarray:
     """A 2-D float32/float64 array with finite values, or an error naming the bad rows.
 
     ``row_ids`` (document ids) or ``row_offset`` (batch start) make messages point at the
     user's own rows. ``min_samples=1`` refuses an empty array (the one-shot functions do, as
-    scikit-learn; a batch of a stream may be empty).
+    scikit-learn; a batch of a stream may be empty). ``finite=False`` leaves the NaN/inf check to
+    a pass that finds them on the way (:class:`ClusterStats` does, from its squared norms).
     """
     X = as_vectors(X, name=name)
     check_shape(X, name=name, min_samples=min_samples)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    bad = nonfinite_rows(X)
+    bad = nonfinite_rows(X) if finite else ()
     if len(bad):
         raise InvalidInputError(
             f"{nonfinite_sentence(X, bad, name)} {name} has NaN or infinite values in "

@@ -17,7 +17,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import InvalidInputError
-from ._validation import describe_rows
+from ._validation import describe_rows, nonfinite_sentence
 from .labels import Labels, align
 
 CHUNK_BYTES = 8 * 2**20  # float64 working copy per chunk: small enough to stay in cache
@@ -136,6 +136,7 @@ class ClusterStats:
         onehot = np.zeros((len(codes), k), dtype=x.dtype)
         if self.with_unit_sums:
             norms = np.sqrt(np.einsum("ij,ij->i", x, x).astype(np.float64))
+            _check_finite(norms, x, keep, row_offset, row_ids)
             zero = norms == 0
             if zero.any():
                 bad = np.flatnonzero(keep)[zero]
@@ -160,6 +161,7 @@ class ClusterStats:
             with np.errstate(invalid="ignore", divide="ignore"):
                 shift = np.nan_to_num((onehot.T @ dev).astype(np.float64) / counts[:, None])
             sq = np.einsum("ij,ij->i", dev, dev).astype(np.float64)
+            _check_finite(sq, x, keep, row_offset, row_ids)
             m2 = np.bincount(codes, weights=sq, minlength=k) - counts * np.einsum(
                 "ij,ij->i", shift, shift)
             self._merge_moments(counts, ref + shift, np.maximum(m2, 0.0))
@@ -274,6 +276,21 @@ class ClusterStats:
         lookup[: len(ib)] = pos[ib]
         lookup[-2:] = [-2, -1]  # NOISE, MISSING keep their meaning
         return lookup[labels.codes]
+
+
+def _check_finite(squares: np.ndarray, x: np.ndarray, keep: np.ndarray, row_offset,
+                  row_ids) -> None:
+    """Rows whose squared norm is not finite hold NaN or inf (or values whose squares overflow
+    X's precision): the same error as the vector checks, found on the way, with no pass of its
+    own."""
+    bad = np.flatnonzero(~np.isfinite(squares))
+    if len(bad):
+        rows = np.flatnonzero(keep)[bad]
+        raise InvalidInputError(
+            f"{nonfinite_sentence(x, bad)} X has NaN or infinite values (or values whose "
+            f"squares overflow {x.dtype}) in {describe_rows(rows, row_offset, row_ids)}; drop or "
+            "impute those rows first."
+        )
 
 
 def parallel_map(tasks, fn):

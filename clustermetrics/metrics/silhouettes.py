@@ -725,8 +725,8 @@ def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=
     check_positive_int_or_none(sample_size, param="sample_size", func=func)
     if metric == PRECOMPUTED:
         X = check_distance_matrix(X, func=func)
-    else:
-        X = check_vectors(X, min_samples=1)
+    else:  # the linear pass 1 finds NaN and inf itself, with no pass of its own
+        X = check_vectors(X, min_samples=1, finite=metric not in LINEAR_METRICS)
     enc = labels if isinstance(labels, Labels) else encode_labels(
         labels, noise_label=noise_label, noise=noise)
     check_same_length(X, len(enc.codes))

@@ -435,3 +435,23 @@ def test_euclidean_row_chunks_and_blocks_match_sklearn_in_float32(monkeypatch, b
     np.testing.assert_allclose(cm.silhouette_samples(X32, labels, working_memory=0.05),
                                skm.silhouette_samples(X32.astype(np.float64), labels),
                                rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+def test_nan_rows_are_found_by_the_linear_pass(metric):
+    X = np.ones((10, 2)) + np.arange(10)[:, None]
+    X[[2, 7], 0] = np.nan
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Input X contains NaN\. X has NaN or infinite values .* in 2 rows "
+                             r"\(first: 2, 7\)"):
+        cm.silhouette_score(X, [0, 1] * 5, metric=metric)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+def test_infinite_rows_are_found_by_the_linear_pass(metric):
+    X = (np.ones((10, 2)) + np.arange(10)[:, None]).astype(np.float32)
+    X[4, 1] = -np.inf
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^Input X contains infinity or a value too large for "
+                             r"dtype\('float32'\)\. .* in 1 rows \(first: 4\)"):
+        cm.silhouette_score(X, [0, 1] * 5, metric=metric)
