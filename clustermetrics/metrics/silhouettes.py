@@ -218,23 +218,28 @@ class _LinearBasis:
         return s, a, b, nearest
 
     def sums(self, x: np.ndarray, codes: np.ndarray, out: np.ndarray, scale: np.ndarray):
-        """``S`` for a block of rows into ``out``, each row's magnitude into ``scale``."""
+        """``S`` for a block of rows into ``out``, each row's magnitude into ``scale``; the
+        (rows x k) arithmetic runs in place in ``out``."""
         basis = self.basis.get(x.dtype)
         if basis is None:
             x, basis = x.astype(np.float64), self.basis[np.dtype(np.float64)]
+        snap = SNAP if x.dtype == np.float64 else SNAP32
         if self.metric == "cosine":
             norms = np.sqrt(np.einsum("ij,ij->i", x, x).astype(np.float64))
-            mean = 1.0 - (x @ basis) / norms[:, None]
-            size = np.ones((len(x), 1))
+            np.divide(x @ basis, norms[:, None], out=out)  # mean cosine similarity
+            np.subtract(1.0, out, out=out)  # mean distance
+            out[out <= snap] = 0.0
+            scale[:] = 1.0
         else:
             x = x - self.center.astype(x.dtype)
             sq = np.einsum("ij,ij->i", x, x).astype(np.float64)[:, None]
-            mean = sq - 2.0 * (x @ basis) + self.basis_sq + self.spread
-            size = sq + self.basis_sq + self.spread
-        snap = SNAP if x.dtype == np.float64 else SNAP32
-        mean[mean <= snap * size] = 0.0
-        out[:] = self.counts * mean
-        scale[:] = size[np.arange(len(x)), codes] if size.shape[1] > 1 else size[:, 0]
+            np.multiply(x @ basis, -2.0, out=out)
+            out += sq
+            out += self.basis_sq + self.spread  # mean squared distance
+            size = sq + (self.basis_sq + self.spread)
+            out[out <= snap * size] = 0.0
+            scale[:] = size[np.arange(len(x)), codes]
+        out *= self.counts
 
 
 # -- S from blocked pairwise distances -----------------------------------------------------------
