@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+
 import numpy as np
 from scipy.spatial.distance import cdist
 
 from ..errors import InvalidInputError
 from ._validation import check_cluster_count, check_same_length, check_vectors
-from .clusterstats import BLOCK_BYTES, ClusterStats
+from .clusterstats import BLOCK_BYTES, PART_ROWS, ClusterStats, parallel_map
 from .labels import Labels, encode_labels
 
 
@@ -40,18 +43,30 @@ class DaviesBouldinStats:
         codes = self.stats.codes_for(labels)
         mean = self.stats.mean
         assert mean is not None, "statistics of no rows have no centroids"
-        step = max(1, BLOCK_BYTES // (8 * X.shape[1]))
-        work = np.empty((min(step, len(X)), X.shape[1]))  # reused: fresh pages cost more
-        for i in range(0, len(X), step):  # float64 deviations, a cache-sized block at a time
-            c = codes[i:i + step]
-            keep = c >= 0
-            x = X[i:i + step]
-            if not keep.all():
-                x, c = x[keep], c[keep]
-            dev = np.take(mean, c, axis=0, out=work[:len(c)])
-            np.subtract(x, dev, out=dev)
-            dist = np.sqrt(np.einsum("ij,ij->i", dev, dev))
-            self.dist_sum += np.bincount(c, weights=dist, minlength=len(self.dist_sum))
+        k = len(self.dist_sum)
+
+        def run(task):
+            i0, i1 = task
+            step = max(1, BLOCK_BYTES // (8 * X.shape[1]))
+            work = np.empty((min(step, i1 - i0), X.shape[1]))  # reused: fresh pages cost more
+            out = np.zeros(k)
+            for i in range(i0, i1, step):  # float64 deviations, a cache-sized block at a time
+                j = min(i + step, i1)
+                c = codes[i:j]
+                keep = c >= 0
+                x = X[i:j]
+                if not keep.all():
+                    x, c = x[keep], c[keep]
+                dev = np.take(mean, c, axis=0, out=work[:len(c)])
+                np.subtract(x, dev, out=dev)
+                out += np.bincount(c, weights=np.sqrt(np.einsum("ij,ij->i", dev, dev)),
+                                   minlength=k)
+            return out
+
+        parts = max(1, min(2 * (os.cpu_count() or 1), len(X) // PART_ROWS))
+        bounds = np.linspace(0, len(X), parts + 1).astype(int)
+        for part in parallel_map(list(itertools.pairwise(bounds)), run):
+            self.dist_sum += part
         return self
 
     def merge(self, other: DaviesBouldinStats) -> DaviesBouldinStats:
