@@ -9,13 +9,16 @@ in how they get S:
 
 - ``cosine`` and ``sqeuclidean``: from per-cluster sums (:class:`ClusterStats`) in O(n k d) time,
   no pairwise distances at all: ``S[i, c] = n_c - <x_i/|x_i|, sum_{j in c} x_j/|x_j|>`` and
-  ``S[i, c] = n_c |x_i - mean_c|^2 + m2_c``.
+  ``S[i, c] = n_c |x_i - mean_c|^2 + m2_c``. Two passes over X in cache-sized blocks of rows,
+  each block one GEMM in X's precision, accumulated in float64; float32 rows of tight clusters
+  are scored again in float64 (see :class:`_LinearBasis`).
 - ``euclidean`` and any metric of ``scipy.spatial.distance.cdist``: blocked pairwise distances,
-  each pair of blocks computed once (the matrix is symmetric), euclidean by squared norms and one
-  GEMM per block in the input's precision (float32 stays float32) after centring the data,
-  reduced to cluster sums by a product with the block's one-hot matrix and accumulated in
-  float64. Memory is bounded by ``working_memory`` whatever n; singleton clusters take no
-  column of S, only each row's nearest singleton.
+  each pair of rows computed once (the matrix is symmetric), euclidean by one GEMM per tile in
+  the input's precision (float32 stays float32) on centred data with the squared norms folded
+  in, pairs too close for that recomputed from the rows (identical vectors at exactly 0), reduced
+  to cluster sums by products with the blocks' one-hot matrices and accumulated in float64 (see
+  :class:`_Kernel`). Memory is bounded by ``working_memory`` whatever n; singleton clusters take
+  no column of S, only each row's nearest singleton.
 - ``precomputed``: X is the square matrix of distances itself (dense, memory-mapped or
   scipy.sparse, where an entry left out is a distance of 0, as in scikit-learn); blocks of rows,
   checked while they are read, are reduced to S by a product with the one-hot matrix, so a
