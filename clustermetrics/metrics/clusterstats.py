@@ -14,7 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..errors import InvalidInputError
 from ._validation import describe_rows, nonfinite_sentence
@@ -22,7 +22,7 @@ from .labels import Labels, align
 
 CHUNK_BYTES = 8 * 2**20  # float64 working copy per chunk: small enough to stay in cache
 BLOCK_BYTES = 1 * 2**20  # rows of X per GEMM: read from memory once, then reused from cache
-PART_ROWS = 65536  # rows per task when a large batch is split over the cores
+PART_ROWS = 4096  # rows per task, at least, when a batch is split over the cores
 TIGHT = 0.05  # float32 unit-vector sums of clusters whose mean is longer than 1 - TIGHT: float64
 
 
@@ -107,7 +107,7 @@ class ClusterStats:
         work = np.empty((min(step, len(X)), d), dtype=X.dtype) if moments else None
         # the block GEMMs are small: threads in BLAS only wait on each other (and on a busy
         # machine much longer); large batches run row ranges on all cores instead
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             for i in range(0, len(X), step):
                 part = Labels(labels.codes[i:i + step], labels.categories)
                 ids = None if row_ids is None else row_ids[i:i + step]
@@ -301,5 +301,17 @@ def parallel_map(tasks, fn):
     if workers <= 1:
         yield from map(fn, tasks)
         return
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
         yield from pool.map(fn, tasks)
+
+
+_controller: ThreadpoolController | None = None
+
+
+def single_threaded_blas():
+    """A context in which BLAS runs on one thread. The controller, which finds the loaded
+    libraries (milliseconds once duckdb and pyarrow are loaded), is made once."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")

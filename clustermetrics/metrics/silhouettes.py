@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial.distance import cdist
-from threadpoolctl import threadpool_limits
 
 from ..errors import InvalidInputError
 from ._validation import (
@@ -50,7 +49,7 @@ from ._validation import (
     describe_rows,
     nonfinite_sentence,
 )
-from .clusterstats import BLOCK_BYTES, CHUNK_BYTES, ClusterStats, parallel_map
+from .clusterstats import BLOCK_BYTES, CHUNK_BYTES, ClusterStats, parallel_map, single_threaded_blas
 from .labels import Labels, encode_labels
 from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
 from .sampling import estimate_from_moments, stratified_rows
@@ -169,7 +168,7 @@ def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, met
     workers = os.cpu_count() or 1
     rows = int(min(LINEAR_PART_ROWS, max(4096, -(-n // (4 * workers)))))
     tasks = [(i, min(i + rows, n)) for i in range(0, n, rows)]
-    with threadpool_limits(limits=1, user_api="blas"):  # small GEMMs: see ClusterStats
+    with single_threaded_blas():  # small GEMMs: see ClusterStats
         parts = list(_parallel(tasks, lambda t: basis.silhouette(X[t[0]:t[1]],
                                                                  codes[t[0]:t[1]])))
     return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
