@@ -98,8 +98,9 @@ def stored_benchmark(n: int, k: int = 16) -> None:
                                                        dict(zip(ids, labels, strict=True)))
         t_stored, stored = timed(client.vector_tools.cluster.metrics, "bench", "emb_vector_",
                                  "k16", metric="cosine")
-        source = client.api._source("bench", "emb_vector_", "k16", None)
-        t_read, _ = timed(lambda: sum(len(b.X) for b in source.batches()))
+        with client.api.store.session():  # the file held open while this read runs
+            source = client.api._source("bench", "emb_vector_", "k16", None)
+            t_read, _ = timed(lambda: sum(len(b.X) for b in source.batches()))
     t_memory, memory = timed(cm.evaluate, X, labels, metric="cosine")
     t_sil, _ = timed(cm.silhouette_score, X, labels, metric="cosine")
     t_gemm, _ = timed(lambda: X @ W, repeat=3)
