@@ -27,7 +27,7 @@ def check_vectors(X, *, name: str = "X", row_offset: int = 0, row_ids=None,
     check_shape(X, name=name, min_samples=min_samples)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    bad = nonfinite_rows(X) if finite else ()
+    bad = nonfinite_rows(X) if finite else np.empty(0, dtype=np.int64)
     if len(bad):
         raise InvalidInputError(
             f"{nonfinite_sentence(X, bad, name)} {name} has NaN or infinite values in "
