@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from ..metrics.evaluate import Batch
 from ..store.store import Store
+from .columns import label_values as _values
 
 BATCH_ROWS = 16_384  # small batches arrive sooner: measured faster than 65,536 in bench_store
 CACHE_MB = 1024  # a pass that fits is kept for the next one instead of reading DuckDB again
@@ -81,13 +82,3 @@ class StoreSource:
         truth = _values(rb.column(rb.num_columns - 1)) if self.has_truth else None
         return Batch(X, labels, truth, rb.column(0).to_numpy(zero_copy_only=False), partition)
 
-
-def _values(col: pa.Array) -> np.ndarray:
-    """Labels as numpy: ints stay ints when none is missing, strings as objects (None kept)."""
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    if col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-        return col.to_numpy(zero_copy_only=False)
-    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        return col.to_numpy(zero_copy_only=False)  # object array, None for missing
-    return np.array(col.to_pylist(), dtype=object)

@@ -21,7 +21,9 @@ order:
    Davies-Bouldin's distances and the silhouettes: per row from the cluster statistics (cosine,
    squared euclidean), or the sample's distance sums to the batch's rows (:class:`SampleSums`).
    Silhouettes go into a mergeable :class:`SilhouetteSummary`, plus per-sample detail unless
-   ``detail=False``. ``finish(summary, sample)`` gives the :class:`Scores`.
+   ``detail=False``. ``finish(summary, sample)`` gives the :class:`Scores`. An engine that
+   holds no array of every row scores an exact pairwise metric by :class:`BlockPass`: each
+   batch's rows as a block, against every batch.
 
 :func:`build_result` turns a summary and its scores into a :class:`ClusterMetrics`.
 
@@ -74,6 +76,7 @@ from .silhouettes import (
 )
 
 LINEAR_METHOD = "exact (cluster sums, O(n·k·d))"
+BLOCKED_METHOD = "exact (blocked pairwise)"
 BINS = 2000  # silhouette histogram over [-1, 1]: quantiles to 0.001
 
 
@@ -772,12 +775,14 @@ class ScorePass:
 
     Attributes
     ----------
-    mode : {"linear", "sampled", "pairwise"}
+    mode : {"linear", "sampled", "pairwise", "blocked"}
         How silhouettes are made. ``"linear"`` (cosine, squared euclidean): each row scored
         from the cluster statistics. ``"sampled"`` (a pairwise metric with a :class:`Sample`):
         the batch adds its :class:`SampleSums`. ``"pairwise"`` (exact, a pairwise metric): the
         batch's cluster indices are kept for a driver that holds the whole array and runs the
-        blocked kernel on it (the local engine only; O(n) integers).
+        blocked kernel on it (the local engine only; O(n) integers). ``"blocked"`` (exact, a
+        pairwise metric, no array in one place): made by :meth:`BlockPass.finish`, each
+        block's silhouettes exact against every partition.
     dist_sum : ndarray of shape (k,)
         Davies-Bouldin: summed member-to-centroid distances per cluster.
     silhouettes : SilhouetteSummary or None
@@ -884,8 +889,9 @@ class ScorePass:
             method = f"sampled ({len(own)} of {summary.n}, stratified, scored against all)"
         else:
             if self.silhouettes is None:
-                raise ValueError("A linear pass lost its silhouette summary.")
-            sil, method = self.silhouettes, LINEAR_METHOD
+                raise ValueError(f"A {self.mode} pass lost its silhouette summary.")
+            sil = self.silhouettes
+            method = BLOCKED_METHOD if self.mode == "blocked" else LINEAR_METHOD
             if options.detail:
                 kept = [self.detail[p] for p in sorted(self.detail)]
                 index, own = (np.concatenate([d[i] for d in kept]) for i in (0, 1))
@@ -898,6 +904,80 @@ class ScorePass:
         else:
             score, ci = sil.mean(), None
         return Scores(score, ci, method, sil.n, sil.per_cluster(cats, counts), None, db)
+
+
+@dataclass
+class BlockPass:
+    """Pass 2 for an exact pairwise metric when no one place holds every row: one block.
+
+    The block is one batch's clustered rows. :meth:`start` makes them a :class:`Sample` of
+    their own; :meth:`add` adds one batch's :class:`SampleSums` (every batch of the source
+    once, the block's own included); :meth:`finish` turns the sums into the block's exact
+    silhouettes, a :class:`ScorePass` in ``"blocked"`` mode that merges with the other
+    blocks'. Memory: the block, its ``(rows, k)`` sums and one batch at a time. Every pair of
+    rows is computed twice (once from each side), where the one-array kernel computes it once.
+
+    Attributes
+    ----------
+    block : Sample
+        The block's clustered rows.
+    partition : int
+        The block's batch.
+    dist_sum : ndarray of shape (k,)
+        Davies-Bouldin's distances of the block's rows.
+    sums : SampleSums or None
+        Distance sums added so far.
+    seen : frozenset
+        Partitions added so far.
+    """
+
+    block: Sample
+    partition: int
+    dist_sum: np.ndarray
+    sums: SampleSums | None = None
+    seen: frozenset[int] = frozenset()
+
+    @classmethod
+    def start(cls, batch: Batch, summary: ClusterSummary) -> BlockPass:
+        """The block of ``batch``'s rows, with nothing added yet."""
+        X = as_vectors(batch.X)  # checked in pass 1
+        codes = summary.encode(batch)
+        rows = np.flatnonzero(codes >= 0)
+        dist_sum = summary.davies_bouldin().update(X, Labels(codes, summary.categories)).dist_sum
+        block = Sample(X[rows], codes[rows], np.full(len(rows), batch.partition, np.int64), rows,
+                       rows + summary.start(batch.partition))
+        return cls(block, batch.partition, dist_sum)
+
+    def add(self, batch: Batch, summary: ClusterSummary) -> BlockPass:
+        """A new partial with the distances from the block's rows to ``batch``'s added."""
+        if batch.partition in self.seen:
+            raise ValueError(f"Partition {batch.partition} was added to the block twice.")
+        options = summary.options
+        sums = self.sums
+        if len(self.block.x):
+            part = SampleSums.from_batch(self.block, as_vectors(batch.X), summary.encode(batch),
+                                         batch.partition, summary.counts, options.metric,
+                                         options.working_memory)
+            sums = part if sums is None else sums.merge(part)
+        return BlockPass(self.block, self.partition, self.dist_sum, sums,
+                         self.seen | {batch.partition})
+
+    def finish(self, summary: ClusterSummary) -> ScorePass:
+        """The block's share of pass 2, once every partition of pass 1 was added."""
+        missing = set(summary.partitions) - self.seen
+        if missing:
+            raise ValueError(f"Partitions {sorted(missing)[:5]} were not added to the block.")
+        block, k = self.block, summary.k
+        if self.sums is None:  # no clustered row in this block
+            empty = np.empty(0)
+            parts: tuple = (empty, empty, empty, np.empty(0, np.int64))
+        else:
+            parts = self.sums.finish(block, summary.counts)
+        out = ScorePass("blocked", self.dist_sum,
+                        SilhouetteSummary.from_values(block.codes, parts[0], parts[3], k))
+        if summary.options.detail:
+            out.detail[self.partition] = (block.index, block.codes, *parts)
+        return out
 
 
 @dataclass
