@@ -50,11 +50,13 @@ from .metrics import (
 
 __version__ = "0.1.0"
 
-_LAZY = {"Client": "clustermetrics.client", "Dataset": "clustermetrics.client"}
+_LAZY = {"Client": "clustermetrics.client", "Dataset": "clustermetrics.client",
+         "evaluate_parquet": "clustermetrics.engine.dask"}
 
 
 def __getattr__(name: str):
-    # the store (duckdb) loads only when asked for, so the metrics stay light to import
+    # the store (duckdb) and the Dask engine load only when asked for, so the metrics stay
+    # light to import
     if name in _LAZY:
         import importlib
         return getattr(importlib.import_module(_LAZY[name]), name)
@@ -85,6 +87,7 @@ __all__ = [
     "contingency_matrix",
     "davies_bouldin_score",
     "evaluate",
+    "evaluate_parquet",
     "fowlkes_mallows_score",
     "homogeneity_completeness_v_measure",
     "homogeneity_score",

@@ -268,16 +268,25 @@ def datasets_delete(path, dataset, yes, as_json):
 
 @command(datasets, "export")
 @click.argument("dataset")
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path())
+@click.option("--rows-per-file", type=int, default=None,
+              help="Write a new folder OUTPUT of Parquet files of at most this many rows.")
 @click.option("--json", "as_json", is_flag=True)
-def datasets_export(path, dataset, output, as_json):
+def datasets_export(path, dataset, output, rows_per_file, as_json):
     """Write DATASET to OUTPUT as Parquet, CSV or JSON lines, by its extension (.parquet,
-    .csv, .jsonl); labels of every alias included."""
-    from .store.files import export_format
-    export_format(output)  # extension and folder checked before the store is opened
+    .csv, .jsonl); labels of every alias included. With --rows-per-file, OUTPUT is a new
+    folder of Parquet files, which `metrics --parquet` reads in parallel."""
+    from .store.files import check_folder, export_format
+    if rows_per_file is None:  # extension and folder checked before the store is opened
+        export_format(output)
+    else:
+        check_folder(output, rows_per_file)
     with _client(path) as client:
         ds = client.Dataset(dataset)
-        ds.export(output)
+        if rows_per_file is None:
+            ds.export(output)
+        else:
+            ds.export_parquet(output, rows_per_file=rows_per_file)
         n = len(ds)
     if as_json:
         return _emit_json({"dataset": dataset, "path": output, "documents": n})
@@ -511,17 +520,50 @@ def _metric_options(fn):
     return fn
 
 
-@command(main, "metrics", short_help="Metrics of one cluster alias.")
-@_target(ground_truth=True)
+@command(main, "metrics", short_help="Metrics of one cluster alias, or of Parquet files.")
+@click.argument("dataset", required=False)
+@click.option("--vector-field", "-f", required=True, help="The vector field.")
+@click.option("--alias", "-a", default=None, help="The cluster alias.")
+@click.option("--ground-truth", "-g", default=None, help="Field with the true classes.")
 @_metric_options
+@click.option("--parquet", default=None, metavar="PATH_OR_GLOB",
+              help="Evaluate Parquet files (a file, folder, glob or URL) on Dask instead of a "
+                   "stored dataset.")
+@click.option("--labels-field", "-l", default=None,
+              help="With --parquet: the column of cluster labels.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --parquet: a running Dask scheduler (default: a local cluster).")
+@click.option("--workers", type=int, default=None,
+              help="With --parquet: workers of the local cluster (default: one per core).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample_size,
-                random_state, noise_label, noise, as_json):
-    """Cluster metrics of ALIAS on DATASET (with --ground-truth: ARI, AMI, NMI, ...)."""
-    with _client(path) as client:
-        result = _metrics(client, dataset, vector_field, alias, ground_truth, metric=metric,
-                          sample_size=sample_size, random_state=random_state,
-                          noise_label=_label(noise_label), noise=noise, as_json=as_json)
+                random_state, noise_label, noise, parquet, labels_field, scheduler, workers,
+                as_json):
+    """Cluster metrics of ALIAS on DATASET (with --ground-truth: ARI, AMI, NMI, ...), or
+    with --parquet of the label column in Parquet files, on a Dask cluster."""
+    options = {"metric": metric, "sample_size": sample_size, "random_state": random_state,
+               "noise_label": _label(noise_label), "noise": noise}
+    if parquet is not None:
+        if dataset is not None or alias is not None:
+            raise click.UsageError("--parquet reads files: give no DATASET or --alias.")
+        if labels_field is None:
+            raise click.UsageError("--parquet needs --labels-field, the column of labels.")
+        if scheduler is not None and workers is not None:
+            raise click.UsageError("--scheduler and --workers exclude each other.")
+        from .engine.dask import evaluate_parquet
+        with _progress(as_json) as bar:
+            result = evaluate_parquet(parquet, vector_field, labels_field, ground_truth,
+                                      client=scheduler, workers=workers,
+                                      progress=_stages(bar), **options)
+    else:
+        if labels_field or scheduler or workers is not None:
+            raise click.UsageError("--labels-field, --scheduler and --workers go with "
+                                   "--parquet.")
+        if dataset is None or alias is None:
+            raise click.UsageError("Give DATASET and --alias (or --parquet PATH).")
+        with _client(path) as client:
+            result = _metrics(client, dataset, vector_field, alias, ground_truth,
+                              as_json=as_json, **options)
     if as_json:
         return _emit_json(result.to_dict())
     print_metrics(result)

@@ -31,7 +31,7 @@ from .errors import InvalidInputError
 from .metrics.result import ClusterMetrics
 from .metrics.silhouettes import resolve_metric
 from .store.documents import Pieces
-from .store.files import check_output_path, write_documents
+from .store.files import check_folder, check_output_path, write_documents, write_parquet_files
 from .store.store import nest
 
 PATH_ENV = "CLUSTERMETRICS_PATH"
@@ -166,8 +166,16 @@ class Dataset:
         extension, or a folder that does not exist, is refused before anything is read."""
         return write_documents(self.api.export_documents(self.dataset_id), path)
 
-    def export_parquet(self, path: str) -> str:
-        """Write every document (with the aliases' label columns) to a Parquet file."""
+    def export_parquet(self, path: str, *, rows_per_file: int | None = None) -> str:
+        """Write every document (with the aliases' label columns,
+        ``_cluster_.{vector_field}.{alias}``) to a Parquet file; with ``rows_per_file``, to a
+        new folder ``path`` of files of at most that many rows each (``part-00000.parquet``,
+        ...), which :func:`~clustermetrics.evaluate_parquet` reads in parallel. Returns
+        ``path``."""
+        if rows_per_file is not None:
+            check_folder(path, rows_per_file)  # before the store is read
+            write_parquet_files(self.api.export_documents(self.dataset_id), path, rows_per_file)
+            return path
         if not path.lower().endswith((".parquet", ".pq")):
             raise InvalidInputError(f"export_parquet writes Parquet; give a path ending in "
                                     f".parquet (got {path!r}), or use export(path) to write "

@@ -60,6 +60,8 @@ from .parquet import (
 
 RETRIES = 2  # per task, for exceptions other than data errors (a worker's death is not one)
 FAN_IN = 8  # partials merged per merge task
+# no dashboard; the scheduler's own small HTTP server on a free local port, not on 8787
+QUIET_HTTP = {"dashboard_address": "127.0.0.1:0"}
 
 __all__ = ["evaluate_parquet", "require_dask"]
 
@@ -197,7 +199,8 @@ def _connect(distributed, client, workers: int | None) -> Iterator[Any]:
         return
     n = workers or _cores()
     cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address=None, silence_logs=logging.ERROR,
+                                       scheduler_kwargs=QUIET_HTTP)
     dc = distributed.Client(cluster)
     try:
         yield dc

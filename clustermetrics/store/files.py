@@ -1,9 +1,11 @@
-"""Documents out to a file on the caller's side: Parquet, CSV or JSON lines, by extension."""
+"""Documents out to a file on the caller's side: Parquet, CSV or JSON lines, by extension; or
+to a folder of Parquet files of at most so many rows each (what a cluster reads in parallel)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 
 import pyarrow as pa
@@ -69,3 +71,81 @@ def write_documents(reader: pa.RecordBatchReader, path: str) -> str:
     finally:
         con.close()
     return path
+
+
+ROW_GROUP_ROWS = 65_536  # rows per row group in a folder of files: a task's unit of reading
+
+
+def write_parquet_files(reader: pa.RecordBatchReader, folder: str, rows_per_file: int, *,
+                        row_group_rows: int = ROW_GROUP_ROWS) -> list[str]:
+    """Stream ``reader`` into ``folder/part-00000.parquet``, ``part-00001.parquet``, ...: at
+    most ``rows_per_file`` rows each, in row groups of at most ``row_group_rows``. The folder
+    appears whole or not at all (written beside it, then renamed); it must not exist yet, or
+    be empty. Returns the files written, in order."""
+    import pyarrow.parquet as pq
+
+    folder = check_folder(folder, rows_per_file)
+    group = min(rows_per_file, row_group_rows)
+    tmp = f"{folder}.{os.getpid()}.partial"
+    names: list[str] = []
+    writer = None
+    in_file = 0
+    pending: list[pa.RecordBatch] = []
+    have = 0
+
+    def flush():
+        nonlocal pending, have
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending), row_group_size=group)
+        pending, have = [], 0
+
+    try:
+        os.makedirs(tmp)
+        for rb in reader:
+            while rb.num_rows:
+                if writer is None or in_file == rows_per_file:
+                    flush()
+                    if writer is not None:
+                        writer.close()
+                    names.append(f"part-{len(names):05d}.parquet")
+                    writer = pq.ParquetWriter(os.path.join(tmp, names[-1]), reader.schema)
+                    in_file = 0
+                take = min(rb.num_rows, rows_per_file - in_file, group - have)
+                pending.append(rb.slice(0, take))
+                rb = rb.slice(take)
+                have += take
+                in_file += take
+                if have == group:
+                    flush()
+        flush()
+        if writer is not None:
+            writer.close()
+            writer = None
+        if os.path.isdir(folder):
+            os.rmdir(folder)  # empty, as checked
+        os.replace(tmp, folder)
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [os.path.join(folder, n) for n in names]
+
+
+def check_folder(folder: str, rows_per_file: int) -> str:
+    """The folder a set of files will be written to (absolute), checked before any work."""
+    if isinstance(rows_per_file, bool) or not isinstance(rows_per_file, int) \
+            or rows_per_file < 1:
+        raise InvalidInputError(f"rows_per_file must be a positive integer; got {rows_per_file!r}.")
+    folder = os.path.abspath(folder)
+    parent = os.path.dirname(folder)
+    if not os.path.isdir(parent):
+        raise InvalidInputError(f"Cannot write {folder!r}: the folder {parent!r} does not exist. "
+                                "Create it first or choose another path.")
+    if os.path.isfile(folder):
+        raise InvalidInputError(f"Cannot write a folder of files at {folder!r}: it is a file.")
+    if os.path.isdir(folder) and os.listdir(folder):
+        raise InvalidInputError(f"Cannot write {folder!r}: the folder is not empty. Give a new "
+                                "folder (it is created).")
+    return folder
