@@ -88,14 +88,14 @@ def write_parquet_files(reader: pa.RecordBatchReader, folder: str, rows_per_file
     group = min(rows_per_file, row_group_rows)
     tmp = f"{folder}.{os.getpid()}.partial"
     names: list[str] = []
-    writer = None
+    writer: pq.ParquetWriter | None = None
     in_file = 0
     pending: list[pa.RecordBatch] = []
     have = 0
 
     def flush():
         nonlocal pending, have
-        if pending:
+        if pending and writer is not None:
             writer.write_table(pa.Table.from_batches(pending), row_group_size=group)
         pending, have = [], 0
 

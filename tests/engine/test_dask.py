@@ -13,7 +13,7 @@ from clustermetrics.metrics import passes
 from .conftest import write_files
 
 pytest.importorskip("distributed")
-from clustermetrics.engine import dask as dask_engine  # noqa: E402
+from clustermetrics.engine import dask as dask_engine
 
 TOL = {"rel": 1e-12, "abs": 1e-12}
 CASES = [  # (metric, sample_size, noise)

@@ -1,0 +1,188 @@
+"""The Dask engine against the local engine on the same Parquet files, in one run.
+
+    python benchmarks/bench_dask.py [--rows 5000000] [--dim 128] [--files 40]
+                                    [--folder /tmp/clustermetrics-bench-dask]
+
+Writes ``--files`` Parquet files of float32 vectors (``k`` = 50 clusters, a string ground truth
+of 60 classes) once under ``--folder`` (about 2.6 GB at the defaults; kept for the next run),
+then measures the cosine silhouette + ARI (every metric of ``evaluate_parquet``) three ways,
+each in a fresh process:
+
+- ``local``: the local driver folding the passes over the same row groups on one process
+  (``engine.parquet.evaluate_local``, no per-sample detail, like the Dask engine);
+- ``dask-1`` and ``dask-2``: ``evaluate_parquet`` on a LocalCluster of 1 and 2 worker
+  processes of one thread each (started before the clock starts; its start time is printed).
+
+It prints the times, the 2-worker / 1-worker ratio (aim: at most 0.6 on 2 cores), each
+process's peak resident memory (aim: under 2 GB per worker), that the three results agree,
+and the sizes of what the Dask engine broadcasts and merges, for the estimate of a larger
+cluster in the README. Workers re-import this module: nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+K, CLASSES = 50, 60
+
+
+def generate(folder: str, rows: int, dim: int, files: int) -> None:
+    """The files, written one at a time (memory: one file), unless already there."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stamp = os.path.join(folder, "_params.json")
+    params = {"rows": rows, "dim": dim, "files": files, "k": K, "classes": CLASSES}
+    if os.path.exists(stamp):
+        with open(stamp) as f:
+            if json.load(f) == params:
+                return
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=0.6, size=(K, dim)).astype(np.float32)
+    names = np.array([f"class-{c:02d}" for c in range(CLASSES)], dtype=object)
+    per_file = -(-rows // files)
+    t0 = time.perf_counter()
+    for i in range(files):
+        n = min(per_file, rows - i * per_file)
+        labels = rng.integers(0, K, n)
+        X = rng.standard_normal((n, dim), dtype=np.float32)
+        X += centers[labels]
+        noisy = rng.random(n) < 0.2
+        truth = np.where(noisy, rng.integers(0, CLASSES, n), labels % CLASSES)
+        table = pa.table({
+            "emb": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), dim),
+            "cluster": pa.array(labels),
+            "truth": pa.array(names[truth], type=pa.string()),
+        })
+        pq.write_table(table, os.path.join(folder, f"part-{i:03d}.parquet"),
+                       row_group_size=max(1, -(-n // 2)))
+    with open(stamp, "w") as f:
+        json.dump(params, f)
+    print(f"wrote {files} files of {rows:,} x {dim} float32 in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (user + system), threads included."""
+    return time.process_time()
+
+
+def run_one(kind: str, folder: str) -> dict:
+    """One measurement in this (fresh) process."""
+    from clustermetrics.engine.parquet import evaluate_local
+
+    args = (folder, "emb", "cluster", "truth")
+    if kind == "local":
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        res = evaluate_local(*args, metric="cosine")
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        peaks = [peak_mb()]
+        start = 0.0
+    else:
+        import distributed
+
+        import clustermetrics as cm
+        from clustermetrics.engine.dask import QUIET_HTTP
+        workers = int(kind.split("-")[1])
+        t0 = time.perf_counter()
+        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                      processes=True, dashboard_address=None,
+                                      scheduler_kwargs=QUIET_HTTP) as cluster, \
+                distributed.Client(cluster) as client:
+            start = time.perf_counter() - t0
+            before = client.run(cpu_seconds)
+            t0, c0 = time.perf_counter(), cpu_seconds()
+            res = cm.evaluate_parquet(*args, metric="cosine", client=client)
+            seconds = time.perf_counter() - t0
+            after = client.run(cpu_seconds)
+            cpu = cpu_seconds() - c0 + sum(after[w] - before[w] for w in before if w in after)
+            peaks = sorted(client.run(peak_mb).values())
+    return {"kind": kind, "seconds": seconds, "cpu": cpu, "start": start, "peaks_mb": peaks,
+            "driver_mb": peak_mb(), "silhouette": res.scores["silhouette"],
+            "adjusted_rand": res.scores["adjusted_rand"], "scores": res.scores,
+            "n": res.counts["n_documents"]}
+
+
+def sizes(folder: str) -> dict:
+    """Pickled sizes of what the engine ships: one pass-1 partial, the merged summary, one
+    pass-2 partial."""
+    from clustermetrics.engine.parquet import Columns, fold_cluster, fold_score, make_plan
+    from clustermetrics.metrics.passes import PassOptions
+
+    plan = make_plan(folder, Columns("emb", "cluster", "truth"))
+    options = PassOptions.make(metric="cosine", detail=False)
+    first = fold_cluster(plan.pieces[0], plan, options)
+    merged = first
+    for piece in plan.pieces[1:4]:
+        merged = merged.merge(fold_cluster(piece, plan, options))
+    summary = merged.finish()
+    score = fold_score(plan.pieces[0], plan, summary)
+    return {"pieces": len(plan.pieces), "rows_per_piece": plan.pieces[0].rows,
+            "pass1_partial": len(pickle.dumps(first)), "summary": len(pickle.dumps(summary)),
+            "pass2_partial": len(pickle.dumps(score)), "plan": len(pickle.dumps(plan))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--files", type=int, default=40)
+    ap.add_argument("--folder", default="/tmp/clustermetrics-bench-dask")
+    ap.add_argument("--run", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.run:
+        print(json.dumps(run_one(args.run, args.folder)))
+        return
+
+    generate(args.folder, args.rows, args.dim, args.files)
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores",
+          flush=True)
+    out = {}
+    for kind in ("local", "dask-1", "dask-2"):
+        proc = subprocess.run([sys.executable, __file__, "--folder", args.folder, "--run", kind],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode:
+            sys.exit(f"{kind} failed:\n{proc.stderr[-3000:]}")
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        out[kind] = r
+        extra = f", cluster start {r['start']:.1f} s" if r["start"] else ""
+        print(f"{kind:>7}: {r['seconds']:6.1f} s = {r['n'] / r['seconds']:,.0f} rows/s "
+              f"({r['cpu']:.1f} CPU-s, driver and workers), peak "
+              f"memory {', '.join(f'{m:,.0f}' for m in r['peaks_mb'])} MB per "
+              f"{'process' if kind == 'local' else 'worker'}{extra}; silhouette "
+              f"{r['silhouette']:.6f}, ARI {r['adjusted_rand']:.6f}", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
+    ratio = out["dask-2"]["seconds"] / out["dask-1"]["seconds"]
+    print(f"2 workers / 1 worker: {ratio:.2f} (aim <= 0.6 on 2 cores); 1 worker / local: "
+          f"{out['dask-1']['seconds'] / out['local']['seconds']:.2f}")
+    worst = max(max(r["peaks_mb"]) for k, r in out.items() if k != "local")
+    print(f"peak memory per worker: {worst:,.0f} MB (aim < 2,048 MB)")
+    base = out["local"]["scores"]
+    for kind in ("dask-1", "dask-2"):
+        diff = max(abs(out[kind]["scores"][m] - base[m]) for m in base)
+        print(f"{kind} vs local: largest difference of any metric {diff:.1e}")
+    s = sizes(args.folder)
+    per_row = out["dask-1"]["seconds"] / out["dask-1"]["n"]
+    cpu_row = out["dask-1"]["cpu"] / out["dask-1"]["n"]
+    print(f"per-row cost on one worker: {per_row * 1e6:.2f} us ({cpu_row * 1e6:.2f} CPU-us); "
+          f"{s['pieces']} row groups of {s['rows_per_piece']:,} rows; pickled: pass-1 partial {s['pass1_partial']:,} B, "
+          f"summary (broadcast) {s['summary']:,} B, pass-2 partial {s['pass2_partial']:,} B, "
+          f"plan (broadcast) {s['plan']:,} B")
+
+
+if __name__ == "__main__":
+    main()
