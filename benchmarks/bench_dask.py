@@ -179,7 +179,8 @@ def main() -> None:
     per_row = out["dask-1"]["seconds"] / out["dask-1"]["n"]
     cpu_row = out["dask-1"]["cpu"] / out["dask-1"]["n"]
     print(f"per-row cost on one worker: {per_row * 1e6:.2f} us ({cpu_row * 1e6:.2f} CPU-us); "
-          f"{s['pieces']} row groups of {s['rows_per_piece']:,} rows; pickled: pass-1 partial {s['pass1_partial']:,} B, "
+          f"{s['pieces']} row groups of {s['rows_per_piece']:,} rows; pickled: pass-1 partial "
+          f"{s['pass1_partial']:,} B, "
           f"summary (broadcast) {s['summary']:,} B, pass-2 partial {s['pass2_partial']:,} B, "
           f"plan (broadcast) {s['plan']:,} B")
 
