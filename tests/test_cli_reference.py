@@ -17,4 +17,4 @@ def test_reference_lists_every_command():
     ref = cli_reference.reference()
     for name in ("quickstart", "import", "datasets list", "cluster kmeans", "metrics", "sweep"):
         assert f"#### `clustermetrics {name}`" in ref
-    assert "Usage: clustermetrics metrics [OPTIONS] DATASET" in ref
+    assert "Usage: clustermetrics metrics [OPTIONS] [DATASET]" in ref  # optional with --parquet
