@@ -328,19 +328,21 @@ class Slice:
         return rows + self.offset
 
 
-def read_piece(piece: Piece, plan: Plan) -> Iterator[Slice]:
-    """The slices of one row group, read ``batch_rows`` at a time."""
+def read_piece(piece: Piece, plan: Plan, *, truth: bool = True) -> Iterator[Slice]:
+    """The slices of one row group, read ``batch_rows`` at a time; ``truth=False`` leaves the
+    ground truth column unread (only pass 1 needs it)."""
     cols = plan.columns
+    names = cols.names if truth else cols.names[:2]
     with open_parquet(piece.path) as pf:
         try:
             if piece.row_group >= pf.metadata.num_row_groups:
                 raise InvalidInputError(f"{piece.where} is gone: the file changed while it was "
                                         "read. Run again on files that are not being written.")
             batches = pf.iter_batches(batch_size=piece.batch_rows, row_groups=[piece.row_group],
-                                      columns=cols.names, use_threads=False)
+                                      columns=names, use_threads=False)
             offset = 0
             for j, rb in enumerate(_exact(batches, piece.batch_rows)):
-                yield _slice(rb, piece, plan, j, offset)
+                yield _slice(rb, piece, plan, j, offset, truth)
                 offset += rb.num_rows
         except (pa.ArrowException, OSError) as exc:
             raise InvalidInputError(f"Cannot read {piece.where}: {_reason(exc)}") from None
@@ -373,7 +375,8 @@ def _join(parts: list[pa.RecordBatch]) -> pa.RecordBatch:
     return pa.Table.from_batches(parts).combine_chunks().to_batches()[0]
 
 
-def _slice(rb: pa.RecordBatch, piece: Piece, plan: Plan, j: int, offset: int) -> Slice:
+def _slice(rb: pa.RecordBatch, piece: Piece, plan: Plan, j: int, offset: int,
+           truth: bool = True) -> Slice:
     vec = rb.column(0)
     kept = None
     if vec.null_count:
@@ -403,8 +406,8 @@ def _slice(rb: pa.RecordBatch, piece: Piece, plan: Plan, j: int, offset: int) ->
         X = np.array([np.nan if v is None else v for v in X], dtype=np.float64)
     X = X.reshape(-1, plan.dim)
     labels = label_values(rb.column(1))
-    truth = label_values(rb.column(2)) if plan.has_truth else None
-    return Slice(Batch(X, labels, truth, None, piece.first + j), piece, offset, kept)
+    classes = label_values(rb.column(2)) if plan.has_truth and truth else None
+    return Slice(Batch(X, labels, classes, None, piece.first + j), piece, offset, kept)
 
 
 def explain(exc: InvalidInputError, part: Slice, metric: str) -> InvalidInputError:
@@ -448,7 +451,8 @@ def fold_sample(piece: Piece, plan: Plan, summary: ClusterSummary,
                 sample_plan: SamplePlan) -> SamplePass:
     """The sampled rows of one row group."""
     return reduce(SamplePass.merge, (SamplePass.from_batch(p.batch, summary, sample_plan)
-                                     for p in read_piece(piece, plan) if p.batch.partition
+                                     for p in read_piece(piece, plan, truth=False)
+                                     if p.batch.partition
                                      in sample_plan.picks), SamplePass())
 
 
@@ -456,7 +460,7 @@ def fold_score(piece: Piece, plan: Plan, summary: ClusterSummary,
                sample: Sample | None = None) -> ScorePass | None:
     """Pass 2 over one row group (None when it has no rows with a vector)."""
     out: ScorePass | None = None
-    for part in read_piece(piece, plan):
+    for part in read_piece(piece, plan, truth=False):
         score = ScorePass.from_batch(part.batch, summary, sample)
         out = score if out is None else out.merge(score)
     return out
@@ -466,7 +470,7 @@ def fold_block(piece: Piece, index: int, plan: Plan, summary: ClusterSummary) ->
     """Exact pairwise silhouettes of one slice's rows (slice ``index`` of ``piece``), against
     every row group of the plan, read one slice at a time."""
     block = None
-    for part in read_piece(piece, plan):
+    for part in read_piece(piece, plan, truth=False):
         if part.batch.partition == piece.first + index:
             block = BlockPass.start(part.batch, summary)
             break
@@ -474,7 +478,7 @@ def fold_block(piece: Piece, index: int, plan: Plan, summary: ClusterSummary) ->
         raise InvalidInputError(f"{piece.where} has no slice {index}: the file changed while it "
                                 "was read.")
     for other in plan.pieces:
-        for part in read_piece(other, plan):
+        for part in read_piece(other, plan, truth=False):
             block = block.add(part.batch, summary)
     return block.finish(summary)
 
@@ -486,7 +490,8 @@ class ParquetSource:
     pass reads the files again, one slice at a time (memory: one slice, plus the statistics).
 
     ``current`` is the slice handed out last, so that a complaint about a batch can be told in
-    the file's terms (:func:`explain`).
+    the file's terms (:func:`explain`). The ground truth column is read by the first pass
+    only.
     """
 
     def __init__(self, plan: Plan):
@@ -494,10 +499,13 @@ class ParquetSource:
         self.n_rows = plan.n_rows
         self.has_truth = plan.has_truth
         self.current: Slice | None = None
+        self.passes = 0
 
     def batches(self) -> Iterator[Batch]:
+        truth = self.passes == 0  # only the first pass (the statistics) uses ground truth
+        self.passes += 1
         for piece in self.plan.pieces:
-            for part in read_piece(piece, self.plan):
+            for part in read_piece(piece, self.plan, truth=truth):
                 self.current = part
                 yield part.batch
 
