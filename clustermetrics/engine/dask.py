@@ -229,9 +229,9 @@ class _Run:
         return self.dc.map(_guarded, [fn] * len(items), items, key=keys, retries=RETRIES,
                            pure=False, **kwargs)
 
-    def _tree(self, name: str, futures: list, made: list):
-        """Merge tasks over groups of ``FAN_IN`` partials, level by level, on the workers
-        (each task it makes is added to ``made``)."""
+    def _tree(self, name: str, futures: list):
+        """Merge tasks over groups of ``FAN_IN`` partials, level by level, on the workers; the
+        root. Only the root is kept here: the scheduler frees each partial once merged."""
         if not futures:
             return self.dc.submit(_merge, key=f"clustermetrics-{name}-none-{self.tag}")
         level = 0
@@ -239,25 +239,25 @@ class _Run:
             futures = [self.dc.submit(_merge, *futures[i:i + FAN_IN], retries=RETRIES,
                                       key=f"clustermetrics-{name}-merge{level}-{i}-{self.tag}")
                        for i in range(0, len(futures), FAN_IN)]
-            made.extend(futures)
             level += 1
         return futures[0]
 
-    def _wait(self, leaves: list, stage: str, rows: list[int], total: int) -> None:
-        """Progress as each task ends; the first failure raised at once."""
-        rows_of = {f.key: r for f, r in zip(leaves, rows, strict=True)}
-        for future in self.distributed.as_completed(leaves):
+    def _wait(self, pending, stage: str, rows: dict, total: int) -> None:
+        """Progress as each task ends (``rows``: by key); the first failure raised at once.
+        Each future is dropped once seen, so that nothing here holds a finished partial."""
+        for future in pending:
             if future.status == "error":
                 future.result()  # raises the task's own exception, after its retries
             if future.type is Failed:
                 raise future.result().error
-            self.notify(stage, rows_of[future.key], total)
+            self.notify(stage, rows[future.key], total)
 
     def _gather(self, name: str, stage: str, fn, items: list, **kwargs) -> list:
         """``fn`` mapped over ``items``; the results, in order (small ones only)."""
         leaves = self._map(name, fn, items, **kwargs)
         try:
-            self._wait(leaves, stage, [1] * len(items), len(items))
+            self._wait(self.distributed.as_completed(leaves), stage,
+                       {f.key: 1 for f in leaves}, len(items))
             return self.dc.gather(leaves)
         finally:
             self.dc.cancel(leaves)
@@ -266,13 +266,18 @@ class _Run:
                 **kwargs):
         """``fn`` mapped over ``items`` and tree-merged on the workers; the merged partial."""
         leaves = self._map(name, fn, items, **kwargs)
-        futures = [*leaves]
+        rows_of = {f.key: r for f, r in zip(leaves, rows, strict=True)}
+        root = self._tree(name, leaves)
+        pending = self.distributed.as_completed(leaves)
+        del leaves  # as_completed holds each until it is seen, then nobody here does
         try:
-            root = self._tree(name, leaves, futures)
-            self._wait(leaves, stage, rows, total)
+            self._wait(pending, stage, rows_of, total)
             result = root.result()
+        except BaseException:
+            self.dc.cancel([root])  # with no one wanting them, the other tasks are dropped
+            raise
         finally:
-            self.dc.cancel(futures)
+            del pending
         if isinstance(result, Failed):
             raise result.error
         return result

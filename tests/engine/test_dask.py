@@ -195,3 +195,17 @@ def test_bad_options_fail_before_any_cluster_starts(parquet_dir, kwargs, message
 def test_workers_with_a_client_is_an_error(dask_client, parquet_dir):
     with pytest.raises(cm.InvalidInputError, match="workers= sizes the LocalCluster"):
         cm.evaluate_parquet(parquet_dir, "emb", "cluster", client=dask_client, workers=2)
+
+
+def test_nothing_is_left_on_the_cluster_after_a_run(dask_client, parquet_dir):
+    import time
+    for metric, sample_size in (("cosine", None), ("euclidean", 100), ("euclidean", None)):
+        cm.evaluate_parquet(parquet_dir, "emb", "cluster", metric=metric,
+                            sample_size=sample_size, client=dask_client, batch_rows=200)
+    deadline = time.monotonic() + 10
+    while True:  # the scheduler forgets released tasks asynchronously
+        left = dask_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert left == []  # no partial, and no broadcast summary, plan or sample
