@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_report.py
 	$(PY) benchmarks/bench_server.py
+	$(PY) benchmarks/bench_dask.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
