@@ -11,7 +11,8 @@ each in a fresh process:
 - ``local``: the local driver folding the passes over the same row groups on one process
   (``engine.parquet.evaluate_local``, no per-sample detail, like the Dask engine);
 - ``dask-1`` and ``dask-2``: ``evaluate_parquet`` on a LocalCluster of 1 and 2 worker
-  processes of one thread each (started before the clock starts; its start time is printed).
+  processes of one thread each, started as ``evaluate_parquet`` starts its own (before the
+  clock starts; its start time is printed).
 
 It prints the times, the 2-worker / 1-worker ratio (aim: at most 0.6 on 2 cores), each
 process's peak resident memory (aim: under 2 GB per worker), that the three results agree,
@@ -93,16 +94,18 @@ def run_one(kind: str, folder: str) -> dict:
         peaks = [peak_mb()]
         start = 0.0
     else:
+        import dask
         import distributed
 
         import clustermetrics as cm
-        from clustermetrics.engine.dask import QUIET_HTTP
+        from clustermetrics.engine.dask import QUIET_HTTP, worker_environ
         workers = int(kind.split("-")[1])
         t0 = time.perf_counter()
-        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                      processes=True, dashboard_address=None,
-                                      scheduler_kwargs=QUIET_HTTP) as cluster, \
-                distributed.Client(cluster) as client:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                               processes=True, dashboard_address=None,
+                                               scheduler_kwargs=QUIET_HTTP)
+        with cluster, distributed.Client(cluster) as client:
             start = time.perf_counter() - t0
             before = client.run(cpu_seconds)
             t0, c0 = time.perf_counter(), cpu_seconds()
@@ -173,8 +176,8 @@ def main() -> None:
     print(f"peak memory per worker: {worst:,.0f} MB (aim < 2,048 MB)")
     base = out["local"]["scores"]
     for kind in ("dask-1", "dask-2"):
-        diff = max(abs(out[kind]["scores"][m] - base[m]) for m in base)
-        print(f"{kind} vs local: largest difference of any metric {diff:.1e}")
+        diff = max(abs(out[kind]["scores"][m] - base[m]) / max(1.0, abs(base[m])) for m in base)
+        print(f"{kind} vs local: largest relative difference of any metric {diff:.1e}")
     s = sizes(args.folder)
     per_row = out["dask-1"]["seconds"] / out["dask-1"]["n"]
     cpu_row = out["dask-1"]["cpu"] / out["dask-1"]["n"]

@@ -46,7 +46,7 @@ from ..metrics.passes import (
     build_result,
 )
 from ..metrics.result import ClusterMetrics
-from ..metrics.silhouettes import LINEAR_METRICS
+from ..metrics.silhouettes import LINEAR_METRICS, limit_kernel_threads
 from .parquet import (
     Columns,
     Plan,
@@ -86,10 +86,21 @@ class Failed:
 
 
 def _guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A task: ``fn`` with the pairwise kernel on the worker's own threads (not every core of
+    its machine, which the machine's other workers share); a data error as its result."""
     try:
-        return fn(*args, **kwargs)
+        with limit_kernel_threads(_worker_threads()):
+            return fn(*args, **kwargs)
     except ClusterMetricsError as exc:
         return Failed(exc)
+
+
+def _worker_threads() -> int:
+    try:
+        from distributed import get_worker
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):  # not on a worker
+        return os.cpu_count() or 1
 
 
 def _merge(*parts: Any) -> Any:
@@ -197,16 +208,31 @@ def _connect(distributed, client, workers: int | None) -> Iterator[Any]:
         finally:
             dc.close()  # our connection only; the cluster keeps running
         return
+    import dask
+
     n = workers or _cores()
-    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR,
-                                       scheduler_kwargs=QUIET_HTTP)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
+        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=logging.ERROR,
+                                           scheduler_kwargs=QUIET_HTTP)
     dc = distributed.Client(cluster)
     try:
         yield dc
     finally:
         dc.close()
         cluster.close()
+
+
+def worker_environ() -> dict:
+    """The environment our LocalCluster's workers start with: Dask's (one BLAS thread each),
+    less ``MALLOC_TRIM_THRESHOLD_``. Setting it at all stops glibc from raising its mmap
+    threshold, so every large array of every slice comes from fresh pages: measured here,
+    6-12x the page faults and about 30% more CPU time for the same pass."""
+    import dask
+
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return env
 
 
 def _cores() -> int:

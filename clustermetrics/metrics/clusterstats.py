@@ -9,9 +9,11 @@ where ``sum ||x||^2 - n ||mean||^2`` would cancel. Memory is O(k * d), never O(n
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -293,11 +295,30 @@ def _check_finite(squares: np.ndarray, x: np.ndarray, keep: np.ndarray, row_offs
         )
 
 
+_THREADS: ContextVar[int | None] = ContextVar("clustermetrics_kernel_threads", default=None)
+
+
+def kernel_threads() -> int:
+    """Threads of the blocked kernels: every core, unless :func:`limit_kernel_threads` says."""
+    return _THREADS.get() or os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def limit_kernel_threads(n: int):
+    """Run the blocked kernels on ``n`` threads inside this context (a distributed engine's
+    worker that owns one core of a machine of many)."""
+    token = _THREADS.set(max(1, int(n)))
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
+
+
 def parallel_map(tasks, fn):
     """Run ``fn`` over tasks on all cores, BLAS single-threaded inside each: the element-wise
     work between the GEMMs then runs in parallel too. Results come in the order of the tasks,
     consumed as they come (so they do not pile up)."""
-    workers = min(os.cpu_count() or 1, len(tasks))
+    workers = min(kernel_threads(), len(tasks))
     if workers <= 1:
         yield from map(fn, tasks)
         return

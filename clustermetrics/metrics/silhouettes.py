@@ -49,7 +49,15 @@ from ._validation import (
     describe_rows,
     nonfinite_sentence,
 )
-from .clusterstats import BLOCK_BYTES, CHUNK_BYTES, ClusterStats, parallel_map, single_threaded_blas
+from .clusterstats import (
+    BLOCK_BYTES,
+    CHUNK_BYTES,
+    ClusterStats,
+    kernel_threads,
+    limit_kernel_threads,
+    parallel_map,
+    single_threaded_blas,
+)
 from .labels import Labels, encode_labels
 from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
 from .sampling import estimate_from_moments, stratified_rows
@@ -452,7 +460,7 @@ def _block_size(n: int, d: int, itemsize: int, working_memory: float | None) -> 
     """Rows per block: each thread holds two prepared blocks (each twice the rows, for the
     GEMM's two operands); 2048 rows keeps GEMMs fast."""
     budget = (working_memory or WORKING_MEMORY_MB) * 2**20
-    per_row = 4 * (os.cpu_count() or 1) * (d + 2) * itemsize
+    per_row = 4 * kernel_threads() * (d + 2) * itemsize
     return int(max(16, min(n, 2048, budget // per_row)))
 
 

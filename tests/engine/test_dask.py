@@ -1,5 +1,6 @@
 """The Dask engine: the same numbers as the local engine, on 2 workers."""
 
+import os
 import sys
 
 import numpy as np
@@ -140,11 +141,13 @@ def test_a_scheduler_address_is_used_and_left_running(dask_client, parquet_dir, 
 
 def test_without_a_client_a_local_cluster_is_started_and_closed(parquet_dir, monkeypatch):
     import distributed
-    made, made_clusters = [], []
+    made, made_clusters, environ = [], [], []
 
     class Recorded(distributed.LocalCluster):  # the asked-for kind, kept in process here
         def __init__(self, **kwargs):
+            import dask
             made.append(dict(kwargs))
+            environ.append(dask.config.get("distributed.nanny.pre-spawn-environ"))
             super().__init__(**{**kwargs, "processes": False})
             self.closed = False
             made_clusters.append(self)
@@ -160,6 +163,9 @@ def test_without_a_client_a_local_cluster_is_started_and_closed(parquet_dir, mon
     assert made_clusters[0].closed
     assert kwargs["n_workers"] == 2 and kwargs["threads_per_worker"] == 1
     assert kwargs["processes"] is True and kwargs["dashboard_address"] is None
+    # workers keep Dask's one BLAS thread, not its malloc trim threshold (page faults)
+    assert environ[0].get("OPENBLAS_NUM_THREADS") in (1, "1")
+    assert "MALLOC_TRIM_THRESHOLD_" not in environ[0]
 
 
 def test_the_engine_maps_the_metrics_own_partials():
@@ -209,3 +215,13 @@ def test_nothing_is_left_on_the_cluster_after_a_run(dask_client, parquet_dir):
             break
         time.sleep(0.05)
     assert left == []  # no partial, and no broadcast summary, plan or sample
+
+
+def test_a_task_runs_the_pairwise_kernel_on_its_worker_threads(dask_client):
+    # a worker of one thread on a machine of many must not start a thread per core
+    from clustermetrics.metrics.silhouettes import kernel_threads, limit_kernel_threads
+    assert dask_client.submit(dask_engine._guarded, kernel_threads, pure=False).result() == 1
+    assert kernel_threads() == (os.cpu_count() or 1)
+    with limit_kernel_threads(3):
+        assert kernel_threads() == 3
+    assert kernel_threads() == (os.cpu_count() or 1)
