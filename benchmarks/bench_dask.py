@@ -1,6 +1,6 @@
 """The Dask engine against the local engine on the same Parquet files, in one run.
 
-    python benchmarks/bench_dask.py [--rows 5000000] [--dim 128] [--files 40]
+    python benchmarks/bench_dask.py [--rows 5000000] [--dim 128] [--files 40] [--repeat 1]
                                     [--folder /tmp/clustermetrics-bench-dask]
 
 Writes ``--files`` Parquet files of float32 vectors (``k`` = 50 clusters, a string ground truth
@@ -145,6 +145,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--files", type=int, default=40)
     ap.add_argument("--folder", default="/tmp/clustermetrics-bench-dask")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of the three runs")
     ap.add_argument("--run", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.run:
@@ -152,35 +153,49 @@ def main() -> None:
         return
 
     generate(args.folder, args.rows, args.dim, args.files)
-    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores",
+    print(f"{os.cpu_count()} cores; {args.repeat} round(s) of local, dask-1, dask-2",
           flush=True)
-    out = {}
-    for kind in ("local", "dask-1", "dask-2"):
-        proc = subprocess.run([sys.executable, __file__, "--folder", args.folder, "--run", kind],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode:
-            sys.exit(f"{kind} failed:\n{proc.stderr[-3000:]}")
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        out[kind] = r
-        extra = f", cluster start {r['start']:.1f} s" if r["start"] else ""
-        print(f"{kind:>7}: {r['seconds']:6.1f} s = {r['n'] / r['seconds']:,.0f} rows/s "
-              f"({r['cpu']:.1f} CPU-s, driver and workers), peak "
-              f"memory {', '.join(f'{m:,.0f}' for m in r['peaks_mb'])} MB per "
-              f"{'process' if kind == 'local' else 'worker'}{extra}; silhouette "
-              f"{r['silhouette']:.6f}, ARI {r['adjusted_rand']:.6f}", flush=True)
-    print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
-    ratio = out["dask-2"]["seconds"] / out["dask-1"]["seconds"]
-    print(f"2 workers / 1 worker: {ratio:.2f} (aim <= 0.6 on 2 cores); 1 worker / local: "
-          f"{out['dask-1']['seconds'] / out['local']['seconds']:.2f}")
-    worst = max(max(r["peaks_mb"]) for k, r in out.items() if k != "local")
+    runs: dict[str, list[dict]] = {"local": [], "dask-1": [], "dask-2": []}
+    for round_ in range(args.repeat):
+        load = os.getloadavg()[0]
+        for kind in runs:
+            proc = subprocess.run([sys.executable, __file__, "--folder", args.folder, "--run",
+                                   kind], capture_output=True, text=True, check=False)
+            if proc.returncode:
+                sys.exit(f"{kind} failed:\n{proc.stderr[-3000:]}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            runs[kind].append(r)
+            extra = f", cluster start {r['start']:.1f} s" if r["start"] else ""
+            print(f"[{round_ + 1}] {kind:>6}: {r['seconds']:6.1f} s = "
+                  f"{r['n'] / r['seconds']:,.0f} rows/s ({r['cpu']:.1f} CPU-s, driver and "
+                  f"workers), peak memory {', '.join(f'{m:,.0f}' for m in r['peaks_mb'])} MB "
+                  f"per {'process' if kind == 'local' else 'worker'}{extra}; silhouette "
+                  f"{r['silhouette']:.6f}, ARI {r['adjusted_rand']:.6f}", flush=True)
+        print(f"[{round_ + 1}] load average (1 min) {load:.2f} before, "
+              f"{os.getloadavg()[0]:.2f} after; 2 workers / 1 worker "
+              f"{runs['dask-2'][-1]['seconds'] / runs['dask-1'][-1]['seconds']:.2f}", flush=True)
+
+    def median(kind, key="seconds"):
+        return float(np.median([r[key] for r in runs[kind]]))
+
+    out = {kind: rs[-1] for kind, rs in runs.items()}
+    ratios = [b["seconds"] / a["seconds"] for a, b in zip(runs["dask-1"], runs["dask-2"],
+                                                          strict=True)]
+    print(f"median times: local {median('local'):.1f} s, dask-1 {median('dask-1'):.1f} s, "
+          f"dask-2 {median('dask-2'):.1f} s; CPU-s: {median('local', 'cpu'):.1f}, "
+          f"{median('dask-1', 'cpu'):.1f}, {median('dask-2', 'cpu'):.1f}")
+    print(f"2 workers / 1 worker: median {np.median(ratios):.2f}, best {min(ratios):.2f} (aim "
+          f"<= 0.6 on 2 cores); 1 worker / local: {median('dask-1') / median('local'):.2f}")
+    worst = max(max(r["peaks_mb"]) for k, rs in runs.items() if k != "local" for r in rs)
     print(f"peak memory per worker: {worst:,.0f} MB (aim < 2,048 MB)")
     base = out["local"]["scores"]
     for kind in ("dask-1", "dask-2"):
-        diff = max(abs(out[kind]["scores"][m] - base[m]) / max(1.0, abs(base[m])) for m in base)
+        diff = max(abs(r["scores"][m] - base[m]) / max(1.0, abs(base[m]))
+                   for r in runs[kind] for m in base)
         print(f"{kind} vs local: largest relative difference of any metric {diff:.1e}")
     s = sizes(args.folder)
-    per_row = out["dask-1"]["seconds"] / out["dask-1"]["n"]
-    cpu_row = out["dask-1"]["cpu"] / out["dask-1"]["n"]
+    per_row = median("dask-1") / out["dask-1"]["n"]
+    cpu_row = median("dask-1", "cpu") / out["dask-1"]["n"]
     print(f"per-row cost on one worker: {per_row * 1e6:.2f} us ({cpu_row * 1e6:.2f} CPU-us); "
           f"{s['pieces']} row groups of {s['rows_per_piece']:,} rows; pickled: pass-1 partial "
           f"{s['pass1_partial']:,} B, "
