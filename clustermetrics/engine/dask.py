@@ -26,6 +26,7 @@ retried, and the driver raises it as soon as it arrives.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import uuid
@@ -327,9 +328,12 @@ class _Run:
         if first is None:
             first = ClusterPass.empty(options, has_truth=plan.has_truth)
         summary = first.finish()
-        summary_f = self._scatter(summary)
-
         pairwise = options.metric not in LINEAR_METRICS
+        # pass 2 of a linear metric needs no per-slice counts (they place rows in the whole
+        # source: samples, blocks, per-sample detail): what is broadcast stays O(k d)
+        shipped = summary if pairwise else dataclasses.replace(summary, partitions={})
+        summary_f = self._scatter(shipped)
+
         sample = None
         if pairwise and sample_size is not None and sample_size < summary.n:
             sample_plan = summary.sample_plan(sample_size, random_state)
