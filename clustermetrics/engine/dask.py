@@ -7,8 +7,8 @@ partials over one row group, and the driver only maps, tree-merges and finishes 
 1. the files' footers are read by the workers (``inspect_file``) and every row group's slices
    numbered as partitions (:func:`~.parquet.make_plan`);
 2. pass 1 (:class:`ClusterPass`) is mapped over the row groups and tree-merged on the workers;
-   the driver finishes it into a :class:`ClusterSummary` (O(k d + partitions)) and scatters it
-   to every worker once;
+   the driver finishes it into a :class:`ClusterSummary` and scatters it to every worker once
+   (O(k d); the per-slice counts go along only where pass 2 places rows in the source);
 3. a sampled pairwise metric draws the sample's ranks from the merged counts on the driver
    (:meth:`ClusterSummary.sample_plan`, the one-process rule: same seed, same rows), gathers
    those rows from the row groups that hold them (:class:`SamplePass`) and broadcasts the
@@ -61,6 +61,7 @@ from .parquet import (
 
 RETRIES = 2  # per task, for exceptions other than data errors (a worker's death is not one)
 FAN_IN = 8  # partials merged per merge task
+CONNECT_TIMEOUT = "30s"  # to reach a scheduler given by its address
 # no dashboard; the scheduler's own small HTTP server on a free local port, not on 8787
 QUIET_HTTP = {"dashboard_address": "127.0.0.1:0"}
 
@@ -200,7 +201,7 @@ def _connect(distributed, client, workers: int | None) -> Iterator[Any]:
         return
     if isinstance(client, str):
         try:
-            dc = distributed.Client(client, timeout="30s")
+            dc = distributed.Client(client, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise InvalidInputError(f"Cannot reach the Dask scheduler at {client}: {exc}") \
                 from None

@@ -225,3 +225,10 @@ def test_a_task_runs_the_pairwise_kernel_on_its_worker_threads(dask_client):
     with limit_kernel_threads(3):
         assert kernel_threads() == 3
     assert kernel_threads() == (os.cpu_count() or 1)
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(parquet_dir, monkeypatch):
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", "0.5s")
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"Cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
+        cm.evaluate_parquet(parquet_dir, "emb", "cluster", client="tcp://127.0.0.1:9")
