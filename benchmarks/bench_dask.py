@@ -17,9 +17,9 @@ each in a fresh process:
 It prints the times, the 2-worker / 1-worker ratio (aim: at most 0.6 on 2 cores) beside a
 control measured in the same round (the same ratio for plain single-threaded GEMMs in 1 and 2
 processes: how much of the second core the machine's other load leaves), the CPU seconds used
-(which that load changes less than the wall time), each process's peak resident memory (aim: under 2 GB per worker), that the three results agree,
-and the sizes of what the Dask engine broadcasts and merges, for the estimate of a larger
-cluster in the README. Workers re-import this module: nothing runs at import time.
+(which that load changes less than the wall time), each process's peak resident memory
+(aim: under 2 GB per worker), that the three results agree, and the sizes of what the Dask
+engine broadcasts and merges, for the estimate of a larger cluster in the README. Workers re-import this module: nothing runs at import time.
 """
 
 from __future__ import annotations
