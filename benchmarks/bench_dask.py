@@ -19,7 +19,8 @@ control measured in the same round (the same ratio for plain single-threaded GEM
 processes: how much of the second core the machine's other load leaves), the CPU seconds used
 (which that load changes less than the wall time), each process's peak resident memory
 (aim: under 2 GB per worker), that the three results agree, and the sizes of what the Dask
-engine broadcasts and merges, for the estimate of a larger cluster in the README. Workers re-import this module: nothing runs at import time.
+engine broadcasts and merges, for the estimate of a larger cluster in the README. Workers
+re-import this module: nothing runs at import time.
 """
 
 from __future__ import annotations
