@@ -15,8 +15,9 @@ each in a fresh process:
   clock starts; its start time is printed).
 
 It prints the times, the 2-worker / 1-worker ratio (aim: at most 0.6 on 2 cores) beside a
-control measured in the same round (the same ratio for plain single-threaded GEMMs in 1 and 2
-processes: how much of the second core the machine's other load leaves), the CPU seconds used
+control measured in the same round (the same ratio for plain single-threaded GEMMs, and for
+sums streaming through memory, in 1 and 2 processes: how much of the second core, and of the
+memory bandwidth, the machine's other load leaves), the CPU seconds used
 (which that load changes less than the wall time), each process's peak resident memory
 (aim: under 2 GB per worker), that the three results agree, and the sizes of what the Dask
 engine broadcasts and merges, for the estimate of a larger cluster in the README. Workers
@@ -124,23 +125,31 @@ def run_one(kind: str, folder: str) -> dict:
             "n": res.counts["n_documents"]}
 
 
-def gemm_seconds(count: int) -> float:
-    """Wall time of ``count`` single-threaded float32 GEMMs (2048^3), in this process."""
-    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
-    a @ a
+def work_seconds(kind: str, count: int) -> float:
+    """Wall time of ``count`` units of plain work in this process: single-threaded float32
+    GEMMs of 2048^3 (``gemm``: the cores) or sums of a 160 MB array (``sum``: memory)."""
+    rng = np.random.default_rng(0)
+    if kind == "gemm":
+        a = rng.random((2048, 2048), dtype=np.float32)
+        step = lambda: a @ a  # noqa: E731
+    else:
+        x = rng.random(20_000_000)
+        step = x.sum
+    step()
     t0 = time.perf_counter()
     for _ in range(count):
-        a @ a
+        step()
     return time.perf_counter() - t0
 
 
-def control(count: int = 12) -> float:
-    """The 2-way split this machine allows right now: two processes doing ``count / 2`` GEMMs
-    each at once, over one process doing ``count`` (0.5 with two free cores)."""
+def control(kind: str, count: int) -> float:
+    """The 2-way split this machine allows right now: two processes doing ``count / 2`` units
+    each at once, over one process doing ``count`` (0.5 when two cores, or twice the memory
+    bandwidth, are free)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
     def start(n):
-        return subprocess.Popen([sys.executable, __file__, "--run", f"gemm:{n}"], env=env,
+        return subprocess.Popen([sys.executable, __file__, "--run", f"{kind}:{n}"], env=env,
                                 stdout=subprocess.PIPE, text=True)
 
     def seconds(proc):
@@ -181,8 +190,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="rounds of the three runs")
     ap.add_argument("--run", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.run and args.run.startswith("gemm:"):
-        print(gemm_seconds(int(args.run.split(":")[1])))
+    if args.run and args.run.split(":")[0] in ("gemm", "sum"):
+        kind, count = args.run.split(":")
+        print(work_seconds(kind, int(count)))
         return
     if args.run:
         print(json.dumps(run_one(args.run, args.folder)))
@@ -192,10 +202,12 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; {args.repeat} round(s) of local, dask-1, dask-2",
           flush=True)
     runs: dict[str, list[dict]] = {"local": [], "dask-1": [], "dask-2": []}
-    controls = []
+    controls: list[float] = []
+    memory: list[float] = []
     for round_ in range(args.repeat):
         load = os.getloadavg()[0]
-        controls.append(control())
+        controls.append(control("gemm", 12))
+        memory.append(control("sum", 60))
         for kind in runs:
             proc = subprocess.run([sys.executable, __file__, "--folder", args.folder, "--run",
                                    kind], capture_output=True, text=True, check=False)
@@ -211,8 +223,9 @@ def main() -> None:
                   f"{r['silhouette']:.6f}, ARI {r['adjusted_rand']:.6f}", flush=True)
         print(f"[{round_ + 1}] load average (1 min) {load:.2f} before, "
               f"{os.getloadavg()[0]:.2f} after; 2 workers / 1 worker "
-              f"{runs['dask-2'][-1]['seconds'] / runs['dask-1'][-1]['seconds']:.2f}; control "
-              f"(GEMMs in 2 processes / in 1) {controls[-1]:.2f}", flush=True)
+              f"{runs['dask-2'][-1]['seconds'] / runs['dask-1'][-1]['seconds']:.2f}; controls "
+              f"(2 processes / 1): GEMMs {controls[-1]:.2f}, memory sums {memory[-1]:.2f}",
+              flush=True)
 
     def median(kind, key="seconds"):
         return float(np.median([r[key] for r in runs[kind]]))
@@ -225,9 +238,10 @@ def main() -> None:
           f"{median('dask-1', 'cpu'):.1f}, {median('dask-2', 'cpu'):.1f}")
     print(f"2 workers / 1 worker: median {np.median(ratios):.2f}, best {min(ratios):.2f} (aim "
           f"<= 0.6 on 2 cores); 1 worker / local: {median('dask-1') / median('local'):.2f}")
-    print(f"control, the best split the machine allowed (2 GEMM processes / 1; 0.5 when both "
-          f"cores are free): median {np.median(controls):.2f}, range {min(controls):.2f}-"
-          f"{max(controls):.2f}")
+    print(f"controls, the best split the machine allowed (2 processes / 1; 0.5 when both "
+          f"cores are free): GEMMs median {np.median(controls):.2f}, range "
+          f"{min(controls):.2f}-{max(controls):.2f}; memory sums median "
+          f"{np.median(memory):.2f}, range {min(memory):.2f}-{max(memory):.2f}")
     worst = max(max(r["peaks_mb"]) for k, rs in runs.items() if k != "local" for r in rs)
     print(f"peak memory per worker: {worst:,.0f} MB (aim < 2,048 MB)")
     base = out["local"]["scores"]
