@@ -148,4 +148,5 @@ def check_folder(folder: str, rows_per_file: int) -> str:
     if os.path.isdir(folder) and os.listdir(folder):
         raise InvalidInputError(f"Cannot write {folder!r}: the folder is not empty. Give a new "
                                 "folder (it is created).")
+    check_output_path(os.path.join(parent, os.path.basename(folder) + ".parquet"))  # writable
     return folder
