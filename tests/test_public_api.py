@@ -9,7 +9,8 @@ EXPECTED = {
     "__version__",
     "adjusted_mutual_info_score", "adjusted_rand_score", "calinski_harabasz_score",
     "completeness_score", "contingency_matrix", "davies_bouldin_score", "evaluate",
-    "evaluate_parquet", "fowlkes_mallows_score", "homogeneity_completeness_v_measure", "homogeneity_score",
+    "evaluate_parquet", "fowlkes_mallows_score", "homogeneity_completeness_v_measure",
+    "homogeneity_score",
     "mutual_info_score", "normalized_mutual_info_score", "pair_confusion_matrix", "purity_score",
     "rand_score", "silhouette", "silhouette_samples", "silhouette_score", "v_measure_score",
 }
