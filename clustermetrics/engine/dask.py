@@ -36,6 +36,7 @@ from functools import reduce
 from typing import Any
 
 from ..errors import ClusterMetricsError, InvalidInputError, MissingDependencyError
+from ..metrics.clusterstats import limit_kernel_threads
 from ..metrics.evaluate import Progress
 from ..metrics.passes import (
     BlockPass,
@@ -47,7 +48,7 @@ from ..metrics.passes import (
     build_result,
 )
 from ..metrics.result import ClusterMetrics
-from ..metrics.silhouettes import LINEAR_METRICS, limit_kernel_threads
+from ..metrics.silhouettes import LINEAR_METRICS
 from .parquet import (
     Columns,
     Plan,

@@ -54,7 +54,6 @@ from .clusterstats import (
     CHUNK_BYTES,
     ClusterStats,
     kernel_threads,
-    limit_kernel_threads,
     parallel_map,
     single_threaded_blas,
 )

@@ -141,7 +141,9 @@ def test_export_writes_a_folder_of_files_that_evaluate_parquet_reads(stored, cli
     for got in (cm.evaluate_parquet(folder, "item_vector_", label, "kind", metric="cosine",
                                     client=dask_client),
                 evaluate_local(folder, "item_vector_", label, "kind", metric="cosine")):
-        assert got.scores == pytest.approx(want.scores, rel=1e-12, abs=1e-12)
+        # float32 vectors: the linear silhouette's GEMMs run in float32, so batches cut
+        # differently (files vs the store's reads) agree to float32 precision
+        assert got.scores == pytest.approx(want.scores, rel=1e-6, abs=1e-7)
         assert got.counts == want.counts  # n_without_vector included
 
 
