@@ -164,7 +164,7 @@ def test_sweep_table_shows_coverage(run, docs):
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "coverage" in text and "clustered)" in text
-    assert re.search(r"Warning: [\w -]+: best alias dbscan_eps0p8_ms5 clusters only \d+% of "
+    assert re.search(r"Warning: [\w ,-]+: best alias dbscan_eps0p8_ms5 clusters only \d+% of "
                      r"the documents \(the rest noise or unlabelled\); dbscan_eps2p5_ms5 "
                      r"clusters \d+%", text)
 

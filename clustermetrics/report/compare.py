@@ -18,11 +18,13 @@ COVERAGE_GAP = 0.05  # as is one that clusters this much less than another row d
 class Comparison:
     """One row per clustering (alias, or k for a sweep) with its scores and counts.
 
-    ``best`` maps each metric to the row that scores best in that metric's direction. The
-    ``coverage`` column is each clustering's share of documents in a cluster (not noise, not
-    unlabelled): scores computed without the noise can flatter a clustering that calls most of
-    the data noise, so ``warnings`` names each winner that covers less than half of the
-    documents, or clearly less than another row.
+    ``best`` maps each metric to the row that scores best in that metric's direction; rows
+    tied on the score are told apart by higher coverage, then by fewer clusters, then by their
+    order in the table. The ``coverage`` column is each clustering's share of documents in a
+    cluster (not noise, not unlabelled): scores computed without the noise can flatter a
+    clustering that calls most of the data noise, so ``warnings`` names each winner (of the
+    metrics in ``PLOTTED``, those the tables and charts show) that covers less than half of the
+    documents, or clearly less than another row: one line per such row, naming its metrics.
     """
 
     notes: list[str] = []  # noqa: RUF012 - read only; results decoded from older data lack it
@@ -37,26 +39,50 @@ class Comparison:
         out = {}
         for m in self.table.columns:
             if m in METRIC_INFO and self.table[m].notna().any():
-                col = self.table[m]
-                out[m] = _plain(col.idxmax() if METRIC_INFO[m].better == "higher" else col.idxmin())
+                out[m] = _plain(self._best_row(m))
         return out
+
+    def _best_row(self, m: str):
+        """The best row of metric ``m``; ties broken by higher coverage, then fewer clusters,
+        then the first in the table."""
+        col = self.table[m]
+        top = col.max() if METRIC_INFO[m].better == "higher" else col.min()
+        tied = self.table[col == top]
+        if len(tied) > 1:
+            keys, ascending = [], []
+            for name, asc in (("coverage", False), ("n_clusters", True)):
+                if name in tied.columns:
+                    keys.append(name)
+                    ascending.append(asc)
+            if keys:
+                tied = tied.sort_values(keys, ascending=ascending, kind="stable")
+        return tied.index[0]
 
     @property
     def warnings(self) -> list[str]:
-        """The rows that could not be scored, then one line per metric whose best row clusters
-        little of the data, or less of it than another row."""
+        """The rows that could not be scored, then one line per best row (of the shown
+        metrics, ``PLOTTED``) that clusters little of the data, or less of it than another
+        row, naming the metrics it wins."""
         out = list(self.notes)
         if "coverage" not in self.table.columns or not len(self.table):
             return out
         cov = self.table["coverage"]
         top = float(cov.max())
-        for m, row in self.best.items():
+        flagged: dict = {}  # best row -> the metrics it wins, in PLOTTED's order
+        best = self.best
+        for m in PLOTTED:
+            if m not in best:
+                continue
+            row = best[m]
             c = float(cov.loc[row])
             if c < LOW_COVERAGE or c < top - COVERAGE_GAP:
-                widest = _plain(cov.idxmax())
-                out.append(f"{METRIC_INFO[m].label}: best {self.by} {row} clusters only "
-                           f"{c:.0%} of the documents (the rest noise or unlabelled)"
-                           + (f"; {widest} clusters {top:.0%}" if top > c else "") + ".")
+                flagged.setdefault(row, []).append(METRIC_INFO[m].label)
+        widest = _plain(cov.idxmax())
+        for row, labels in flagged.items():
+            c = float(cov.loc[row])
+            out.append(f"{', '.join(labels)}: best {self.by} {row} clusters only "
+                       f"{c:.0%} of the documents (the rest noise or unlabelled)"
+                       + (f"; {widest} clusters {top:.0%}" if top > c else "") + ".")
         return out
 
     def figure(self):

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import clustermetrics as cm
 from clustermetrics.cli import main
+from clustermetrics.report.compare import PLOTTED, Comparison
 from clustermetrics.report.html import SECTIONS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -308,10 +309,16 @@ def test_sweep_over_a_model_grid_marks_best_and_coverage(client, noisy_shop):
     fig = sweep.figure()
     bars = [t for t in fig.data if t.name == "coverage"]
     assert list(bars[0].y) == pytest.approx(cov.tolist())
-    for m, row in sweep.best.items():
+    shown = [m for m in PLOTTED if m in sweep.best]
+    for m in shown:
+        row = sweep.best[m]
         flagged = cov[row] < 0.5 or cov[row] < cov.max() - 0.05
-        assert any(w.startswith(f"{cm.METRIC_INFO[m].label}: best alias {row} ")
-                   for w in sweep.warnings) == flagged
+        assert any(cm.METRIC_INFO[m].label in w.split(": best alias")[0].split(", ")
+                   and f": best alias {row} " in w for w in sweep.warnings) == flagged
+    # one line per flagged row, none for the metrics the table does not show
+    flagged_rows = {sweep.best[m] for m in shown
+                    if cov[sweep.best[m]] < 0.5 or cov[sweep.best[m]] < cov.max() - 0.05}
+    assert len([w for w in sweep.warnings if "clusters only" in w]) == len(flagged_rows)
     assert "coverage" in sweep._repr_html_()
 
 
@@ -353,3 +360,34 @@ def test_sweep_bad_arguments(client, shop, kwargs, message):
     with pytest.raises(cm.InvalidInputError, match=message):
         client.vector_tools.cluster.sweep("shop", "item_vector_", **kwargs)
     assert client.vector_tools.cluster.list_aliases("shop") == before
+
+
+def _tied_table():
+    import pandas as pd
+    table = pd.DataFrame(
+        {"silhouette": [0.4, 0.5, 0.5, 0.45], "adjusted_rand": [1.0, 1.0, 1.0, 0.9],
+         "rand": [1.0, 1.0, 1.0, 0.9], "homogeneity": [1.0, 1.0, 1.0, 0.9],
+         "n_clusters": [5, 6, 5, 4], "n_used": [305, 500, 500, 500],
+         "coverage": [0.61, 1.0, 1.0, 1.0]},
+        index=pd.Index(["narrow", "wide_more", "wide_fewer", "other"], name="alias"))
+    return Comparison(table, by="alias", title="ties")
+
+
+def test_a_tie_on_the_score_goes_to_higher_coverage_then_fewer_clusters():
+    best = _tied_table().best
+    assert best["adjusted_rand"] == "wide_fewer"  # not "narrow", the first of the tie
+    assert best["silhouette"] == "wide_fewer"
+    assert best["homogeneity"] == "wide_fewer"
+
+
+def test_coverage_warnings_one_line_per_row_for_the_shown_metrics_only():
+    import pandas as pd
+    table = pd.DataFrame(
+        {"silhouette": [0.9, 0.2], "adjusted_rand": [1.0, 0.5], "adjusted_mutual_info":
+         [0.9, 0.5], "rand": [1.0, 0.5], "homogeneity": [1.0, 0.5], "purity": [1.0, 0.5],
+         "n_clusters": [5, 5], "n_used": [305, 500], "coverage": [0.61, 1.0]},
+        index=pd.Index(["narrow", "wide"], name="alias"))
+    warnings = Comparison(table, by="alias", title="t").warnings
+    assert warnings == [
+        "Silhouette, Adjusted Rand Index, Adjusted Mutual Information: best alias narrow "
+        "clusters only 61% of the documents (the rest noise or unlabelled); wide clusters 100%."]
