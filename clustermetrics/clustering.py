@@ -63,6 +63,13 @@ _ABBREVIATIONS = {"n_clusters": "", "n_components": "", "linkage": "", "covarian
                   "min_cluster_size": "mcs", "min_samples": "ms", "eps": "eps",
                   "distance_threshold": "dt", "threshold": "t", "bandwidth": "bw"}
 
+# parameters whose default is a 'warn' sentinel (scikit-learn's way to announce a new default,
+# with a FutureWarning at fit): the value they will take, set explicitly when the caller leaves
+# them unset, so no warning is printed and the alias records a real value. From the classes'
+# docstrings, e.g. HDBSCAN's "copy ... will change from False to True in version 1.10".
+FUTURE_DEFAULTS: dict[tuple[str, str], Any] = {("HDBSCAN", "copy"): True}
+_SENTINEL = "warn"
+
 _LOCAL_CLASSES: dict[str, type] = {}  # classes this process made specs of, not importable by path
 
 
@@ -77,6 +84,15 @@ class ModelSpec:
 
     cls: str
     params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # a 'warn' sentinel (as get_params() gives for an unset parameter) becomes its
+        # future default: see FUTURE_DEFAULTS
+        if isinstance(self.params, dict) and isinstance(self.cls, str):
+            name = self.cls.rsplit(".", 1)[-1]
+            self.params = {k: (FUTURE_DEFAULTS[name, k] if _is_sentinel(v)
+                               and (name, k) in FUTURE_DEFAULTS else v)
+                           for k, v in self.params.items()}
 
     @classmethod
     def of(cls, model: Any) -> ModelSpec:
@@ -206,8 +222,10 @@ class ModelSpec:
                     raise InvalidInputError(
                         f"{self.name} has no parameter {key!r}.{hint} Its parameters: "
                         f"{', '.join(sorted(accepted))}.")
+        # sentinel defaults left unset are given their future value (see FUTURE_DEFAULTS)
+        fixed = {k: v for k, v in _future_defaults(klass).items() if k not in self.params}
         try:
-            estimator = klass(**self.params)
+            estimator = klass(**fixed, **self.params)
             validate = getattr(estimator, "_validate_params", None)
             if callable(validate) and isinstance(getattr(estimator, "_parameter_constraints",
                                                          None), dict):
@@ -421,7 +439,22 @@ def _defaults(klass: type | None) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return {p.name: p.default for p in sig.parameters.values()
-            if p.default is not inspect.Parameter.empty}
+            if p.default is not inspect.Parameter.empty} | _future_defaults(klass)
+
+
+def _future_defaults(klass: type) -> dict[str, Any]:
+    """The parameters of ``klass`` whose default is still the 'warn' sentinel, with the value
+    they will take (FUTURE_DEFAULTS); none once the library has made the change."""
+    try:
+        sig = inspect.signature(klass)
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: FUTURE_DEFAULTS[klass.__name__, p.name] for p in sig.parameters.values()
+            if _is_sentinel(p.default) and (klass.__name__, p.name) in FUTURE_DEFAULTS}
+
+
+def _is_sentinel(value: Any) -> bool:
+    return isinstance(value, str) and value == _SENTINEL
 
 
 def _same(a: Any, b: Any) -> bool:

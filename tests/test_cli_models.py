@@ -243,3 +243,13 @@ def test_stability_bad_input(run, docs, args, message):
     assert res.exit_code == 1
     assert message in " ".join(res.output.split())
     assert _aliases(run) == set()
+
+
+def test_hdbscan_fit_prints_no_future_warning_and_stores_real_params(run, docs):
+    res = run("cluster", "fit", "docs", "-f", VF, "--algorithm", "hdbscan", "--param",
+              "min_cluster_size=8")
+    assert res.exit_code == 0, res.output
+    assert "FutureWarning" not in res.output and "copy" not in res.output
+    with cm.Client(path=run.store) as c:
+        params = c.vector_tools.cluster.describe_alias("docs", VF, "hdbscan_mcs8")["params"]
+    assert "warn" not in json.dumps(params)

@@ -123,11 +123,27 @@ def test_a_sweeps_grid_parameters_join_the_alias():
 def test_spec_is_the_class_path_and_params():
     spec = ModelSpec.of(HDBSCAN(min_cluster_size=15))
     assert spec.cls == "sklearn.cluster.HDBSCAN"
-    assert spec.params == HDBSCAN(min_cluster_size=15).get_params()
+    assert spec.params == {**HDBSCAN(min_cluster_size=15).get_params(), "copy": True}
     assert spec.describe() == "HDBSCAN(min_cluster_size=15)"
     assert ModelSpec.of("hdbscan") == ModelSpec("sklearn.cluster.HDBSCAN", {})
     assert ModelSpec.of(HDBSCAN) == ModelSpec("sklearn.cluster.HDBSCAN", {})
     assert type(spec.build()) is HDBSCAN
+
+
+@pytest.mark.filterwarnings("error::FutureWarning")
+def test_a_warn_sentinel_default_is_set_to_its_future_value(client, blobs3):
+    # scikit-learn 1.9's HDBSCAN(copy='warn') warns at each fit that the default becomes True
+    assert HDBSCAN().get_params()["copy"] == "warn"
+    spec = ModelSpec.named("hdbscan", min_cluster_size=8)
+    assert spec.build().get_params()["copy"] is True
+    assert spec.describe() == "HDBSCAN(min_cluster_size=8)"
+    assert spec.default_alias() == "hdbscan_mcs8"
+    assert ModelSpec.of(HDBSCAN()).params["copy"] is True  # never the sentinel
+    assert ModelSpec.named("hdbscan", copy=False).build().get_params()["copy"] is False
+    tools = client.vector_tools.cluster
+    tools.fit("b", VF, HDBSCAN(min_cluster_size=8))  # no FutureWarning (an error here)
+    params = tools.describe_alias("b", VF, "hdbscan_mcs8")["params"]["params"]
+    assert params["copy"] is True and "warn" not in params.values()
 
 
 def test_a_class_defined_in_a_function_is_rebuilt_in_this_process():
