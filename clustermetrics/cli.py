@@ -437,7 +437,8 @@ def stability_cmd(path, dataset, vector_field, algorithm, params, alias, n_resam
             fraction=fraction, random_state=random_state, progress=_stages(bar, unit="fits"))
     if as_json:
         return _emit_json(result.to_dict())
-    table = Table("cluster", "size", "mean Jaccard", "recovered", "dissolved", "verdict",
+    table = Table("cluster", *[Column(h, justify="right") for h in
+                               ("size", "mean Jaccard", "recovered", "dissolved")], "verdict",
                   title=escape(" / ".join(str(v) for v in result.source.values() if v)),
                   title_justify="left")
     for row in result.table_rows():

@@ -114,7 +114,8 @@ class Stability:
                          f"{np.max(self.ari):.3f})")
         unstable = [str(c) for c, j in self.per_cluster["jaccard"].items() if j < DISSOLVED]
         if unstable:
-            lines.append(f"clusters that dissolve (mean Jaccard < {DISSOLVED}): "
+            lines.append(f"{len(unstable)} of {k} clusters dissolve (mean Jaccard < "
+                         f"{DISSOLVED}): cluster{'s' if len(unstable) > 1 else ''} "
                          + ", ".join(unstable))
         return lines
 
@@ -202,6 +203,10 @@ def stability(model: Any, X: np.ndarray, *, n_resamples: int = 20, fraction: flo
                                 "needs at least 2; raise fraction.")
     full = fit(spec.build(), X, spec)
     whole = encode_labels(full.labels, noise_label=full.noise_label)
+    if whole.k == 0:  # nothing to assess: every refit would "agree" on all noise (ARI 1)
+        raise InvalidInputError(f"{spec.describe()} puts all {n:,} documents in noise: no "
+                                "clusters to assess. Change its parameters so that it finds "
+                                "clusters (see 'clustermetrics sweep').")
     rng = np.random.default_rng(random_state)
     jac = np.full((whole.k, n_resamples), np.nan)
     ari = np.empty(n_resamples)

@@ -224,6 +224,11 @@ def test_stability_command(run, docs):
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "mean Jaccard" in text and "3 refits on random subsamples of 80%" in text
+    rows = [line.split("│") for line in res.output.splitlines() if re.match(r"│ +\d+ +│", line)]
+    assert len(rows) == 3
+    for row in rows:  # size, mean Jaccard, recovered, dissolved: right-aligned
+        for cell in row[2:6]:
+            assert re.fullmatch(r" +[\d.,%]+ ", cell), row
     res = run("stability", "docs", "-f", VF, "--algorithm", "kmeans", "--param", "n_clusters=3",
               "--n-resamples", "2", "--alias", "km", "--json")
     data = json.loads(res.output)
@@ -253,3 +258,14 @@ def test_hdbscan_fit_prints_no_future_warning_and_stores_real_params(run, docs):
     with cm.Client(path=run.store) as c:
         params = c.vector_tools.cluster.describe_alias("docs", VF, "hdbscan_mcs8")["params"]
     assert "warn" not in json.dumps(params)
+
+
+def test_stability_of_an_all_noise_fit_is_a_one_line_error(run, docs):
+    res = run("stability", "docs", "-f", VF, "--algorithm", "dbscan", "--param", "eps=0.001",
+              "--n-resamples", "3")
+    assert res.exit_code == 1
+    assert res.output.strip() == ("Error: DBSCAN(eps=0.001) puts all 100 documents in noise: no "
+                                  "clusters to assess. Change its parameters so that it finds "
+                                  "clusters (see 'clustermetrics sweep').")
+    assert "ARI" not in res.output
+    assert _aliases(run) == set()

@@ -75,7 +75,9 @@ def test_a_cluster_split_at_random_is_clearly_less_stable():
     assert (j.drop(index=halves) > 0.95).all()
     assert (result.per_cluster.loc[halves, "dissolved"] > 0.5).all()
     assert result.ari_mean < 0.95
-    assert "clusters that dissolve" in str(result)
+    shown = [str(c) for c in halves]
+    assert f"2 of {len(j)} clusters dissolve (mean Jaccard < 0.5): clusters " \
+        f"{', '.join(sorted(shown, key=list(map(str, j.index)).index))}" in str(result)
 
 
 def test_refits_draw_reproducible_subsamples():
@@ -152,3 +154,11 @@ def test_a_failing_refit_says_which(client, stored):
         client.vector_tools.cluster.stability("s", VF, KMeans(n_clusters=100), n_resamples=3,
                                               fraction=0.1)
     assert client.vector_tools.cluster.list_aliases("s") == []
+
+
+def test_an_all_noise_clustering_has_no_clusters_to_assess(client, stored):
+    from sklearn.cluster import DBSCAN
+    with pytest.raises(cm.InvalidInputError, match=r"^DBSCAN\(eps=0\.001\) puts all 120 "
+                                                   r"documents in noise: no clusters to assess"):
+        client.vector_tools.cluster.stability("s", VF, DBSCAN(eps=0.001), n_resamples=3)
+    assert client.vector_tools.cluster.list_aliases("s") == []  # nothing stored
