@@ -299,8 +299,9 @@ def datasets_export(path, dataset, output, rows_per_file, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def datasets_set_vector(path, dataset, field, as_json):
     """Make FIELD of DATASET a vector field after the fact: its lists of numbers (stored as
-    DOUBLE[] when imported without --vector-field) become FLOAT[d]. Refused, naming the
-    documents, when the lists differ in length or hold NaN or nulls."""
+    DOUBLE[] when imported without --vector-field, or as text such as "[1.0, 2.0]" from a CSV
+    file) become FLOAT[d]. Refused, naming the documents, when the lists differ in length or
+    hold NaN, nulls or text that is not a number."""
     with _client(path) as client:
         info = client.Dataset(dataset).set_vector_field(field)
     if as_json:

@@ -542,15 +542,14 @@ def _check_names(names: list[str], existing: Iterable[str]) -> None:
             )
         seen[key] = name
     # a field cannot be both a value and an object holding other fields
-    prefixes = {n.rsplit(".", 1)[0] for n in seen.values() if "." in n}
-    for p in prefixes:
-        parts = p.split(".")
-        for i in range(1, len(parts) + 1):
+    for nested in seen.values():
+        parts = nested.split(".")
+        for i in range(1, len(parts)):
             if ".".join(parts[:i]).lower() in seen:
                 holder = seen[".".join(parts[:i]).lower()]
                 raise SchemaError(
-                    f"Field name collision: {holder!r} is a value but other fields are nested "
-                    f"under it ({p!r}...). Rename one of them."
+                    f"Field name collision: {holder!r} is a value but the field {nested!r} "
+                    f"is nested under it (a dot in a name nests it). Rename one of them."
                 )
 
 
@@ -558,7 +557,7 @@ def _to_vector(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, dim: int |
     if isinstance(col, pa.ChunkedArray):  # combine_chunks copies even a single chunk
         col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        col = _parse_text_vectors(col)  # "[1.0, 2.0]": a CSV file's vectors
+        col = _parse_text_vectors(col, name, ids)  # "[1.0, 2.0]": a CSV file's vectors
     t = col.type
     if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
         first = _first_ids(ids, col.is_valid())
@@ -619,29 +618,45 @@ def _check_finite(flat: pa.Array, dim: int, name: str, ids: pa.ChunkedArray, col
         "Nothing was written; fix or leave out those vectors.")
 
 
-def _parse_text_vectors(col: pa.Array) -> pa.Array:
-    """Vectors written as text ("[1.0, 2.0]", as a CSV file holds them) as lists; anything
-    else is returned as it was, for the checks to name."""
+def _parse_text_vectors(col: pa.Array, name: str, ids: pa.ChunkedArray) -> pa.Array:
+    """Vectors written as text ("[1.0, 2.0]", as a CSV file holds them) as lists. Text that
+    is not a list of numbers is refused, naming the first such documents and their values."""
     import json
     out: list[list | None] = []
-    for v in col.to_pylist():
+    bad: list[int] = []
+    for i, v in enumerate(col.to_pylist()):
         if v is None:
             out.append(None)
             continue
         text = v.strip()
-        if not (text.startswith("[") and text.endswith("]")):
-            return col
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            return col
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in parsed):
-            return col
+        parsed = None
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+        if not isinstance(parsed, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in parsed):
+            bad.append(i)
+            out.append(None)
+            continue
         out.append(parsed)
+    if bad:
+        id_list = ids.to_pylist() if ids is not None else list(range(len(col)))
+        shown = "; ".join(f"_id {id_list[i]!r}: {_short(col[i].as_py())!r}" for i in bad[:3])
+        raise SchemaError(
+            f"Vector field {name!r} must hold lists of numbers such as [1.0, 2.0]; "
+            f"{len(bad):,} document{'s hold' if len(bad) > 1 else ' holds'} other text "
+            f"({shown}{'; ...' if len(bad) > 3 else ''}). Nothing was written; fix "
+            "those values, or store plain text under a name that does not end in '_vector_'.")
     try:
         return pa.array(out, pa.list_(pa.float64()))
     except (pa.ArrowException, OverflowError):
         return col
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
 
 
 def _has_null_item(col):

@@ -268,7 +268,8 @@ class Store:
 
     def set_vector_field(self, dataset: str, field: str) -> dict:
         """Declare a stored field a vector field: its lists of numbers (``DOUBLE[]``,
-        ``BIGINT[]``, ...) become ``FLOAT[d]``, all of them or none. Refused, naming the
+        ``BIGINT[]``, ..., or text holding them, ``"[1.0, 2.0]"``, as a CSV file stores
+        vectors) become ``FLOAT[d]``, all of them or none. Refused, naming the
         documents, when the lists differ in length, hold nulls, NaN or infinite values, or
         values beyond 32-bit floats. Returns what changed: ``{"field", "from", "to",
         "documents"}`` (``documents``: how many vectors were converted; 0 if it already was
@@ -281,12 +282,26 @@ class Store:
         if _ARRAY.match(sqltype):
             return {"dataset": dataset, "field": field, "from": sqltype, "to": sqltype,
                     "documents": 0}
-        element = sqltype[:-2] if sqltype.endswith("[]") else None
+        t, c = self.table(dataset), q(field)
+        text = sqltype == "VARCHAR"  # vectors written as text, "[1.0, 2.0]", as from a CSV
+        element = "DOUBLE" if text else sqltype[:-2] if sqltype.endswith("[]") else None
         if element is None or _family(element) not in ("int", "float"):
             raise InvalidInputError(
                 f"Field {field!r} of dataset {dataset!r} is {sqltype}; only a field of lists "
-                "of numbers can become a vector field.")
-        t, c = self.table(dataset), q(field)
+                "of numbers (or of text holding them, such as \"[1.0, 2.0]\") can become a "
+                "vector field.")
+        if text:
+            unread = self.con.execute(
+                f"SELECT _id, {c} FROM {t}, (SELECT TRY_CAST({c} AS DOUBLE[]) AS x) "
+                f"WHERE trim({c}) != '' AND (x IS NULL OR list_count(x) != len(x)) "
+                "ORDER BY _id LIMIT 3").fetchall()
+            if unread:
+                shown = "; ".join(f"_id {i!r}: {v[:60]!r}" for i, v in unread)
+                raise InvalidInputError(
+                    f"Field {field!r} of dataset {dataset!r} is text, and not all of it is "
+                    f"lists of numbers such as [1.0, 2.0] (first: {shown}); only a field of "
+                    "lists of numbers can become a vector field. Nothing was changed.")
+            c = f"TRY_CAST({c} AS DOUBLE[])"  # empty text (a CSV's empty cell): no vector
         lengths = self.con.execute(
             f"SELECT len({c}) AS d, count(*) AS n, list(_id ORDER BY _id)[1:5] FROM {t} "
             f"WHERE {c} IS NOT NULL GROUP BY d ORDER BY n DESC, d").fetchall()
@@ -317,7 +332,8 @@ class Store:
                 f"(first _id: {', '.join(repr(r[0]) for r in bad[:5])}). Nothing was changed.")
         n = lengths[0][1]
         with self._transaction():
-            self.con.execute(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE FLOAT[{dim}]")
+            self.con.execute(f"ALTER TABLE {t} ALTER COLUMN {q(field)} TYPE FLOAT[{dim}]"
+                             + (f" USING CAST({c} AS FLOAT[{dim}])" if text else ""))
         return {"dataset": dataset, "field": field, "from": sqltype, "to": f"FLOAT[{dim}]",
                 "documents": int(n)}
 

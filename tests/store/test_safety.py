@@ -285,9 +285,15 @@ def test_set_vector_field_refuses_nan_and_nulls_inside(client, unrecognised):
 
 def test_set_vector_field_refuses_a_field_that_is_not_lists_of_numbers(client, shop):
     before = snapshot(client)
-    with pytest.raises(cm.InvalidInputError, match=r"Field 'title' of dataset 'shop' is "
-                                                   r"VARCHAR; only a field of lists of numbers"):
+    with pytest.raises(cm.InvalidInputError, match=r"^Field 'title' of dataset 'shop' is text, "
+                                                   r"and not all of it is lists of numbers such "
+                                                   r"as \[1\.0, 2\.0\] \(first: _id 'd0': 't0'; "
+                                                   r"_id 'd1': 't1'; _id 'd2': 't2'\); only a "
+                                                   r"field of lists of numbers can become"):
         client.test_store.set_vector_field("shop", "title")
+    with pytest.raises(cm.InvalidInputError, match=r"^Field 'digit' of dataset 'shop' is "
+                                                   r"BIGINT; only a field of lists of numbers"):
+        client.test_store.set_vector_field("shop", "digit")
     with pytest.raises(cm.NotFoundError, match=r"field 'titel' not found in dataset 'shop'. "
                                                r"Did you mean 'title'\?"):
         client.test_store.set_vector_field("shop", "titel")
@@ -540,3 +546,56 @@ def test_cli_refuses_a_data_file_as_the_store(tmp_path):
     assert res.exit_code == 1
     assert "names a .csv data file, not a store" in res.output
     assert not (tmp_path / "s.csv").exists()
+
+
+# -- import messages that name the document at fault -------------------------------------------
+
+def test_csv_vector_text_that_is_not_numbers_names_that_row_and_value(client, shop, tmp_path):
+    path = tmp_path / "p.csv"
+    rows = ["_id,v_vector_"] + [f'p{i},"[{i}.0, 1.0]"' for i in range(4)] + ['x1,"[1.0, abc]"']
+    path.write_text("\n".join(rows) + "\n")
+    before = snapshot(client)
+    with pytest.raises(cm.SchemaError) as info:
+        client.Dataset("shop").insert_documents(str(path))
+    assert str(info.value) == (
+        "Vector field 'v_vector_' must hold lists of numbers such as [1.0, 2.0]; 1 document "
+        "holds other text (_id 'x1': '[1.0, abc]'). Nothing was written; fix those values, or "
+        "store plain text under a name that does not end in '_vector_'.")
+    assert "p0000" not in str(info.value) and "'p0'" not in str(info.value)
+    assert snapshot(client) == before
+
+
+def test_set_vector_field_converts_text_holding_lists_of_numbers(client, tmp_path):
+    path = tmp_path / "e.csv"  # a CSV vector column not named *_vector_: stored as text
+    path.write_text("_id,embedding\na,\"[1.0, 2.0]\"\nb,\"[3.0, 4.0]\"\nc,\n")
+    client.Dataset("emb").insert_documents(str(path))
+    assert client.test_store.schema("emb")["embedding"] == "VARCHAR"
+    info = client.test_store.set_vector_field("emb", "embedding")
+    assert info == {"dataset": "emb", "field": "embedding", "from": "VARCHAR",
+                    "to": "FLOAT[2]", "documents": 2}
+    docs = client.Dataset("emb").get_documents(["a", "b", "c"])
+    assert [d.get("embedding") for d in docs] == [[1.0, 2.0], [3.0, 4.0], None]
+
+
+def test_set_vector_field_refuses_text_of_another_length_or_not_numbers(client, tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("_id,embedding\na,\"[1.0, 2.0]\"\nb,\"[1.0, abc]\"\n")
+    client.Dataset("emb").insert_documents(str(path))
+    before = snapshot(client, "emb")
+    with pytest.raises(cm.InvalidInputError, match=r"^Field 'embedding' of dataset 'emb' is "
+                                                   r"text, and not all of it is lists of numbers "
+                                                   r"such as \[1\.0, 2\.0\] \(first: _id 'b': "
+                                                   r"'\[1\.0, abc\]'\)"):
+        client.test_store.set_vector_field("emb", "embedding")
+    assert snapshot(client, "emb") == before
+
+
+def test_a_value_field_with_a_dotted_field_under_it_names_the_dotted_field(client, shop):
+    shop.upsert_documents([{"_id": "d1", "price.eur": 3.5}])
+    before = snapshot(client)
+    with pytest.raises(cm.SchemaError) as info:
+        shop.upsert_documents([{"_id": "d2", "price": 4.0}])
+    assert str(info.value) == ("Field name collision: 'price' is a value but the field "
+                               "'price.eur' is nested under it (a dot in a name nests it). "
+                               "Rename one of them.")
+    assert snapshot(client) == before
