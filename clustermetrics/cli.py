@@ -578,10 +578,19 @@ def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample
 @click.option("--json", "as_json", is_flag=True)
 def distribution_cmd(path, dataset, vector_field, alias, ground_truth, top, as_json):
     """Cluster sizes, or clusters x ground-truth counts: one column per class when they fit
-    the terminal, else the top classes of each cluster, one per line."""
+    the terminal, else the top classes of each cluster, one per line. Documents without a
+    ground-truth value are left out of the counts; a note says how many (on stderr with
+    --json, so that the JSON stays the table)."""
     with _client(path) as client:
         df = client.vector_tools.cluster.distribution(dataset, vector_field, alias, ground_truth)
+    missing = int(df.attrs.get("no_ground_truth", 0))
+    note = (f"{missing:,} labelled document{'s have' if missing != 1 else ' has'} no "
+            f"{ground_truth} and {'are' if missing != 1 else 'is'} left out of the counts."
+            if missing else None)
     if as_json:
+        if note:
+            err_console.print(f"[bold yellow]Note:[/] {escape(note)}", highlight=False,
+                              soft_wrap=True)
         return _emit_json({str(k): {str(c): int(v) for c, v in row.items()}
                            for k, row in df.iterrows()})
     names = [escape(str(c)) for c in df.columns]
@@ -590,8 +599,11 @@ def distribution_cmd(path, dataset, vector_field, alias, ground_truth, top, as_j
         table = Table("cluster", *[Column(n, justify="right") for n in names])
         for idx, row in df.iterrows():
             table.add_row(escape(str(idx)), *[f"{int(v):,}" for v in row])
-        return console.print(table)
-    _print_top_classes(df, top)
+        console.print(table)
+    else:
+        _print_top_classes(df, top)
+    if note:
+        console.print(f"Note: {note}", highlight=False, soft_wrap=True)
 
 
 def _print_top_classes(df, top: int) -> None:
@@ -1006,10 +1018,12 @@ def _print_aliases(rows) -> None:
         console.print("No cluster aliases yet: try 'clustermetrics cluster kmeans'.")
         return
     table = Table("vector field", "alias", Column("clusters", justify="right"),
-                  Column("labelled", justify="right"), "method")
-    for r in rows:
+                  Column("labelled", justify="right"), Column("noise", justify="right"),
+                  "method")
+    for r in rows:  # clusters leave out the alias's noise label; noise counts its documents
+        noise = r.get("noise")
         table.add_row(escape(r["vector_field"]), r["alias"], f"{r['clusters']:,}",
-                      f"{r['labelled']:,}",
+                      f"{r['labelled']:,}", "" if noise is None else f"{noise:,}",
                       r["method"])
     console.print(table)
 

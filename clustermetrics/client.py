@@ -341,7 +341,8 @@ class ClusterTools:
     def distribution(self, dataset_id: str, vector_field: str, cluster_alias: str,
                      ground_truth_field: str | None = None) -> pd.DataFrame:
         """Cluster sizes (column ``size``) or, with ground truth, the joint counts: one row per
-        cluster, one column per ground-truth class."""
+        cluster, one column per ground-truth class. Documents with a label but no ground-truth
+        value are not in the joint counts; ``df.attrs["no_ground_truth"]`` says how many."""
         return self.api.distribution(dataset_id, vector_field, cluster_alias,
                                      ground_truth_field)
 

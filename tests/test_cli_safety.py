@@ -4,6 +4,7 @@ Each everyday mistake is its own test: the one-line message, the exit status, an
 data exactly as before. Real store files in tmp_path, no mocks."""
 
 import json
+import re
 import os
 import threading
 import warnings
@@ -641,3 +642,45 @@ def test_labels_minus_one_without_a_recorded_noise_label_warn(client):
                                                        noise_label=-1)
         assert client.vector_tools.cluster.metrics("own", "v_vector_",
                                                    "mine").counts["n_noise"] == 10
+
+
+# -- noise and missing ground truth, counted the same everywhere ------------------------------
+
+def test_aliases_list_leaves_the_recorded_noise_label_out_of_the_clusters(run, docs):
+    res = run("cluster", "fit", "docs", "-f", "feat_vector_", "--algorithm", "dbscan",
+              "--param", "eps=2", "--json")
+    fitted = json.loads(res.stdout)
+    assert fitted["n_noise"] > 0
+    assert run("cluster", "fit", "docs", "-f", "feat_vector_", "--algorithm", "dbscan",
+               "--param", "eps=0.001", "--alias", "allnoise").exit_code == 0
+    rows = {r["alias"]: r for r in json.loads(run("aliases", "list", "docs", "--json").stdout)}
+    assert rows[fitted["alias"]]["clusters"] == fitted["n_clusters"]
+    assert rows[fitted["alias"]]["noise"] == fitted["n_noise"]
+    assert rows["allnoise"]["clusters"] == 0 and rows["allnoise"]["noise"] == N
+    assert rows["kmeans_3"]["clusters"] == 3 and rows["kmeans_3"]["noise"] is None
+    text = run("aliases", "list", "docs").stdout
+    assert re.search(r"allnoise +│ +0 │ +150 │ +150 │ dbscan", text), text
+
+
+def test_distribution_says_how_many_documents_have_no_ground_truth(run, docs, tmp_path):
+    path = tmp_path / "more.jsonl"  # 20 more documents, without a kind
+    path.write_text("".join(json.dumps({"_id": f"x{i}", "feat_vector_": [float(i)] * 5}) + "\n"
+                            for i in range(20)))
+    assert run("import", "docs", str(path)).exit_code == 0
+    assert run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k", "3").exit_code == 0
+    before = state(run.store)
+    res = run("distribution", "docs", "-f", "feat_vector_", "-a", "kmeans_3", "-g", "kind")
+    assert res.exit_code == 0, res.output
+    assert "Note: 20 labelled documents have no kind and are left out of the counts." \
+        in " ".join(res.stdout.split())
+    res = run("distribution", "docs", "-f", "feat_vector_", "-a", "kmeans_3", "-g", "kind",
+              "--json")
+    counts = json.loads(res.stdout)
+    assert sum(sum(row.values()) for row in counts.values()) == N
+    assert "Note: 20 labelled documents have no kind" in res.stderr
+    with Client(path=run.store) as c:
+        df = c.vector_tools.cluster.distribution("docs", "feat_vector_", "kmeans_3", "kind")
+    assert df.attrs["no_ground_truth"] == 20 and int(df.to_numpy().sum()) == N
+    assert state(run.store) == before
+    res = run("distribution", "docs", "-f", "feat_vector_", "-a", "kmeans_3")
+    assert "Note" not in res.output  # sizes only: nothing is left out

@@ -101,7 +101,9 @@ class API(abc.ABC):
     # -- aliases --------------------------------------------------------------------------
     @abc.abstractmethod
     def list_aliases(self, dataset: str, vector_field: str | None = None) -> list[dict]:
-        """vector_field, alias, clusters, labelled and method of each alias."""
+        """vector_field, alias, clusters, labelled, noise and method of each alias:
+        ``clusters`` leaves out the alias's recorded noise label, ``noise`` counts the
+        documents under it (None for an alias without one)."""
 
     @abc.abstractmethod
     def describe_alias(self, dataset: str, vector_field: str, alias: str) -> dict[str, Any]:
@@ -158,7 +160,9 @@ class API(abc.ABC):
     @abc.abstractmethod
     def distribution(self, dataset: str, vector_field: str, cluster_alias: str,
                      ground_truth_field: str | None = None) -> pd.DataFrame:
-        """Cluster sizes, or clusters x ground-truth counts."""
+        """Cluster sizes, or clusters x ground-truth counts; with ground truth,
+        ``attrs["no_ground_truth"]`` counts the labelled documents left out for having no
+        ground-truth value."""
 
     @abc.abstractmethod
     def centroids(self, dataset: str, vector_field: str, cluster_alias: str, *,

@@ -74,7 +74,8 @@ def encode(value: Any) -> Any:
         return {TYPE: "DataFrame", "index": encode(value.index),
                 "columns": encode(value.columns),
                 "dtypes": [str(t) for t in value.dtypes],
-                "data": [encode(value.iloc[:, j].to_numpy()) for j in range(value.shape[1])]}
+                "data": [encode(value.iloc[:, j].to_numpy()) for j in range(value.shape[1])],
+                **({"attrs": encode(dict(value.attrs))} if value.attrs else {})}
     if isinstance(value, pd.Index):
         return {TYPE: "Index", "values": encode(list(value.to_numpy(dtype=object))),
                 "name": encode(value.name), "dtype": str(value.dtype)}
@@ -138,6 +139,7 @@ def decode(data: Any) -> Any:
         for j, dtype in enumerate(data["dtypes"]):
             if str(frame.dtypes.iloc[j]) != dtype:
                 frame.isetitem(j, frame.iloc[:, j].astype(dtype).to_numpy())
+        frame.attrs.update(decode(data.get("attrs") or {}))
         return frame
     if kind == "Index":
         return pd.Index(decode(data["values"]), name=decode(data["name"]), dtype=data["dtype"])

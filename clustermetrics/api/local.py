@@ -192,8 +192,15 @@ class LocalAPI(API):
                 continue
             labelled, k = self.store.alias_counts(dataset, vf, alias)
             info = self.store.alias_info(dataset, vf, alias)
+            noise_label = (info["params"] or {}).get("noise_label")
+            n_noise = None
+            if noise_label is not None:  # the recorded noise label is no cluster
+                sizes = self.store.label_counts(dataset, label_column(vf, alias)).to_pylist()
+                noise = [r["n"] for r in sizes if same_label(r["cluster"], noise_label)]
+                k -= len(noise)
+                n_noise = int(sum(noise))
             out.append({"vector_field": vf, "alias": alias, "clusters": k, "labelled": labelled,
-                        "method": info["method"]})
+                        "noise": n_noise, "method": info["method"]})
         return out
 
     @_translated
@@ -365,7 +372,11 @@ class LocalAPI(API):
         table = df.pivot_table(index="cluster", columns="truth", values="n", fill_value=0,
                                aggfunc="sum")
         table.columns.name = ground_truth_field
-        return table.astype(np.int64)
+        table = table.astype(np.int64)
+        labelled = int(self.store.label_counts(dataset, col).to_pandas()["n"].sum())
+        # labelled documents without a ground-truth value: not in the table, but counted
+        table.attrs["no_ground_truth"] = labelled - int(table.to_numpy().sum())
+        return table
 
     @_translated
     def centroids(self, dataset: str, vector_field: str, cluster_alias: str, *,

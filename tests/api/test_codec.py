@@ -227,3 +227,11 @@ def test_unknown_types_are_refused_both_ways():
         codec.encode(object())
     with pytest.raises(cm.InvalidInputError, match="not a type this version knows"):
         codec.decode({"__type__": "os.system", "state": {}})
+
+
+def test_a_dataframes_attrs_travel():
+    df = pd.DataFrame({"a": [1, 2]})
+    df.attrs["no_ground_truth"] = 3
+    back = _travel(df)
+    assert back.attrs == {"no_ground_truth": 3}
+    assert "attrs" not in codec.encode(pd.DataFrame({"a": [1]}))  # none: nothing added
