@@ -309,8 +309,9 @@ def kmeans_spec(k: Any, n_rows: int, *, random_state: int | None = 0,
     ``MINIBATCH_ABOVE`` rows, MiniBatchKMeans beyond (or as ``minibatch`` says); seeded."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
         raise InvalidInputError(f"k must be an integer >= 2; got {k!r}.")
-    if k > n_rows:
-        raise InvalidInputError(f"k={k} is more than the {n_rows} documents with vectors.")
+    if k > n_rows - 1:  # scikit-learn's rule for the metrics: 2 <= k <= n - 1
+        raise InvalidInputError(f"k={k} must be less than the {n_rows} documents with vectors "
+                                "(the metrics need fewer clusters than documents).")
     use_minibatch = n_rows > MINIBATCH_ABOVE if minibatch is None else minibatch
     if use_minibatch:
         return ModelSpec("sklearn.cluster.MiniBatchKMeans",

@@ -245,6 +245,8 @@ def test_dataset_set_vector_field_in_python(tmp_path):
     ("empty.jsonl", b"", "is empty: there are no documents in it"),
     ("empty.csv", b"", "is empty: there are no documents in it"),
     ("empty.parquet", b"", "is empty: there are no documents in it"),
+    ("header.csv", b"_id,title,emb_vector_\n",
+     "The file {path} holds no documents (no rows after its header). Nothing was imported."),
     ("cut.jsonl", b'{"_id": "a", "digit": 1}\n{"_id": "b", "di',
      "Line 2 of {path} is not valid JSON"),
     ("mixed.jsonl", b'{"_id": "a", "v_vector_": [1, 2]}\n{"_id": "b", "v_vector_": "1, 2"}\n',
@@ -259,6 +261,15 @@ def test_bad_import_file(run, docs, tmp_path, name, content, message):
     path.write_bytes(content)
     before = state(run.store)
     one_line_error(run("import", "docs", str(path)), message.format(path=path))
+    assert state(run.store) == before
+
+
+def test_parquet_import_of_no_rows(run, docs, tmp_path):
+    path = tmp_path / "none.parquet"
+    pq.write_table(pa.table({"_id": pa.array([], pa.string())}), path)
+    before = state(run.store)
+    one_line_error(run("import", "new", str(path)),
+                   f"The file {path} holds no documents (no rows). Nothing was imported.")
     assert state(run.store) == before
 
 
@@ -421,10 +432,26 @@ def test_sweep_in_python_refuses_too(run, docs):
             "docs")]
 
 
-def test_kmeans_k_beyond_the_documents(run, docs):
+@pytest.mark.parametrize("k", ["150", "151"], ids=["k = n", "k > n"])
+def test_kmeans_k_beyond_the_documents(run, docs, k):
     before = state(run.store)
-    one_line_error(run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k", "151"),
-                   "k must be from 2 to 150 for the 150 documents of 'docs'")
+    one_line_error(run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k", k),
+                   "k must be from 2 to 149 for the 150 documents of 'docs' with "
+                   "'feat_vector_' (the metrics need fewer clusters than documents); got "
+                   f"{k}. Nothing was run.")
+    assert state(run.store) == before
+
+
+@pytest.mark.parametrize("args, key", [
+    (["--algorithm", "kmeans", "--param", "n_clusters=150"], "n_clusters"),
+    (["--algorithm", "gaussian-mixture", "--param", "n_components=150"], "n_components"),
+], ids=["kmeans", "gaussian mixture"])
+def test_fit_with_as_many_clusters_as_documents_is_refused(run, docs, args, key):
+    before = state(run.store)
+    one_line_error(run("cluster", "fit", "docs", "-f", "feat_vector_", *args),
+                   f"{key} must be from 2 to 149 for the 150 documents of 'docs' with "
+                   "'feat_vector_' (the metrics need fewer clusters than documents); got 150. "
+                   "Nothing was run.")
     assert state(run.store) == before
 
 

@@ -64,7 +64,7 @@ def test_custom_labels_inside_documents(client):
     client.Dataset("p").insert_documents(docs)
     aliases = client.vector_tools.cluster.list_aliases("p")
     assert aliases == [{"vector_field": "v_vector_", "alias": "mine", "clusters": 2,
-                        "labelled": 40, "method": "custom"}]
+                        "labelled": 40, "noise": None, "method": "custom"}]
     result = client.vector_tools.cluster.metrics("p", "v_vector_", "mine", "kind")
     assert result.adjusted_rand == 1.0
 
@@ -224,7 +224,7 @@ def test_unknown_dataset(client, digits):
 
 
 def test_kmeans_with_bad_k(client, digits):
-    with pytest.raises(cm.InvalidInputError, match=r"k must be from 2 to 400 for the 400 "
+    with pytest.raises(cm.InvalidInputError, match=r"k must be from 2 to 399 for the 400 "
                                                    r"documents of 'digits' .*; got 1\."):
         client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 1)
 

@@ -261,10 +261,20 @@ def test_an_unknown_parameter_names_the_closest(client, blobs3):
 
 
 def test_a_failing_fit_names_the_model_and_stores_nothing(client, blobs3):
-    with pytest.raises(cm.InvalidInputError, match=r"KMeans\(n_clusters=500\) failed on 102 "
-                                                   r"vectors: n_samples=102 should be >= "
-                                                   r"n_clusters=500"):
-        client.vector_tools.cluster.fit("b", VF, KMeans(n_clusters=500))
+    with pytest.raises(cm.InvalidInputError, match=r"AgglomerativeClustering\(metric='cosine'"
+                                                   r"\) failed on 102 vectors: cosine was "
+                                                   r"provided as metric\. Ward can only work"):
+        client.vector_tools.cluster.fit("b", VF, AgglomerativeClustering(metric="cosine"))
+    assert client.vector_tools.cluster.list_aliases("b") == []
+
+
+@pytest.mark.parametrize("k", [102, 500])
+def test_a_model_with_as_many_clusters_as_documents_is_refused(client, blobs3, k):
+    with pytest.raises(cm.InvalidInputError, match=rf"^n_clusters must be from 2 to 101 for the "
+                                                   rf"102 documents of 'b' with 'v_vector_' \(the "
+                                                   rf"metrics need fewer clusters than documents\);"
+                                                   rf" got {k}\. Nothing was run\.$"):
+        client.vector_tools.cluster.fit("b", VF, KMeans(n_clusters=k))
     assert client.vector_tools.cluster.list_aliases("b") == []
 
 

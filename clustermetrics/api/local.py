@@ -264,7 +264,9 @@ class LocalAPI(API):
         spec = ModelSpec.of(model).require_allowed(self.models)
         estimator = spec.build()  # a wrong parameter fails before the data is read
         alias = check_name(alias or spec.default_alias(), "alias")
-        batch = _read(self._vectors(dataset, vector_field), progress)
+        source = self._vectors(dataset, vector_field)
+        self._check_model_k(dataset, vector_field, estimator)
+        batch = _read(source, progress)
         return self._fit_and_store(dataset, vector_field, alias, spec, estimator, batch,
                                    progress)
 
@@ -614,20 +616,35 @@ class LocalAPI(API):
 
     def _check_ks(self, dataset: str, vector_field: str, ks: list, *,
                   for_metrics: bool) -> None:
-        """Every k an integer from 2 to the number of documents with the vector (less one
-        when metrics follow: they need fewer clusters than samples)."""
+        """Every k an integer from 2 to the number of documents with the vector less one:
+        scikit-learn's rule for the metrics (2 <= k <= n - 1), applied to every clustering so
+        that no alias is made that the metrics refuse. ``for_metrics`` is kept for callers."""
         bad_type = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer))]
         if bad_type:
             raise InvalidInputError(f"k must be an integer; got {bad_type[0]!r}.")
         _, n = self.store.field_count(dataset, vector_field)
-        most = n - 1 if for_metrics else n
+        most = n - 1
         bad = [int(k) for k in ks if not 2 <= k <= most]
         if bad:
             shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
-            why = " (the metrics need fewer clusters than documents)" if for_metrics else ""
             raise InvalidInputError(
                 f"k must be from 2 to {most:,} for the {n:,} documents of {dataset!r} with "
-                f"{vector_field!r}{why}; got {shown}. Nothing was run.")
+                f"{vector_field!r} (the metrics need fewer clusters than documents); got "
+                f"{shown}. Nothing was run.")
+
+    def _check_model_k(self, dataset: str, vector_field: str, estimator: Any) -> None:
+        """A model's number of clusters (``n_clusters``, ``n_components``) by the same rule
+        as k-means's k: from 2 to the documents less one."""
+        for key in ("n_clusters", "n_components"):
+            k = getattr(estimator, key, None)
+            if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+                _, n = self.store.field_count(dataset, vector_field)
+                if not 2 <= k <= n - 1:
+                    raise InvalidInputError(
+                        f"{key} must be from 2 to {n - 1:,} for the {n:,} documents of "
+                        f"{dataset!r} with {vector_field!r} (the metrics need fewer clusters "
+                        f"than documents); got {int(k)}. Nothing was run.")
+                return
 
     def _check_sweep_aliases(self, dataset: str, vector_field: str, ks: list,
                              random_state: int) -> None:

@@ -103,6 +103,9 @@ class Pieces:
             check_input_file(self.path)
             try:
                 self.parquet = pq.ParquetFile(self.path, memory_map=True)
+                if self.parquet.metadata.num_rows == 0:
+                    raise InvalidInputError(f"The file {self.path} holds no documents (no "
+                                            "rows). Nothing was imported.")
                 if "_id" in self.parquet.schema_arrow.names:
                     self.ids = _ensure_ids(self.parquet.read(columns=["_id"])).column("_id")
             except (pa.ArrowException, OSError) as exc:
@@ -262,6 +265,15 @@ def _stack_vectors(values: list) -> pa.Array | None:
 
 
 def _read_file(path: str) -> pa.Table:
+    table = _read_any_file(path)
+    if table.num_rows == 0:  # a CSV with only its header, a Parquet file of no rows
+        raise InvalidInputError(f"The file {path} holds no documents (no rows"
+                                + (" after its header" if path.lower().endswith(".csv") else "")
+                                + "). Nothing was imported.")
+    return table
+
+
+def _read_any_file(path: str) -> pa.Table:
     lower = check_input_file(path)
     if lower.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq

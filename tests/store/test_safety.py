@@ -340,12 +340,12 @@ def test_empty_file(client, shop, tmp_path, ext):
              "imported")
 
 
-def test_csv_with_only_a_header_imports_nothing(client, shop, tmp_path):
+def test_csv_with_only_a_header_is_refused_as_an_empty_file_is(client, shop, tmp_path):
     path = tmp_path / "header.csv"
     path.write_text("_id,digit\n")
-    before = snapshot(client)
-    assert shop.insert_documents(str(path))["inserted"] == 0
-    assert snapshot(client) == before
+    _refused(client, shop, str(path), cm.InvalidInputError,
+             r"^The file .*header\.csv holds no documents \(no rows after its header\)\. "
+             r"Nothing was imported\.$")
 
 
 def test_truncated_jsonl(client, shop, tmp_path):
