@@ -218,7 +218,7 @@ def datasets():
 
 
 @command(datasets, "list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def datasets_list(path, as_json):
     """The datasets in the store, with their sizes."""
     with _client(path) as client:
@@ -234,7 +234,7 @@ def datasets_list(path, as_json):
 
 @command(datasets, "describe")
 @click.argument("dataset")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def datasets_describe(path, dataset, as_json):
     """Fields, types, vector dimensions, counts and aliases of DATASET."""
     with _client(path) as client:
@@ -252,7 +252,7 @@ def datasets_describe(path, dataset, as_json):
 @command(datasets, "delete")
 @click.argument("dataset")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def datasets_delete(path, dataset, yes, as_json):
     """Delete DATASET and its cluster aliases."""
     with _client(path) as client:
@@ -271,7 +271,7 @@ def datasets_delete(path, dataset, yes, as_json):
 @click.argument("output", type=click.Path())
 @click.option("--rows-per-file", type=int, default=None,
               help="Write a new folder OUTPUT of Parquet files of at most this many rows.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def datasets_export(path, dataset, output, rows_per_file, as_json):
     """Write DATASET to OUTPUT as Parquet, CSV or JSON lines, by its extension (.parquet,
     .csv, .jsonl); labels of every alias included. With --rows-per-file, OUTPUT is a new
@@ -296,7 +296,7 @@ def datasets_export(path, dataset, output, rows_per_file, as_json):
 @command(datasets, "set-vector")
 @click.argument("dataset")
 @click.argument("field")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def datasets_set_vector(path, dataset, field, as_json):
     """Make FIELD of DATASET a vector field after the fact: its lists of numbers (stored as
     DOUBLE[] when imported without --vector-field, or as text such as "[1.0, 2.0]" from a CSV
@@ -319,7 +319,7 @@ def datasets_set_vector(path, dataset, field, as_json):
 @click.option("--upsert", is_flag=True, help="Merge fields into existing documents.")
 @click.option("--vector-field", "vector_fields", multiple=True,
               help="Treat this field as a vector even if its name does not end in _vector_.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def import_(path, dataset, file, upsert, vector_fields, as_json):
     """Import documents from a Parquet, CSV or JSONL FILE into DATASET (all or nothing)."""
     with _client(path) as client:
@@ -349,11 +349,12 @@ def cluster():
 
 @command(cluster, "kmeans")
 @click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
+@click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @click.option("-k", "k", type=int, required=True, help="Number of clusters.")
 @click.option("--alias", default=None, help="Alias for the labels (default kmeans_K).")
-@click.option("--random-state", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--random-state", type=int, default=0, show_default=True,
+              help="Seed of the k-means initialisation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def cluster_kmeans(path, dataset, vector_field, k, alias, random_state, as_json):
     """k-means on DATASET's vectors; labels stored under the alias."""
     with _client(path) as client, _progress(as_json) as bar:
@@ -392,12 +393,12 @@ def _model_options(fn):
 
 @command(cluster, "fit", short_help="Fit a scikit-learn clusterer; labels stored as an alias.")
 @click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
+@click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @_model_options
 @click.option("--alias", default=None,
               help="Alias for the labels (default: the method and its key parameters, e.g. "
                    "hdbscan_mcs15).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def cluster_fit(path, dataset, vector_field, algorithm, params, alias, as_json):
     """Fit ALGORITHM (with its --param values) on DATASET's vectors and store the labels, the
     model, its parameters and its noise label (-1 for hdbscan and dbscan) under the alias."""
@@ -415,7 +416,7 @@ def cluster_fit(path, dataset, vector_field, algorithm, params, alias, as_json):
 
 @command(main, "stability", short_help="How stable a clustering is under subsampling.")
 @click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
+@click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @_model_options
 @click.option("--alias", default=None,
               help="Alias for the full fit (default: the method and its key parameters).")
@@ -423,8 +424,9 @@ def cluster_fit(path, dataset, vector_field, algorithm, params, alias, as_json):
               help="Refits on random subsamples.")
 @click.option("--fraction", type=float, default=0.8, show_default=True,
               help="Share of the documents in each subsample.")
-@click.option("--random-state", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--random-state", type=int, default=0, show_default=True,
+              help="Seed of the subsamples.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def stability_cmd(path, dataset, vector_field, algorithm, params, alias, n_resamples, fraction,
                   random_state, as_json):
     """Fit ALGORITHM on all of DATASET's vectors (stored under the alias, with its stability),
@@ -456,8 +458,8 @@ def aliases():
 
 @command(aliases, "list")
 @click.argument("dataset")
-@click.option("--vector-field", "-f", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--vector-field", "-f", default=None, help="Only the aliases of this vector field.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def aliases_list(path, dataset, vector_field, as_json):
     """The cluster aliases of DATASET."""
     with _client(path) as client:
@@ -469,7 +471,7 @@ def aliases_list(path, dataset, vector_field, as_json):
 
 @command(aliases, "describe")
 @_target()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def aliases_describe(path, dataset, vector_field, alias, as_json):
     """How an alias was made and its cluster sizes."""
     with _client(path) as client:
@@ -483,6 +485,19 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
                   f"{info['unlabelled']:,} documents unlabelled"
                   + (f", noise label {escape(repr(noise))}" if noise is not None else ""),
                   highlight=False)
+    params = info["params"] or {}
+    model = params.get("params")
+    if params.get("model") or model:  # how it was fitted: the class and its parameters
+        given = ", ".join(f"{k}={v!r}" for k, v in (model or {}).items())
+        name = str(params.get("model") or info["method"]).rsplit(".", 1)[-1]
+        console.print(f"model: {escape(name)}({escape(given)})", highlight=False,
+                      soft_wrap=True)
+    shown = {k: v for k, v in params.items() if k not in ("model", "params", "noise_label",
+                                                          "stability")}
+    if shown:
+        console.print("run: " + ", ".join(f"{escape(k)}={escape(repr(v))}"
+                                          for k, v in shown.items()), highlight=False,
+                      soft_wrap=True)
     if info.get("changed"):
         console.print(f"{info['changed']:,} of its documents changed vector or were deleted "
                       "since it was made; run the clustering again to label them.",
@@ -495,7 +510,7 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
 
 @command(aliases, "delete")
 @_target()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def aliases_delete(path, dataset, vector_field, alias, as_json):
     """Delete one alias's labels."""
     with _client(path) as client:
@@ -513,7 +528,8 @@ def _metric_options(fn):
                      help="Distance: euclidean, cosine, sqeuclidean, manhattan, ..."),
         click.option("--sample-size", type=int, default=None,
                      help="Estimate the euclidean silhouette from a stratified sample."),
-        click.option("--random-state", type=int, default=None),
+        click.option("--random-state", type=int, default=None,
+                     help="Seed of the silhouette sample."),
         click.option("--noise-label", default=None, help="Label meaning 'no cluster', e.g. -1."),
         click.option("--noise", type=click.Choice(["exclude", "cluster", "singletons"]),
                      default=None, help="What to do with noise (default: exclude)."),
@@ -575,7 +591,7 @@ def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample
 @_target(ground_truth=True)
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
               help="With many classes: the classes shown per cluster (the most frequent).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def distribution_cmd(path, dataset, vector_field, alias, ground_truth, top, as_json):
     """Cluster sizes, or clusters x ground-truth counts: one column per class when they fit
     the terminal, else the top classes of each cluster, one per line. Documents without a
@@ -636,7 +652,7 @@ def _print_top_classes(df, top: int) -> None:
 @click.option("--max-points", type=click.IntRange(min=1), default=3000, show_default=True,
               help="Points drawn in the projections.")
 @click.option("--projection", type=click.Choice(["pca", "tsne"]), default="pca",
-              show_default=True)
+              show_default=True, help="How the vectors are drawn in 2-d.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the file written and the metrics as JSON.")
 def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric, sample_size,
@@ -659,14 +675,15 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
 
 @command(main, "compare")
 @click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
+@click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @click.option("--alias", "-a", "aliases", multiple=True, required=True,
               help="An alias to compare (repeat for each).")
-@click.option("--ground-truth", "-g", default=None)
+@click.option("--ground-truth", "-g", default=None,
+              help="Field with the true classes (adds ARI, AMI, ...).")
 @_metric_options
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="Also write the table and chart to this HTML file.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, sample_size,
                 random_state, noise_label, noise, output, as_json):
     """Metrics of several aliases side by side, with the documents each one covers."""
@@ -685,7 +702,7 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
 
 @command(main, "sweep", short_help="k-means over a range of k, or any model over a grid.")
 @click.argument("dataset")
-@click.option("--vector-field", "-f", required=True)
+@click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @click.option("--k-min", type=int, default=None, help="k-means sweep: first k (default 2).")
 @click.option("--k-max", type=int, default=None, help="k-means sweep: last k (default 20).")
 @click.option("--algorithm", default=None, metavar="NAME",
@@ -693,15 +710,19 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
 @click.option("--param", "params", multiple=True, metavar="KEY=V1,V2,...",
               help="With --algorithm: a parameter and the values to try (repeatable; the grid "
                    "is every combination), e.g. min_cluster_size=5,10,20.")
-@click.option("--ground-truth", "-g", default=None)
-@click.option("--metric", "-m", default="euclidean", show_default=True)
-@click.option("--sample-size", type=int, default=None)
-@click.option("--random-state", type=int, default=0, show_default=True)
+@click.option("--ground-truth", "-g", default=None,
+              help="Field with the true classes (adds ARI, AMI, ...).")
+@click.option("--metric", "-m", default="euclidean", show_default=True,
+              help="Distance: euclidean, cosine, sqeuclidean, manhattan, ...")
+@click.option("--sample-size", type=int, default=None,
+              help="Estimate the euclidean silhouette from a stratified sample.")
+@click.option("--random-state", type=int, default=0, show_default=True,
+              help="Seed of k-means and of the silhouette sample.")
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="Also write the table and chart to this HTML file.")
 @click.option("--overwrite", is_flag=True,
               help="Replace aliases that a sweep did not make (kmeans_K, or a grid's).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def sweep_cmd(path, dataset, vector_field, k_min, k_max, algorithm, params, ground_truth,
               metric, sample_size, random_state, output, overwrite, as_json):
     """k-means for each k in K_MIN..K_MAX (stored as kmeans_K), or ALGORITHM for each
@@ -772,7 +793,9 @@ def _show_comparison(comparison, output, as_json, total: int | None = None) -> N
     metrics = [m for m in PLOTTED if m in df.columns]
     # a grid sweep's parameters come first in its table
     grid = list(df.columns[:list(df.columns).index(metrics[0])]) if metrics else []
-    table = Table(comparison.by, *[escape(str(g)) for g in grid],
+    table = Table(Column(comparison.by, no_wrap=True, overflow="fold", min_width=max(
+                      [len(comparison.by), *(len(str(i)) for i in df.index)])),  # never cut
+                  *[escape(str(g)) for g in grid],
                   *[Column(_SHORT[m], justify="right") for m in metrics],
                   Column("coverage", justify="right"),  # beside the scores
                   Column("clusters", justify="right"),
@@ -914,8 +937,8 @@ _data_option = click.option(
 
 
 @main.command("serve", short_help="Serve the stores over HTTP, with projects and API keys.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @_data_option
 @click.option("--max-body-mb", default=1024.0, show_default=True, type=float,
               help="Requests with a larger body get 413.")
@@ -952,7 +975,7 @@ def _keys(data_dir):
 @keys.command("create")
 @click.option("--project", required=True, help="The project (made with its first key).")
 @_data_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_one_line_errors
 def keys_create(project, data_dir, as_json):
     """A new key for PROJECT, printed once: keep it; only its hash is stored."""
@@ -967,7 +990,7 @@ def keys_create(project, data_dir, as_json):
 @keys.command("list")
 @click.option("--project", default=None, help="Only this project's keys.")
 @_data_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_one_line_errors
 def keys_list(project, data_dir, as_json):
     """The keys (ids, projects, dates; never the keys themselves)."""
@@ -986,7 +1009,7 @@ def keys_list(project, data_dir, as_json):
 @keys.command("revoke")
 @click.argument("key_id")
 @_data_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_one_line_errors
 def keys_revoke(key_id, data_dir, as_json):
     """Revoke a key by its id: requests with it get 401 from then on."""

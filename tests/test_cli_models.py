@@ -119,8 +119,8 @@ def test_noise_from_the_alias_in_metrics(run, docs):
       "min_cluster_size=6"], "--param min_cluster_size is given twice; give each parameter "
                              "once."),
     (["--algorithm", "kmeans", "--param", "n_clusters=500"],
-     "KMeans(n_clusters=500) failed on 100 vectors: n_samples=100 should be >= "
-     "n_clusters=500."),
+     "n_clusters must be from 2 to 99 for the 100 documents of 'docs' with 'feat_vector_' (the "
+     "metrics need fewer clusters than documents); got 500. Nothing was run."),
     (["--algorithm", "kmeans", "--alias", "a b"], "Invalid alias 'a b'"),
 ], ids=["unknown algorithm", "unknown parameter", "out of range", "wrong type",
         "negative eps", "unknown choice", "no equals sign", "no key", "no value", "twice",
@@ -159,7 +159,9 @@ def test_sweep_over_a_grid_marks_coverage(run, docs):
     assert _aliases(run) == set(rows)
 
 
-def test_sweep_table_shows_coverage(run, docs):
+def test_sweep_table_shows_coverage(run, docs, monkeypatch):
+    from clustermetrics import cli
+    monkeypatch.setattr(cli.console, "width", 120)  # the alias column is never cut: give room
     res = run("sweep", "docs", "-f", VF, "--algorithm", "dbscan", "--param", "eps=0.8,2.5")
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
@@ -269,3 +271,21 @@ def test_stability_of_an_all_noise_fit_is_a_one_line_error(run, docs):
                                   "clusters (see 'clustermetrics sweep').")
     assert "ARI" not in res.output
     assert _aliases(run) == set()
+
+
+def test_sweep_table_never_cuts_the_alias_column(run, docs):
+    res = run("sweep", "docs", "-f", VF, "--algorithm", "dbscan", "--param", "eps=0.8,2.5",
+              "--param", "min_samples=3,5", "-g", "kind")
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.stdout.splitlines() if line.startswith("│ dbscan")]
+    names = {line.split("│")[1].strip() for line in rows}
+    assert names == {"dbscan_eps0p8_ms3", "dbscan_eps0p8_ms5", "dbscan_eps2p5_ms3",
+                     "dbscan_eps2p5_ms5"}, res.stdout
+
+
+def test_aliases_describe_prints_the_models_parameters(run, docs):
+    assert run("cluster", "fit", "docs", "-f", VF, "--algorithm", "dbscan", "--param",
+               "eps=2.5", "--param", "min_samples=4").exit_code == 0
+    res = run("aliases", "describe", "docs", "-f", VF, "-a", "dbscan_eps2p5_ms4")
+    assert res.exit_code == 0, res.output
+    assert "model: DBSCAN(eps=2.5, min_samples=4)" in res.stdout

@@ -4,8 +4,8 @@ Each everyday mistake is its own test: the one-line message, the exit status, an
 data exactly as before. Real store files in tmp_path, no mocks."""
 
 import json
-import re
 import os
+import re
 import threading
 import warnings
 

@@ -231,7 +231,7 @@ async def test_aliases_labels_distribution_centroids(env):
         assert r.json() == {"labelled": 60}
         aliases = (await http.get("/v1/datasets/shop/aliases")).json()
         assert aliases == [{"vector_field": "item_vector_", "alias": "mine", "clusters": 3,
-                            "labelled": 60, "method": "custom"}]
+                            "labelled": 60, "noise": None, "method": "custom"}]
         q = {"vector_field": "item_vector_", "alias": "mine"}
         info = codec.decode((await http.get("/v1/datasets/shop/alias", params=q)).json())
         assert info["sizes"] == {0: 20, 1: 20, 2: 20}
