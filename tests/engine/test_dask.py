@@ -188,7 +188,7 @@ def test_missing_dask_gives_an_install_hint(parquet_dir, monkeypatch):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"metric": "nope"}, "The 'metric' parameter of silhouette must be a str among .*Got 'nope' instead"),
+    ({"metric": "nope"}, "The 'metric' parameter of silhouette must be .*Got 'nope' instead"),
     ({"noise": "drop", "noise_label": -1}, "noise"),
     ({"sample_size": 0, "metric": "euclidean"}, "sample_size must be a positive integer"),
     ({"workers": 0}, "workers must be at least 1"),
