@@ -101,17 +101,101 @@ def _prepare(X, labels):
 
 
 def calinski_harabasz_score(X, labels) -> float:
-    """Calinski-Harabasz index (variance ratio criterion); same value as scikit-learn.
+    """Calinski-Harabasz index (variance ratio criterion).
 
-    Parameters: ``X`` (n_samples, n_features), ``labels`` (n_samples,). Range [0, inf), higher
-    is better. Samples with a missing label are left out.
+    ``CH = [B / (k - 1)] / [W / (n - k)]``, with ``B`` the between-cluster dispersion (sum over
+    clusters of ``n_c |mean_c - mean|^2``), ``W`` the within-cluster sum of squares, ``k`` clusters
+    and ``n`` samples.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Feature vectors: a numpy array, list of lists, DataFrame or scipy.sparse matrix (made
+        dense); float32 stays float32. NaN or infinite values raise ``InvalidInputError``.
+    labels : array-like of shape (n_samples,)
+        Cluster label of each sample: ints or strings. Missing labels (None, NaN, "") are left
+        out.
+
+    Returns
+    -------
+    score : float
+        In [0, inf); higher is better (dense, well separated clusters). 1.0 when ``W`` is 0, as in
+        scikit-learn.
+
+    Raises
+    ------
+    InvalidInputError
+        If there are fewer than 2 clusters or as many clusters as samples (scikit-learn's rule).
+
+    Notes
+    -----
+    Same value as ``sklearn.metrics.calinski_harabasz_score``. Samples whose label is missing
+    (None, NaN, "") are left out; scikit-learn stops with "Input contains NaN".
+
+    References
+    ----------
+    .. [1] T. Calinski and J. Harabasz, "A dendrite method for cluster analysis", Communications
+       in Statistics, 3(1), 1-27, 1974. https://doi.org/10.1080/03610927408827101
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from clustermetrics import calinski_harabasz_score
+    >>> X = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]])
+    >>> round(calinski_harabasz_score(X, [0, 0, 0, 1, 1, 1]), 4)
+    450.0
     """
     X, enc = _prepare(X, labels)
     return calinski_harabasz_from_stats(ClusterStats.from_batch(X, enc))
 
 
 def davies_bouldin_score(X, labels) -> float:
-    """Davies-Bouldin index; same value as scikit-learn. Range [0, inf), lower is better."""
+    """Davies-Bouldin index: the mean similarity of each cluster to its most similar one.
+
+    ``DB = (1 / k) sum_i max_(j != i) (s_i + s_j) / d(c_i, c_j)``, with ``s_i`` the mean euclidean
+    distance of cluster i's members to its centroid ``c_i`` and ``d`` the euclidean distance
+    between centroids.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Feature vectors: a numpy array, list of lists, DataFrame or scipy.sparse matrix (made
+        dense); float32 stays float32. NaN or infinite values raise ``InvalidInputError``.
+    labels : array-like of shape (n_samples,)
+        Cluster label of each sample: ints or strings. Missing labels (None, NaN, "") are left
+        out.
+
+    Returns
+    -------
+    score : float
+        In [0, inf); lower is better, 0 the best (clusters that are points far apart).
+
+    Raises
+    ------
+    InvalidInputError
+        If there are fewer than 2 clusters or as many clusters as samples (scikit-learn's rule).
+
+    Notes
+    -----
+    Same value as ``sklearn.metrics.davies_bouldin_score``, except where a cluster is a single
+    point or holds duplicates: the distance from such a point to its centroid is exactly 0 here
+    and ~1e-8 in scikit-learn, so values can differ from the 8th digit. Samples whose label is
+    missing (None, NaN, "") are left out; scikit-learn stops with "Input contains NaN".
+
+    References
+    ----------
+    .. [1] D. L. Davies and D. W. Bouldin, "A cluster separation measure", IEEE Transactions on
+       Pattern Analysis and Machine Intelligence, PAMI-1(2), 224-227, 1979.
+       https://doi.org/10.1109/TPAMI.1979.4766909
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from clustermetrics import davies_bouldin_score
+    >>> X = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]])
+    >>> round(davies_bouldin_score(X, [0, 0, 0, 1, 1, 1]), 4)
+    0.0925
+    """
     X, enc = _prepare(X, labels)
     stats = ClusterStats.from_batch(X, enc)
     return DaviesBouldinStats(stats).update(X, enc).score()
