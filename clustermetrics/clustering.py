@@ -178,6 +178,12 @@ class ModelSpec:
         if models is not None and self.cls not in models:
             raise InvalidInputError(f"Model class {self.cls!r} is not served here; use one of "
                                     f"{', '.join(sorted(models))}.")
+        if models is not None:  # a server: no parameter may write files or take every core
+            for name, ok in _SERVED_PARAMS.items():
+                if name in self.params and not ok(self.params[name]):
+                    raise InvalidInputError(
+                        f"Parameter {name}={self.params[name]!r} of {self.method} is not "
+                        f"served here: {_SERVED_WHY[name]}. Leave it out.")
         return self
 
     def resolve(self) -> type:
@@ -341,6 +347,13 @@ def parameter_grid(param_grid: Any) -> list[dict[str, Any]]:
         raise InvalidInputError("param_grid gives nothing to try: give each parameter a "
                                 "non-empty list, e.g. {'min_cluster_size': [5, 10, 20]}.")
     return points
+
+
+# parameters a server refuses: a cache folder on the server's disk (AgglomerativeClustering's
+# memory), or more threads than the server's job limits give a fit
+_SERVED_PARAMS = {"memory": lambda v: v is None, "n_jobs": lambda v: v in (None, 1)}
+_SERVED_WHY = {"memory": "it would write a cache on the server's disk",
+               "n_jobs": "the server sets how many cores a job uses"}
 
 
 def grid_runs(spec: ModelSpec, points: list[dict[str, Any]]) -> list[tuple[ModelSpec, Any, str]]:

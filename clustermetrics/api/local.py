@@ -511,6 +511,8 @@ class LocalAPI(API):
         spec = ModelSpec.of(model).require_allowed(self.models)
         points = clustering.parameter_grid(param_grid)
         runs = clustering.grid_runs(spec, points)  # every point checked before any fit
+        for run, _, _ in runs:
+            run.require_allowed(self.models)
         self._vector_field(dataset, vector_field)
         if ground_truth_field is not None:
             self._field(dataset, ground_truth_field)

@@ -708,7 +708,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _drain(receive, int(length))
+            await _drain(receive, min(int(length), 4 * self.max_bytes))  # bounded
             exc = self._error()
             response = JSONResponse({"error": codec.encode_error(exc)}, status_code=413)
             return await response(scope, receive, send)

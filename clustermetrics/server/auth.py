@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 
-from ..errors import AuthenticationError, NotFoundError
+from ..errors import AuthenticationError, InvalidInputError, NotFoundError
 from ..store.documents import check_name
 
 KEY_PREFIX = "cm_"
@@ -67,6 +67,13 @@ class Keys:
                 key_id = secrets.token_hex(4)
                 if con.execute("SELECT 1 FROM keys WHERE key_id = ?", [key_id]).fetchone() is None:
                     break
+            # one DuckDB file per project: on a case-insensitive disk Acme.duckdb is acme.duckdb
+            other = con.execute("SELECT project FROM keys WHERE lower(project) = lower(?) AND "
+                                "project <> ? LIMIT 1", [project, project]).fetchone()
+            if other is not None:
+                raise InvalidInputError(
+                    f"Project {project!r} differs from the existing project {other[0]!r} only "
+                    f"in case; use {other[0]!r} or another name.")
             created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             con.execute("INSERT INTO keys VALUES (?, ?, ?, ?, NULL)",
                         [key_id, project, _digest(secret), created])

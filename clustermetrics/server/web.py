@@ -275,6 +275,7 @@ def _q(name: str) -> str:
 def _safe(target: str) -> str:
     """A redirect target on this server only (no scheme, no host)."""
     parts = urllib.parse.urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/datasets"
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target)):
+        return "/datasets"  # browsers read a backslash as a slash: /\evil.com is //evil.com
     return target

@@ -338,8 +338,8 @@ class Store:
                 "documents": int(n)}
 
     def drop(self, dataset: str) -> None:
-        self.require(dataset)
-        with self._transaction():
+        with self._transaction():  # checked under the write lock: two deletes cannot race
+            self.require(dataset)
             self.con.execute(f"DROP TABLE {self.table(dataset)}")
             self.con.execute("DELETE FROM aliases WHERE dataset = ?", [dataset])
 
@@ -388,6 +388,7 @@ class Store:
             if first is None or first.num_rows == 0:
                 return _result(0, 0)
             _check_declared_present(declared, first, current)
+            _check_label_columns(first.column_names)
             widen = self._fit_types(dataset, current, first, source)
             total = source.parquet.metadata.num_rows if source.parquet else first.num_rows
             report = (lambda rows: progress(mode, rows, total)) if progress else (lambda r: None)
@@ -783,9 +784,9 @@ class Store:
         """(vector_field, alias) for every label column of the dataset."""
         out = []
         for name in self.schema(dataset):
-            if name.startswith(CLUSTER_PREFIX):
-                vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
-                out.append((vf, alias))
+            parsed = _parse_label_column(name)
+            if parsed is not None:
+                out.append(parsed)
         return out
 
     def alias_info(self, dataset: str, vector_field: str, alias: str) -> dict:
@@ -987,6 +988,29 @@ def _check_store_file(path: str) -> None:
                 f"{path} is not a clustermetrics store (not a DuckDB database file). Give the "
                 "path of a store, or of a file that does not exist yet, with --path or "
                 "CLUSTERMETRICS_PATH.")
+
+
+def _parse_label_column(name: str) -> tuple[str, str] | None:
+    """(vector field, alias) of a column ``_cluster_.{vector_field}.{alias}``, else None."""
+    if not name.startswith(CLUSTER_PREFIX) or "." not in name[len(CLUSTER_PREFIX):]:
+        return None
+    vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
+    return (vf, alias) if vf else None
+
+
+def _check_label_columns(names: list[str]) -> None:
+    """Labels inside documents must name their vector field and alias: a column such as
+    ``_cluster_.x`` would be stored where no alias can reach it."""
+    for name in names:
+        if name.startswith(CLUSTER_PREFIX):
+            parsed = _parse_label_column(name)
+            if parsed is None:
+                raise SchemaError(
+                    f"Field {name!r} is under {CLUSTER_PREFIX.rstrip('.')!r}, which holds cluster "
+                    "labels as _cluster_.VECTOR_FIELD.ALIAS (for example "
+                    "_cluster_.image_vector_.mine); rename it or give both parts. Nothing was "
+                    "written.")
+            check_name(parsed[1], "alias")
 
 
 def _open_error(path: str, exc: Exception) -> StoreError | StoreLockedError:

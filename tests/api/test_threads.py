@@ -94,3 +94,22 @@ def test_metrics_passes_read_one_snapshot(tmp_path):
         assert len(client.Dataset("d")) == 250
     finally:
         client.close()
+
+
+def test_concurrent_deletes_of_one_dataset(tmp_path):
+    """One delete wins; the others hear that the dataset is gone, not a storage error."""
+    with cm.Client(path=str(tmp_path / "store.duckdb")) as client:
+        client.Dataset("gone").insert_documents(_docs("g", 10, np.random.default_rng(0)))
+        outcomes = []
+
+        def delete(_):
+            try:
+                client.Dataset("gone").delete()
+                outcomes.append("deleted")
+            except cm.NotFoundError:
+                outcomes.append("not found")
+
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(delete, range(6)))
+        assert sorted(outcomes) == ["deleted"] + ["not found"] * 5
+        assert client.list_datasets() == []

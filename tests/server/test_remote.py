@@ -308,6 +308,20 @@ def test_keys_create_prints_the_key_once(tmp_path):
     assert key.startswith("cm_") and "shown only now" in res.output
 
 
+def test_a_project_differing_only_in_case_is_refused(tmp_path):
+    """Each project is a file projects/NAME.duckdb: on a case-insensitive disk two names that
+    differ in case would share it."""
+    def create(project):
+        return CliRunner().invoke(main, ["keys", "create", "--project", project, "--data",
+                                         str(tmp_path)])
+
+    assert create("Acme").exit_code == 0
+    res = create("acme")
+    assert res.exit_code == 1
+    assert "Project 'acme' differs from the existing project 'Acme' only in case" in res.output
+    assert create("Acme").exit_code == 0
+
+
 def test_serve_command_serves(tmp_path):
     import socket
     data = str(tmp_path / "served")

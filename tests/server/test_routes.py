@@ -2,6 +2,7 @@
 isolation between projects, and bad requests."""
 
 import asyncio
+import os
 import sqlite3
 
 import httpx
@@ -278,6 +279,22 @@ async def test_kmeans_metrics_compare_sweep_report_jobs(env):
         assert [j["op"] for j in jobs] == ["report", "compare", "sweep", "metrics", "kmeans"]
         assert all("result" not in j or j["result"] is None for j in jobs)
         assert len((await http.get("/v1/jobs", params={"status": "done"})).json()["jobs"]) == 5
+
+
+@pytest.mark.parametrize("params, refused", [
+    ({"n_clusters": 3, "memory": "/tmp/cm-cache-from-a-caller"}, "memory='/tmp/cm-cache-from"),
+    ({"n_clusters": 3, "n_jobs": -1}, "n_jobs=-1"),
+])
+async def test_a_server_refuses_parameters_that_write_files_or_take_every_core(env, params,
+                                                                             refused, tmp_path):
+    async with env.http() as http:
+        await _insert(http)
+        r = await http.post("/v1/datasets/shop/fit", json={
+            "vector_field": "item_vector_",
+            "model": {"cls": "sklearn.cluster.AgglomerativeClustering", "params": params}})
+        assert f"Parameter {refused}" in _error(r, 422, "invalid_input")
+        assert (await http.get("/v1/jobs")).json() == {"jobs": []}  # nothing queued
+    assert not os.path.exists("/tmp/cm-cache-from-a-caller")
 
 
 async def test_a_server_fits_only_the_models_it_serves(env):

@@ -190,3 +190,10 @@ def test_sign_in_open_a_dataset_and_a_report_in_chromium(http_server, tmp_path):
         browser.close()
     assert errors == []
     http_server.state.projects.close(project)
+
+
+@pytest.mark.parametrize("target", ["/\\evil.com", "//evil.com", "https://evil.com/",
+                                    "/datasets\r\nSet-Cookie: x=1", "datasets"])
+async def test_sign_in_never_redirects_off_this_server(site, target):
+    r = await site.post("/login", data={"key": site.key["key"], "next": target})
+    assert r.status_code == 303 and r.headers["location"] == "/datasets"

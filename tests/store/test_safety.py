@@ -599,3 +599,13 @@ def test_a_value_field_with_a_dotted_field_under_it_names_the_dotted_field(clien
                                "'price.eur' is nested under it (a dot in a name nests it). "
                                "Rename one of them.")
     assert snapshot(client) == before
+
+
+@pytest.mark.parametrize("column", ["_cluster_.foo", "_cluster_..mine", "_cluster_.v_vector_.a b"])
+def test_label_fields_that_name_no_alias_are_refused(client, column):
+    ds = client.Dataset("labelled")
+    ds.insert_documents([{"_id": "a", "v_vector_": [1.0, 2.0]}])
+    with pytest.raises(cm.InvalidInputError, match=r"_cluster_|alias"):
+        ds.insert_documents([{"_id": "b", "v_vector_": [0.5, 1.0], column: 1}])
+    assert len(ds) == 1 and client.vector_tools.cluster.list_aliases("labelled") == []
+    assert column not in client.api.describe_dataset("labelled")["fields"]
