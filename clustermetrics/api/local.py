@@ -169,16 +169,17 @@ class LocalAPI(API):
             session = self.store.session()
             session.__enter__()  # held until the reader is read to its end
             try:
-                reader = self.store.export_reader(dataset)
+                reader, done = self.store.export_reader(dataset)
             except BaseException:
                 session.__exit__(None, None, None)
                 raise
 
-        def batches():
+        def batches():  # the session ends when the reader is read through, or dropped
             try:
                 with self.store.errors():
                     yield from reader
             finally:
+                done()
                 session.__exit__(None, None, None)
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())

@@ -643,7 +643,8 @@ async def get_job(job_id: str, who: Who, jobs: JobsDep,
 @router.delete("/v1/jobs/{job_id}", response_model=JobView, tags=["jobs"], **v1)
 def cancel_job(job_id: str, who: Who, jobs: JobsDep) -> JSONResponse:
     """Cancel a job: a queued job never starts; a running one stops at its next progress
-    event, and what it was writing rolls back."""
+    event, and the write it was making rolls back (a sweep keeps the aliases of the values it
+    had finished)."""
     job = jobs.cancel(who.project, job_id)
     return JSONResponse(job.view(len(job.events)))
 

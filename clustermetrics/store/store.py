@@ -709,11 +709,23 @@ class Store:
         self.con.execute(f"COPY {self.table(dataset)} TO '{_sql_str(path)}' (FORMAT parquet)")
         return path
 
-    def export_reader(self, dataset: str, batch_size: int = 16_384) -> pa.RecordBatchReader:
-        """Every column of every document as Arrow batches, read inside one snapshot."""
+    def export_reader(self, dataset: str, batch_size: int = 16_384):
+        """Every column of every document as Arrow batches, read inside one snapshot on a
+        cursor of its own (this thread's stays free for other calls meanwhile). Returns
+        ``(reader, done)``: call ``done()`` when the reader is finished with."""
         self.require(dataset)
-        return self.con.sql(f"SELECT * FROM {self.table(dataset)}").to_arrow_reader(
+        assert self._db is not None, "export_reader runs inside a session"
+        cursor = self._db.cursor()
+        cursor.execute("BEGIN TRANSACTION")
+        reader = cursor.sql(f"SELECT * FROM {self.table(dataset)}").to_arrow_reader(
             batch_size=batch_size)
+
+        def done() -> None:
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute("COMMIT")
+            cursor.close()
+
+        return reader, done
 
     def get_table(self, dataset: str, ids, fields=None) -> pa.Table:
         """Documents by ``_id`` as a flat Arrow table, in the order asked (unknown ids

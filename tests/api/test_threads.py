@@ -113,3 +113,17 @@ def test_concurrent_deletes_of_one_dataset(tmp_path):
             list(pool.map(delete, range(6)))
         assert sorted(outcomes) == ["deleted"] + ["not found"] * 5
         assert client.list_datasets() == []
+
+
+def test_other_calls_run_while_an_export_is_read(tmp_path):
+    """The export reads on a cursor of its own: the thread's other calls go on meanwhile, and
+    the export sees the documents as they were when it began."""
+    with cm.Client(path=str(tmp_path / "store.duckdb")) as client:
+        client.Dataset("d").insert_documents(_docs("a", 40_000, np.random.default_rng(0)))
+        reader = client.api.export_documents("d")
+        first = reader.read_next_batch()
+        assert len(client.Dataset("d")) == 40_000  # this thread's cursor is free
+        client.Dataset("d").insert_documents(_docs("late", 5, np.random.default_rng(1)))
+        rest = sum(b.num_rows for b in reader)
+        assert first.num_rows + rest == 40_000
+        assert len(client.Dataset("d")) == 40_005
