@@ -325,7 +325,8 @@ class LocalAPI(API):
         params = {**(extra or {}), "model": spec.cls, "params": clustering.plain(spec.params),
                   "noise_label": fitted.noise_label, **fitted.info}
         self.store.set_labels(dataset, vector_field, alias, ids, fitted.labels,
-                              method=spec.method, params=params, centroids=fitted.centroids)
+                              method=spec.method, params=params, centroids=fitted.centroids,
+                              deleted_ok=True)  # read before the fit: deletions may follow
         return {k: v for k, v in params.items() if k != "stability"}
 
     # -- evaluation -----------------------------------------------------------------------

@@ -817,8 +817,13 @@ class Store:
                 "created_at": created, "changed": int(changed or 0)}
 
     def set_labels(self, dataset: str, vector_field: str, alias: str, ids, labels, *,
-                   method: str = "custom", params: dict | None = None, centroids=None) -> int:
-        """Write one alias's labels for the given ids, all or nothing. Returns rows labelled."""
+                   method: str = "custom", params: dict | None = None, centroids=None,
+                   deleted_ok: bool = False) -> int:
+        """Write one alias's labels for the given ids, all or nothing. Returns rows labelled.
+
+        An unknown id refuses the batch, unless ``deleted_ok`` (a fit whose documents were
+        read before it ran): documents deleted meanwhile are skipped and counted as changed
+        since the alias was made."""
         check_name(alias, "alias")
         col = label_column(vector_field, alias)
         labels = pa.array(np.asarray(labels).tolist() if isinstance(labels, np.ndarray)
@@ -833,23 +838,28 @@ class Store:
         self.con.register("_labels", batch)
         try:
             with self._transaction():
-                self._write_labels(dataset, t, col, labels.type)
+                gone = self._write_labels(dataset, t, col, labels.type, deleted_ok)
                 self.con.execute("DELETE FROM aliases WHERE dataset = ? AND vector_field = ? "
                                  "AND alias = ?", [dataset, vector_field, alias])
                 self.con.execute(
                     "INSERT INTO aliases (dataset, vector_field, alias, method, params, "
-                    "centroids) VALUES (?, ?, ?, ?, ?, ?)",
+                    "centroids, changed) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [dataset, vector_field, alias, method, json.dumps(params or {}),
-                     None if centroids is None else np.asarray(centroids, np.float32).tolist()])
+                     None if centroids is None else np.asarray(centroids, np.float32).tolist(),
+                     gone])
         finally:
             self.con.unregister("_labels")
         return batch.num_rows
 
-    def _write_labels(self, dataset: str, t: str, col: str, arrow_type) -> None:
+    def _write_labels(self, dataset: str, t: str, col: str, arrow_type,
+                      deleted_ok: bool = False) -> int:
+        """Replace the label column; returns how many labelled ids were skipped as deleted."""
         unknown = self.con.execute(
             f"SELECT _id FROM _labels WHERE _id NOT IN (SELECT _id FROM {t}) LIMIT 5").fetchall()
+        n = 0
         if unknown:
             n = self.scalar(f"SELECT count(*) FROM _labels WHERE _id NOT IN (SELECT _id FROM {t})")
+        if unknown and not deleted_ok:
             raise InvalidInputError(
                 f"{n} labelled ids are not in dataset {dataset!r} (first: "
                 f"{', '.join(repr(r[0]) for r in unknown)}); no labels were written.")
@@ -864,6 +874,7 @@ class Store:
         self.con.execute(f"ALTER TABLE {t} ADD COLUMN {q(col)} {sqltype}")
         self.con.execute(f"UPDATE {t} AS _doc SET {q(col)} = _new.label FROM _labels AS _new "
                          "WHERE _doc._id = _new._id")
+        return int(n)
 
     def register_alias(self, dataset: str, vector_field: str, alias: str) -> None:
         """Record an alias that arrived inside documents (``_cluster_``), if not known yet."""

@@ -127,3 +127,25 @@ def test_other_calls_run_while_an_export_is_read(tmp_path):
         rest = sum(b.num_rows for b in reader)
         assert first.num_rows + rest == 40_000
         assert len(client.Dataset("d")) == 40_005
+
+
+def test_a_document_deleted_while_a_fit_runs_does_not_lose_the_fit(tmp_path, monkeypatch):
+    """A fit reads the vectors, then fits without holding the store: a deletion meanwhile is
+    skipped and counted as changed since the alias was made, and the fit is kept."""
+    from clustermetrics import clustering
+
+    with cm.Client(path=str(tmp_path / "store.duckdb")) as client:
+        client.Dataset("d").insert_documents(_docs("a", 60, np.random.default_rng(0)))
+        real_fit = clustering.fit
+
+        def fit_then_delete(*args, **kwargs):
+            result = real_fit(*args, **kwargs)
+            t = threading.Thread(target=lambda: client.Dataset("d").delete_documents(["a-0"]))
+            t.start()
+            t.join()
+            return result
+
+        monkeypatch.setattr(clustering, "fit", fit_then_delete)
+        client.vector_tools.cluster.kmeans("d", "v_vector_", 3)
+        info = client.vector_tools.cluster.describe_alias("d", "v_vector_", "kmeans_3")
+        assert sum(info["sizes"].values()) == 59 and info["changed"] == 1
