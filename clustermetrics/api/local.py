@@ -654,44 +654,43 @@ class LocalAPI(API):
                              random_state: int) -> None:
         """A sweep replaces only the ``kmeans_{k}`` aliases that a sweep made, or that k-means
         made with the same k and seed; never labels set by hand or made another way."""
-        known = {a for vf, a in self.store.aliases(dataset) if vf == vector_field}
-        theirs = []
-        for k in ks:
-            if f"kmeans_{k}" not in known:
-                continue
-            info = self.store.alias_info(dataset, vector_field, f"kmeans_{k}")
-            params = info["params"]
-            same = (info["method"] in ("kmeans", "minibatch_kmeans") and params.get("k") == k
-                    and params.get("random_state") == random_state)
-            if params.get("made_by") != "sweep" and not same:
-                theirs.append(f"kmeans_{k}")
-        if theirs:
-            shown = ", ".join(theirs[:5]) + (", ..." if len(theirs) > 5 else "")
-            raise InvalidInputError(
-                f"The sweep would replace {len(theirs)} alias{'es' if len(theirs) > 1 else ''}"
-                f" it did not make ({shown}). Delete or rename them, choose other k, or pass "
-                "overwrite=True (--overwrite) to replace them. Nothing was run.")
+        def same(k: int):
+            return lambda info: (info["method"] in ("kmeans", "minibatch_kmeans")
+                                 and info["params"].get("k") == k
+                                 and info["params"].get("random_state") == random_state)
+
+        self._refuse_replacing(dataset, vector_field,
+                               [(f"kmeans_{k}", same(k)) for k in ks], "other k")
 
     def _check_grid_aliases(self, dataset: str, vector_field: str,
                             runs: list[tuple[ModelSpec, Any, str]]) -> None:
         """A grid sweep replaces only the aliases that a sweep made, or that the same model
         with the same parameters made; never labels set by hand or made another way."""
+        def same(run: ModelSpec):
+            return lambda info: (info["params"].get("model") == run.cls and
+                                 info["params"].get("params") == clustering.plain(run.params))
+
+        self._refuse_replacing(dataset, vector_field,
+                               [(alias, same(run)) for run, _, alias in runs], "other values")
+
+    def _refuse_replacing(self, dataset: str, vector_field: str, planned: list,
+                          instead: str) -> None:
+        """Refuse, before any work, to replace an alias of ``planned`` (alias, same recipe?)
+        that no sweep made and that another recipe made."""
         known = {a for vf, a in self.store.aliases(dataset) if vf == vector_field}
         theirs = []
-        for run, _, alias in runs:
+        for alias, same_recipe in planned:
             if alias not in known:
                 continue
-            params = self.store.alias_info(dataset, vector_field, alias)["params"]
-            same = (params.get("model") == run.cls
-                    and params.get("params") == clustering.plain(run.params))
-            if params.get("made_by") != "sweep" and not same:
+            info = self.store.alias_info(dataset, vector_field, alias)
+            if info["params"].get("made_by") != "sweep" and not same_recipe(info):
                 theirs.append(alias)
         if theirs:
             shown = ", ".join(theirs[:5]) + (", ..." if len(theirs) > 5 else "")
             raise InvalidInputError(
                 f"The sweep would replace {len(theirs)} alias{'es' if len(theirs) > 1 else ''}"
-                f" it did not make ({shown}). Delete or rename them, choose other values, or "
-                "pass overwrite=True (--overwrite) to replace them. Nothing was run.")
+                f" it did not make ({shown}). Delete or rename them, choose {instead}, or pass "
+                "overwrite=True (--overwrite) to replace them. Nothing was run.")
 
     def _warn_unrecorded_noise(self, dataset: str, vector_field: str, alias: str) -> None:
         """Labels -1 with no noise label recorded (labels brought from elsewhere, or read back
