@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import clustermetrics as cm
-from clustermetrics.engine.local import CACHE_MB
+from clustermetrics.engine.local import SHARED_CACHE
 from clustermetrics.store.documents import vectors_to_arrow
 
 
@@ -86,8 +86,8 @@ def main() -> None:
     print(f"reading the {n_read:,} vectors once from the store: {t_read:.2f} s "
           f"({n_read * d * 4 / t_read / 1e6:,.0f} MB/s); "
           + (f"the metrics read them once and keep the batches for the second pass "
-             f"({n * d * 4 / 2**20:,.0f} MiB, within the {CACHE_MB:,} MiB cache limit)"
-             if n * d * 4 <= CACHE_MB * 2**20 else "the metrics read them twice"))
+             f"({n * d * 4 / 2**20:,.0f} MiB, within the {SHARED_CACHE.limit / 2**20:,.0f} MiB "
+             "cache budget)" if n * d * 4 <= SHARED_CACHE.limit else "the metrics read them twice"))
 
 
 if __name__ == "__main__":

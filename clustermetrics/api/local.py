@@ -24,7 +24,7 @@ from scipy.spatial.distance import cdist
 from .. import clustering
 from .. import stability as stability_
 from ..clustering import FitResult, ModelSpec
-from ..engine.local import CACHE_MB, StoreSource
+from ..engine.local import StoreSource
 from ..errors import ClusterMetricsWarning, InvalidInputError, NotFoundError
 from ..metrics.clusterstats import ClusterStats
 from ..metrics.evaluate import Batch, evaluate_source
@@ -90,13 +90,13 @@ def _held(method):
 class LocalAPI(API):
     """The operations over one embedded DuckDB store file (``":memory:"`` for none)."""
 
-    def __init__(self, path: str, *, cache_mb: float = CACHE_MB,
+    def __init__(self, path: str, *, cache_mb: float | None = None,
                  models: Collection[str] | None = None, keep_open: bool = False,
                  lock_timeout: float | None = None):
         # the file is held only while an operation runs, unless keep_open (a server, the only
         # process using its files); a process finding it held waits up to lock_timeout seconds
         self.store = Store(path, keep_open=keep_open, lock_timeout=lock_timeout)
-        self.cache_mb = cache_mb  # a metrics pass that fits is kept for the next pass
+        self.cache_mb = cache_mb  # None: passes kept within the process's shared budget
         # class paths that fit, stability and sweeps may build (None: any importable class, as
         # embedded; a server passes the models it serves, e.g. clustering.ALGORITHMS.values())
         self.models = None if models is None else frozenset(models)
@@ -342,8 +342,9 @@ class LocalAPI(API):
                        **options: Any) -> tuple[ClusterMetrics, float]:
         """The metrics of an alias (its recorded noise label applied unless the call gives
         one) and its coverage: the share of documents with the vector that are in a cluster."""
-        with self.store.errors(), self.store.snapshot():  # both passes see the same documents
-            source = self._source(dataset, vector_field, alias, ground_truth_field)
+        with self.store.errors(), self.store.snapshot(), \
+                self._source(dataset, vector_field, alias, ground_truth_field) as source:
+            # both passes see the same documents; no read outlives the call
             self._warn_unseen_noise(dataset, vector_field, alias, options.get("noise_label"))
             options = self._noise_options(dataset, vector_field, alias, options)
             if options.get("noise_label") is None:
@@ -385,8 +386,8 @@ class LocalAPI(API):
     @_translated
     def centroids(self, dataset: str, vector_field: str, cluster_alias: str, *,
                   noise_label: Any = None) -> pd.DataFrame:
-        with self.store.snapshot():
-            source = self._source(dataset, vector_field, cluster_alias, None)
+        with self.store.snapshot(), \
+                self._source(dataset, vector_field, cluster_alias, None) as source:
             self._warn_unseen_noise(dataset, vector_field, cluster_alias, noise_label)
             noise_label = self._noise_options(dataset, vector_field, cluster_alias,
                                               {"noise_label": noise_label})["noise_label"]
@@ -416,8 +417,8 @@ class LocalAPI(API):
         hover_fields = list(hover_fields)
         for f in hover_fields:
             self._field(dataset, f)
-        with self.store.snapshot():
-            source = self._source(dataset, vector_field, cluster_alias, ground_truth_field)
+        with self.store.snapshot(), \
+                self._source(dataset, vector_field, cluster_alias, ground_truth_field) as source:
             self._warn_unseen_noise(dataset, vector_field, cluster_alias,
                                     options.get("noise_label"))
             options = self._noise_options(dataset, vector_field, cluster_alias, options)
