@@ -23,7 +23,7 @@ def stored(tmp_path):
     with cm.Client(path=str(tmp_path / "s.duckdb")) as client:
         client.Dataset("p").insert_documents(X, ids=ids, vector_field="v_vector_")
         client.vector_tools.cluster.set_cluster_labels("p", "v_vector_", "mine",
-                                                       dict(zip(ids, np.arange(3000) % 3)))
+                                                       dict(zip(ids, np.arange(3000) % 3, strict=True)))
         with client.api.store.session():
             yield client
 
@@ -104,7 +104,7 @@ def test_a_failing_metrics_call_leaves_no_reader_thread(tmp_path):
     with cm.Client(path=str(tmp_path / "z.duckdb")) as client:
         client.Dataset("p").insert_documents(X, ids=ids, vector_field="v_vector_")
         client.vector_tools.cluster.set_cluster_labels("p", "v_vector_", "mine",
-                                                       dict(zip(ids, np.arange(40_000) % 4)))
+                                                       dict(zip(ids, np.arange(40_000) % 4, strict=True)))
         with pytest.raises(InvalidInputError, match="d35000"):
             client.vector_tools.cluster.metrics("p", "v_vector_", "mine", metric="cosine")
         assert not _readers()
