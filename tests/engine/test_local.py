@@ -22,8 +22,8 @@ def stored(tmp_path):
     ids = [f"d{i}" for i in range(len(X))]
     with cm.Client(path=str(tmp_path / "s.duckdb")) as client:
         client.Dataset("p").insert_documents(X, ids=ids, vector_field="v_vector_")
-        client.vector_tools.cluster.set_cluster_labels("p", "v_vector_", "mine",
-                                                       dict(zip(ids, np.arange(3000) % 3, strict=True)))
+        labels = dict(zip(ids, np.arange(3000) % 3, strict=True))
+        client.vector_tools.cluster.set_cluster_labels("p", "v_vector_", "mine", labels)
         with client.api.store.session():
             yield client
 
@@ -103,8 +103,8 @@ def test_a_failing_metrics_call_leaves_no_reader_thread(tmp_path):
     ids = [f"d{i}" for i in range(len(X))]
     with cm.Client(path=str(tmp_path / "z.duckdb")) as client:
         client.Dataset("p").insert_documents(X, ids=ids, vector_field="v_vector_")
-        client.vector_tools.cluster.set_cluster_labels("p", "v_vector_", "mine",
-                                                       dict(zip(ids, np.arange(40_000) % 4, strict=True)))
+        labels = dict(zip(ids, np.arange(40_000) % 4, strict=True))
+        client.vector_tools.cluster.set_cluster_labels("p", "v_vector_", "mine", labels)
         with pytest.raises(InvalidInputError, match="d35000"):
             client.vector_tools.cluster.metrics("p", "v_vector_", "mine", metric="cosine")
         assert not _readers()
