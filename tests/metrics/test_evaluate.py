@@ -140,3 +140,15 @@ def test_progress_reports_every_row_of_each_stage(blobs, options):
 
     cm.metrics.evaluate_source(cm.metrics.ArraySource(X, labels), progress=progress, **options)
     assert seen == {"statistics": len(X), "silhouette": len(X)}
+
+
+def test_nan_in_a_row_without_a_label_is_still_refused(blobs):
+    """The statistics check the labelled rows on the way; the others get a check of their own."""
+    X, labels = blobs
+    X = X.copy()
+    X[5, 1] = np.nan
+    labels = labels.astype(object)
+    labels[5] = None
+    with pytest.raises(cm.InvalidInputError, match=r"X has NaN or infinite values in 1 rows "
+                       r"\(first: 5\)"):
+        cm.evaluate(X, labels, metric="cosine")

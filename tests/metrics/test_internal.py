@@ -136,3 +136,47 @@ def test_statistics_without_moments_refuse_calinski_harabasz():
         calinski_harabasz_from_stats(stats)
     with pytest.raises(cm.InvalidInputError, match="built without moments"):
         DaviesBouldinStats(stats)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_davies_bouldin_from_the_silhouette_gemm_equals_the_reference(blobs, metric, dtype):
+    """The linear metrics' pass makes Davies-Bouldin's distances beside the silhouette's GEMM;
+    the value is the direct computation's, to float32 precision on float32 data."""
+    X, labels = blobs
+    X = X.astype(dtype)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    expected = _davies_bouldin_reference(X.astype(np.float64), labels)
+    assert cm.evaluate(X, labels, metric=metric).davies_bouldin == pytest.approx(expected,
+                                                                                rel=tol)
+    assert cm.davies_bouldin_score(X, labels) == pytest.approx(expected, rel=tol)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "euclidean"])
+def test_davies_bouldin_far_from_the_origin_in_float32(blobs, metric):
+    """|x|^2 - 2 x.c + |c|^2 cancels there: those rows are redone as float64 deviations."""
+    X, labels = blobs
+    far = (X + 1e4).astype(np.float32)
+    expected = _davies_bouldin_reference(far.astype(np.float64), labels)
+    assert cm.evaluate(far, labels, metric=metric).davies_bouldin == pytest.approx(expected,
+                                                                                  rel=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "euclidean"])
+def test_members_equal_to_their_centroid_are_at_exactly_zero(metric):
+    X = np.array([[1.0, 2], [1, 2], [1, 2], [5, 1], [5, 1], [6, 3]], dtype=np.float32)
+    labels = [0, 0, 0, 1, 1, 1]
+    stats = ClusterStats.from_batch(X, encode_labels(labels), unit_sums=True)
+    own_sq = linear_silhouette(X, np.array(labels), stats, "cosine", centroid_sq=True)[4]
+    assert own_sq[:3].tolist() == [0.0, 0.0, 0.0]
+    one = np.array([[1.0, 2], [1, 2], [5, 1], [5, 1]])
+    assert cm.evaluate(one, [0, 0, 1, 1], metric=metric).davies_bouldin == 0.0
+
+
+def test_the_statistics_name_rows_whose_squares_overflow():
+    X = np.ones((6, 2), dtype=np.float32)
+    X[4] = [1e30, 1.0]
+    with pytest.raises(cm.InvalidInputError, match=r"^Input X contains infinity or a value "
+                       r"too large for dtype\('float32'\)\. X has values whose squares "
+                       r"overflow float32 in 1 rows \(first: 4\)"):
+        ClusterStats.from_batch(X, encode_labels([0, 1] * 3))

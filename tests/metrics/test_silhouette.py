@@ -442,8 +442,17 @@ def test_nan_rows_are_found_by_the_linear_pass(metric):
     X = np.ones((10, 2)) + np.arange(10)[:, None]
     X[[2, 7], 0] = np.nan
     with pytest.raises(cm.InvalidInputError,
-                       match=r"^Input X contains NaN\. X has NaN or infinite values .* in 2 rows "
+                       match=r"^Input X contains NaN\. X has NaN or infinite values in 2 rows "
                              r"\(first: 2, 7\)"):
+        cm.silhouette_score(X, [0, 1] * 5, metric=metric)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+def test_values_whose_squares_overflow_are_named(metric):
+    X = (np.ones((10, 2)) + np.arange(10)[:, None]).astype(np.float32)
+    X[3, 0] = 1e30  # finite, but its square is not in float32
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"values whose squares overflow float32 in 1 rows \(first: 3\)"):
         cm.silhouette_score(X, [0, 1] * 5, metric=metric)
 
 
