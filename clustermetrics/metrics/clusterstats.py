@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 
@@ -342,13 +343,37 @@ def limit_kernel_threads(n: int):
 def parallel_map(tasks, fn):
     """Run ``fn`` over tasks on all cores, BLAS single-threaded inside each: the element-wise
     work between the GEMMs then runs in parallel too. Results come in the order of the tasks,
-    consumed as they come (so they do not pile up)."""
+    consumed as they come (so they do not pile up). The threads are kept for the next call (a
+    stream of batches calls this for each); a task that calls it again runs its tasks itself."""
     workers = min(kernel_threads(), len(tasks))
-    if workers <= 1:
+    if workers <= 1 or getattr(_kernel_thread, "busy", False):
         yield from map(fn, tasks)
         return
-    with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
-        yield from pool.map(fn, tasks)
+    with single_threaded_blas():
+        yield from _pool(kernel_threads()).map(fn, tasks)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+_kernel_thread = threading.local()
+
+
+def _mark_kernel_thread() -> None:
+    _kernel_thread.busy = True
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = _POOLS[workers] = ThreadPoolExecutor(
+                workers, thread_name_prefix="clustermetrics-kernel",
+                initializer=_mark_kernel_thread)
+        return pool
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
+    os.register_at_fork(after_in_child=_POOLS.clear)
 
 
 _controller: ThreadpoolController | None = None
