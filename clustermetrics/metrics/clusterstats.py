@@ -13,14 +13,14 @@ import contextlib
 import itertools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextvars import ContextVar
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..errors import InvalidInputError
-from ._validation import describe_rows, nonfinite_error
+from ._validation import check_finite, describe_rows, nonfinite_error
 from .labels import Labels, align
 
 CHUNK_BYTES = 8 * 2**20  # float64 working copy per chunk: small enough to stay in cache
@@ -92,8 +92,13 @@ class ClusterStats:
                              None)
 
         out = None
-        for part in parallel_map(list(itertools.pairwise(bounds)), run):
-            out = part if out is None else out.merge(part)
+        try:
+            for part in parallel_map(list(itertools.pairwise(bounds)), run):
+                out = part if out is None else out.merge(part)
+        except InvalidInputError:  # a part names its own rows: name every one instead
+            check_finite(X, np.flatnonzero(labels.valid), row_offset=row_offset,
+                         row_ids=row_ids)
+            raise
         return out
 
     @classmethod
@@ -282,22 +287,23 @@ class ClusterStats:
         return lookup[labels.codes]
 
 
-def own_centroid_sq(x: np.ndarray, codes: np.ndarray, centroids: np.ndarray,
+def own_centroid_sq(raw: np.ndarray, codes: np.ndarray, means: np.ndarray,
                     dots: np.ndarray, x_sq: np.ndarray, c_sq: np.ndarray) -> np.ndarray:
-    """Squared euclidean distance of each row of ``x`` to its cluster's centroid, float64.
+    """Squared euclidean distance of each row to its cluster's centroid, float64.
 
-    ``|x|^2 - 2 x.c + |c|^2`` from products a caller made in x's precision beside its other
-    GEMMs (``dots[i] = x_i . c_codes[i]``, ``x_sq`` the rows' squared norms, ``c_sq`` the
-    centroids'). Where that difference cancels (below ``CANCEL`` of ``|x|^2 + |c|^2``: a row near
-    its centroid against large magnitudes) the row is redone as a float64 deviation from
-    ``centroids`` (float64, in the same frame as ``x``), so a row equal to its centroid is
-    exactly 0; elsewhere the float32 rounding is ~1e-6 of a row's distance at worst.
+    ``|x|^2 - 2 x.c + |c|^2`` from products a caller made in its rows' precision beside its
+    other GEMMs, in any frame (raw or centred: ``dots[i] = x_i . c_codes[i]``, ``x_sq`` the rows'
+    squared norms, ``c_sq`` the centroids'). Where that difference cancels (below ``CANCEL`` of
+    ``|x|^2 + |c|^2``: a row near its centroid against large magnitudes) the row is redone as a
+    float64 deviation of the ``raw`` row from its float64 mean in ``means`` (never from rows
+    rounded again by centring), so a row equal to its centroid is exactly 0; elsewhere float32
+    rounding is a few 1e-6 of a row's distance at worst.
     """
     size = x_sq + c_sq[codes]
     d2 = size - 2.0 * dots
     redo = np.flatnonzero(d2 < CANCEL * size)
     if len(redo):
-        dev = x[redo].astype(np.float64) - centroids[codes[redo]]
+        dev = raw[redo].astype(np.float64) - means[codes[redo]]
         d2[redo] = np.einsum("ij,ij->i", dev, dev)
     return d2
 
@@ -344,13 +350,23 @@ def parallel_map(tasks, fn):
     """Run ``fn`` over tasks on all cores, BLAS single-threaded inside each: the element-wise
     work between the GEMMs then runs in parallel too. Results come in the order of the tasks,
     consumed as they come (so they do not pile up). The threads are kept for the next call (a
-    stream of batches calls this for each); a task that calls it again runs its tasks itself."""
+    stream of batches calls this for each); a task that calls it again runs its tasks itself.
+    When a task fails or the caller stops early, the tasks not started are cancelled and the
+    running ones waited for, so no work outlives the call."""
     workers = min(kernel_threads(), len(tasks))
     if workers <= 1 or getattr(_kernel_thread, "busy", False):
         yield from map(fn, tasks)
         return
     with single_threaded_blas():
-        yield from _pool(kernel_threads()).map(fn, tasks)
+        pool = _pool(kernel_threads())
+        futures = [pool.submit(fn, task) for task in tasks]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+            wait(futures)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -372,8 +388,15 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
-if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
-    os.register_at_fork(after_in_child=_POOLS.clear)
+def _forget_pools() -> None:
+    """In a forked child: none of the parent's threads exist, and the lock may be held."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
 
 
 _controller: ThreadpoolController | None = None

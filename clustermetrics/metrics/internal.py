@@ -72,10 +72,10 @@ class DaviesBouldinStats:
                 x = X[i:j]
                 if not keep.all():
                     x, c = x[keep], c[keep]
-                x = np.subtract(x, shift, out=work[:len(c)])
-                x_sq = np.einsum("ij,ij->i", x, x).astype(np.float64)
-                dots = (x @ right)[np.arange(len(c)), c].astype(np.float64)
-                self_sq = own_centroid_sq(x, c, centroids, dots, x_sq, c_sq)
+                xc = np.subtract(x, shift, out=work[:len(c)])
+                x_sq = np.einsum("ij,ij->i", xc, xc).astype(np.float64)
+                dots = (xc @ right)[np.arange(len(c)), c].astype(np.float64)
+                self_sq = own_centroid_sq(x, c, mean, dots, x_sq, c_sq)
                 out += np.bincount(c, weights=np.sqrt(self_sq), minlength=k)
             return out
 

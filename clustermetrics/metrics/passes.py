@@ -281,9 +281,13 @@ class ClusterPass:
             X = check_vectors(batch.X, row_ids=batch.ids, finite=False)
             enc = _encode(batch, options)
             check_same_length(X, len(enc.codes))
-            check_finite(X, np.flatnonzero(~enc.valid), row_ids=batch.ids)
-            stats = ClusterStats.from_batch(X, enc, unit_sums=options.metric == "cosine",
-                                            row_ids=batch.ids)
+            try:
+                stats = ClusterStats.from_batch(X, enc, unit_sums=options.metric == "cosine",
+                                                row_ids=batch.ids)
+                check_finite(X, np.flatnonzero(~enc.valid), row_ids=batch.ids)
+            except InvalidInputError:  # on the error path, every non-finite row is named
+                check_finite(X, row_ids=batch.ids)
+                raise
         table = None
         if batch.truth is not None:
             truth = encode_labels(batch.truth, name="ground truth")

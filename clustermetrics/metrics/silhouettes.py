@@ -204,6 +204,7 @@ class _LinearBasis:
         self.metric = metric
         self.counts = stats.counts
         self.with_centroids = centroids
+        self.centroid_sq: np.ndarray | None = None
         k = len(stats.counts)
         counts = np.maximum(stats.counts, 1).astype(np.float64)
         if centroids:
@@ -215,17 +216,17 @@ class _LinearBasis:
             if centroids:  # raw centroids as k more columns of the same GEMM
                 assert stats.mean is not None
                 self.centroids = stats.mean
+                self.centroid_sq = np.einsum("ij,ij->i", stats.mean, stats.mean)
                 basis = np.vstack([basis, stats.mean])
         else:
             assert stats.mean is not None, "squared euclidean needs the moments"
             # a centre both precisions hold exactly: centred rows and centroids agree
             self.center = representable(stats.global_mean(), np.float32)
             basis = stats.mean - self.center
-            self.centroids = basis  # the centroids in the centred frame are the basis
+            self.centroids = stats.mean  # raw, for rows redone (the basis is centred)
             self.basis_sq = np.einsum("ij,ij->i", basis, basis)
+            self.centroid_sq = self.basis_sq  # the centroids in the GEMM's (centred) frame
             self.spread = stats.m2 / counts
-        self.centroid_sq = np.einsum("ij,ij->i", self.centroids, self.centroids) \
-            if centroids else None
         exact = np.ascontiguousarray(basis.T)
         self.basis: dict[np.dtype, np.ndarray] = {np.dtype(np.float64): exact,
                                                   np.dtype(np.float32): exact.astype(np.float32)}
@@ -273,12 +274,12 @@ class _LinearBasis:
             out[out <= snap] = 0.0
             scale[:] = 1.0
         else:
-            x = x - self.center.astype(x.dtype)
+            raw, x = x, x - self.center.astype(x.dtype)
             sq = np.einsum("ij,ij->i", x, x).astype(np.float64)[:, None]
             prod = x @ basis
             if own_sq is not None:
                 dots = prod[rows, codes].astype(np.float64)
-                own_sq[:] = own_centroid_sq(x, codes, self.centroids, dots, sq[:, 0],
+                own_sq[:] = own_centroid_sq(raw, codes, self.centroids, dots, sq[:, 0],
                                             self.basis_sq)
             np.multiply(prod, -2.0, out=out)
             out += sq

@@ -152,3 +152,25 @@ def test_nan_in_a_row_without_a_label_is_still_refused(blobs):
     with pytest.raises(cm.InvalidInputError, match=r"X has NaN or infinite values in 1 rows "
                        r"\(first: 5\)"):
         cm.evaluate(X, labels, metric="cosine")
+
+
+def test_every_non_finite_row_is_named_labelled_or_not(blobs):
+    X, labels = blobs
+    X = X.copy()
+    X[4, 0], X[9, 1] = np.nan, np.inf
+    labels = labels.astype(object)
+    labels[9] = None
+    with pytest.raises(cm.InvalidInputError, match=r"^Input X contains NaN\. X has NaN or "
+                       r"infinite values in 2 rows \(first: 4, 9\)"):
+        cm.evaluate(X, labels, metric="cosine")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+def test_non_finite_rows_in_parts_run_on_several_cores_are_all_named(metric):
+    X = np.random.default_rng(0).normal(size=(20_000, 4)).astype(np.float32)
+    X[[100, 7000, 15000], 2] = np.nan
+    labels = np.arange(20_000) % 3
+    with pytest.raises(cm.InvalidInputError, match=r"in 3 rows \(first: 100, 7000, 15000\)"):
+        cm.evaluate(X, labels, metric=metric)
+    with pytest.raises(cm.InvalidInputError, match=r"in 3 rows \(first: 100, 7000, 15000\)"):
+        cm.silhouette_score(X, labels, metric=metric)

@@ -180,3 +180,14 @@ def test_the_statistics_name_rows_whose_squares_overflow():
                        r"too large for dtype\('float32'\)\. X has values whose squares "
                        r"overflow float32 in 1 rows \(first: 4\)"):
         ClusterStats.from_batch(X, encode_labels([0, 1] * 3))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "euclidean"])
+def test_float32_duplicates_far_from_the_origin_are_at_exactly_zero(metric):
+    """Rows redone in float64 start from the raw rows, not from rows rounded by centring."""
+    rng = np.random.default_rng(3)
+    points = (rng.normal(size=(3, 3)) * 1e4).astype(np.float32)
+    X = np.repeat(points, 5, axis=0)
+    labels = np.repeat([0, 1, 2], 5)
+    assert cm.davies_bouldin_score(X, labels) == 0.0
+    assert cm.evaluate(X, labels, metric=metric).davies_bouldin == 0.0
