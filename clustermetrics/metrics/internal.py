@@ -14,6 +14,7 @@ from .clusterstats import (
     BLOCK_BYTES,
     PART_ROWS,
     ClusterStats,
+    block_buffer,
     own_centroid_sq,
     parallel_map,
     representable,
@@ -21,21 +22,27 @@ from .clusterstats import (
 from .labels import Labels, encode_labels
 
 
-def calinski_harabasz_from_stats(stats: ClusterStats) -> float:
+def calinski_harabasz_from_stats(stats: ClusterStats, within: float | None = None) -> float:
     """``CH = [B / (k - 1)] / [W / (n - k)]`` with B the between- and W the within-cluster
-    dispersion (Calinski & Harabasz 1974). Higher is better; 1.0 when W is 0 (scikit-learn)."""
+    dispersion (Calinski & Harabasz 1974). Higher is better; 1.0 when W is 0 (scikit-learn).
+    ``within`` gives W measured elsewhere (a pass that summed each member's squared distance
+    to its centroid); otherwise it comes from the statistics' squared deviations."""
     _check_moments(stats)
+    if within is None and not stats.with_spread:
+        raise InvalidInputError("These cluster statistics were built without the squared "
+                                "deviations (spread=False); give W as within=.")
     stats = stats.nonempty()
     n, k = stats.n, stats.k
     check_cluster_count(k, n)
     dev = stats.mean - stats.global_mean()
     extra = float(np.sum(stats.counts * np.einsum("ij,ij->i", dev, dev)))
-    intra = float(np.sum(stats.m2))
+    intra = float(np.sum(stats.m2)) if within is None else float(within)
     return 1.0 if intra == 0.0 else extra * (n - k) / (intra * (k - 1.0))
 
 
 class DaviesBouldinStats:
-    """Sum of member-to-centroid euclidean distances per cluster, for fixed centroids.
+    """Sums of member-to-centroid euclidean distances per cluster, for fixed centroids, and of
+    their squares (Calinski-Harabasz's W, as scikit-learn sums it).
 
     Davies-Bouldin needs the centroids first (a :class:`ClusterStats` pass), then this second,
     equally mergeable pass.
@@ -45,6 +52,7 @@ class DaviesBouldinStats:
         _check_moments(stats)
         self.stats = stats.nonempty()
         self.dist_sum = np.zeros(len(self.stats.categories))
+        self.sq_sum = np.zeros(len(self.stats.categories))
 
     def update(self, X: np.ndarray, labels: Labels) -> DaviesBouldinStats:
         """Add a batch's member-to-centroid distances: per cache-sized block of rows, centred
@@ -63,8 +71,8 @@ class DaviesBouldinStats:
         def run(task):
             i0, i1 = task
             step = max(1, BLOCK_BYTES // (X.dtype.itemsize * X.shape[1]))
-            work = np.empty((min(step, i1 - i0), X.shape[1]), X.dtype)  # reused: fresh pages
-            out = np.zeros(k)                                           # cost more
+            work = block_buffer(min(step, i1 - i0), X.shape[1], X.dtype)
+            out = np.zeros((2, k))
             for i in range(i0, i1, step):
                 j = min(i + step, i1)
                 c = codes[i:j]
@@ -76,24 +84,29 @@ class DaviesBouldinStats:
                 x_sq = np.einsum("ij,ij->i", xc, xc).astype(np.float64)
                 dots = (xc @ right)[np.arange(len(c)), c].astype(np.float64)
                 self_sq = own_centroid_sq(x, c, mean, dots, x_sq, c_sq)
-                out += np.bincount(c, weights=np.sqrt(self_sq), minlength=k)
+                out[0] += np.bincount(c, weights=np.sqrt(self_sq), minlength=k)
+                out[1] += np.bincount(c, weights=self_sq, minlength=k)
             return out
 
         parts = max(1, min(2 * (os.cpu_count() or 1), len(X) // PART_ROWS))
         bounds = np.linspace(0, len(X), parts + 1).astype(int)
         for part in parallel_map(list(itertools.pairwise(bounds)), run):
-            self.dist_sum += part
+            self.dist_sum += part[0]
+            self.sq_sum += part[1]
         return self
 
     def add(self, codes: np.ndarray, self_sq: np.ndarray) -> DaviesBouldinStats:
         """Add squared member-to-centroid distances already made (the linear silhouette's
         pass makes them beside its own GEMM); ``codes`` index these statistics' clusters."""
-        self.dist_sum += np.bincount(codes, weights=np.sqrt(self_sq), minlength=len(self.dist_sum))
+        k = len(self.dist_sum)
+        self.dist_sum += np.bincount(codes, weights=np.sqrt(self_sq), minlength=k)
+        self.sq_sum += np.bincount(codes, weights=self_sq, minlength=k)
         return self
 
     def merge(self, other: DaviesBouldinStats) -> DaviesBouldinStats:
         out = DaviesBouldinStats(self.stats)
         out.dist_sum = self.dist_sum + other.dist_sum
+        out.sq_sum = self.sq_sum + other.sq_sum
         return out
 
     def score(self) -> float:

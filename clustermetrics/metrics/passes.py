@@ -253,7 +253,8 @@ class ClusterPass:
         has_truth : bool, default False
             Whether the batches to come carry ground truth.
         """
-        return cls(options, ClusterStats(unit_sums=options.metric == "cosine"),
+        return cls(options, ClusterStats(unit_sums=options.metric == "cosine",
+                                         spread=options.metric == "sqeuclidean"),
                    ContingencyStats() if has_truth else None)
 
     @classmethod
@@ -282,7 +283,10 @@ class ClusterPass:
             enc = _encode(batch, options)
             check_same_length(X, len(enc.codes))
             try:
+                # the spread only where the silhouette needs it (squared euclidean):
+                # Calinski-Harabasz's W comes from pass 2's distances to the centroids
                 stats = ClusterStats.from_batch(X, enc, unit_sums=options.metric == "cosine",
+                                                spread=options.metric == "sqeuclidean",
                                                 row_ids=batch.ids)
                 check_finite(X, np.flatnonzero(~enc.valid), row_ids=batch.ids)
             except InvalidInputError:  # on the error path, every non-finite row is named
@@ -419,6 +423,7 @@ class ClusterSummary:
         """Davies-Bouldin's statistic for these centroids, with the given distance sums."""
         db = copy.copy(self._davies_bouldin)  # shares the centroids, not the sums
         db.dist_sum = np.zeros(self.k) if dist_sum is None else dist_sum
+        db.sq_sum = np.zeros(self.k)
         return db
 
     def sample_plan(self, sample_size: int, random_state=None) -> SamplePlan:
@@ -798,6 +803,8 @@ class ScorePass:
         block's silhouettes exact against every partition.
     dist_sum : ndarray of shape (k,)
         Davies-Bouldin: summed member-to-centroid distances per cluster.
+    sq_sum : ndarray of shape (k,)
+        Calinski-Harabasz's W: summed squared member-to-centroid distances per cluster.
     silhouettes : SilhouetteSummary or None
         Linear mode.
     sums : SampleSums or None
@@ -809,6 +816,7 @@ class ScorePass:
 
     mode: str
     dist_sum: np.ndarray
+    sq_sum: np.ndarray
     silhouettes: SilhouetteSummary | None = None
     sums: SampleSums | None = None
     detail: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
@@ -839,26 +847,26 @@ class ScorePass:
             x = X if len(rows) == len(X) else X[rows]
             s, a, b, nearest, own_sq = linear_silhouette(x, codes[rows], summary.stats,
                                                          options.metric, centroid_sq=True)
-            dist_sum = summary.davies_bouldin().add(codes[rows], own_sq).dist_sum
-            out = cls("linear", dist_sum,
+            db = summary.davies_bouldin().add(codes[rows], own_sq)
+            out = cls("linear", db.dist_sum, db.sq_sum,
                       SilhouetteSummary.from_values(codes[rows], s, nearest, summary.k))
             if options.detail:
                 start = summary.start(batch.partition)
                 out.detail[batch.partition] = (rows + start, codes[rows], s, a, b, nearest)
             return out
-        dist_sum = summary.davies_bouldin().update(X, labels).dist_sum
+        db = summary.davies_bouldin().update(X, labels)
         if sample is not None:
-            return cls("sampled", dist_sum, sums=SampleSums.from_batch(
+            return cls("sampled", db.dist_sum, db.sq_sum, sums=SampleSums.from_batch(
                 sample, X, codes, batch.partition, summary.counts, options.metric,
                 options.working_memory))
-        return cls("pairwise", dist_sum, detail={batch.partition: (codes,)})
+        return cls("pairwise", db.dist_sum, db.sq_sum, detail={batch.partition: (codes,)})
 
     def merge(self, other: ScorePass) -> ScorePass:
         """A new partial over the rows of both."""
         if self.mode != other.mode:
             raise ValueError(f"Cannot merge a {self.mode} pass with a {other.mode} one.")
         return ScorePass(
-            self.mode, self.dist_sum + other.dist_sum,
+            self.mode, self.dist_sum + other.dist_sum, self.sq_sum + other.sq_sum,
             _merge_optional(self.silhouettes, other.silhouettes, SilhouetteSummary.merge),
             _merge_optional(self.sums, other.sums, SampleSums.merge),
             _merge_partitions(self.detail, other.detail))
@@ -889,12 +897,13 @@ class ScorePass:
         """
         options, counts, cats = summary.options, summary.counts, summary.categories
         db = summary.davies_bouldin(self.dist_sum).score()
+        within = float(self.sq_sum.sum())
         if self.mode == "pairwise":
             if silhouette is None:
                 raise ValueError("A pairwise pass needs the silhouette of the whole array.")
             return Scores(silhouette.score, silhouette.ci, silhouette.method,
                           silhouette.n_scored, silhouette.per_cluster,
-                          silhouette if options.detail else None, db)
+                          silhouette if options.detail else None, db, within)
         if self.mode == "sampled":
             if self.sums is None or sample is None:
                 raise ValueError("A sampled pass needs the sample it was given.")
@@ -913,12 +922,14 @@ class ScorePass:
                 parts = tuple(np.concatenate([d[i] for d in kept]) for i in range(2, 6))
         if options.detail:
             res = assemble(index, own, parts, counts, cats, options.metric, method)
-            return Scores(res.score, res.ci, method, res.n_scored, res.per_cluster, res, db)
+            return Scores(res.score, res.ci, method, res.n_scored, res.per_cluster, res, db,
+                          within)
         if sil.n < summary.n:
             score, ci = sil.estimate(counts)
         else:
             score, ci = sil.mean(), None
-        return Scores(score, ci, method, sil.n, sil.per_cluster(cats, counts), None, db)
+        return Scores(score, ci, method, sil.n, sil.per_cluster(cats, counts), None, db,
+                      within)
 
 
 @dataclass
@@ -938,8 +949,8 @@ class BlockPass:
         The block's clustered rows.
     partition : int
         The block's batch.
-    dist_sum : ndarray of shape (k,)
-        Davies-Bouldin's distances of the block's rows.
+    dist_sum, sq_sum : ndarray of shape (k,)
+        Davies-Bouldin's distances of the block's rows, and their squares.
     sums : SampleSums or None
         Distance sums added so far.
     seen : frozenset
@@ -949,6 +960,7 @@ class BlockPass:
     block: Sample
     partition: int
     dist_sum: np.ndarray
+    sq_sum: np.ndarray
     sums: SampleSums | None = None
     seen: frozenset[int] = frozenset()
 
@@ -958,10 +970,10 @@ class BlockPass:
         X = as_vectors(batch.X)  # checked in pass 1
         codes = summary.encode(batch)
         rows = np.flatnonzero(codes >= 0)
-        dist_sum = summary.davies_bouldin().update(X, Labels(codes, summary.categories)).dist_sum
+        db = summary.davies_bouldin().update(X, Labels(codes, summary.categories))
         block = Sample(X[rows], codes[rows], np.full(len(rows), batch.partition, np.int64), rows,
                        rows + summary.start(batch.partition))
-        return cls(block, batch.partition, dist_sum)
+        return cls(block, batch.partition, db.dist_sum, db.sq_sum)
 
     def add(self, batch: Batch, summary: ClusterSummary) -> BlockPass:
         """A new partial with the distances from the block's rows to ``batch``'s added."""
@@ -974,7 +986,7 @@ class BlockPass:
                                          batch.partition, summary.counts, options.metric,
                                          options.working_memory)
             sums = part if sums is None else sums.merge(part)
-        return BlockPass(self.block, self.partition, self.dist_sum, sums,
+        return BlockPass(self.block, self.partition, self.dist_sum, self.sq_sum, sums,
                          self.seen | {batch.partition})
 
     def finish(self, summary: ClusterSummary) -> ScorePass:
@@ -988,7 +1000,7 @@ class BlockPass:
             parts: tuple = (empty, empty, empty, np.empty(0, np.int64))
         else:
             parts = self.sums.finish(block, summary.counts)
-        out = ScorePass("blocked", self.dist_sum,
+        out = ScorePass("blocked", self.dist_sum, self.sq_sum,
                         SilhouetteSummary.from_values(block.codes, parts[0], parts[3], k))
         if summary.options.detail:
             out.detail[self.partition] = (block.index, block.codes, *parts)
@@ -1014,6 +1026,8 @@ class Scores:
     detail : SilhouetteResult or None
         Per-sample values (None without ``detail``).
     davies_bouldin : float
+    within : float
+        Calinski-Harabasz's W: the summed squared distances of members to their centroids.
     """
 
     silhouette: float
@@ -1023,6 +1037,7 @@ class Scores:
     per_cluster: pd.DataFrame
     detail: SilhouetteResult | None
     davies_bouldin: float
+    within: float
 
 
 # -- the result ---------------------------------------------------------------------------------
@@ -1045,7 +1060,7 @@ def build_result(summary: ClusterSummary, scores: Scores) -> ClusterMetrics:
     """
     stats, table = summary.stats, summary.table
     values = {"silhouette": scores.silhouette,
-              "calinski_harabasz": calinski_harabasz_from_stats(stats),
+              "calinski_harabasz": calinski_harabasz_from_stats(stats, scores.within),
               "davies_bouldin": scores.davies_bouldin}
     counts = {"n_documents": summary.n_documents, "n_used": stats.n, "n_clusters": stats.k,
               "n_missing_label": summary.n_missing, "n_noise": summary.n_noise,

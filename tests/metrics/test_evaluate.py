@@ -9,6 +9,7 @@ from sklearn import metrics as skm
 
 import clustermetrics as cm
 from clustermetrics.metrics import METRIC_INFO
+from clustermetrics.metrics.evaluate import ArraySource, evaluate_source
 
 
 def test_evaluate_equals_the_individual_functions(real_dataset):
@@ -165,12 +166,27 @@ def test_every_non_finite_row_is_named_labelled_or_not(blobs):
         cm.evaluate(X, labels, metric="cosine")
 
 
-@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "euclidean"])
 def test_non_finite_rows_in_parts_run_on_several_cores_are_all_named(metric):
     X = np.random.default_rng(0).normal(size=(20_000, 4)).astype(np.float32)
     X[[100, 7000, 15000], 2] = np.nan
     labels = np.arange(20_000) % 3
     with pytest.raises(cm.InvalidInputError, match=r"in 3 rows \(first: 100, 7000, 15000\)"):
         cm.evaluate(X, labels, metric=metric)
-    with pytest.raises(cm.InvalidInputError, match=r"in 3 rows \(first: 100, 7000, 15000\)"):
-        cm.silhouette_score(X, labels, metric=metric)
+    if metric != "euclidean":  # the exact euclidean silhouette checks every row first
+        with pytest.raises(cm.InvalidInputError, match=r"in 3 rows \(first: 100, 7000, 15000\)"):
+            cm.silhouette_score(X, labels, metric=metric)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "euclidean", "manhattan"])
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_calinski_harabasz_from_the_second_pass_equals_sklearn(blobs, metric, offset):
+    """Pass 2 sums each member's squared distance to its centroid (scikit-learn's W); pass 1
+    keeps the squared deviations only for the squared euclidean silhouette."""
+    X, labels = blobs
+    X = X + offset
+    expected = skm.calinski_harabasz_score(X - offset, labels)  # scikit-learn, near the origin
+    for batch_rows in (None, 97):
+        result = evaluate_source(ArraySource(X, labels, batch_rows=batch_rows), metric=metric)
+        assert result.calinski_harabasz == pytest.approx(expected, rel=1e-10 if not offset
+                                                         else 1e-7)

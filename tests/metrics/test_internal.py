@@ -191,3 +191,34 @@ def test_float32_duplicates_far_from_the_origin_are_at_exactly_zero(metric):
     labels = np.repeat([0, 1, 2], 5)
     assert cm.davies_bouldin_score(X, labels) == 0.0
     assert cm.evaluate(X, labels, metric=metric).davies_bouldin == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_statistics_without_spread_keep_the_same_means_and_unit_sums(blobs, dtype, offset):
+    """spread=False makes unit-vector sums and means with one GEMM on the deviations."""
+    X, labels = blobs
+    X = (X + offset).astype(dtype)
+    enc = encode_labels(labels)
+    full = ClusterStats.from_batch(X, enc, unit_sums=True, chunk_rows=50)
+    lean = ClusterStats.from_batch(X, enc, unit_sums=True, spread=False, chunk_rows=50)
+    exact = ClusterStats.from_batch(X.astype(np.float64), enc, unit_sums=True, chunk_rows=50)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(lean.mean, exact.mean, rtol=tol)
+    np.testing.assert_allclose(lean.unit_sum, exact.unit_sum, rtol=tol, atol=tol)
+    np.testing.assert_allclose(lean.mean, full.mean, rtol=tol)
+    assert np.isnan(lean.m2).all() and not lean.with_spread
+
+
+def test_statistics_without_spread_need_w_for_calinski_harabasz(blobs):
+    X, labels = blobs
+    lean = ClusterStats.from_batch(X, encode_labels(labels), spread=False)
+    with pytest.raises(cm.InvalidInputError, match="without the squared deviations"):
+        calinski_harabasz_from_stats(lean)
+
+
+def test_statistics_without_spread_name_non_finite_rows():
+    X = np.ones((6, 2))
+    X[2, 1] = np.inf
+    with pytest.raises(cm.InvalidInputError, match=r"infinite values in 1 rows \(first: 2\)"):
+        ClusterStats.from_batch(X, encode_labels([0, 1] * 3), spread=False)
