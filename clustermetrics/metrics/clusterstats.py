@@ -9,6 +9,7 @@ where ``sum ||x||^2 - n ||mean||^2`` would cancel. Memory is O(k * d), never O(n
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -405,10 +406,10 @@ def parallel_map(tasks, fn):
         return
     with single_threaded_blas():
         pool = _pool(kernel_threads())
-        futures = [pool.submit(fn, task) for task in tasks]
+        futures = collections.deque(pool.submit(fn, task) for task in tasks)
         try:
-            for future in futures:
-                yield future.result()
+            while futures:  # each result let go once handed over
+                yield futures.popleft().result()
         finally:
             for future in futures:
                 future.cancel()

@@ -11,14 +11,16 @@ Every pass is a *partial statistic* with three steps:
 A driver (:func:`~clustermetrics.metrics.evaluate_source` for the local engine) runs them in
 order:
 
-1. :class:`ClusterPass` checks every row and gathers per-cluster moments, the contingency
-   table and each partition's cluster counts; ``finish()`` gives a :class:`ClusterSummary`.
+1. :class:`ClusterPass` checks every row and gathers per-cluster counts and means (unit-vector
+   sums for cosine, squared deviations for squared euclidean), the contingency table and each
+   partition's cluster counts; ``finish()`` gives a :class:`ClusterSummary`.
 2. Only for a sampled silhouette with a pairwise metric (euclidean, manhattan, ...):
    :meth:`ClusterSummary.sample_plan` draws the stratified sample's within-cluster ranks once
    (see :mod:`.sampling`), and :class:`SamplePass` collects those rows' vectors into a
    :class:`Sample` to broadcast to every partition.
 3. :class:`ScorePass` re-encodes each batch's labels against the summary's clusters and adds
-   Davies-Bouldin's distances and the silhouettes: per row from the cluster statistics (cosine,
+   each member's distance to its centroid (Davies-Bouldin's, and squared, Calinski-Harabasz's
+   W) and the silhouettes: per row from the cluster statistics (cosine,
    squared euclidean), or the sample's distance sums to the batch's rows (:class:`SampleSums`).
    Silhouettes go into a mergeable :class:`SilhouetteSummary`, plus per-sample detail unless
    ``detail=False``. ``finish(summary, sample)`` gives the :class:`Scores`. An engine that
@@ -214,7 +216,8 @@ class ClusterPass:
     ----------
     options : PassOptions
     stats : ClusterStats
-        Counts, means, within-cluster squared deviations (and unit-vector sums for cosine).
+        Counts and means; unit-vector sums for cosine; within-cluster squared deviations only
+        for squared euclidean (the others take Calinski-Harabasz's W from pass 2).
     table : ContingencyStats or None
         Ground truth against clusters, when the batches have ground truth.
     n_rows, n_missing, n_noise : int
@@ -789,7 +792,8 @@ class SilhouetteSummary:
 
 @dataclass
 class ScorePass:
-    """Pass 2: silhouettes and Davies-Bouldin's distances, against pass 1's summary.
+    """Pass 2: silhouettes and the members' distances to their centroids (Davies-Bouldin, and
+    squared, Calinski-Harabasz's W), against pass 1's summary.
 
     Attributes
     ----------

@@ -13,11 +13,16 @@ def test_results_come_in_the_order_of_the_tasks():
         assert list(parallel_map(list(range(20)), lambda i: i * i)) == [i * i for i in range(20)]
 
 
+def _kernel_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("clustermetrics-kernel")}
+
+
 def test_the_threads_are_kept_between_calls():
     with limit_kernel_threads(2):
-        first = set(parallel_map(list(range(8)), lambda i: threading.get_ident()))
-        second = set(parallel_map(list(range(8)), lambda i: threading.get_ident()))
-    assert first & second
+        list(parallel_map(list(range(8)), lambda i: time.sleep(0.01)))
+        kept = _kernel_threads()
+        list(parallel_map(list(range(8)), lambda i: time.sleep(0.01)))
+    assert kept and _kernel_threads() == kept
 
 
 def test_a_task_that_maps_again_runs_its_tasks_itself():
@@ -46,3 +51,21 @@ def test_a_failing_task_leaves_no_task_running():
         list(parallel_map(list(range(6)), task))
     assert running[0] == 1  # only the failed task never came back down
     assert len(finished) < 5  # the tasks not yet started were cancelled
+
+
+def test_results_are_let_go_once_handed_over():
+    """A long map keeps no result it already gave (the euclidean kernel's are (rows x k))."""
+    import gc
+    import weakref
+
+    class Result:
+        pass
+
+    with limit_kernel_threads(2):
+        results = parallel_map(list(range(6)), lambda i: Result())
+        first = next(results)
+        gone = weakref.ref(first)
+        del first
+        gc.collect()
+        assert gone() is None
+        assert len(list(results)) == 5
