@@ -189,7 +189,7 @@ class ClusterStats:
                 onehot[rows, codes] = 1
                 with np.errstate(invalid="ignore", over="ignore"):  # bad rows are named below
                     total = (onehot.T @ dev).astype(np.float64)
-            if not self.with_spread and not np.isfinite(total).all():  # name the rows
+            if not self.with_spread and not fused:  # no norms seen: the deviations' squares
                 _check_finite(np.einsum("ij,ij->i", dev, dev).astype(np.float64), x, keep,
                               row_offset, row_ids)
             with np.errstate(invalid="ignore", divide="ignore"):

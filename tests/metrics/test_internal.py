@@ -222,3 +222,11 @@ def test_statistics_without_spread_name_non_finite_rows():
     X[2, 1] = np.inf
     with pytest.raises(cm.InvalidInputError, match=r"infinite values in 1 rows \(first: 2\)"):
         ClusterStats.from_batch(X, encode_labels([0, 1] * 3), spread=False)
+
+
+def test_statistics_without_spread_name_values_whose_squares_overflow():
+    X = np.ones((6, 2))
+    X[4, 0] = 1e200
+    with pytest.raises(cm.InvalidInputError, match=r"squares overflow float64 in 1 rows "
+                       r"\(first: 4\)"):
+        ClusterStats.from_batch(X, encode_labels([0, 1] * 3), spread=False)

@@ -456,6 +456,16 @@ def test_values_whose_squares_overflow_are_named(metric):
         cm.silhouette_score(X, [0, 1] * 5, metric=metric)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "euclidean", "manhattan"])
+@pytest.mark.parametrize("dtype,big", [(np.float32, 1e30), (np.float64, 1e200)])
+def test_evaluate_names_values_whose_squares_overflow(metric, dtype, big):
+    X = (np.ones((10, 2)) + np.arange(10)[:, None]).astype(dtype)
+    X[3, 0] = big
+    with pytest.raises(cm.InvalidInputError,
+                       match=rf"values whose squares overflow {np.dtype(dtype)} in 1 rows"):
+        cm.evaluate(X, [0, 1] * 5, metric=metric)
+
+
 @pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
 def test_infinite_rows_are_found_by_the_linear_pass(metric):
     X = (np.ones((10, 2)) + np.arange(10)[:, None]).astype(np.float32)
