@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ..store.documents import check_name
 from .auth import Keys, Principal
-from .jobs import FINISHED, Job, Jobs
+from .jobs import FINISHED, Job, Jobs, incident
 
 ARROW = "application/vnd.apache.arrow.stream"
 MAX_BODY_MB = 1024
@@ -795,5 +795,4 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
-        return answer(ClusterMetricsError(f"The server failed: {type(exc).__name__}: {exc}"),
-                      500)
+        return answer(incident(exc, f"{request.method} {request.url.path}"), 500)

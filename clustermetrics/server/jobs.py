@@ -14,6 +14,7 @@ of threads: results then differ from an embedded run's in the last bits, ~1e-9.)
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 import threading
 import time
@@ -24,6 +25,18 @@ from typing import Any
 
 from ..api import codec
 from ..errors import CancelledError, ClusterMetricsError, NotFoundError
+
+log = logging.getLogger("clustermetrics.server")
+
+
+def incident(exc: BaseException, where: str) -> ClusterMetricsError:
+    """An unexpected error (a bug): logged here with its traceback under a new incident id.
+    The caller gets the id, not the error's text, which can name the server's paths or data."""
+    number = secrets.token_hex(6)
+    log.error("incident %s: %s failed", number, where, exc_info=exc)
+    return ClusterMetricsError(f"The server failed on {where} (incident {number}); the server's "
+                               "log has the details under that id.")
+
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
@@ -118,10 +131,9 @@ class Jobs:
             status, error, result = "cancelled", codec.encode_error(exc), None
         except ClusterMetricsError as exc:
             status, error, result = "failed", codec.encode_error(exc), None
-        except Exception as exc:  # a bug: reported as the base error, the server goes on
+        except Exception as exc:  # a bug: logged, reported by its incident id, the server goes on
             status, result = "failed", None
-            error = codec.encode_error(ClusterMetricsError(
-                f"The server failed on {job.op}: {type(exc).__name__}: {exc}"))
+            error = codec.encode_error(incident(exc, f"job {job.op}"))
         with job.changed:
             job.status, job.result, job.error = status, result, error
             job.finished_at = time.time()

@@ -555,3 +555,40 @@ async def test_responses_match_their_schemas(env):
         schema = schema["content"]["application/json"]["schema"]
         resolver_spec = {**schema, "components": spec["components"]}
         jsonschema.validate(response.json(), resolver_spec)
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError("/srv/secret/path.duckdb went away")
+
+
+async def test_an_unexpected_error_is_logged_and_answered_by_its_incident_id(env, monkeypatch,
+                                                                            caplog):
+    from clustermetrics.api.local import LocalAPI
+    async with env.http() as http:
+        await _insert(http)
+        monkeypatch.setattr(LocalAPI, "distribution", _boom)
+        r = await http.get("/v1/datasets/shop/distribution",
+                           params={"vector_field": "item_vector_", "cluster_alias": "x"})
+    assert r.status_code == 500
+    message = r.json()["error"]["message"]
+    assert "secret" not in message and "RuntimeError" not in message
+    number = message.split("(incident ")[1].split(")")[0]
+    logged = [rec for rec in caplog.records if rec.name == "clustermetrics.server"]
+    assert len(logged) == 1 and number in logged[0].getMessage()
+    assert "secret/path" in str(logged[0].exc_info[1])
+
+
+async def test_a_job_failing_unexpectedly_gives_its_incident_id(env, monkeypatch, caplog):
+    from clustermetrics.api.local import LocalAPI
+    async with env.http() as http:
+        await _insert(http)
+        await http.put("/v1/datasets/shop/labels", json={
+            "vector_field": "item_vector_", "alias": "one", "ids": ["p0", "p1"],
+            "labels": [0, 1]})
+        monkeypatch.setattr(LocalAPI, "metrics", _boom)
+        view = await _job(http, "/v1/datasets/shop/metrics",
+                          {"vector_field": "item_vector_", "cluster_alias": "one"})
+    assert view["status"] == "failed" and "incident" in view["error"]["message"]
+    assert "secret" not in view["error"]["message"]
+    assert any(rec.exc_info and "secret/path" in str(rec.exc_info[1])
+               for rec in caplog.records if rec.name == "clustermetrics.server")
