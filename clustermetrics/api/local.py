@@ -14,6 +14,7 @@ import html
 import threading
 import warnings
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from .. import clustering
 from .. import stability as stability_
 from ..clustering import FitResult, ModelSpec
 from ..engine.local import StoreSource
-from ..errors import ClusterMetricsWarning, InvalidInputError, NotFoundError
+from ..errors import ClusterMetricsError, ClusterMetricsWarning, InvalidInputError, NotFoundError
 from ..metrics.clusterstats import ClusterStats
 from ..metrics.evaluate import Batch, evaluate_source
 from ..metrics.labels import check_noise_policy, encode_labels, same_label
@@ -249,11 +250,11 @@ class LocalAPI(API):
         spec = clustering.kmeans_spec(k, source.n_rows, random_state=random_state,
                                       minibatch=minibatch)
         alias = check_name(alias or f"kmeans_{k}", "alias")
-        batch = _read(source, progress)
+        read = self._read_vectors(source, progress)
         extra: dict[str, Any] = {"k": int(k), "random_state": random_state}
         if made_by:
             extra["made_by"] = made_by
-        out = self._fit_and_store(dataset, vector_field, alias, spec, spec.build(), batch,
+        out = self._fit_and_store(dataset, vector_field, alias, spec, spec.build(), read,
                                   progress, extra=extra)
         out.pop("made_by", None)
         out["sizes"] = [out["sizes"].get(c, 0) for c in range(int(k))]  # by label 0..k-1
@@ -267,9 +268,8 @@ class LocalAPI(API):
         alias = check_name(alias or spec.default_alias(), "alias")
         source = self._vectors(dataset, vector_field)
         self._check_model_k(dataset, vector_field, estimator)
-        batch = _read(source, progress)
-        return self._fit_and_store(dataset, vector_field, alias, spec, estimator, batch,
-                                   progress)
+        return self._fit_and_store(dataset, vector_field, alias, spec, estimator,
+                                   self._read_vectors(source, progress), progress)
 
     @_translated
     def stability(self, dataset: str, vector_field: str, model: ModelSpec,
@@ -280,7 +280,8 @@ class LocalAPI(API):
         spec.build()
         stability_.check_options(n_resamples, fraction, random_state)
         alias = check_name(alias or spec.default_alias(), "alias")
-        batch = _read(self._vectors(dataset, vector_field), progress)
+        read = self._read_vectors(self._vectors(dataset, vector_field), progress)
+        batch = read.batch
         report = progress or _silent
         n = len(batch.X)
         report(spec.stage, 0, None)
@@ -296,7 +297,7 @@ class LocalAPI(API):
                                             on_refit=on_refit)
         result.source = {"dataset_id": dataset, "vector_field": vector_field,
                          "cluster_alias": alias}
-        self._store_fit(dataset, vector_field, alias, spec, full, batch.ids,
+        self._store_fit(dataset, vector_field, alias, spec, full, read,
                         {"stability": result.to_dict()})
         return result
 
@@ -304,15 +305,26 @@ class LocalAPI(API):
         dim = self._vector_field(dataset, vector_field)
         return StoreSource(self.store, dataset, vector_field, None, dim=dim)
 
+    def _read_vectors(self, source: StoreSource, progress: Progress | None) -> _Read:
+        """A fit's input: every vector (named before any fit if not finite) and each one's
+        hash, read in one snapshot."""
+        with self.store.snapshot():
+            batch = _read(source, progress)
+            hashes = self.store.vector_hashes(source.dataset, source.vector_field)
+        if len(hashes) != len(batch.X):  # both read in storage order, in one snapshot
+            raise ClusterMetricsError(f"Read {len(batch.X)} vectors but {len(hashes)} hashes of "
+                                      f"{source.vector_field!r}; nothing was written.")
+        return _Read(batch, hashes)
+
     def _fit_and_store(self, dataset: str, vector_field: str, alias: str, spec: ModelSpec,
-                       estimator: Any, batch: Batch, progress: Progress | None,
+                       estimator: Any, read: _Read, progress: Progress | None,
                        extra: dict[str, Any] | None = None) -> dict[str, Any]:
         report = progress or _silent
-        n = len(batch.X)
+        n = len(read.batch.X)
         report(spec.stage, 0, None)
-        fitted = clustering.fit(estimator, batch.X, spec)
+        fitted = clustering.fit(estimator, read.batch.X, spec)
         report(spec.stage, n, n)
-        params = self._store_fit(dataset, vector_field, alias, spec, fitted, batch.ids, extra)
+        params = self._store_fit(dataset, vector_field, alias, spec, fitted, read, extra)
         sizes = fitted.sizes()
         return {"dataset_id": dataset, "vector_field": vector_field, "alias": alias,
                 "method": spec.method, "n_clusters": len(sizes), "sizes": sizes,
@@ -320,13 +332,16 @@ class LocalAPI(API):
                 "coverage": fitted.coverage, **params}
 
     def _store_fit(self, dataset: str, vector_field: str, alias: str, spec: ModelSpec,
-                   fitted: FitResult, ids: Any, extra: dict[str, Any] | None) -> dict[str, Any]:
-        """Labels, model, parameters, noise label and centroids, written as one alias."""
+                   fitted: FitResult, read: _Read, extra: dict[str, Any] | None
+                   ) -> dict[str, Any]:
+        """Labels, model, parameters, noise label and centroids, written as one alias. The
+        documents deleted or given another vector since the read keep no label (counted as
+        changed since the alias was made): a label always belongs to the vector it came from."""
         params = {**(extra or {}), "model": spec.cls, "params": clustering.plain(spec.params),
                   "noise_label": fitted.noise_label, **fitted.info}
-        self.store.set_labels(dataset, vector_field, alias, ids, fitted.labels,
+        self.store.set_labels(dataset, vector_field, alias, read.batch.ids, fitted.labels,
                               method=spec.method, params=params, centroids=fitted.centroids,
-                              deleted_ok=True)  # read before the fit: deletions may follow
+                              deleted_ok=True, vector_hashes=read.hashes)
         return {k: v for k, v in params.items() if k != "stability"}
 
     # -- evaluation -----------------------------------------------------------------------
@@ -524,14 +539,14 @@ class LocalAPI(API):
                         else given})
         if not overwrite:
             self._check_grid_aliases(dataset, vector_field, runs)
-        batch = _read(self._vectors(dataset, vector_field), None)
+        read = self._read_vectors(self._vectors(dataset, vector_field), None)
         report = progress or _silent
         rows: dict[Any, dict[str, Any]] = {}
         notes: list[str] = []
         for point, (run, estimator, alias) in zip(points, runs, strict=True):
             values = {k: clustering.plain(v) for k, v in point.items()}
             try:
-                self._fit_and_store(dataset, vector_field, alias, run, estimator, batch, None,
+                self._fit_and_store(dataset, vector_field, alias, run, estimator, read, None,
                                     extra={"made_by": "sweep"})
             except InvalidInputError as exc:  # this data refuses this point: noted, not fatal
                 rows[alias] = {**values, "n_clusters": 0, "n_used": 0, "coverage": 0.0}
@@ -798,6 +813,14 @@ def _coverage(source: StoreSource, result: ClusterMetrics, noise_label: Any,
         clustered -= sum(encode_labels(b.labels, noise_label=noise_label).n_noise
                          for b in source.batches())
     return clustered / n if n else 0.0
+
+
+@dataclass
+class _Read:
+    """A fit's input: the vectors and each one's hash, read in one snapshot."""
+
+    batch: Batch
+    hashes: pa.Array
 
 
 def _read(source: StoreSource, progress: Progress | None) -> Batch:

@@ -818,12 +818,14 @@ class Store:
 
     def set_labels(self, dataset: str, vector_field: str, alias: str, ids, labels, *,
                    method: str = "custom", params: dict | None = None, centroids=None,
-                   deleted_ok: bool = False) -> int:
+                   deleted_ok: bool = False, vector_hashes=None) -> int:
         """Write one alias's labels for the given ids, all or nothing. Returns rows labelled.
 
         An unknown id refuses the batch, unless ``deleted_ok`` (a fit whose documents were
         read before it ran): documents deleted meanwhile are skipped and counted as changed
-        since the alias was made."""
+        since the alias was made. ``vector_hashes`` (one per id, from
+        :meth:`vector_hashes` when the fit read the vectors) labels only the documents whose
+        vector is still the one the fit saw; the others are skipped and counted the same way."""
         check_name(alias, "alias")
         col = label_column(vector_field, alias)
         labels = pa.array(np.asarray(labels).tolist() if isinstance(labels, np.ndarray)
@@ -833,12 +835,16 @@ class Store:
         if not (pa.types.is_integer(labels.type) or pa.types.is_string(labels.type)
                 or pa.types.is_null(labels.type)):
             labels = labels.cast(pa.string())
-        batch = pa.table({"_id": pa.array([str(i) for i in ids]), "label": labels})
+        columns = {"_id": pa.array([str(i) for i in ids]), "label": labels}
+        if vector_hashes is not None:
+            columns["h"] = pa.array(vector_hashes, pa.uint64())
+        batch = pa.table(columns)
         t = self.table(dataset)
         self.con.register("_labels", batch)
         try:
             with self._transaction():
-                gone = self._write_labels(dataset, t, col, labels.type, deleted_ok)
+                gone = self._write_labels(dataset, t, col, labels.type, deleted_ok,
+                                          vector_field if vector_hashes is not None else None)
                 self.con.execute("DELETE FROM aliases WHERE dataset = ? AND vector_field = ? "
                                  "AND alias = ?", [dataset, vector_field, alias])
                 self.con.execute(
@@ -852,8 +858,9 @@ class Store:
         return batch.num_rows
 
     def _write_labels(self, dataset: str, t: str, col: str, arrow_type,
-                      deleted_ok: bool = False) -> int:
-        """Replace the label column; returns how many labelled ids were skipped as deleted."""
+                      deleted_ok: bool = False, checked_field: str | None = None) -> int:
+        """Replace the label column; returns how many labelled ids were skipped as deleted
+        or, with ``checked_field``, as holding another vector than ``_labels.h`` says."""
         unknown = self.con.execute(
             f"SELECT _id FROM _labels WHERE _id NOT IN (SELECT _id FROM {t}) LIMIT 5").fetchall()
         n = 0
@@ -872,9 +879,23 @@ class Store:
             self.con.execute(f"ALTER TABLE {t} DROP COLUMN {q(col)}")
         sqltype = "BIGINT" if pa.types.is_integer(arrow_type) else "VARCHAR"
         self.con.execute(f"ALTER TABLE {t} ADD COLUMN {q(col)} {sqltype}")
+        same = ""
+        if checked_field is not None:
+            same = f" AND hash(_doc.{q(checked_field)}) = _new.h"
+            n += self.scalar(f"SELECT count(*) FROM _labels AS _new JOIN {t} AS _doc ON "
+                             f"_doc._id = _new._id WHERE hash(_doc.{q(checked_field)}) IS "
+                             "DISTINCT FROM _new.h")
         self.con.execute(f"UPDATE {t} AS _doc SET {q(col)} = _new.label FROM _labels AS _new "
-                         "WHERE _doc._id = _new._id")
+                         f"WHERE _doc._id = _new._id{same}")
         return int(n)
+
+    def vector_hashes(self, dataset: str, vector_field: str) -> pa.Array:
+        """A 64-bit hash of each stored vector of the field, in storage order (the order of
+        :meth:`reader`), documents without it skipped: read in the same snapshot as the
+        vectors, they let a write check that a vector is still the one that was read."""
+        t, vf = self.table(dataset), q(vector_field)
+        return self.con.sql(f"SELECT hash({vf}) AS h FROM {t} WHERE {vf} IS NOT NULL"
+                            ).to_arrow_table().column("h").combine_chunks()
 
     def register_alias(self, dataset: str, vector_field: str, alias: str) -> None:
         """Record an alias that arrived inside documents (``_cluster_``), if not known yet."""

@@ -4,6 +4,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import clustermetrics as cm
@@ -149,3 +150,30 @@ def test_a_document_deleted_while_a_fit_runs_does_not_lose_the_fit(tmp_path, mon
         client.vector_tools.cluster.kmeans("d", "v_vector_", 3)
         info = client.vector_tools.cluster.describe_alias("d", "v_vector_", "kmeans_3")
         assert sum(info["sizes"].values()) == 59 and info["changed"] == 1
+
+
+def test_a_document_given_another_vector_while_a_fit_runs_keeps_no_label(tmp_path,
+                                                                         monkeypatch):
+    """The fit's labels are written only where the vector is still the one it read (their
+    hashes were read with the vectors): a label always belongs to the vector it came from."""
+    from clustermetrics import clustering
+
+    with cm.Client(path=str(tmp_path / "store.duckdb")) as client:
+        client.Dataset("d").insert_documents(_docs("a", 60, np.random.default_rng(0)))
+        real_fit = clustering.fit
+        changed = {"_id": "a-7", "v_vector_": [9.0] * 8}
+
+        def fit_then_change(*args, **kwargs):
+            result = real_fit(*args, **kwargs)
+            t = threading.Thread(target=lambda: client.Dataset("d").insert_documents([changed]))
+            t.start()
+            t.join()
+            return result
+
+        monkeypatch.setattr(clustering, "fit", fit_then_change)
+        client.vector_tools.cluster.kmeans("d", "v_vector_", 3)
+        info = client.vector_tools.cluster.describe_alias("d", "v_vector_", "kmeans_3")
+        assert sum(info["sizes"].values()) == 59 and info["changed"] == 1
+        table = client.api.export_documents("d").read_all().to_pandas().set_index("_id")
+        assert pd.isna(table.loc["a-7", "_cluster_.v_vector_.kmeans_3"])
+        assert table["_cluster_.v_vector_.kmeans_3"].notna().sum() == 59
