@@ -14,13 +14,16 @@ import secrets
 import threading
 import time
 import urllib.parse
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ..api import codec
 from ..errors import AuthenticationError, ClusterMetricsError
 from .auth import Principal
+from .jobs import FINISHED
 
 COOKIE = "clustermetrics_session"
 HEADLINE_SAMPLE = 2000  # the dataset page estimates the silhouette beyond this many documents
@@ -179,10 +182,18 @@ def dataset_page(request: Request, dataset: str, ground_truth: str = "") -> Resp
         heads += ["adjusted_rand", "adjusted_mutual_info"]
     rows: list[str] = []
     by_field: dict[str, list[str]] = {}
-    for a in info["aliases"]:
+
+    def work(progress) -> list:  # every alias's headline scores, as one job
+        return [_headline(api, dataset, a["vector_field"], a["alias"], truth,
+                          info["documents"]) for a in info["aliases"]]
+
+    try:
+        headlines = _as_job(request, who, "headlines", {"dataset": dataset, "page": True},
+                            work) if info["aliases"] else []
+    except ClusterMetricsError as exc:
+        return _error_page(exc, who)
+    for a, scores in zip(info["aliases"], headlines, strict=True):
         by_field.setdefault(a["vector_field"], []).append(a["alias"])
-        scores = _headline(api, dataset, a["vector_field"], a["alias"], truth,
-                           info["documents"])
         cells = "".join(f'<td class="num">{_fmt(scores.get(h))}</td>' if isinstance(scores, dict)
                         else "" for h in heads)
         if not isinstance(scores, dict):
@@ -217,6 +228,20 @@ def dataset_page(request: Request, dataset: str, ground_truth: str = "") -> Resp
     return _page(dataset, body, who)
 
 
+def _as_job(request: Request, who: Principal, op: str, params: dict,
+            work: Callable[[Callable], Any]) -> Any:
+    """A page's computation as a job of the project: on the server's job workers with their
+    BLAS limits (as the API's jobs), listed and cancellable with them. Waits for it and
+    returns its (JSON-like) result, or raises its error."""
+    job = _server(request).jobs.submit(who.project, op, params, work)
+    with job.changed:
+        while job.status not in FINISHED:
+            job.changed.wait()
+    if job.status != "done":
+        raise codec.decode_error(job.error or {})
+    return job.result
+
+
 @router.get("/datasets/{dataset}/report")
 def report_page(request: Request, dataset: str, vector_field: str, alias: str,
                 ground_truth: str = "") -> Response:
@@ -224,16 +249,23 @@ def report_page(request: Request, dataset: str, vector_field: str, alias: str,
     if who is None:
         return _to_login(request)
     api = _server(request).projects.api(who.project)
+
+    def work(progress) -> str:
+        from ..report import build_report
+        data = api.report_data(dataset, vector_field, alias, ground_truth or None,
+                               progress=progress)
+        return build_report(data.metrics, projection=data.projection,
+                            contingency=data.contingency,
+                            centroid_distances=data.centroid_distances).html
+
     try:
-        from ..report import build_report, require_plotly
+        from ..report import require_plotly
         require_plotly()
-        data = api.report_data(dataset, vector_field, alias, ground_truth or None)
-        report = build_report(data.metrics, projection=data.projection,
-                              contingency=data.contingency,
-                              centroid_distances=data.centroid_distances)
+        page = _as_job(request, who, "report", {"dataset": dataset, "vector_field": vector_field,
+                                                "alias": alias, "page": True}, work)
     except ClusterMetricsError as exc:
         return _error_page(exc, who)
-    return HTMLResponse(report.html)
+    return HTMLResponse(page)
 
 
 @router.get("/datasets/{dataset}/compare")
@@ -243,13 +275,20 @@ def compare_page(request: Request, dataset: str, vector_field: str,
     if who is None:
         return _to_login(request)
     api = _server(request).projects.api(who.project)
+
+    def work(progress) -> str:
+        return api.compare(dataset, vector_field, alias, ground_truth or None,
+                           progress=progress).to_html()
+
     try:
         from ..report import require_plotly
         require_plotly()
-        comparison = api.compare(dataset, vector_field, alias, ground_truth or None)
+        page = _as_job(request, who, "compare", {"dataset": dataset,
+                                                 "vector_field": vector_field,
+                                                 "aliases": list(alias), "page": True}, work)
     except ClusterMetricsError as exc:
         return _error_page(exc, who)
-    return HTMLResponse(comparison.to_html())
+    return HTMLResponse(page)
 
 
 def _headline(api, dataset: str, vector_field: str, alias: str, truth: str,

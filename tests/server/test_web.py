@@ -197,3 +197,27 @@ def test_sign_in_open_a_dataset_and_a_report_in_chromium(http_server, tmp_path):
 async def test_sign_in_never_redirects_off_this_server(site, target):
     r = await site.post("/login", data={"key": site.key["key"], "next": target})
     assert r.status_code == 303 and r.headers["location"] == "/datasets"
+
+
+async def test_pages_compute_as_jobs_of_the_project(site):
+    """Reports, compares and headline metrics run on the job workers (their BLAS limits),
+    listed with the project's jobs."""
+    await _sign_in(site)
+    assert (await site.get("/datasets/shop")).status_code == 200
+    r = await site.get("/datasets/shop/report",
+                       params={"vector_field": "item_vector_", "alias": "kmeans_3"})
+    assert r.status_code == 200
+    r = await site.get("/datasets/shop/compare", params=[
+        ("vector_field", "item_vector_"), ("alias", "kmeans_3"), ("alias", "kmeans_4")])
+    assert r.status_code == 200
+    jobs = site.state.jobs.list_jobs("alpha")
+    assert [j.op for j in jobs[:3]] == ["compare", "report", "headlines"]
+    assert all(j.status == "done" and j.params["page"] for j in jobs[:3])
+
+
+async def test_a_page_whose_job_fails_shows_the_error(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop/report",
+                       params={"vector_field": "item_vector_", "alias": "nope"})
+    assert r.status_code == 404 and "nope" in r.text
+    assert site.state.jobs.list_jobs("alpha")[0].status == "failed"
