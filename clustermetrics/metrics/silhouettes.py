@@ -69,6 +69,7 @@ LINEAR_METRICS = ("cosine", "sqeuclidean")
 SNAP = 1e-12  # relative size below which a cluster-sum mean distance is rounding noise
 SNAP32 = 64 * float(np.finfo(np.float32).eps)  # the same for float32 GEMMs
 TIGHT = 0.05  # float32: rows with max(a, b) below this share of their magnitudes: float64
+PRECISE = 1e-4  # float64 squared euclidean: the same, redone from the rows' own deviations
 LINEAR_PART_ROWS = 65536  # rows per task of the linear silhouette (its S is part x k)
 _ALIASES = {"l2": "euclidean", "l1": "cityblock", "manhattan": "cityblock"}
 # cdist metrics that need no statistics of the whole data (seuclidean would take its variances
@@ -226,6 +227,7 @@ class _LinearBasis:
             self.centroids = stats.mean  # raw, for rows redone (the basis is centred)
             self.basis_sq = np.einsum("ij,ij->i", basis, basis)
             self.centroid_sq = self.basis_sq  # the centroids in the GEMM's (centred) frame
+            self.m2 = stats.m2
             self.spread = stats.m2 / counts
         exact = np.ascontiguousarray(basis.T)
         self.basis: dict[np.dtype, np.ndarray] = {np.dtype(np.float64): exact,
@@ -242,14 +244,36 @@ class _LinearBasis:
             self.sums(X[i:i + step], codes[i:i + step], sums[i:i + step], scale[i:i + step],
                       None if own_sq is None else own_sq[i:i + step])
         s, a, b, nearest = silhouette_from_sums(sums, codes, self.counts)
-        if X.dtype != np.float64:
-            redo = np.flatnonzero(np.maximum(a, b) < TIGHT * scale)
-            if len(redo):
-                again = np.empty((len(redo), k))
-                self.sums(X[redo].astype(np.float64), codes[redo], again, scale[redo])
-                s[redo], a[redo], b[redo], nearest[redo] = silhouette_from_sums(
-                    again, codes[redo], self.counts)
+        if self.metric == "cosine":  # distances of at most 2: float64 rounding is harmless
+            magnitude, limit = scale, (TIGHT if X.dtype != np.float64 else 0.0)
+        else:  # the magnitudes in the formula for a and for b
+            column = self.basis_sq + self.spread
+            magnitude = scale + np.maximum(column[codes], column[nearest])
+            limit = TIGHT if X.dtype != np.float64 else PRECISE
+        redo = np.flatnonzero(np.maximum(a, b) < limit * magnitude)
+        if len(redo):
+            again = self.exact_sums(X[redo], codes[redo])
+            s[redo], a[redo], b[redo], nearest[redo] = silhouette_from_sums(
+                again, codes[redo], self.counts)
         return (s, a, b, nearest) if own_sq is None else (s, a, b, nearest, own_sq)
+
+    def exact_sums(self, x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """``S`` for rows whose a and b are small against the magnitudes of the formula, in
+        float64: cosine by the same formula; squared euclidean from each row's own deviations
+        from every cluster mean, ``n_c |x - mean_c|^2 + m2_c``, with no centre whose distance
+        could swamp theirs (one far outlier moves the centre far from every other row)."""
+        k = len(self.counts)
+        out = np.empty((len(x), k))
+        if self.metric == "cosine":
+            self.sums(x.astype(np.float64), codes, out, np.empty(len(x)))
+            return out
+        step = max(1, CHUNK_BYTES // (8 * k * max(x.shape[1], 1)))
+        for i in range(0, len(x), step):
+            dev = x[i:i + step, None, :].astype(np.float64) - self.centroids[None]
+            out[i:i + step] = np.einsum("ijk,ijk->ij", dev, dev)
+        out *= self.counts
+        out += self.m2
+        return out
 
     def sums(self, x: np.ndarray, codes: np.ndarray, out: np.ndarray, scale: np.ndarray,
              own_sq: np.ndarray | None = None):
@@ -286,7 +310,7 @@ class _LinearBasis:
             out += self.basis_sq + self.spread  # mean squared distance
             size = sq + (self.basis_sq + self.spread)
             out[out <= snap * size] = 0.0
-            scale[:] = size[rows, codes]
+            scale[:] = sq[:, 0]  # the row's part of the magnitudes (see silhouette)
         out *= self.counts
 
 

@@ -3,6 +3,7 @@ import pytest
 from sklearn import metrics as skm
 
 import clustermetrics as cm
+from clustermetrics.metrics.evaluate import ArraySource, evaluate_source
 from clustermetrics.metrics.silhouettes import MIN_PER_CLUSTER
 
 METRICS = ["euclidean", "cosine", "sqeuclidean", "manhattan", "chebyshev"]
@@ -474,3 +475,19 @@ def test_infinite_rows_are_found_by_the_linear_pass(metric):
                        match=r"^Input X contains infinity or a value too large for "
                              r"dtype\('float32'\)\. .* in 1 rows \(first: 4\)"):
         cm.silhouette_score(X, [0, 1] * 5, metric=metric)
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e8, 1e9, 1e15])
+def test_squared_euclidean_with_one_far_outlier_equals_sklearn(scale):
+    """One far row moves the data's centre far from every other row; rows whose a and b are
+    small against the formula's magnitudes are redone from their own deviations."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 8)) + np.repeat(np.arange(4), 50)[:, None] * 5
+    labels = np.repeat(np.arange(4), 50)
+    X[5] *= scale
+    np.testing.assert_allclose(cm.silhouette_samples(X, labels, metric="sqeuclidean"),
+                               skm.silhouette_samples(X, labels, metric="sqeuclidean"),
+                               rtol=1e-10, atol=1e-10)
+    streamed = evaluate_source(ArraySource(X, labels, batch_rows=37), metric="sqeuclidean")
+    assert streamed.silhouette == pytest.approx(
+        skm.silhouette_score(X, labels, metric="sqeuclidean"), rel=1e-10)
