@@ -252,3 +252,21 @@ def test_default_path_follows_the_environment(monkeypatch, tmp_path):
     assert default_path() == str(tmp_path / "clustermetrics" / "store.duckdb")
     with cm.Client() as c:
         assert c.path == str(tmp_path / "clustermetrics" / "store.duckdb")
+
+
+@pytest.mark.parametrize("fit", ["kmeans", "fit"])
+def test_a_fit_refuses_vectors_whose_squares_overflow(client, fit):
+    """Valid float32 values beyond ~1.8e19 make every squared distance infinite: refused,
+    naming the document, before any alias is written."""
+    docs = [{"_id": f"x{i}", "v_vector_": [float(i), 1.0]} for i in range(10)]
+    docs[5]["v_vector_"] = [1e25, 1.0]
+    client.Dataset("big").insert_documents(docs)
+    tools = client.vector_tools.cluster
+    with pytest.raises(cm.InvalidInputError, match=r"values whose squares overflow float32 in 1 "
+                                                   r"documents \(first _id: 'x5'\)"):
+        if fit == "kmeans":
+            tools.kmeans("big", "v_vector_", 2)
+        else:
+            from sklearn.cluster import AgglomerativeClustering
+            tools.fit("big", "v_vector_", AgglomerativeClustering(n_clusters=2))
+    assert client.vector_tools.cluster.list_aliases("big") == []

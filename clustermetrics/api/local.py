@@ -783,14 +783,19 @@ def _check_options(options: dict) -> None:
 
 
 def _check_finite(batch: Batch, vector_field: str) -> None:
-    """Vectors with NaN or infinity (a store written before imports refused them) cannot be
-    clustered: named, instead of scikit-learn's error."""
-    bad = ~np.isfinite(batch.X).all(axis=1)
+    """Vectors with NaN or infinity (a store written before imports refused them), or whose
+    squared norm overflows their precision (every clusterer measures squared distances),
+    cannot be clustered: named, instead of scikit-learn's error or a silent nonsense fit."""
+    X = np.asarray(batch.X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.isfinite(np.einsum("ij,ij->i", X, X))
     if bad.any():
         ids = ", ".join(repr(str(i)) for i in np.asarray(batch.ids)[bad][:5])
+        what = ("NaN or infinite values" if not np.isfinite(X[bad]).all()
+                else f"values whose squares overflow {X.dtype}")
         raise InvalidInputError(
-            f"Vector field {vector_field!r} has NaN or infinite values in {int(bad.sum()):,} "
-            f"documents (first _id: {ids}); fix or delete them before clustering.")
+            f"Vector field {vector_field!r} has {what} in {int(bad.sum()):,} documents (first "
+            f"_id: {ids}); fix or delete them before clustering.")
 
 
 def _names(dataset, vector_field, cluster_alias, ground_truth_field) -> dict:
