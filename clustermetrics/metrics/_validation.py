@@ -40,6 +40,30 @@ def check_finite(X: np.ndarray, rows: np.ndarray | None = None, *, name: str = "
         raise nonfinite_error(X[bad], bad, name=name, row_offset=row_offset, row_ids=row_ids)
 
 
+def check_centred_squares(X: np.ndarray, *, name: str = "X", row_offset: int = 0,
+                          row_ids=None) -> None:
+    """Each row's squared distance to the mean row must fit X's precision (the euclidean
+    kernel works on centred rows): else an error naming the rows whose own squares overflow
+    (they move the mean far from every row), or the centred ones if none does. Chunks of
+    rows, no copy of X."""
+    center = X.mean(axis=0, dtype=np.float64)
+    top = float(np.finfo(X.dtype).max)
+    step = max(1, 2**23 // (8 * max(X.shape[1], 1)))
+
+    def over(shift) -> np.ndarray:
+        bad = [np.empty(0, np.int64)]
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i in range(0, len(X), step):
+                dev = X[i:i + step].astype(np.float64) - shift
+                bad.append(i + np.flatnonzero(~(np.einsum("ij,ij->i", dev, dev) <= top)))
+        return np.concatenate(bad)
+
+    if len(over(center)):
+        rows = over(0.0)
+        rows = rows if len(rows) else over(center)
+        raise nonfinite_error(X[rows], rows, name=name, row_offset=row_offset, row_ids=row_ids)
+
+
 def nonfinite_error(values: np.ndarray, rows: np.ndarray, *, name: str = "X",
                     row_offset: int = 0, row_ids=None) -> InvalidInputError:
     """The error for ``rows`` of X (their ``values``) holding NaN or inf, or, found from

@@ -40,6 +40,7 @@ from scipy.spatial.distance import cdist
 
 from ..errors import InvalidInputError
 from ._validation import (
+    check_centred_squares,
     check_cluster_count,
     check_positive_int_or_none,
     check_same_length,
@@ -817,6 +818,8 @@ def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=
         X = check_distance_matrix(X, func=func)
     else:  # the linear pass 1 finds NaN and inf itself, with no pass of its own
         X = check_vectors(X, min_samples=1, finite=metric not in LINEAR_METRICS)
+        if metric == "euclidean":
+            check_centred_squares(X)
     enc = labels if isinstance(labels, Labels) else encode_labels(
         labels, noise_label=noise_label, noise=noise)
     check_same_length(X, len(enc.codes))

@@ -491,3 +491,15 @@ def test_squared_euclidean_with_one_far_outlier_equals_sklearn(scale):
     streamed = evaluate_source(ArraySource(X, labels, batch_rows=37), metric="sqeuclidean")
     assert streamed.silhouette == pytest.approx(
         skm.silhouette_score(X, labels, metric="sqeuclidean"), rel=1e-10)
+
+
+@pytest.mark.parametrize("dtype,big", [(np.float32, 1e25), (np.float64, 1e200)])
+@pytest.mark.parametrize("sample_size", [None, 8])
+def test_euclidean_names_values_whose_squares_overflow(dtype, big, sample_size):
+    """The kernel works on centred squared norms; a value whose square overflows would make
+    every distance infinite (scikit-learn then returns 0.0): refused, naming the row."""
+    X = np.random.default_rng(0).normal(size=(10, 4)).astype(dtype)
+    X[3, 1] = big
+    with pytest.raises(cm.InvalidInputError, match=rf"values whose squares overflow "
+                       rf"{np.dtype(dtype)} in 1 rows \(first: 3\)"):
+        cm.silhouette_score(X, [0] * 5 + [1] * 5, sample_size=sample_size, random_state=0)
