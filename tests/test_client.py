@@ -270,3 +270,15 @@ def test_a_fit_refuses_vectors_whose_squares_overflow(client, fit):
             from sklearn.cluster import AgglomerativeClustering
             tools.fit("big", "v_vector_", AgglomerativeClustering(n_clusters=2))
     assert client.vector_tools.cluster.list_aliases("big") == []
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: t.metrics("digits", "pixels_vector_", 3),
+    lambda t: t.metrics("digits", None, "kmeans_10"),
+    lambda t: t.kmeans("digits", None, 2),
+    lambda t: t.describe_alias(5, "pixels_vector_", "kmeans_10"),
+], ids=["alias-int", "field-none", "kmeans-field-none", "dataset-int"])
+def test_a_name_of_the_wrong_type_is_told_as_such(client, digits, call):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"(cluster_alias|vector_field|dataset).*(must be a name|string)"):
+        call(client.vector_tools.cluster)

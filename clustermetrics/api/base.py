@@ -11,9 +11,13 @@ which :mod:`clustermetrics.api.codec` turns into plain data and back.
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidParameterError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,9 +46,44 @@ class ReportData:
     stability: Stability | None = None  # per-cluster stability, when computed for the alias
 
 
+NAMES = ("dataset", "vector_field", "cluster_alias", "alias", "ground_truth_field", "field")
+
+
+def names_checked(method):
+    """The method, first checking that its name arguments (dataset, field, alias) are strings:
+    a number or None given by mistake is told as such, the same by every implementation,
+    instead of failing deep inside one (or as another name over HTTP)."""
+    signature = inspect.signature(method)
+    names = [p for p in NAMES if p in signature.parameters]
+    if not names:
+        return method
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            given = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:  # the call itself says what is wrong with its arguments
+            return method(*args, **kwargs)
+        for name in names:
+            value = given.get(name)
+            optional = signature.parameters[name].default is None
+            if not isinstance(value, str) and not (value is None and optional):
+                raise InvalidParameterError(f"{name} must be a name (a str); got {value!r} of "
+                                            f"type {type(value).__name__}.")
+        return method(*args, **kwargs)
+    return call
+
+
 class API(abc.ABC):
     """One method per operation. Implementations raise only the project's errors
-    (:mod:`clustermetrics.errors`), never a storage engine's or a transport's own."""
+    (:mod:`clustermetrics.errors`), never a storage engine's or a transport's own. Every
+    public method of an implementation checks its name arguments (:func:`names_checked`)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for attr, value in list(vars(cls).items()):
+            if inspect.isfunction(value) and not attr.startswith("_"):
+                setattr(cls, attr, names_checked(value))
 
     # -- datasets -------------------------------------------------------------------------
     @abc.abstractmethod
