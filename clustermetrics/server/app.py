@@ -767,7 +767,7 @@ def _handlers(app: FastAPI) -> None:
         return answer(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def malformed(request: Request, exc: RequestValidationError) -> Response:
         from fastapi.encoders import jsonable_encoder
         errors = exc.errors()
         parts = []
@@ -777,8 +777,11 @@ def _handlers(app: FastAPI) -> None:
             name = ".".join(loc[1:]) or where
             parts.append(f"field {name!r} ({where}): {e.get('msg', 'invalid')}")
         more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
-        return answer(InvalidInputError("Malformed request: " + "; ".join(parts) + more + "."),
-                      detail=jsonable_encoder(errors))
+        error = InvalidInputError("Malformed request: " + "; ".join(parts) + more + ".")
+        if not request.url.path.startswith("/v1/"):  # a web page's address: a page
+            from .web import error_page
+            return error_page(request, error)
+        return answer(error, detail=jsonable_encoder(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

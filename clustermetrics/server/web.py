@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..api import codec
-from ..errors import AuthenticationError, ClusterMetricsError
+from ..errors import AuthenticationError, ClusterMetricsError, NotFoundError
 from .auth import Principal
 from .jobs import FINISHED
 
@@ -95,6 +95,11 @@ td,th{{border-bottom:1px solid #eee;padding:.3rem .8rem;text-align:left}}
 td.num{{text-align:right;font-variant-numeric:tabular-nums}} .error{{color:#b00020}}
 .muted{{color:#777}}</style></head><body>{bar}<h1>{e(title)}</h1>{body}</body></html>""",
                         status_code=status)
+
+
+def error_page(request: Request, exc: ClusterMetricsError) -> HTMLResponse:
+    """A page's error as a page (a malformed address, say), for whoever is signed in."""
+    return _error_page(exc, _who(request))
 
 
 def _error_page(exc: ClusterMetricsError, who: Principal | None) -> HTMLResponse:
@@ -175,6 +180,10 @@ def dataset_page(request: Request, dataset: str, ground_truth: str = "") -> Resp
         f'<td class="num">{f["present"]:,}</td></tr>' for f in info["fields"])
     plain = [f["field"] for f in info["fields"] if not f["vector_dim"] and f["field"] != "_id"]
     truth = ground_truth if ground_truth in plain else ""
+    notice = ""
+    if ground_truth and not truth:  # said, not silently dropped
+        notice = (f'<p class="error" id="error">'
+                  f'{e(str(NotFoundError("field", ground_truth, plain)))}</p>')
     options = "".join(f'<option value="{e(f)}"{" selected" if f == truth else ""}>{e(f)}'
                       "</option>" for f in plain)
     heads = ["silhouette", "calinski_harabasz", "davies_bouldin"]
@@ -220,7 +229,7 @@ def dataset_page(request: Request, dataset: str, ground_truth: str = "") -> Resp
                     f'<input type="hidden" name="vector_field" value="{e(vf)}">'
                     f'<input type="hidden" name="ground_truth" value="{e(truth)}">'
                     f"<b>{e(vf)}</b>: {boxes} <button>Compare</button></form>")
-    body = f"""<p>{info["documents"]:,} documents.</p><h2>Fields</h2>
+    body = f"""{notice}<p>{info["documents"]:,} documents.</p><h2>Fields</h2>
 <table id="fields"><tr><th>field</th><th>type</th><th>present</th></tr>{fields}</table>
 <h2>Aliases</h2><form method="get"><label>Ground truth <select name="ground_truth">
 <option value="">none</option>{options}</select></label> <button>Show</button></form>

@@ -221,3 +221,17 @@ async def test_a_page_whose_job_fails_shows_the_error(site):
                        params={"vector_field": "item_vector_", "alias": "nope"})
     assert r.status_code == 404 and "nope" in r.text
     assert site.state.jobs.list_jobs("alpha")[0].status == "failed"
+
+
+async def test_an_unknown_ground_truth_field_is_said_on_the_page(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop", params={"ground_truth": "categry"})
+    assert r.status_code == 200
+    assert "field &#x27;categry&#x27; not found" in r.text and "category" in r.text
+
+
+async def test_a_page_address_missing_its_parameters_is_an_html_page(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop/report")
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "vector_field" in r.text and "Not possible" in r.text
