@@ -880,17 +880,18 @@ class Store:
         sqltype = "BIGINT" if pa.types.is_integer(arrow_type) else "VARCHAR"
         self.con.execute(f"ALTER TABLE {t} ADD COLUMN {q(col)} {sqltype}")
         same = ""
+        stale = f"_stale_{uuid.uuid4().hex}"
         if checked_field is not None:  # the vectors hashed once: 3 GB take ~2 s at 1M x 768
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _stale AS SELECT _new._id FROM _labels AS _new "
+                f"CREATE TEMP TABLE {stale} AS SELECT _new._id FROM _labels AS _new "
                 f"JOIN {t} AS _doc ON _doc._id = _new._id WHERE hash(_doc.{q(checked_field)}) "
                 "IS DISTINCT FROM _new.h")
-            n += self.scalar("SELECT count(*) FROM _stale")
-            same = " AND _new._id NOT IN (SELECT _id FROM _stale)"
+            n += self.scalar(f"SELECT count(*) FROM {stale}")
+            same = f" AND _new._id NOT IN (SELECT _id FROM {stale})"
         self.con.execute(f"UPDATE {t} AS _doc SET {q(col)} = _new.label FROM _labels AS _new "
                          f"WHERE _doc._id = _new._id{same}")
         if checked_field is not None:  # (a failed write rolls the table back with the rest)
-            self.con.execute("DROP TABLE _stale")
+            self.con.execute(f"DROP TABLE {stale}")
         return int(n)
 
     def vector_hashes(self, dataset: str, vector_field: str) -> pa.Array:
