@@ -631,16 +631,17 @@ def _check_finite(flat: pa.Array, dim: int, name: str, ids: pa.ChunkedArray, col
 
 
 def _parse_text_vectors(col: pa.Array, name: str, ids: pa.ChunkedArray) -> pa.Array:
-    """Vectors written as text ("[1.0, 2.0]", as a CSV file holds them) as lists. Text that
-    is not a list of numbers is refused, naming the first such documents and their values."""
+    """Vectors written as text ("[1.0, 2.0]", as a CSV file holds them) as lists; an empty
+    cell is a document without the vector. Text that is not a list of numbers is refused,
+    naming the first such documents and their values."""
     import json
     out: list[list | None] = []
     bad: list[int] = []
     for i, v in enumerate(col.to_pylist()):
-        if v is None:
+        text = None if v is None else v.strip()
+        if not text:  # an empty cell (as exports write a missing vector): no vector
             out.append(None)
             continue
-        text = v.strip()
         parsed = None
         if text.startswith("[") and text.endswith("]"):
             try:

@@ -53,24 +53,36 @@ def write_documents(reader: pa.RecordBatchReader, path: str) -> str:
     """Stream ``reader`` into ``path`` in the format of its extension. The file appears whole
     or not at all (written beside it, then renamed)."""
     fmt = export_format(path)
-    import duckdb  # an in-memory database only converts; the data comes from the reader
-
     tmp = f"{path}.{os.getpid()}.partial"
-    con = duckdb.connect()
     try:
-        con.register("_docs", reader)
-        options = "FORMAT parquet" if fmt == "parquet" else (
-            "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json")
-        con.execute(f"COPY (SELECT * FROM _docs) TO '{tmp.replace(chr(39), chr(39) * 2)}' "
-                    f"({options})")
+        if fmt == "parquet":  # pyarrow's writer: DuckDB 2.0 writes null fixed-size lists
+            import pyarrow.parquet as pq  # (documents without the vector) as a broken file
+
+            with pq.ParquetWriter(tmp, reader.schema) as writer:
+                for rb in reader:
+                    writer.write_batch(rb)
+        else:
+            _copy_text(reader, tmp, fmt)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+    return path
+
+
+def _copy_text(reader: pa.RecordBatchReader, path: str, fmt: str) -> None:
+    """CSV (vectors as "[1.0, 2.0]" text, a missing one as an empty cell) or JSON lines."""
+    import duckdb  # an in-memory database only converts; the data comes from the reader
+
+    con = duckdb.connect()
+    try:
+        con.register("_docs", reader)
+        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
+        con.execute(f"COPY (SELECT * FROM _docs) TO '{path.replace(chr(39), chr(39) * 2)}' "
+                    f"({options})")
     finally:
         con.close()
-    return path
 
 
 ROW_GROUP_ROWS = 65_536  # rows per row group in a folder of files: a task's unit of reading

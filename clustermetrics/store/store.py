@@ -704,11 +704,6 @@ class Store:
             self.con.unregister("_ids")
         return n
 
-    def export_parquet(self, dataset: str, path: str) -> str:
-        self.require(dataset)
-        self.con.execute(f"COPY {self.table(dataset)} TO '{_sql_str(path)}' (FORMAT parquet)")
-        return path
-
     def export_reader(self, dataset: str, batch_size: int = 16_384):
         """Every column of every document as Arrow batches, read inside one snapshot on a
         cursor of its own (this thread's stays free for other calls meanwhile). Returns
@@ -985,10 +980,6 @@ def _integral_or_string(arr: pa.Array) -> pa.Array:
         return pa.array(np.where(np.isnan(values), 0, values).astype(np.int64),
                         mask=np.isnan(values))
     return arr.cast(pa.string())
-
-
-def _sql_str(s: str) -> str:
-    return s.replace("'", "''")
 
 
 def _conversion_message(exc: Exception) -> str:

@@ -368,3 +368,20 @@ def test_any_valid_dataset_name_works_everywhere(client, name):
     assert client.list_datasets() == [name]
     ds.delete()
     assert client.list_datasets() == []
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv", "jsonl"])
+def test_export_and_import_round_trip_documents_without_the_vector(client, tmp_path, ext):
+    """A document without the vector is a null in Parquet and JSON and an empty cell in CSV,
+    and each reads back as a document without the vector."""
+    ds = client.Dataset("nv")
+    ds.insert_documents([{"_id": "a", "x_vector_": [1.0, 2.0]}, {"_id": "b", "t": "none"},
+                         {"_id": "c", "x_vector_": [3.0, 4.0]}])
+    out = ds.export(str(tmp_path / f"nv.{ext}"))
+    if ext == "parquet":
+        table = pq.read_table(out)
+        assert table.column("x_vector_").to_pylist() == [[1.0, 2.0], None, [3.0, 4.0]]
+    back = client.Dataset("back")
+    back.insert_documents(out)
+    assert back.get_documents(["a", "b", "c"], fields=["x_vector_"]) == [
+        {"_id": "a", "x_vector_": [1.0, 2.0]}, {"_id": "b"}, {"_id": "c", "x_vector_": [3.0, 4.0]}]
