@@ -256,12 +256,16 @@ def inspect_file(path: str, columns: Columns) -> FileInfo:
 def first_length(path: str, row_group: int, column: str) -> int | None:
     """The length of the first non-null vector of a row group (variable-length lists)."""
     with open_parquet(path) as pf:
-        for rb in pf.iter_batches(batch_size=1024, row_groups=[row_group], columns=[column],
-                                  use_threads=False):
-            col = rb.column(0)
-            valid = col.drop_null()
-            if len(valid):
-                return int(pc.list_value_length(valid[:1])[0].as_py())
+        try:
+            for rb in pf.iter_batches(batch_size=1024, row_groups=[row_group],
+                                      columns=[column], use_threads=False):
+                valid = rb.column(0).drop_null()
+                if len(valid):
+                    return int(pc.list_value_length(valid[:1])[0].as_py())
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidInputError(f"Cannot read {path}, row group {row_group}: "
+                                    f"{_reason(exc)} The file is damaged or was written "
+                                    "wrongly; write it again.") from None
     return None
 
 

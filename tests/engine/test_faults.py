@@ -55,6 +55,27 @@ def test_a_truncated_file_is_named(run, good):
         run(folder, "emb", "cluster")
 
 
+def test_a_file_whose_lists_pyarrow_cannot_read_is_named(run, tmp_path):
+    """DuckDB 2.0 writes a fixed-size list column holding nulls as offsets pyarrow refuses:
+    a user's file of that kind is named with what to do (it was a crash, status 2)."""
+    duckdb = pytest.importorskip("duckdb")
+    table = pa.table({"emb": pa.array([[1.0, 2.0], None, [3.0, 4.0], [5.0, 6.0]],
+                                      pa.list_(pa.float32(), 2)), "cluster": [0, 1, 0, 1]})
+    path = tmp_path / "broken.parquet"
+    con = duckdb.connect()
+    con.register("t", table)
+    con.execute(f"COPY (SELECT * FROM t) TO '{path}' (FORMAT parquet)")
+    con.close()
+    try:
+        pq.read_table(path)
+        pytest.skip("this DuckDB writes such lists correctly")
+    except pa.ArrowInvalid:
+        pass
+    with pytest.raises(cm.InvalidInputError, match=r"Cannot read .*broken\.parquet.*write it "
+                                                   r"again"):
+        run(path, "emb", "cluster")
+
+
 def test_a_missing_vector_column_names_the_file_and_the_closest_match(run, good):
     X, labels, folder = good
     write_files(folder, X, labels, sizes=(300,))
