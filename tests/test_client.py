@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -282,3 +284,16 @@ def test_a_name_of_the_wrong_type_is_told_as_such(client, digits, call):
     with pytest.raises(cm.InvalidInputError,
                        match=r"(cluster_alias|vector_field|dataset).*(must be a name|string)"):
         call(client.vector_tools.cluster)
+
+
+def test_a_fit_replacing_an_alias_says_so(client, digits):
+    """Stored labels are replaced only when asked, and then the call says what it changed."""
+    tools = client.vector_tools.cluster
+    with pytest.warns(cm.ClusterMetricsWarning, match=r"Alias 'kmeans_10' of "
+                      r"'digits'/'pixels_vector_' was replaced: it held kmeans labels, made "):
+        tools.kmeans("digits", "pixels_vector_", 10, random_state=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cm.ClusterMetricsWarning)
+        tools.kmeans("digits", "pixels_vector_", 4)  # a new alias: nothing to say
+        tools.sweep("digits", "pixels_vector_", [2, 3])
+        tools.sweep("digits", "pixels_vector_", [2, 3])  # a sweep renewing its own aliases

@@ -339,6 +339,14 @@ class LocalAPI(API):
         changed since the alias was made): a label always belongs to the vector it came from."""
         params = {**(extra or {}), "model": spec.cls, "params": clustering.plain(spec.params),
                   "noise_label": fitted.noise_label, **fitted.info}
+        if (vector_field, alias) in self.store.aliases(dataset):  # said, not silently
+            before = self.store.alias_info(dataset, vector_field, alias)
+            made = f", made {before['created_at']:%Y-%m-%d %H:%M}" if before["created_at"] \
+                else ""
+            rerun = params.get("made_by") == "sweep" == before["params"].get("made_by")
+            if not rerun:  # (a sweep run again renews its own aliases: that is what it does)
+                warn(f"Alias {alias!r} of {dataset!r}/{vector_field!r} was replaced: it held "
+                     f"{before['method']} labels{made}.", stacklevel=4)
         self.store.set_labels(dataset, vector_field, alias, read.batch.ids, fitted.labels,
                               method=spec.method, params=params, centroids=fitted.centroids,
                               deleted_ok=True, vector_hashes=read.hashes)

@@ -157,7 +157,8 @@ def test_cli_report_sweep_compare(client, shop, tmp_path, cli_args):
     res = runner.invoke(main, ["sweep", "shop", "-f", "item_vector_", "--k-min", "2",
                                "--k-max", "4", "--json", *cli_args])
     assert res.exit_code == 0, res.output
-    assert [r["k"] for r in json.loads(res.output)["rows"]] == [2, 3, 4]
+    assert [r["k"] for r in json.loads(res.stdout)["rows"]] == [2, 3, 4]
+    assert "kmeans_3' of 'shop'/'item_vector_' was replaced" in res.stderr
     res = runner.invoke(main, ["compare", "shop", "-f", "item_vector_", "-a", "kmeans_3", "-a",
                                "kmeans_5", "-o", str(tmp_path / "c.html"), *cli_args])
     assert res.exit_code == 0, res.output
