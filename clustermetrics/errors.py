@@ -100,7 +100,8 @@ class NotFoundError(ClusterMetricsError, LookupError):
         if self.existing:
             msg += f" Existing: {_short_list(self.existing)}."
         else:
-            msg += f" There are no {kind}s yet."
+            plural = kind + ("es" if kind.endswith("s") else "s")
+            msg += f" There are no {plural} yet."
         super().__init__(msg)
 
     def __str__(self) -> str:  # LookupError would quote the message

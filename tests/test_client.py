@@ -297,3 +297,30 @@ def test_a_fit_replacing_an_alias_says_so(client, digits):
         tools.kmeans("digits", "pixels_vector_", 4)  # a new alias: nothing to say
         tools.sweep("digits", "pixels_vector_", [2, 3])
         tools.sweep("digits", "pixels_vector_", [2, 3])  # a sweep renewing its own aliases
+
+
+def test_a_fit_that_finds_only_noise_says_so(client, digits):
+    from sklearn.cluster import DBSCAN
+    with pytest.warns(cm.ClusterMetricsWarning, match=r"put every document of 'digits' in "
+                      r"noise: alias 'dbscan_eps0p01_ms5' labels no cluster"):
+        out = client.vector_tools.cluster.fit("digits", "pixels_vector_", DBSCAN(eps=0.01))
+    assert out["n_clusters"] == 0 and out["coverage"] == 0.0
+
+
+def test_an_unknown_vector_field_is_named_before_the_alias(client, digits):
+    with pytest.raises(cm.NotFoundError, match=r"^vector field 'pixels_vectr_' not found in "
+                                               r"dataset 'digits'\. Did you mean 'pixels_vector_'"):
+        client.vector_tools.cluster.delete_alias("digits", "pixels_vectr_", "kmeans_10")
+
+
+def test_an_empty_alias_is_refused(client, digits):
+    with pytest.raises(cm.InvalidInputError, match=r"Invalid alias ''"):
+        client.vector_tools.cluster.kmeans("digits", "pixels_vector_", 3, alias="")
+
+
+def test_too_few_documents_to_cluster_is_said_plainly(client):
+    client.Dataset("two").insert_documents([{"_id": "a", "v_vector_": [1.0, 2.0]},
+                                            {"_id": "b", "v_vector_": [2.0, 1.0]}])
+    with pytest.raises(cm.InvalidInputError, match=r"needs at least 3 documents with "
+                                                   r"'v_vector_'.*'two' has 2"):
+        client.vector_tools.cluster.kmeans("two", "v_vector_", 5)

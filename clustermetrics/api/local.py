@@ -249,7 +249,7 @@ class LocalAPI(API):
         self._check_ks(dataset, vector_field, [k], for_metrics=False)
         spec = clustering.kmeans_spec(k, source.n_rows, random_state=random_state,
                                       minibatch=minibatch)
-        alias = check_name(alias or f"kmeans_{k}", "alias")
+        alias = check_name(f"kmeans_{k}" if alias is None else alias, "alias")
         read = self._read_vectors(source, progress)
         extra: dict[str, Any] = {"k": int(k), "random_state": random_state}
         if made_by:
@@ -265,7 +265,7 @@ class LocalAPI(API):
             *, progress: Progress | None = None) -> dict[str, Any]:
         spec = ModelSpec.of(model).require_allowed(self.models)
         estimator = spec.build()  # a wrong parameter fails before the data is read
-        alias = check_name(alias or spec.default_alias(), "alias")
+        alias = check_name(spec.default_alias() if alias is None else alias, "alias")
         source = self._vectors(dataset, vector_field)
         self._check_model_k(dataset, vector_field, estimator)
         return self._fit_and_store(dataset, vector_field, alias, spec, estimator,
@@ -279,7 +279,7 @@ class LocalAPI(API):
         spec = ModelSpec.of(model).require_allowed(self.models)
         spec.build()
         stability_.check_options(n_resamples, fraction, random_state)
-        alias = check_name(alias or spec.default_alias(), "alias")
+        alias = check_name(spec.default_alias() if alias is None else alias, "alias")
         read = self._read_vectors(self._vectors(dataset, vector_field), progress)
         batch = read.batch
         report = progress or _silent
@@ -339,6 +339,10 @@ class LocalAPI(API):
         changed since the alias was made): a label always belongs to the vector it came from."""
         params = {**(extra or {}), "model": spec.cls, "params": clustering.plain(spec.params),
                   "noise_label": fitted.noise_label, **fitted.info}
+        if not fitted.sizes() and params.get("made_by") != "sweep":  # (a sweep's table says)
+            warn(f"{spec.method} put every document of {dataset!r} in noise: alias {alias!r} "
+                 "labels no cluster. Try other parameters (DBSCAN: a larger eps; HDBSCAN: a "
+                 "smaller min_cluster_size).", stacklevel=4)
         if (vector_field, alias) in self.store.aliases(dataset):  # said, not silently
             before = self.store.alias_info(dataset, vector_field, alias)
             made = f", made {before['created_at']:%Y-%m-%d %H:%M}" if before["created_at"] \
@@ -636,7 +640,11 @@ class LocalAPI(API):
         return field
 
     def _alias(self, dataset: str, vector_field: str, alias: str) -> str:
-        known = [a for vf, a in self.store.aliases(dataset) if vf == vector_field]
+        aliases = self.store.aliases(dataset)
+        if vector_field not in self.store.vector_fields(dataset) and \
+                vector_field not in {vf for vf, _ in aliases}:  # the field is the mistake
+            self._vector_field(dataset, vector_field)
+        known = [a for vf, a in aliases if vf == vector_field]
         if alias not in known:
             raise NotFoundError("cluster alias", alias, known,
                                 f" for {dataset!r}/{vector_field!r}")
@@ -653,6 +661,11 @@ class LocalAPI(API):
         _, n = self.store.field_count(dataset, vector_field)
         most = n - 1
         bad = [int(k) for k in ks if not 2 <= k <= most]
+        if bad and n < 3:
+            raise InvalidInputError(
+                f"Clustering needs at least 3 documents with {vector_field!r} (the metrics need "
+                f"2 clusters or more, and fewer clusters than documents); {dataset!r} has "
+                f"{n:,}. Nothing was run.")
         if bad:
             shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
             raise InvalidInputError(
