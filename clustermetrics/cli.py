@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
+from rich.text import Text
 
 from .errors import ClusterMetricsError, ClusterMetricsWarning, InvalidInputError
 from .store.files import check_output_path
@@ -793,24 +794,28 @@ def _show_comparison(comparison, output, as_json, total: int | None = None) -> N
     metrics = [m for m in PLOTTED if m in df.columns]
     # a grid sweep's parameters come first in its table
     grid = list(df.columns[:list(df.columns).index(metrics[0])]) if metrics else []
-    table = Table(Column(comparison.by, no_wrap=True, overflow="fold", min_width=max(
-                      [len(comparison.by), *(len(str(i)) for i in df.index)])),  # never cut
-                  *[escape(str(g)) for g in grid],
-                  *[Column(_SHORT[m], justify="right") for m in metrics],
-                  Column("coverage", justify="right"),  # beside the scores
-                  Column("clusters", justify="right"),
-                  Column("used", justify="right", no_wrap=True),
-                  title=escape(comparison.title), title_justify="left")
     best = comparison.best
-    for idx, row in df.astype(object).iterrows():
-        cells = [(f"[bold green]{_score(m, row[m])}[/]" if best.get(m) == idx
-                  else _score(m, row[m])) for m in metrics]
-        used = int(row["n_used"])
-        shown = f"{used:,}" if not total else f"{used:,}/{total:,}" + (
-            f" ({used / total:.0%})" if used < total else "")
-        table.add_row(escape(str(idx)), *[escape(str(row[g])) for g in grid], *cells,
-                      f"{row['coverage']:.1%}", f"{int(row['n_clusters']):,}", shown)
-    console.print(table)
+    key = [escape(str(idx)) for idx in df.index]
+    columns: list[tuple[str, str, list[str]]] = [  # (header, justify, cells) beside the key
+        (escape(str(g)), "left", [escape(str(v)) for v in df[g]]) for g in grid]
+    for m in metrics:
+        columns.append((_SHORT[m], "right", [
+            f"[bold green]{_score(m, v)}[/]" if best.get(m) == idx else _score(m, v)
+            for idx, v in zip(df.index, df[m], strict=True)]))
+    used = [int(u) for u in df["n_used"]]
+    columns += [("coverage", "right", [f"{c:.1%}" for c in df["coverage"]]),  # beside scores
+                ("clusters", "right", [f"{int(c):,}" for c in df["n_clusters"]]),
+                ("used", "right", [f"{u:,}" if not total else f"{u:,}/{total:,}" + (
+                    f" ({u / total:.0%})" if u < total else "") for u in used])]
+    for i, part in enumerate(_fitting(comparison.by, key, columns, console.width)):
+        title = escape(comparison.title) if i == 0 else "(continued)"
+        table = Table(Column(comparison.by, no_wrap=True, min_width=max(
+                          [len(comparison.by), *map(len, key)])),  # the key is never cut
+                      *[Column(h, justify=j, no_wrap=True) for h, j, _ in part],  # nor values
+                      title=title, title_justify="left")
+        for r, k in enumerate(key):
+            table.add_row(k, *[cells[r] for _, _, cells in part])
+        console.print(table)
     coverage = df["coverage"]
     console.print(f"Best {comparison.by} by metric: "
                   + ", ".join(f"{METRIC_INFO[m].label} {best[m]}"
@@ -823,6 +828,26 @@ def _show_comparison(comparison, output, as_json, total: int | None = None) -> N
                           soft_wrap=True)
     if output:
         console.print(f"Wrote {output}.")
+
+
+def _fitting(by: str, key: list[str], columns: list, width: int) -> list[list]:
+    """The columns in groups that fit ``width`` beside the key column, in order: a table too
+    wide for the terminal (or a pipe's 80 columns) is shown in parts instead of cut cells."""
+    def span(header: str, cells: list[str]) -> int:  # the text, its padding and a border
+        plain = [Text.from_markup(c).cell_len for c in cells]
+        return max([Text.from_markup(header).cell_len, *plain]) + 3
+
+    room = width - 1 - max([len(by), *map(len, key)]) - 4
+    parts: list[list] = [[]]
+    used = 0
+    for column in columns:
+        need = span(column[0], column[2])
+        if parts[-1] and used + need > room:
+            parts.append([])
+            used = 0
+        parts[-1].append(column)
+        used += need
+    return parts
 
 
 def _sizes_text(sizes: dict, shown: int = 12) -> str:
@@ -1040,7 +1065,10 @@ def _print_aliases(rows) -> None:
     if not rows:
         console.print("No cluster aliases yet: try 'clustermetrics cluster kmeans'.")
         return
-    table = Table("vector field", "alias", Column("clusters", justify="right"),
+    table = Table("vector field",
+                  Column("alias", no_wrap=True,  # the name to pass to -a: never cut
+                         min_width=max(len(str(r["alias"])) for r in rows)),
+                  Column("clusters", justify="right"),
                   Column("labelled", justify="right"), Column("noise", justify="right"),
                   "method")
     for r in rows:  # clusters leave out the alias's noise label; noise counts its documents

@@ -219,3 +219,24 @@ def test_long_commands_draw_progress_bars_on_a_terminal(run, imported, monkeypat
     drawn = screen.getvalue()
     assert "reading" in drawn and "120/120 rows" in drawn and "k-means" in drawn
     assert "insert" in drawn and "2/2 rows" in drawn
+
+
+def test_a_comparison_too_wide_for_the_terminal_is_shown_in_parts(monkeypatch, tmp_path):
+    """At a pipe's 80 columns no score is cut ("0.…"): the columns go on in a second table."""
+    from clustermetrics import cli
+    rng = np.random.default_rng(0)
+    X = np.repeat(np.eye(3, 4) * 8, 40, axis=0) + rng.normal(size=(120, 4))
+    path = str(tmp_path / "s.duckdb")
+    with cm.Client(path=path) as client:
+        client.Dataset("shop").insert_documents(
+            [{"_id": f"p{i}", "v_vector_": X[i], "kind": str(i // 40)} for i in range(120)])
+        for k in (3, 4):
+            client.vector_tools.cluster.kmeans("shop", "v_vector_", k)
+    monkeypatch.setattr(cli.console, "width", 80)
+    res = CliRunner().invoke(cli.main, ["compare", "shop", "-f", "v_vector_", "-a", "kmeans_3",
+                                        "-a", "kmeans_4", "-g", "kind", "--path", path])
+    assert res.exit_code == 0, res.output
+    assert "…" not in res.stdout and "(continued)" in res.stdout
+    assert all(len(line) <= 80 for line in res.stdout.splitlines() if line[:1] in "┏┃┡│└")
+    for header in ("Silhouette", "ARI", "AMI", "coverage", "clusters", "used"):
+        assert header in res.stdout

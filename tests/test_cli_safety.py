@@ -594,7 +594,9 @@ def test_kmeans_with_large_k_summarises_sizes(run, docs):
     assert len(sizes) == 40 and sum(sizes) == N
 
 
-def test_numbers_right_aligned_with_one_precision_per_column(run, docs):
+def test_numbers_right_aligned_with_one_precision_per_column(run, docs, monkeypatch):
+    from clustermetrics import cli
+    monkeypatch.setattr(cli.console, "width", 150)  # one table (at 80 it goes on in parts)
     res = run("sweep", "docs", "-f", "feat_vector_", "--k-min", "2", "--k-max", "4", "-g",
               "kind")
     rows = [line.split("│")[1:-1] for line in res.stdout.splitlines()
