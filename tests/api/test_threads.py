@@ -130,25 +130,30 @@ def test_other_calls_run_while_an_export_is_read(tmp_path):
         assert len(client.Dataset("d")) == 40_005
 
 
+def _kmeans_while(client, monkeypatch, meanwhile) -> dict:
+    """k-means on dataset "d" with ``meanwhile(dataset)`` run by another thread between the
+    fit and the write of its labels; returns the alias's description."""
+    from clustermetrics import clustering
+    real_fit = clustering.fit
+
+    def fit_then(*args, **kwargs):
+        result = real_fit(*args, **kwargs)
+        t = threading.Thread(target=lambda: meanwhile(client.Dataset("d")))
+        t.start()
+        t.join()
+        return result
+
+    monkeypatch.setattr(clustering, "fit", fit_then)
+    client.vector_tools.cluster.kmeans("d", "v_vector_", 3)
+    return client.vector_tools.cluster.describe_alias("d", "v_vector_", "kmeans_3")
+
+
 def test_a_document_deleted_while_a_fit_runs_does_not_lose_the_fit(tmp_path, monkeypatch):
     """A fit reads the vectors, then fits without holding the store: a deletion meanwhile is
     skipped and counted as changed since the alias was made, and the fit is kept."""
-    from clustermetrics import clustering
-
     with cm.Client(path=str(tmp_path / "store.duckdb")) as client:
         client.Dataset("d").insert_documents(_docs("a", 60, np.random.default_rng(0)))
-        real_fit = clustering.fit
-
-        def fit_then_delete(*args, **kwargs):
-            result = real_fit(*args, **kwargs)
-            t = threading.Thread(target=lambda: client.Dataset("d").delete_documents(["a-0"]))
-            t.start()
-            t.join()
-            return result
-
-        monkeypatch.setattr(clustering, "fit", fit_then_delete)
-        client.vector_tools.cluster.kmeans("d", "v_vector_", 3)
-        info = client.vector_tools.cluster.describe_alias("d", "v_vector_", "kmeans_3")
+        info = _kmeans_while(client, monkeypatch, lambda ds: ds.delete_documents(["a-0"]))
         assert sum(info["sizes"].values()) == 59 and info["changed"] == 1
 
 
@@ -156,23 +161,10 @@ def test_a_document_given_another_vector_while_a_fit_runs_keeps_no_label(tmp_pat
                                                                          monkeypatch):
     """The fit's labels are written only where the vector is still the one it read (their
     hashes were read with the vectors): a label always belongs to the vector it came from."""
-    from clustermetrics import clustering
-
     with cm.Client(path=str(tmp_path / "store.duckdb")) as client:
         client.Dataset("d").insert_documents(_docs("a", 60, np.random.default_rng(0)))
-        real_fit = clustering.fit
         changed = {"_id": "a-7", "v_vector_": [9.0] * 8}
-
-        def fit_then_change(*args, **kwargs):
-            result = real_fit(*args, **kwargs)
-            t = threading.Thread(target=lambda: client.Dataset("d").insert_documents([changed]))
-            t.start()
-            t.join()
-            return result
-
-        monkeypatch.setattr(clustering, "fit", fit_then_change)
-        client.vector_tools.cluster.kmeans("d", "v_vector_", 3)
-        info = client.vector_tools.cluster.describe_alias("d", "v_vector_", "kmeans_3")
+        info = _kmeans_while(client, monkeypatch, lambda ds: ds.insert_documents([changed]))
         assert sum(info["sizes"].values()) == 59 and info["changed"] == 1
         table = client.api.export_documents("d").read_all().to_pandas().set_index("_id")
         assert pd.isna(table.loc["a-7", "_cluster_.v_vector_.kmeans_3"])
