@@ -641,11 +641,10 @@ class LocalAPI(API):
 
     def _alias(self, dataset: str, vector_field: str, alias: str) -> str:
         aliases = self.store.aliases(dataset)
-        if vector_field not in self.store.vector_fields(dataset) and \
-                vector_field not in {vf for vf, _ in aliases}:  # the field is the mistake
-            self._vector_field(dataset, vector_field)
         known = [a for vf, a in aliases if vf == vector_field]
         if alias not in known:
+            if not known and vector_field not in self.store.vector_fields(dataset):
+                self._vector_field(dataset, vector_field)  # the field is the mistake
             raise NotFoundError("cluster alias", alias, known,
                                 f" for {dataset!r}/{vector_field!r}")
         return label_column(vector_field, alias)
