@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import clustermetrics as cm
+from clustermetrics.documents import vectors_to_arrow
 from clustermetrics.engine.local import SHARED_CACHE
-from clustermetrics.store.documents import vectors_to_arrow
 
 
 def main() -> None:

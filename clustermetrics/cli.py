@@ -21,7 +21,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from .errors import ClusterMetricsError, ClusterMetricsWarning, InvalidInputError
-from .store.files import check_output_path
+from .files import check_output_path
 
 console = Console()
 err_console = Console(stderr=True)
@@ -277,7 +277,7 @@ def datasets_export(path, dataset, output, rows_per_file, as_json):
     """Write DATASET to OUTPUT as Parquet, CSV or JSON lines, by its extension (.parquet,
     .csv, .jsonl); labels of every alias included. With --rows-per-file, OUTPUT is a new
     folder of Parquet files, which `metrics --parquet` reads in parallel."""
-    from .store.files import check_folder, export_format
+    from .files import check_folder, export_format
     if rows_per_file is None:  # extension and folder checked before the store is opened
         export_format(output)
     else:

@@ -27,12 +27,12 @@ from scipy.spatial.distance import cdist
 
 from .api.base import API, Progress
 from .clustering import ModelSpec, parameter_grid
+from .documents import Pieces
 from .errors import InvalidInputError
+from .files import check_folder, check_output_path, write_documents, write_parquet_files
 from .metrics.result import ClusterMetrics
 from .metrics.silhouettes import resolve_metric
-from .store.documents import Pieces
-from .store.files import check_folder, check_output_path, write_documents, write_parquet_files
-from .store.store import nest
+from .names import nest
 
 PATH_ENV = "CLUSTERMETRICS_PATH"
 URL_ENV, KEY_ENV = "CLUSTERMETRICS_URL", "CLUSTERMETRICS_API_KEY"

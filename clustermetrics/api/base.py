@@ -111,7 +111,7 @@ class API(abc.ABC):
     def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
                         vector_fields: Sequence[str] = (),
                         progress: Progress | None = None) -> dict[str, Any]:
-        """Write documents given as :class:`~clustermetrics.store.documents.Pieces` (Arrow
+        """Write documents given as :class:`~clustermetrics.documents.Pieces` (Arrow
         tables read on the caller's side), all or nothing; ``mode`` "insert" replaces whole
         documents, "upsert" merges fields. Returns ``{"inserted": n, "updated": m,
         "labels_dropped": {vector_field: {alias: n}}, "widened": {field: "A -> B"}}``: labels

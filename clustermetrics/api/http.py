@@ -146,7 +146,7 @@ class HTTPAPI(API):
     def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
                         vector_fields: Sequence[str] = (),
                         progress: Progress | None = None) -> dict[str, Any]:
-        from ..store.documents import Pieces
+        from ..documents import Pieces
         if mode not in ("insert", "upsert"):
             raise InvalidInputError(f"mode must be 'insert' or 'upsert'; got {mode!r}.")
         if not isinstance(pieces, Pieces):

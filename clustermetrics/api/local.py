@@ -32,8 +32,8 @@ from ..metrics.evaluate import Batch, evaluate_source
 from ..metrics.labels import check_noise_policy, encode_labels, same_label
 from ..metrics.result import ClusterMetrics
 from ..metrics.silhouettes import LINEAR_METRICS, resolve_metric
-from ..store.documents import CLUSTER_PREFIX, check_name
-from ..store.store import Store, label_column, nest
+from ..names import CLUSTER_PREFIX, check_name, label_column, nest
+from ..store.store import Store
 from .base import API, Progress, ReportData
 
 _sinks = threading.local()

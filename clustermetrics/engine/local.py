@@ -16,8 +16,8 @@ from collections.abc import Callable, Generator, Iterator
 import numpy as np
 import pyarrow as pa
 
+from ..documents import Prefetch
 from ..metrics.evaluate import Batch
-from ..store.documents import Prefetch
 from ..store.store import Store
 from .columns import label_values as _values
 

@@ -37,7 +37,7 @@ from ..errors import (
     TooLargeError,
     restore_error,
 )
-from ..store.documents import check_name
+from ..names import check_name
 from .auth import Keys, Principal
 from .jobs import FINISHED, Job, Jobs, incident
 
@@ -424,7 +424,7 @@ def get_documents(dataset: str, body: GetDocumentsRequest, api: ProjectAPI,
     stream, or JSON (``{"documents": [...]}``, nested) with ``Accept: application/json``."""
     table = api.get_documents(dataset, body.ids, body.fields)
     if "application/json" in request.headers.get("accept", ""):
-        from ..store.store import nest
+        from ..names import nest
         return JSONResponse({"documents": codec.encode([nest(r) for r in table.to_pylist()])})
     return Response(codec.to_ipc(table), media_type=ARROW)
 

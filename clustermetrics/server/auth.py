@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import AuthenticationError, InvalidInputError, NotFoundError
-from ..store.documents import check_name
+from ..names import check_name
 
 KEY_PREFIX = "cm_"
 _KEY = re.compile(r"^cm_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")

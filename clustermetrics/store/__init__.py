@@ -1,5 +1,5 @@
 """The embedded store (the only package that imports duckdb)."""
 
-from .store import Store, label_column, nest
+from .store import Store
 
-__all__ = ["Store", "label_column", "nest"]
+__all__ = ["Store"]

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..documents import PIECE_ROWS, Pieces, Prefetch, normalize
 from ..errors import (
     ClusterMetricsError,
     InvalidInputError,
@@ -37,7 +38,7 @@ from ..errors import (
     StoreError,
     StoreLockedError,
 )
-from .documents import CLUSTER_PREFIX, PIECE_ROWS, Pieces, Prefetch, check_name, normalize
+from ..names import CLUSTER_PREFIX, check_name, label_column, nest
 
 try:
     import duckdb
@@ -52,10 +53,6 @@ LINGER = 0.5  # seconds the file stays open after an operation, so calls in a ro
 def q(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def label_column(vector_field: str, alias: str) -> str:
-    return f"{CLUSTER_PREFIX}{vector_field}.{alias}"
 
 
 class Store:
@@ -957,20 +954,6 @@ class _Transaction:
         finally:
             self.lock.release()
         return False
-
-
-def nest(row: dict) -> dict:
-    """Dotted keys back into nested dicts; nulls of absent fields dropped."""
-    out: dict = {}
-    for key, value in row.items():
-        if value is None:
-            continue
-        parts = key.split(".")
-        node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    return out
 
 
 def _integral_or_string(arr: pa.Array) -> pa.Array:

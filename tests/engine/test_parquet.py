@@ -148,7 +148,7 @@ def test_export_writes_a_folder_of_files_that_evaluate_parquet_reads(stored, cli
 
 
 def test_export_rows_per_file_makes_row_groups_no_larger(stored, tmp_path):
-    from clustermetrics.store.files import write_parquet_files
+    from clustermetrics.files import write_parquet_files
     reader = stored.api.export_documents("items")
     files = write_parquet_files(reader, str(tmp_path / "small"), 500, row_group_rows=128)
     meta = pq.ParquetFile(files[0]).metadata

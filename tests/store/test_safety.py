@@ -60,7 +60,7 @@ def test_reinsert_of_unchanged_documents_keeps_every_label(client, shop):
 
 
 def test_reinsert_from_a_parquet_file_keeps_labels(client, shop, tmp_path, monkeypatch):
-    from clustermetrics.store import documents
+    from clustermetrics import documents
     monkeypatch.setattr(documents, "PIECE_ROWS", 2)  # several pieces
     path = tmp_path / "same.parquet"
     pq.write_table(pa.table({"_id": [f"d{i}" for i in range(6)],
@@ -157,7 +157,7 @@ def test_whole_floats_into_an_integer_field_keep_it(client, shop):
 
 
 def test_decimals_late_in_a_parquet_file_widen_the_field(client, shop, tmp_path, monkeypatch):
-    from clustermetrics.store import documents
+    from clustermetrics import documents
     monkeypatch.setattr(documents, "PIECE_ROWS", 2)
     path = tmp_path / "late.parquet"
     pq.write_table(pa.table({"_id": [f"p{i}" for i in range(6)],
@@ -465,7 +465,7 @@ def _new_threads(before: set) -> list:
 @pytest.mark.parametrize("where", ["first", "last"])
 def test_reader_thread_ends_with_a_failed_parquet_import(client, shop, tmp_path, monkeypatch,
                                                          where):
-    from clustermetrics.store import documents
+    from clustermetrics import documents
     monkeypatch.setattr(documents, "PIECE_ROWS", 4)
     vectors = [[float(i), 1.0] for i in range(40)]
     vectors[1 if where == "first" else 38] = [1.0]
@@ -480,7 +480,7 @@ def test_reader_thread_ends_with_a_failed_parquet_import(client, shop, tmp_path,
 
 
 def test_reader_thread_ends_when_the_database_write_fails(client, shop, tmp_path, monkeypatch):
-    from clustermetrics.store import documents
+    from clustermetrics import documents
     monkeypatch.setattr(documents, "PIECE_ROWS", 4)
     path = tmp_path / "many.parquet"
     pq.write_table(pa.table({"_id": [f"m{i}" for i in range(40)], "n": list(range(40))}), path)

@@ -255,7 +255,7 @@ def test_killed_writer_loses_no_committed_batch(tmp_path):
 
 
 def test_parquet_imported_in_pieces_is_one_transaction(client, tmp_path, monkeypatch):
-    from clustermetrics.store import documents
+    from clustermetrics import documents
     monkeypatch.setattr(documents, "PIECE_ROWS", 10)
     rng = np.random.default_rng(0)
     ids = [f"p{i}" for i in range(35)]
@@ -284,7 +284,7 @@ def test_failed_parquet_import_restores_duckdb_threads(client, store, tmp_path):
 
 
 def test_parquet_duplicate_ids_across_pieces(client, tmp_path, monkeypatch):
-    from clustermetrics.store import documents
+    from clustermetrics import documents
     monkeypatch.setattr(documents, "PIECE_ROWS", 10)
     ids = [f"p{i}" for i in range(30)]
     ids[25] = "p3"
@@ -307,7 +307,7 @@ def test_dataframe_with_a_missing_vector(client):
 
 def test_vector_checks_do_not_copy_the_vectors():
     # a copy of every vector column doubled the import time of large batches (see README)
-    from clustermetrics.store.documents import normalize, vectors_to_arrow
+    from clustermetrics.documents import normalize, vectors_to_arrow
     vectors = vectors_to_arrow(np.arange(12, dtype=np.float32).reshape(4, 3))
     table = pa.table({"_id": ["a", "b", "c", "d"], "v_vector_": vectors})
     checked = normalize(table, dims={}).column("v_vector_")
@@ -318,7 +318,7 @@ def test_vector_checks_do_not_copy_the_vectors():
 
 @pytest.mark.parametrize("mode", ["insert", "upsert"])
 def test_import_reports_every_row(client, tmp_path, monkeypatch, mode):
-    from clustermetrics.store import documents
+    from clustermetrics import documents
     monkeypatch.setattr(documents, "PIECE_ROWS", 10)
     path = tmp_path / "rows.parquet"
     pq.write_table(pa.table({"_id": [f"r{i}" for i in range(35)], "n": list(range(35))}), path)

@@ -10,7 +10,7 @@ import tempfile
 
 import pyarrow as pa
 
-from ..errors import InvalidInputError
+from .errors import InvalidInputError
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "json",
            ".ndjson": "json"}

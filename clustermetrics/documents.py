@@ -1,4 +1,5 @@
-"""Documents in any accepted form -> one validated Arrow table (no storage code here).
+"""Documents in any accepted form -> one validated Arrow table, on the caller's side (no
+storage code here: the client, the server and the store all use it).
 
 Accepted: a list of dicts, a pandas DataFrame, a Parquet / CSV / JSON-lines file, an Arrow table,
 or a NumPy array of vectors with ids. Nested fields become dotted columns (``a.b``). Vector fields
@@ -12,7 +13,6 @@ import contextlib
 import numbers
 import os
 import queue
-import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,27 +23,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InvalidInputError, SchemaError
+from .errors import InvalidInputError, SchemaError
+from .names import is_vector_name
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
-
-VECTOR_SUFFIX = "_vector_"
-CLUSTER_PREFIX = "_cluster_."
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
-
-
-def check_name(name: str, what: str = "dataset name") -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 128:
-        raise InvalidInputError(
-            f"Invalid {what} {name!r}: use letters, digits, '_' and '-' (at most 128)."
-        )
-    return name
-
-
-def is_vector_name(name: str, declared: Iterable[str] = ()) -> bool:
-    return name.endswith(VECTOR_SUFFIX) or name in set(declared)
-
 
 def read_any(data, *, ids=None, vector_field: str | None = None,
              vector_fields: Iterable[str] = ()) -> pa.Table:
