@@ -451,6 +451,107 @@ class ClusterTools:
                                    **options)
 
 
+    # -- looking inside clusters -----------------------------------------------------------
+    def closest(self, dataset_id: str, vector_field: str, cluster_alias: str, *, n: int = 5,
+                fields=None, metric: str = "euclidean", noise_label=None,
+                noise: str | None = None):
+        """Per cluster, the ``n`` documents closest to its centroid, with ``fields``.
+
+        The centroid is the cluster's mean (``metric`` "euclidean" or "sqeuclidean") or its
+        mean direction ("cosine"). One pass for the centroids and one that keeps a running
+        top ``n`` per cluster: no pairwise distances. Noise (the alias's noise label unless
+        ``noise_label`` says otherwise) is left out unless ``noise`` is "cluster" or
+        "singletons". Returns a :class:`~clustermetrics.explore.Representatives` whose
+        ``table`` has columns cluster, rank, _id, distance and the fields.
+        """
+        return self.api.closest(dataset_id, vector_field, cluster_alias, n=n, fields=fields,
+                                metric=metric, noise_label=noise_label, noise=noise)
+
+    def furthest(self, dataset_id: str, vector_field: str, cluster_alias: str, *, n: int = 5,
+                 fields=None, metric: str = "euclidean", noise_label=None,
+                 noise: str | None = None):
+        """Per cluster, the ``n`` documents furthest from its centroid (as :meth:`closest`)."""
+        return self.api.furthest(dataset_id, vector_field, cluster_alias, n=n, fields=fields,
+                                 metric=metric, noise_label=noise_label, noise=noise)
+
+    def misfits(self, dataset_id: str, vector_field: str, cluster_alias: str, *, n: int = 20,
+                cluster=None, metric: str = "euclidean", sample_size: int | None = None,
+                random_state: int | None = 0, fields=None, noise_label=None,
+                noise: str | None = None):
+        """The documents with the lowest silhouette, overall and per cluster (only
+        ``cluster``'s when given): their silhouette, ``a`` (mean distance to their own
+        cluster), ``b`` (to the nearest other) and ``nearest``, the cluster they would fit
+        better. Exact for "cosine" and "sqeuclidean" at any size; euclidean is exact up to
+        20,000 documents and estimated from a stratified sample of 10,000 beyond (each scored
+        against all the documents), which the result's ``info["method"]`` and notes say.
+        Returns a :class:`~clustermetrics.explore.Misfits`."""
+        return self.api.misfits(dataset_id, vector_field, cluster_alias, n=n, cluster=cluster,
+                                metric=metric, sample_size=sample_size,
+                                random_state=random_state, fields=fields,
+                                noise_label=noise_label, noise=noise)
+
+    def aggregate(self, dataset_id: str, vector_field: str, cluster_alias: str, fields, *,
+                  top: int = 5, noise_label=None, noise: str | None = None):
+        """Each field per cluster: numbers as count, mean, median, min and max (table
+        ``numeric``); text, booleans and dates as their ``top`` values with their share of
+        the cluster and their lift, how many times more common in the cluster than overall
+        (table ``values``). The store does the grouping. Returns a
+        :class:`~clustermetrics.explore.FieldSummary`."""
+        return self.api.aggregate(dataset_id, vector_field, cluster_alias,
+                                  [fields] if isinstance(fields, str) else list(fields),
+                                  top=top, noise_label=noise_label, noise=noise)
+
+    def keywords(self, dataset_id: str, vector_field: str, cluster_alias: str,
+                 text_field: str, *, n: int = 10, stop_words="english",
+                 ngram_range: tuple[int, int] = (1, 1), min_df: int | float = 1,
+                 noise_label=None, noise: str | None = None):
+        """Each cluster's ``n`` most distinctive terms of ``text_field`` by class-based TF-IDF
+        (a term's share of the cluster's terms times ``log(1 + A / f)``, with ``f`` its count
+        in all clusters and ``A`` the mean number of terms per cluster), the terms found by
+        scikit-learn's ``CountVectorizer`` with ``stop_words``, ``ngram_range`` and
+        ``min_df``. Returns a :class:`~clustermetrics.explore.Keywords`."""
+        return self.api.keywords(dataset_id, vector_field, cluster_alias, text_field, n=n,
+                                 stop_words=stop_words, ngram_range=ngram_range,
+                                 min_df=min_df, noise_label=noise_label, noise=noise)
+
+    def truth_breakdown(self, dataset_id: str, vector_field: str, cluster_alias: str,
+                        ground_truth_field: str, *, top: int = 3, noise_label=None,
+                        noise: str | None = None):
+        """The clusters against the ground truth: per cluster its ``top`` classes and purity
+        (table ``clusters``), per class the clusters it is split across (``classes``), the
+        pairs of clusters that hold one class (``merge``: candidates to merge) and the
+        clusters that mix the most classes (``split``). Returns a
+        :class:`~clustermetrics.explore.TruthBreakdown`."""
+        return self.api.truth_breakdown(dataset_id, vector_field, cluster_alias,
+                                        ground_truth_field, top=top, noise_label=noise_label,
+                                        noise=noise)
+
+    def merge_clusters(self, dataset_id: str, vector_field: str, cluster_alias: str, groups,
+                       new_alias: str | None = None) -> dict:
+        """A new alias in which each group of clusters (``[[1, 4], [2, 7]]``) is one cluster,
+        named by the group's first. The old alias is not changed; the new one records it as
+        its parent with the edit (see :meth:`describe_alias`). Returns a summary."""
+        return self.api.merge_clusters(dataset_id, vector_field, cluster_alias,
+                                       [list(g) for g in groups], new_alias)
+
+    def relabel(self, dataset_id: str, vector_field: str, cluster_alias: str, mapping,
+                new_alias: str | None = None) -> dict:
+        """A new alias with labels renamed by ``mapping`` ``{old: new}`` (two old labels given
+        one new one are merged); the old alias is not changed."""
+        return self.api.relabel(dataset_id, vector_field, cluster_alias, dict(mapping),
+                                new_alias)
+
+    def subcluster(self, dataset_id: str, vector_field: str, cluster_alias: str, cluster,
+                   model, new_alias: str | None = None, *,
+                   progress: Progress | None = None) -> dict:
+        """A new alias in which ``cluster`` is split by ``model`` (any scikit-learn clusterer,
+        as :meth:`fit` takes it) fitted on that cluster's documents; the old alias is not
+        changed. New integer labels follow the largest one (text labels become
+        ``"{cluster}.{i}"``); documents the model calls noise get the alias's noise label."""
+        return self.api.subcluster(dataset_id, vector_field, cluster_alias, cluster,
+                                   ModelSpec.of(model), new_alias, progress=progress)
+
+
 def _as_lists(grid):
     """A checked grid with lists for values (ranges and arrays travel as lists)."""
     if isinstance(grid, Mapping):

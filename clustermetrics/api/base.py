@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..clustering import ModelSpec
+    from ..explore import FieldSummary, Keywords, Misfits, Representatives, TruthBreakdown
     from ..metrics.result import ClusterMetrics
     from ..report.compare import Comparison
     from ..report.html import Projection
@@ -245,6 +246,70 @@ class API(abc.ABC):
         its coverage; ``progress(alias, 1, total)`` after each. Every combination, name and
         option is checked before the first fit; an existing alias that a sweep did not make
         (nor the same model with the same parameters) is replaced only with ``overwrite``."""
+
+    # -- looking inside clusters ----------------------------------------------------------
+    @abc.abstractmethod
+    def closest(self, dataset: str, vector_field: str, alias: str, *, n: int = 5,
+                fields: Sequence[str] | None = None, metric: str = "euclidean",
+                noise_label: Any = None, noise: str | None = None) -> Representatives:
+        """Per cluster, the ``n`` documents closest to its centroid (the mean; for cosine the
+        mean direction), with ``fields``: table ``closest``. Two passes, a running top-n."""
+
+    @abc.abstractmethod
+    def furthest(self, dataset: str, vector_field: str, alias: str, *, n: int = 5,
+                 fields: Sequence[str] | None = None, metric: str = "euclidean",
+                 noise_label: Any = None, noise: str | None = None) -> Representatives:
+        """Per cluster, the ``n`` documents furthest from its centroid: table ``furthest``."""
+
+    @abc.abstractmethod
+    def misfits(self, dataset: str, vector_field: str, alias: str, *, n: int = 20,
+                cluster: Any = None, metric: str = "euclidean", sample_size: int | None = None,
+                random_state: int | None = 0, fields: Sequence[str] | None = None,
+                noise_label: Any = None, noise: str | None = None) -> Misfits:
+        """The documents with the lowest silhouette, overall and per cluster (only
+        ``cluster``'s when given), with a, b and the nearest other cluster."""
+
+    @abc.abstractmethod
+    def aggregate(self, dataset: str, vector_field: str, alias: str,
+                  fields: Sequence[str] = (), *, top: int = 5, noise_label: Any = None,
+                  noise: str | None = None) -> FieldSummary:
+        """Fields per cluster: numbers as count, mean, median, min, max; text, booleans and
+        dates as their ``top`` values with share and lift. Grouped by the store."""
+
+    @abc.abstractmethod
+    def keywords(self, dataset: str, vector_field: str, alias: str, text_field: str, *,
+                 n: int = 10, stop_words: str | list[str] | None = "english",
+                 ngram_range: tuple[int, int] = (1, 1), min_df: int | float = 1,
+                 noise_label: Any = None, noise: str | None = None) -> Keywords:
+        """Each cluster's ``n`` most distinctive terms of ``text_field`` (class-based
+        TF-IDF)."""
+
+    @abc.abstractmethod
+    def truth_breakdown(self, dataset: str, vector_field: str, alias: str,
+                        ground_truth_field: str, *, top: int = 3, noise_label: Any = None,
+                        noise: str | None = None) -> TruthBreakdown:
+        """Clusters against the ground truth: top classes and purity per cluster, the
+        clusters of each class, candidates to merge and to split."""
+
+    @abc.abstractmethod
+    def merge_clusters(self, dataset: str, vector_field: str, alias: str,
+                       groups: Sequence[Sequence[Any]], new_alias: str | None = None
+                       ) -> dict[str, Any]:
+        """A new alias (default ``{alias}_merged``) in which each group of clusters is one,
+        named by the group's first; the parent and the edit are recorded with it."""
+
+    @abc.abstractmethod
+    def relabel(self, dataset: str, vector_field: str, alias: str, mapping: dict[Any, Any],
+                new_alias: str | None = None) -> dict[str, Any]:
+        """A new alias (default ``{alias}_relabelled``) with labels renamed by ``mapping``
+        ``{old: new}``."""
+
+    @abc.abstractmethod
+    def subcluster(self, dataset: str, vector_field: str, alias: str, cluster: Any,
+                   model: ModelSpec, new_alias: str | None = None, *,
+                   progress: Progress | None = None) -> dict[str, Any]:
+        """A new alias (default ``{alias}_split{cluster}``) in which ``cluster`` is split by
+        ``model`` fitted on its documents."""
 
     # -- lifetime -------------------------------------------------------------------------
     @abc.abstractmethod

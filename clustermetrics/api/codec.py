@@ -34,6 +34,7 @@ TYPE = "__type__"
 
 def _registry() -> dict[str, type]:
     from ..clustering import ModelSpec
+    from ..explore.results import RESULT_TYPES
     from ..metrics.contingency import ContingencyStats
     from ..metrics.result import ClusterMetrics
     from ..metrics.silhouettes import SilhouetteResult
@@ -43,7 +44,7 @@ def _registry() -> dict[str, type]:
     from .base import ReportData
     return {cls.__name__: cls for cls in (ClusterMetrics, SilhouetteResult, ContingencyStats,
                                           Comparison, Projection, ReportData, ModelSpec,
-                                          Stability)}
+                                          Stability, *RESULT_TYPES)}
 
 
 def encode(value: Any) -> Any:

@@ -282,6 +282,76 @@ class HTTPAPI(API):
                 "overwrite": overwrite, **_options(options)}
         return self._job(self._ds(dataset, "/sweep-grid"), body, progress)
 
+    # -- looking inside clusters ----------------------------------------------------------
+    def closest(self, dataset: str, vector_field: str, alias: str, *, n: int = 5,
+                fields: Sequence[str] | None = None, metric: str = "euclidean",
+                noise_label: Any = None, noise: str | None = None):
+        return self._inside("closest", dataset, vector_field, alias, n=n, fields=fields,
+                            metric=metric, noise_label=noise_label, noise=noise)
+
+    def furthest(self, dataset: str, vector_field: str, alias: str, *, n: int = 5,
+                 fields: Sequence[str] | None = None, metric: str = "euclidean",
+                 noise_label: Any = None, noise: str | None = None):
+        return self._inside("furthest", dataset, vector_field, alias, n=n, fields=fields,
+                            metric=metric, noise_label=noise_label, noise=noise)
+
+    def misfits(self, dataset: str, vector_field: str, alias: str, *, n: int = 20,
+                cluster: Any = None, metric: str = "euclidean", sample_size: int | None = None,
+                random_state: int | None = 0, fields: Sequence[str] | None = None,
+                noise_label: Any = None, noise: str | None = None):
+        return self._inside("misfits", dataset, vector_field, alias, n=n, cluster=cluster,
+                            metric=metric, sample_size=sample_size, random_state=random_state,
+                            fields=fields, noise_label=noise_label, noise=noise)
+
+    def aggregate(self, dataset: str, vector_field: str, alias: str,
+                  fields: Sequence[str] = (), *, top: int = 5, noise_label: Any = None,
+                  noise: str | None = None):
+        return self._inside("aggregate", dataset, vector_field, alias, fields=fields, top=top,
+                            noise_label=noise_label, noise=noise)
+
+    def keywords(self, dataset: str, vector_field: str, alias: str, text_field: str, *,
+                 n: int = 10, stop_words: str | list[str] | None = "english",
+                 ngram_range: tuple[int, int] = (1, 1), min_df: int | float = 1,
+                 noise_label: Any = None, noise: str | None = None):
+        return self._inside("keywords", dataset, vector_field, alias, text_field=text_field,
+                            n=n, stop_words=stop_words, ngram_range=ngram_range, min_df=min_df,
+                            noise_label=noise_label, noise=noise)
+
+    def truth_breakdown(self, dataset: str, vector_field: str, alias: str,
+                        ground_truth_field: str, *, top: int = 3, noise_label: Any = None,
+                        noise: str | None = None):
+        return self._inside("truth", dataset, vector_field, alias,
+                            ground_truth_field=ground_truth_field, top=top,
+                            noise_label=noise_label, noise=noise)
+
+    def merge_clusters(self, dataset: str, vector_field: str, alias: str, groups,
+                       new_alias: str | None = None) -> dict[str, Any]:
+        return self._inside("merge", dataset, vector_field, alias, groups=groups,
+                            new_alias=new_alias)
+
+    def relabel(self, dataset: str, vector_field: str, alias: str, mapping,
+                new_alias: str | None = None) -> dict[str, Any]:
+        return self._inside("relabel", dataset, vector_field, alias, mapping=mapping,
+                            new_alias=new_alias)
+
+    def subcluster(self, dataset: str, vector_field: str, alias: str, cluster, model,
+                   new_alias: str | None = None, *,
+                   progress: Progress | None = None) -> dict[str, Any]:
+        body = {"vector_field": vector_field, "alias": alias, "model": _model(model),
+                "args": codec.encode({"cluster": _plain(cluster), "new_alias": new_alias})}
+        return self._job(self._ds(dataset, "/inside/subcluster"), body, progress)
+
+    def _inside(self, op: str, dataset: str, vector_field: str, alias: str,
+                **args: Any) -> Any:
+        """A look inside (or an edit) as a server job: its arguments in the codec's encoding,
+        so labels, mappings and groups keep their types."""
+        for name in ("random_state",):
+            if isinstance(args.get(name), np.random.RandomState | np.random.Generator):
+                raise InvalidInputError(f"{name} must be an int or None for a remote Client "
+                                        "(a random generator cannot travel).")
+        body = {"vector_field": vector_field, "alias": alias, "args": codec.encode(args)}
+        return self._job(self._ds(dataset, f"/inside/{op}"), body, None)
+
     # -- jobs -----------------------------------------------------------------------------
     def list_jobs(self, status: str | None = None) -> list[dict]:
         """The project's jobs on the server, newest first."""

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy.spatial.distance import cdist
 
-from .. import clustering
+from .. import clustering, explore
 from .. import stability as stability_
 from ..clustering import FitResult, ModelSpec
 from ..engine.local import StoreSource
@@ -602,6 +602,339 @@ class LocalAPI(API):
                      + (", the rest noise)." if n_noise else ")."))
         return {"n_clusters": k, "n_used": clustered, "coverage": coverage}
 
+    # -- looking inside clusters ----------------------------------------------------------
+    @_translated
+    def closest(self, dataset: str, vector_field: str, alias: str, *, n: int = 5,
+                fields: Sequence[str] | None = None, metric: str = "euclidean",
+                noise_label: Any = None, noise: str | None = None) -> explore.Representatives:
+        return self._representatives("closest", dataset, vector_field, alias, n, fields,
+                                     metric, noise_label, noise)
+
+    @_translated
+    def furthest(self, dataset: str, vector_field: str, alias: str, *, n: int = 5,
+                 fields: Sequence[str] | None = None, metric: str = "euclidean",
+                 noise_label: Any = None, noise: str | None = None) -> explore.Representatives:
+        return self._representatives("furthest", dataset, vector_field, alias, n, fields,
+                                     metric, noise_label, noise)
+
+    def _representatives(self, which: str, dataset: str, vector_field: str, alias: str,
+                         n: int, fields, metric: str, noise_label: Any,
+                         noise: str | None) -> explore.Representatives:
+        from ..explore.representatives import check_metric, check_n
+        metric, n = check_metric(metric), check_n(n)
+        fields = self._named_fields(dataset, fields)
+        with self.store.snapshot(), self._source(dataset, vector_field, alias, None) as source:
+            opts = self._view_noise(dataset, vector_field, alias, noise_label, noise)
+            _, out = explore.representatives(source, n=n, which=(which,), metric=metric, **opts)
+            clusters, rank, distance, ids = out[which]
+            table = pd.DataFrame({"cluster": clusters, "rank": rank, "_id": ids,
+                                  "distance": distance})
+            table = self._with_fields(dataset, table, fields)
+        return explore.Representatives({which: table}, {"metric": metric, "n": n, **opts},
+                                       source=_names(dataset, vector_field, alias, None))
+
+    @_translated
+    def misfits(self, dataset: str, vector_field: str, alias: str, *, n: int = 20,
+                cluster: Any = None, metric: str = "euclidean", sample_size: int | None = None,
+                random_state: int | None = 0, fields: Sequence[str] | None = None,
+                noise_label: Any = None, noise: str | None = None) -> explore.Misfits:
+        from ..explore.misfits import EXACT_UP_TO, lowest
+        from ..explore.representatives import check_n
+        n = check_n(n)
+        resolve_metric(metric)
+        fields = self._named_fields(dataset, fields)
+        _check_options({"sample_size": sample_size})
+        with self.store.snapshot(), self._source(dataset, vector_field, alias, None) as source:
+            opts = self._view_noise(dataset, vector_field, alias, noise_label, noise)
+            if cluster is not None:  # before any pass
+                cluster = self._cluster(dataset, vector_field, alias, cluster, opts)
+            result, scored, method = explore.misfits(source, n=n, metric=metric,
+                                                     sample_size=sample_size,
+                                                     random_state=random_state, **opts)
+            if cluster is not None:
+                scored = scored[[same_label(c, cluster) for c in scored["cluster"]]]
+            per_cluster = self._with_fields(dataset, lowest(scored, n, per_cluster=True),
+                                            fields)
+            overall = self._with_fields(dataset, lowest(scored, n, per_cluster=False), fields)
+        clusters = result.per_cluster.reset_index()
+        clusters = clusters[[c for c in ("cluster", "size", "scored", "silhouette", "nearest")
+                             if c in clusters.columns]]
+        notes = []
+        if method == "sampled":
+            notes.append(f"{result.metric} silhouettes of a stratified sample of "
+                         f"{result.counts.get('n_silhouette', len(scored)):,} of the "
+                         f"{result.counts['n_used']:,} documents, each scored against all "
+                         f"of them: exact up to {EXACT_UP_TO:,} documents, or at any size "
+                         "with metric='cosine' or 'sqeuclidean'.")
+        info = {"metric": result.metric, "n": n, "method": method, "cluster": cluster,
+                "silhouette": float(result.scores.get("silhouette", float("nan"))),
+                "n_scored": len(scored), **opts}
+        return explore.Misfits({"overall": overall, "per_cluster": per_cluster,
+                                "clusters": clusters}, info, notes,
+                               source=_names(dataset, vector_field, alias, None))
+
+    @_translated
+    def aggregate(self, dataset: str, vector_field: str, alias: str,
+                  fields: Sequence[str] = (), *, top: int = 5, noise_label: Any = None,
+                  noise: str | None = None) -> explore.FieldSummary:
+        from ..explore.representatives import check_n
+        from ..explore.summaries import NUMERIC_COLUMNS, VALUE_COLUMNS, grouped_names
+        top = check_n(top, "top")
+        col = self._alias(dataset, vector_field, alias)
+        fields = self._named_fields(dataset, fields)
+        if not fields:
+            raise InvalidInputError("Name the fields to summarise, e.g. fields=['price', "
+                                    "'category'].")
+        kinds = {f: self._summary_kind(dataset, f) for f in fields}
+        numeric, values = [], []
+        with self.store.snapshot():
+            opts = self._view_noise(dataset, vector_field, alias, noise_label, noise)
+            for f, kind in kinds.items():
+                t = self.store.cluster_groups(dataset, col, f, vector_field=vector_field,
+                                              numeric=kind == "numeric", top=top, **opts)
+                cols = [t.column(i).to_pylist() for i in range(t.num_columns)]
+                names = grouped_names(cols[0], cols[1], opts["noise_label"])
+                if kind == "numeric":
+                    numeric.append(pd.DataFrame({"cluster": names, "field": f,
+                                                 **dict(zip(NUMERIC_COLUMNS[2:], cols[2:],
+                                                            strict=True))}))
+                else:
+                    groups = pd.DataFrame({"cluster": names, "value": cols[2], "n": cols[3],
+                                           "value_total": cols[4], "cluster_total": cols[5],
+                                           "total": cols[6]})
+                    values.append(explore.value_table(f, groups, top))
+        tables = {"numeric": (pd.concat(numeric, ignore_index=True) if numeric
+                              else pd.DataFrame(columns=NUMERIC_COLUMNS)),
+                  "values": (pd.concat(values, ignore_index=True) if values
+                             else pd.DataFrame(columns=VALUE_COLUMNS))}
+        if not numeric:
+            tables = {"values": tables["values"], "numeric": tables["numeric"]}
+        return explore.FieldSummary(tables, {"fields": list(fields), "top": top, **opts},
+                                    source=_names(dataset, vector_field, alias, None))
+
+    @_translated
+    def keywords(self, dataset: str, vector_field: str, alias: str, text_field: str, *,
+                 n: int = 10, stop_words: str | list[str] | None = "english",
+                 ngram_range: tuple[int, int] = (1, 1), min_df: int | float = 1,
+                 noise_label: Any = None, noise: str | None = None) -> explore.Keywords:
+        from ..explore.keywords import vectorizer
+        from ..explore.representatives import check_n
+        from ..explore.summaries import view_clusters
+        n = check_n(n)
+        vectorizer(stop_words=stop_words, ngram_range=ngram_range, min_df=min_df)  # checked
+        col = self._alias(dataset, vector_field, alias)
+        self._field(dataset, text_field)
+        sqltype = self.store.schema(dataset)[text_field]
+        if sqltype != "VARCHAR":
+            raise InvalidInputError(f"Field {text_field!r} of dataset {dataset!r} is {sqltype}; "
+                                    "keywords need a text field (VARCHAR).")
+        with self.store.snapshot():
+            opts = self._view_noise(dataset, vector_field, alias, noise_label, noise)
+            t = self.store.labelled(dataset, col, [text_field], present=[vector_field])
+        ids, labels, texts = (t.column(i).to_numpy(zero_copy_only=False) for i in range(3))
+        keep, clusters = view_clusters(labels, ids, **opts)
+        table = explore.keywords(texts[keep], clusters, n=n, stop_words=stop_words,
+                                 ngram_range=ngram_range, min_df=min_df)
+        return explore.Keywords({"keywords": table},
+                                {"text_field": text_field, "n": n, "min_df": min_df,
+                                 "ngram_range": list(ngram_range), **opts},
+                                source=_names(dataset, vector_field, alias, None))
+
+    @_translated
+    def truth_breakdown(self, dataset: str, vector_field: str, alias: str,
+                        ground_truth_field: str, *, top: int = 3, noise_label: Any = None,
+                        noise: str | None = None) -> explore.TruthBreakdown:
+        from ..explore.representatives import check_n
+        from ..explore.summaries import grouped_names
+        top = check_n(top, "top")
+        col = self._alias(dataset, vector_field, alias)
+        truth = self._field(dataset, ground_truth_field)
+        if truth in self.store.vector_fields(dataset):
+            raise InvalidInputError(f"Field {truth!r} is a vector field; the ground truth is a "
+                                    "field of labels (classes), such as a category.")
+        with self.store.snapshot():
+            opts = self._view_noise(dataset, vector_field, alias, noise_label, noise)
+            t = self.store.cluster_groups(dataset, col, truth, vector_field=vector_field,
+                                          numeric=False, **opts)
+        cols = [t.column(i).to_pylist() for i in range(4)]
+        if not cols[0]:
+            raise InvalidInputError(f"No document of alias {alias!r} has a value of "
+                                    f"{truth!r}: nothing to compare with.")
+        pairs = pd.DataFrame({"cluster": grouped_names(cols[0], cols[1], opts["noise_label"]),
+                              "value": cols[2], "n": cols[3]})
+        return explore.TruthBreakdown(explore.truth_tables(pairs, top=top),
+                                      {"ground_truth_field": truth, "top": top, **opts},
+                                      source=_names(dataset, vector_field, alias, truth))
+
+    # -- edits that make new aliases ------------------------------------------------------
+    @_translated
+    def merge_clusters(self, dataset: str, vector_field: str, alias: str,
+                       groups: Sequence[Sequence[Any]], new_alias: str | None = None
+                       ) -> dict[str, Any]:
+        new_alias = self._new_alias(dataset, vector_field, alias, new_alias, "merged")
+        ids, labels, noise_label = self._alias_labels(dataset, vector_field, alias)
+        out, mapping = explore.merged(labels, groups, alias=alias, noise_label=noise_label)
+        edit = {"op": "merge", "groups": [[_plain(c) for c in g] for g in _groups_of(mapping)]}
+        return self._store_edit(dataset, vector_field, alias, new_alias, ids, out, edit,
+                                noise_label)
+
+    @_translated
+    def relabel(self, dataset: str, vector_field: str, alias: str, mapping: dict[Any, Any],
+                new_alias: str | None = None) -> dict[str, Any]:
+        new_alias = self._new_alias(dataset, vector_field, alias, new_alias, "relabelled")
+        ids, labels, noise_label = self._alias_labels(dataset, vector_field, alias)
+        out, used = explore.relabelled(labels, mapping, alias=alias)
+        if noise_label is not None:  # a renamed noise label stays the noise label
+            noise_label = next((new for old, new in used.items()
+                                if same_label(old, noise_label)), noise_label)
+        edit = {"op": "relabel", "mapping": [[_plain(a), _plain(b)] for a, b in used.items()]}
+        return self._store_edit(dataset, vector_field, alias, new_alias, ids, out, edit,
+                                noise_label)
+
+    @_translated
+    def subcluster(self, dataset: str, vector_field: str, alias: str, cluster: Any,
+                   model: ModelSpec, new_alias: str | None = None, *,
+                   progress: Progress | None = None) -> dict[str, Any]:
+        spec = ModelSpec.of(model).require_allowed(self.models)
+        estimator = spec.build()  # a wrong parameter fails before the data is read
+        new_alias = self._new_alias(dataset, vector_field, alias, new_alias,
+                                    f"split{cluster}")
+        ids, labels, noise_label = self._alias_labels(dataset, vector_field, alias)
+        cluster = explore.edits.find_cluster(
+            cluster, [c for c in dict.fromkeys(labels.tolist())
+                      if noise_label is None or not same_label(c, noise_label)], alias)
+        report = progress or _silent
+        with self.store.snapshot(), self._source(dataset, vector_field, alias, None) as source:
+            xs, member_ids = [], []
+            for b in source.batches():
+                mine = np.array([same_label(v, cluster) for v in b.labels], dtype=bool)
+                xs.append(np.asarray(b.X)[mine])
+                member_ids.append(np.asarray(b.ids, dtype=object)[mine])
+                report("reading", len(b.X), source.n_rows)
+        X = np.concatenate(xs)
+        for key in ("n_clusters", "n_components"):
+            k = getattr(estimator, key, None)
+            if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and \
+                    not 2 <= k <= len(X) - 1:
+                raise InvalidInputError(
+                    f"{key} must be from 2 to {len(X) - 1:,} for the {len(X):,} documents of "
+                    f"cluster {cluster!r} with {vector_field!r}; got {int(k)}. Nothing was "
+                    "stored.")
+        report(spec.stage, 0, None)
+        fitted = clustering.fit(estimator, X, spec)
+        report(spec.stage, len(X), len(X))
+        members = pd.Index(ids).get_indexer(np.concatenate(member_ids))
+        out, names, new_noise = explore.split(labels, members, cluster, fitted.labels,
+                                              sub_noise=fitted.noise_label,
+                                              noise_label=noise_label)
+        edit = {"op": "subcluster", "cluster": _plain(cluster), "model": spec.cls,
+                "params": clustering.plain(spec.params),
+                "new_clusters": [[_plain(a), _plain(b)] for a, b in names.items()],
+                "noise": fitted.n_noise}
+        return self._store_edit(dataset, vector_field, alias, new_alias, ids, out, edit,
+                                new_noise)
+
+    def _new_alias(self, dataset: str, vector_field: str, alias: str, new_alias: str | None,
+                   suffix: str) -> str:
+        """The name of an edit's alias: new (an edit never replaces an alias), checked."""
+        self._alias(dataset, vector_field, alias)
+        new_alias = check_name(f"{alias}_{suffix}" if new_alias is None else new_alias,
+                               "new_alias")
+        if (vector_field, new_alias) in self.store.aliases(dataset):
+            raise InvalidInputError(
+                f"Alias {new_alias!r} of {dataset!r}/{vector_field!r} exists; an edit makes a "
+                "new alias and never replaces one. Choose another new_alias, or delete "
+                f"{new_alias!r} first.")
+        return new_alias
+
+    def _alias_labels(self, dataset: str, vector_field: str, alias: str
+                      ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """The alias's labelled ids, their labels and its recorded noise label."""
+        col = self._alias(dataset, vector_field, alias)
+        t = self.store.labelled(dataset, col)
+        ids = t.column(0).to_numpy(zero_copy_only=False)
+        labels = np.asarray(t.column(1).to_pylist(), dtype=object)
+        noise_label = self.store.alias_info(dataset, vector_field, alias)["params"].get(
+            "noise_label")
+        return ids, labels, noise_label
+
+    def _store_edit(self, dataset: str, vector_field: str, parent: str, new_alias: str,
+                    ids: np.ndarray, labels: np.ndarray, edit: dict[str, Any],
+                    noise_label: Any) -> dict[str, Any]:
+        """The edited labels stored as ``new_alias``, recording the parent and the edit."""
+        params = {"parent": parent, "edit": edit, "noise_label": clustering.plain(noise_label)}
+        self.store.set_labels(dataset, vector_field, new_alias, ids, labels,
+                              method=edit["op"], params=params)
+        values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
+        typed = dict(zip(np.asarray(labels).tolist(), np.asarray(labels).tolist(),
+                         strict=True))
+        by_text = {str(v): v for v in typed}
+        sizes = {_plain(by_text[v]): int(c) for v, c in zip(values, counts, strict=True)
+                 if noise_label is None or not same_label(by_text[v], noise_label)}
+        n_noise = int(len(labels) - sum(sizes.values()))
+        return {"dataset_id": dataset, "vector_field": vector_field, "alias": new_alias,
+                "parent": parent, "method": edit["op"], "edit": edit,
+                "n_clusters": len(sizes), "sizes": sizes, "noise_label": noise_label,
+                "n_noise": n_noise, "labelled": len(labels)}
+
+    def _view_noise(self, dataset: str, vector_field: str, alias: str, noise_label: Any,
+                    noise: str | None) -> dict[str, Any]:
+        """The noise label (the alias's recorded one unless given) and policy of a view,
+        checked and warned about as the metrics do."""
+        self._warn_unseen_noise(dataset, vector_field, alias, noise_label)
+        opts = self._noise_options(dataset, vector_field, alias, {"noise_label": noise_label})
+        if opts["noise_label"] is None:
+            self._warn_unrecorded_noise(dataset, vector_field, alias)
+        label = opts["noise_label"]
+        return {"noise_label": label, "noise": check_noise_policy(noise, label)}
+
+    def _cluster(self, dataset: str, vector_field: str, alias: str, cluster: Any,
+                 opts: dict[str, Any]) -> Any:
+        """The stored label that ``cluster`` names (not the noise label when excluded)."""
+        known = self.store.label_counts(dataset, label_column(vector_field, alias)
+                                        ).column("cluster").to_pylist()
+        label = opts["noise_label"]
+        if label is not None and opts["noise"] == "exclude":
+            known = [k for k in known if not same_label(k, label)]
+        return explore.edits.find_cluster(cluster, known, alias)
+
+    def _named_fields(self, dataset: str, fields) -> list[str]:
+        if fields is None:
+            return []
+        if isinstance(fields, str):
+            fields = [fields]
+        fields = list(fields)
+        for f in fields:
+            if not isinstance(f, str):
+                raise InvalidInputError(f"fields must be names (str); got {f!r}.")
+            self._field(dataset, f)
+        return fields
+
+    def _summary_kind(self, dataset: str, field: str) -> str:
+        sqltype = self.store.schema(dataset)[field]
+        base = sqltype.split("(")[0]
+        if base in _NUMERIC_TYPES:
+            return "numeric"
+        if base in ("VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP", "TIME"):
+            return "values"
+        raise InvalidInputError(f"Field {field!r} of dataset {dataset!r} is {sqltype}: a field "
+                                "summary takes numbers, text, booleans and dates.")
+
+    def _with_fields(self, dataset: str, table: pd.DataFrame, fields: list[str]
+                     ) -> pd.DataFrame:
+        """The table with the documents' ``fields`` as columns (by ``_id``)."""
+        if not fields or table.empty:
+            return table.assign(**{_column(table, f): None for f in fields})
+        docs = self.store.get_table(dataset, list(dict.fromkeys(table["_id"].tolist())),
+                                    fields)
+        by_id = dict(zip(docs.column(0).to_pylist(), range(docs.num_rows), strict=True))
+        rows = [by_id.get(i) for i in table["_id"]]
+        out = table.copy()
+        for j, f in enumerate(fields):
+            values = docs.column(j + 1).to_pylist()
+            out[_column(table, f)] = [None if r is None else values[r] for r in rows]
+        return out
+
     @_translated
     def check(self, dataset: str, vector_field: str | None = None, aliases: Iterable[str] = (),
               fields: Iterable[str] = ()) -> None:
@@ -790,6 +1123,23 @@ class LocalAPI(API):
 
 def _silent(stage: str, done: int, total: int | None) -> None:
     pass
+
+
+_NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                  "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
+
+
+def _column(table: pd.DataFrame, field: str) -> str:
+    """A document field's column in a table, renamed where the table has that name."""
+    return f"{field} (field)" if field in table.columns else field
+
+
+def _groups_of(mapping: dict) -> list[list]:
+    """{merged: into} back to groups [into, merged...], in order."""
+    groups: dict[Any, list] = {}
+    for old, new in mapping.items():
+        groups.setdefault(new, [new]).append(old)
+    return list(groups.values())
 
 
 def _check_options(options: dict) -> None:

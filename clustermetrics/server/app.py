@@ -228,6 +228,19 @@ class SweepGridRequest(MetricOptions):
     random_state: int | None = None
 
 
+class InsideRequest(_Body):
+    """A look inside an alias's clusters, or an edit that makes a new alias."""
+
+    vector_field: str
+    alias: str
+    args: dict[str, Any] = Field({}, description="The call's keyword arguments (codec "
+                                                 "encoding), as the Python API names them")
+
+
+class SubclusterRequest(InsideRequest):
+    model: ModelBody
+
+
 class JobView(BaseModel):
     id: str
     project: str
@@ -614,6 +627,53 @@ def sweep(dataset: str, body: SweepRequest, who: Who, api: ProjectAPI,
         api.check(dataset, body.vector_field)
     return _submit(jobs, who, "sweep", {"dataset": dataset, **args},
                    lambda progress: api.sweep(dataset, progress=progress, **args))
+
+
+INSIDE = {"closest": "closest", "furthest": "furthest", "misfits": "misfits",
+          "aggregate": "aggregate", "keywords": "keywords", "truth": "truth_breakdown",
+          "merge": "merge_clusters", "relabel": "relabel"}
+
+
+def _inside_args(api: LocalAPI, method: str, encoded: dict[str, Any]) -> dict[str, Any]:
+    """The decoded keyword arguments of an inside call; a name the call does not take is
+    refused here, naming the ones it takes."""
+    import inspect
+    args = codec.decode(encoded)
+    if not isinstance(args, dict):
+        raise InvalidInputError("Malformed request: 'args' must be an object.")
+    taken = [p for p in inspect.signature(getattr(api, method)).parameters
+             if p not in ("dataset", "vector_field", "alias", "progress", "model")]
+    unknown = [k for k in args if k not in taken]
+    if unknown:
+        raise InvalidInputError(f"Malformed request: {method} takes no argument "
+                                f"{unknown[0]!r}; it takes {', '.join(taken)}.")
+    return args
+
+
+@router.post("/v1/datasets/{dataset}/inside/subcluster", **jobs_route)
+def subcluster(dataset: str, body: SubclusterRequest, who: Who, api: ProjectAPI,
+               jobs: JobsDep) -> JSONResponse:
+    """Queue a fit of a served model on one cluster's documents, stored as a new alias."""
+    spec = body.model.spec().require_allowed(api.models)
+    args = _inside_args(api, "subcluster", body.args)
+    api.check(dataset, body.vector_field, [body.alias])
+    return _submit(jobs, who, "subcluster", {"dataset": dataset, **body.model_dump()},
+                   lambda progress: api.subcluster(dataset, body.vector_field, body.alias,
+                                                   model=spec, progress=progress, **args))
+
+
+@router.post("/v1/datasets/{dataset}/inside/{op}", **jobs_route)
+def inside(dataset: str, op: Literal["closest", "furthest", "misfits", "aggregate", "keywords",
+                                     "truth", "merge", "relabel"],
+           body: InsideRequest, who: Who, api: ProjectAPI, jobs: JobsDep) -> JSONResponse:
+    """Queue a look inside an alias's clusters (representatives, misfits, field summaries,
+    keywords, the breakdown against the truth) or an edit that makes a new alias."""
+    method = INSIDE[op]
+    args = _inside_args(api, method, body.args)
+    api.check(dataset, body.vector_field, [body.alias])
+    return _submit(jobs, who, op, {"dataset": dataset, **body.model_dump()},
+                   lambda progress: getattr(api, method)(dataset, body.vector_field,
+                                                         body.alias, **args))
 
 
 @router.get("/v1/jobs", response_model=JobList, tags=["jobs"], **v1)

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -760,6 +760,57 @@ class Store:
             f"SELECT {q(label_col)} AS cluster, {q(truth_col)} AS truth, count(*) AS n FROM {t} "
             f"WHERE {q(label_col)} IS NOT NULL AND {q(truth_col)} IS NOT NULL GROUP BY ALL"
         ).to_arrow_table()
+
+    def labelled(self, dataset: str, label_col: str, columns: Sequence[str] = (), *,
+                 present: Sequence[str] = ()) -> pa.Table:
+        """``_id``, the label and ``columns`` of the documents labelled in ``label_col`` that
+        have every field of ``present``, in storage order (read the columns by position: a
+        field may share a name with the label column's)."""
+        cols = ", ".join(q(c) for c in ["_id", label_col, *columns])
+        where = " AND ".join(f"{q(c)} IS NOT NULL" for c in [label_col, *present])
+        return self.con.sql(f"SELECT {cols} FROM {self.table(dataset)} WHERE {where}"
+                            ).to_arrow_table()
+
+    def cluster_groups(self, dataset: str, label_col: str, field: str, *, vector_field: str,
+                       numeric: bool, noise_label=None, noise: str = "exclude",
+                       top: int | None = None) -> pa.Table:
+        """One field grouped by cluster, over the labelled documents with the vector.
+
+        Noise (labels equal to ``noise_label``, an integer matching its text) is left out
+        under ``noise="exclude"``, one group under "cluster", and a group per document under
+        "singletons" (column 1 then holds the ``_id``; it is null otherwise).
+
+        ``numeric``: columns (cluster, single, documents, count, mean, median, min, max) by
+        position. Otherwise each value's count: (cluster, single, value, n, value_total,
+        cluster_total, total), the ``top`` most frequent values per group (all: None), the
+        totals counted before the cut.
+        """
+        t, lbl, f = self.table(dataset), q(label_col), q(field)
+        params: list = []
+        where = f"{lbl} IS NOT NULL AND {q(vector_field)} IS NOT NULL"
+        single = "NULL::VARCHAR"
+        if noise_label is not None and noise == "exclude":
+            where += f" AND CAST({lbl} AS VARCHAR) IS DISTINCT FROM ?"
+            params.append(str(noise_label))
+        elif noise_label is not None and noise == "singletons":
+            single = f"CASE WHEN CAST({lbl} AS VARCHAR) = ? THEN _id END"
+            params.insert(0, str(noise_label))
+        if numeric:
+            return self.con.sql(
+                f"SELECT {lbl}, {single}, count(*), count({f}), avg({f}), "
+                f"quantile_cont({f}, 0.5), min({f}), max({f}) FROM {t} WHERE {where} "
+                "GROUP BY 1, 2 ORDER BY 1, 2", params=params).to_arrow_table()
+        cut = "" if top is None else (" QUALIFY row_number() OVER (PARTITION BY _cm_c, _cm_s "
+                                      "ORDER BY _cm_n DESC, CAST(_cm_v AS VARCHAR)) <= ?")
+        if top is not None:
+            params.append(int(top))
+        return self.con.sql(
+            "SELECT _cm_c, _cm_s, _cm_v, _cm_n, (sum(_cm_n) OVER (PARTITION BY _cm_v))::BIGINT, "
+            "(sum(_cm_n) OVER (PARTITION BY _cm_c, _cm_s))::BIGINT, "
+            "(sum(_cm_n) OVER ())::BIGINT FROM ("
+            f"SELECT {lbl} AS _cm_c, {single} AS _cm_s, {f} AS _cm_v, count(*) AS _cm_n "
+            f"FROM {t} WHERE {where} AND {f} IS NOT NULL GROUP BY 1, 2, 3){cut} "
+            "ORDER BY 1, 2, 4 DESC", params=params).to_arrow_table()
 
     # -- reading for the engines -----------------------------------------------------------
     def reader(self, dataset: str, columns: list[str], *, not_null: str | None = None,
