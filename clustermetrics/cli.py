@@ -1105,5 +1105,232 @@ def _progress(quiet: bool):
                     console=err_console, transient=True)
 
 
+# -- looking inside clusters ------------------------------------------------------------------
+
+@main.group()
+def inside():
+    """Look inside the clusters of an alias: representatives, misfits, field summaries,
+    keywords, the breakdown against the truth."""
+
+
+def _view_options(fn):
+    for opt in reversed([
+        click.option("--noise-label", default=None,
+                     help="Label meaning 'no cluster' (default: the alias's)."),
+        click.option("--noise", type=click.Choice(["exclude", "cluster", "singletons"]),
+                     default=None, help="What to do with noise (default: exclude)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _representatives_cmd(which: str):
+    @command(inside, which, short_help=f"Per cluster, the documents {which} "
+                                       f"{'to' if which == 'closest' else 'from'} its centroid.")
+    @_target()
+    @click.option("-n", "n", type=int, default=5, show_default=True,
+                  help="Documents per cluster.")
+    @click.option("--field", "fields", multiple=True, help="A field to show (repeatable).")
+    @click.option("--metric", "-m", default="euclidean", show_default=True,
+                  help="euclidean, sqeuclidean or cosine.")
+    @_view_options
+    def run(path, dataset, vector_field, alias, n, fields, metric, noise_label, noise,
+            as_json):
+        with _client(path) as client:
+            tools = client.vector_tools.cluster
+            result = getattr(tools, which)(dataset, vector_field, alias, n=n,
+                                           fields=list(fields), metric=metric,
+                                           noise_label=_label(noise_label), noise=noise)
+        _show_inside(result, as_json)
+    run.__doc__ = (f"Per cluster of ALIAS, the N documents {which} "
+                   f"{'to' if which == 'closest' else 'from'} its centroid (the mean; with "
+                   "cosine the mean direction), with the fields asked for.")
+    return run
+
+
+inside_closest = _representatives_cmd("closest")
+inside_furthest = _representatives_cmd("furthest")
+
+
+@command(inside, "misfits", short_help="The documents with the lowest silhouette.")
+@_target()
+@click.option("-n", "n", type=int, default=20, show_default=True,
+              help="Documents overall and per cluster.")
+@click.option("--cluster", "-c", default=None, help="Only this cluster's misfits.")
+@click.option("--field", "fields", multiple=True, help="A field to show (repeatable).")
+@click.option("--metric", "-m", default="euclidean", show_default=True,
+              help="euclidean, cosine, sqeuclidean, manhattan, ...")
+@click.option("--sample-size", type=int, default=None,
+              help="Euclidean: score a stratified sample (default: all up to 20,000).")
+@click.option("--random-state", type=int, default=0, show_default=True,
+              help="Seed of the sample.")
+@_view_options
+def inside_misfits(path, dataset, vector_field, alias, n, cluster, fields, metric, sample_size,
+                   random_state, noise_label, noise, as_json):
+    """The documents of ALIAS with the lowest silhouette, overall and per cluster, with a, b
+    and the nearest other cluster (where they would fit better)."""
+    with _client(path) as client:
+        result = client.vector_tools.cluster.misfits(
+            dataset, vector_field, alias, n=n, cluster=_label(cluster), fields=list(fields),
+            metric=metric, sample_size=sample_size, random_state=random_state,
+            noise_label=_label(noise_label), noise=noise)
+    _show_inside(result, as_json)
+
+
+@command(inside, "aggregate", short_help="Fields summarised per cluster.")
+@_target()
+@click.option("--field", "fields", multiple=True, required=True,
+              help="A field to summarise (repeatable).")
+@click.option("--top", type=int, default=5, show_default=True,
+              help="Values shown per cluster for text fields.")
+@_view_options
+def inside_aggregate(path, dataset, vector_field, alias, fields, top, noise_label, noise,
+                     as_json):
+    """Each field per cluster of ALIAS: numbers as count, mean, median, min, max; text as
+    its top values with their share and lift (how much more common than overall)."""
+    with _client(path) as client:
+        result = client.vector_tools.cluster.aggregate(
+            dataset, vector_field, alias, list(fields), top=top,
+            noise_label=_label(noise_label), noise=noise)
+    _show_inside(result, as_json)
+
+
+@command(inside, "keywords", short_help="Each cluster's distinctive terms (c-TF-IDF).")
+@_target()
+@click.option("--text-field", "-t", required=True, help="The text field.")
+@click.option("-n", "n", type=int, default=10, show_default=True, help="Terms per cluster.")
+@click.option("--stop-words", default="english", show_default=True,
+              help="'english' or 'none'.")
+@click.option("--ngram-max", type=int, default=1, show_default=True,
+              help="Longest n-gram (1: words, 2: also pairs of words).")
+@click.option("--min-df", type=int, default=1, show_default=True,
+              help="Terms in fewer documents are ignored.")
+@_view_options
+def inside_keywords(path, dataset, vector_field, alias, text_field, n, stop_words, ngram_max,
+                    min_df, noise_label, noise, as_json):
+    """Each cluster's N most distinctive terms of TEXT_FIELD by class-based TF-IDF."""
+    with _client(path) as client:
+        result = client.vector_tools.cluster.keywords(
+            dataset, vector_field, alias, text_field, n=n,
+            stop_words=None if stop_words.lower() == "none" else stop_words,
+            ngram_range=(1, ngram_max), min_df=min_df, noise_label=_label(noise_label),
+            noise=noise)
+    _show_inside(result, as_json)
+
+
+@command(inside, "truth", short_help="Clusters against the ground truth.")
+@_target()
+@click.option("--ground-truth", "-g", required=True, help="Field with the true classes.")
+@click.option("--top", type=int, default=3, show_default=True,
+              help="Classes named per cluster.")
+@_view_options
+def inside_truth(path, dataset, vector_field, alias, ground_truth, top, noise_label, noise,
+                 as_json):
+    """Per cluster of ALIAS its top classes and purity, per class its clusters, the pairs of
+    clusters holding one class (to merge) and the clusters mixing most classes (to split)."""
+    with _client(path) as client:
+        result = client.vector_tools.cluster.truth_breakdown(
+            dataset, vector_field, alias, ground_truth, top=top,
+            noise_label=_label(noise_label), noise=noise)
+    _show_inside(result, as_json)
+
+
+def _show_inside(result, as_json: bool) -> None:
+    if as_json:
+        return _emit_json(result.to_dict())
+    src = result.source
+    console.print(f"[bold]{escape(result.title)}[/]: {escape(str(src.get('dataset_id')))} / "
+                  f"{escape(str(src.get('vector_field')))} / "
+                  f"{escape(str(src.get('cluster_alias')))}", highlight=False)
+    for name, frame in result.tables.items():
+        table = Table(*[Column(str(c), justify="right" if frame[c].dtype.kind in "iuf"
+                               else "left", overflow="fold") for c in frame.columns],
+                      title=name, title_justify="left")
+        for row in frame.itertuples(index=False):
+            table.add_row(*[escape(_cell(v)) for v in row])
+        console.print(table)
+    for note in result.notes:
+        err_console.print(f"[bold yellow]Note:[/] {escape(note)}", highlight=False,
+                          soft_wrap=True)
+
+
+def _cell(v) -> str:
+    from .explore.results import _cut
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(_cut(v))
+
+
+# -- edits that make new aliases ---------------------------------------------------------------
+
+def _edit_done(info: dict, as_json: bool) -> None:
+    if as_json:
+        return _emit_json(info)
+    noise = f", {info['n_noise']:,} noise" if info["noise_label"] is not None else ""
+    console.print(f"Stored {escape(info['alias'])} ({info['method']} of "
+                  f"{escape(info['parent'])}): {info['n_clusters']} clusters, "
+                  f"{_sizes_text(info['sizes'])}{noise}. {escape(info['parent'])} is "
+                  "unchanged; compare them with 'clustermetrics compare'.", highlight=False,
+                  soft_wrap=True)
+
+
+@command(aliases, "merge", short_help="A new alias with groups of clusters merged.")
+@_target()
+@click.option("--group", "groups", multiple=True, required=True, metavar="C1,C2[,...]",
+              help="Clusters to merge into the first (repeatable), e.g. --group 1,4.")
+@click.option("--new-alias", default=None, help="Name of the new alias (default "
+                                                "ALIAS_merged).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def aliases_merge(path, dataset, vector_field, alias, groups, new_alias, as_json):
+    """A new alias in which each --group of clusters of ALIAS is one cluster; ALIAS is not
+    changed."""
+    parsed = [[_label(c.strip()) for c in g.split(",") if c.strip()] for g in groups]
+    with _client(path) as client:
+        info = client.vector_tools.cluster.merge_clusters(dataset, vector_field, alias, parsed,
+                                                          new_alias)
+    _edit_done(info, as_json)
+
+
+@command(aliases, "relabel", short_help="A new alias with clusters renamed.")
+@_target()
+@click.option("--map", "pairs", multiple=True, required=True, metavar="OLD=NEW",
+              help="A label and its new name (repeatable), e.g. --map 3=shoes.")
+@click.option("--new-alias", default=None, help="Name of the new alias (default "
+                                                "ALIAS_relabelled).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def aliases_relabel(path, dataset, vector_field, alias, pairs, new_alias, as_json):
+    """A new alias with the labels of ALIAS renamed (two labels given one name are merged);
+    ALIAS is not changed."""
+    mapping = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise InvalidInputError(f"--map takes OLD=NEW, e.g. 3=shoes; got {pair!r}.")
+        mapping[_label(old.strip())] = _label(new.strip())
+    with _client(path) as client:
+        info = client.vector_tools.cluster.relabel(dataset, vector_field, alias, mapping,
+                                                   new_alias)
+    _edit_done(info, as_json)
+
+
+@command(aliases, "subcluster", short_help="A new alias with one cluster split by a model.")
+@_target()
+@click.option("--cluster", "-c", required=True, help="The cluster to split.")
+@_model_options
+@click.option("--new-alias", default=None, help="Name of the new alias (default "
+                                                "ALIAS_splitCLUSTER).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def aliases_subcluster(path, dataset, vector_field, alias, cluster, algorithm, params,
+                       new_alias, as_json):
+    """A new alias in which --cluster of ALIAS is split by ALGORITHM fitted on its documents;
+    ALIAS is not changed."""
+    spec = _spec(algorithm, params)
+    with _client(path) as client, _model_warnings():
+        info = client.vector_tools.cluster.subcluster(dataset, vector_field, alias,
+                                                      _label(cluster), spec, new_alias)
+    _edit_done(info, as_json)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
