@@ -654,13 +654,19 @@ def _print_top_classes(df, top: int) -> None:
               help="Points drawn in the projections.")
 @click.option("--projection", type=click.Choice(["pca", "tsne"]), default="pca",
               show_default=True, help="How the vectors are drawn in 2-d.")
+@click.option("--text-field", "-t", default=None,
+              help="A text field: each cluster card shows its keywords.")
+@click.option("--examples", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Documents per cluster card (closest to the centroid, misfits).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the file written and the metrics as JSON.")
 def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric, sample_size,
                random_state, noise_label, noise, hover_fields, max_points, projection,
-               as_json):
-    """A self-contained HTML report of ALIAS on DATASET: metrics, silhouette plot, projections,
-    contingency heatmap, sizes, centroid distances, and stability where it was computed. Noise
+               text_field, examples, as_json):
+    """A self-contained HTML report of ALIAS on DATASET: metrics, a card per cluster (worst
+    first: representatives, misfits, keywords with --text-field, top classes), silhouette
+    plot, projections, contingency heatmap, sizes, centroid distances, and stability where it
+    was computed. Noise
     (the alias's noise label) is grey; clusters wear the colour of their matched class."""
     check_output_path(output)  # before any work
     with _client(path) as client, _progress(as_json) as bar:
@@ -668,7 +674,8 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
             dataset, vector_field, alias, ground_truth, output, metric=metric,
             sample_size=sample_size, hover_fields=hover_fields, max_points=max_points,
             projection=projection, random_state=0 if random_state is None else random_state,
-            noise_label=_label(noise_label), noise=noise, progress=_stages(bar))
+            noise_label=_label(noise_label), noise=noise, text_field=text_field,
+            examples=examples, progress=_stages(bar))
     if as_json:
         return _emit_json({"path": output, "metrics": report.metrics.to_dict()})
     console.print(f"Wrote {output}.")

@@ -371,6 +371,7 @@ class ClusterTools:
                metric: str = "euclidean", sample_size: int | None = None,
                hover_fields=(), max_points: int = 3000, projection: str = "pca",
                random_state: int = 0, noise_label=None, noise: str | None = None,
+               text_field: str | None = None, examples: int = 3,
                progress: Progress | None = None):
         """A self-contained HTML report (metrics, silhouette plot, projections coloured by
         cluster and by ground truth, contingency heatmap, sizes, centroid distances, and the
@@ -379,6 +380,12 @@ class ClusterTools:
         Noise (the alias's noise label, unless ``noise_label`` says otherwise) is grey; each
         cluster has the colour of the ground-truth class it is matched with one to one, and
         the heatmap puts those matches on its diagonal.
+
+        A "Clusters" section shows one card per cluster, lowest silhouette first: size,
+        silhouette, stability (when known), purity and top classes (with ground truth),
+        keywords of ``text_field`` (when given), the ``examples`` documents closest to its
+        centroid and its ``examples`` misfits, and a link that shows only its points in the
+        projection.
 
         Writes it to ``path`` when given; returns the :class:`~clustermetrics.report.Report`.
         Scatter plots show a random sample of ``max_points`` documents, projected by
@@ -394,11 +401,13 @@ class ClusterTools:
             dataset_id, vector_field, cluster_alias, ground_truth_field,
             hover_fields=list(hover_fields), max_points=max_points, projection=projection,
             random_state=random_state, progress=progress, metric=metric,
-            sample_size=sample_size, noise_label=noise_label, noise=noise)
+            sample_size=sample_size, noise_label=noise_label, noise=noise,
+            text_field=text_field, examples=examples)
         report = build_report(data.metrics, projection=data.projection,
                               contingency=data.contingency,
                               centroid_distances=data.centroid_distances,
-                              noise_label=data.noise_label, stability=data.stability)
+                              noise_label=data.noise_label, stability=data.stability,
+                              cards=data.cards)
         if path:
             report.save(path)
         return report

@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..clustering import ModelSpec
-    from ..explore import FieldSummary, Keywords, Misfits, Representatives, TruthBreakdown
+    from ..explore import (
+        ClusterCards,
+        FieldSummary,
+        Keywords,
+        Misfits,
+        Representatives,
+        TruthBreakdown,
+    )
     from ..metrics.result import ClusterMetrics
     from ..report.compare import Comparison
     from ..report.html import Projection
@@ -45,6 +52,7 @@ class ReportData:
     centroid_distances: pd.DataFrame
     noise_label: Any = None  # the alias's (or the call's) noise label: drawn in grey
     stability: Stability | None = None  # per-cluster stability, when computed for the alias
+    cards: ClusterCards | None = None  # the clusters, one card each (the "Clusters" section)
 
 
 NAMES = ("dataset", "vector_field", "cluster_alias", "alias", "ground_truth_field", "field")
@@ -216,8 +224,11 @@ class API(abc.ABC):
                     ground_truth_field: str | None = None, *,
                     hover_fields: Sequence[str] = (), max_points: int = 3000,
                     projection: str = "pca", random_state: int = 0,
+                    text_field: str | None = None, examples: int = 3,
                     progress: Progress | None = None, **options: Any) -> ReportData:
-        """Everything a report draws, computed where the data lives."""
+        """Everything a report draws, computed where the data lives; the cluster cards show
+        ``examples`` documents closest to each centroid and as many misfits, and keywords of
+        ``text_field`` when given."""
 
     @abc.abstractmethod
     def compare(self, dataset: str, vector_field: str, aliases: Iterable[str],

@@ -252,10 +252,12 @@ class HTTPAPI(API):
                     ground_truth_field: str | None = None, *,
                     hover_fields: Sequence[str] = (), max_points: int = 3000,
                     projection: str = "pca", random_state: int = 0,
+                    text_field: str | None = None, examples: int = 3,
                     progress: Progress | None = None, **options: Any) -> ReportData:
         body = {"vector_field": vector_field, "cluster_alias": cluster_alias,
                 "ground_truth_field": ground_truth_field, "hover_fields": list(hover_fields),
                 "max_points": _plain(max_points), "projection": projection,
+                "text_field": text_field, "examples": _plain(examples),
                 "random_state": _plain(random_state), **_options(options)}
         return self._job(self._ds(dataset, "/report"), body, progress)
 

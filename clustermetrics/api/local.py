@@ -432,7 +432,10 @@ class LocalAPI(API):
                     ground_truth_field: str | None = None, *,
                     hover_fields: Sequence[str] = (), max_points: int = 3000,
                     projection: str = "pca", random_state: int = 0,
+                    text_field: str | None = None, examples: int = 3,
                     progress: Progress | None = None, **options: Any) -> ReportData:
+        from ..explore.misfits import IdsSeen, scored_table
+        from ..explore.representatives import check_n
         from ..report.html import Projection
         from ..report.projection import check_method, project
         check_method(projection)
@@ -444,6 +447,9 @@ class LocalAPI(API):
         hover_fields = list(hover_fields)
         for f in hover_fields:
             self._field(dataset, f)
+        examples = check_n(examples, "examples")
+        if text_field is not None:
+            self._text_field(dataset, text_field)
         with self.store.snapshot(), \
                 self._source(dataset, vector_field, cluster_alias, ground_truth_field) as source:
             self._warn_unseen_noise(dataset, vector_field, cluster_alias,
@@ -454,11 +460,15 @@ class LocalAPI(API):
                     and source.n_rows > AUTO_SAMPLE):
                 options["sample_size"] = AUTO_SAMPLE // 2
             options.setdefault("random_state", random_state)
-            result = self._evaluate(source, _names(dataset, vector_field, cluster_alias,
-                                                   ground_truth_field),
+            seen = IdsSeen(source, truth=True)  # the misfits' ids, from the same passes
+            result = self._evaluate(seen, _names(dataset, vector_field, cluster_alias,
+                                                 ground_truth_field),
                                     metric=metric, progress=progress, **options)
             points = _sample_points(source, max_points, random_state)  # the cached pass
             hover = self._hover(dataset, points, hover_fields, ground_truth_field)
+            cards = self._cards(dataset, vector_field, cluster_alias, source, result,
+                                scored_table(result, seen.all_ids())[0], metric, examples,
+                                text_field, options)
         coords_2d, coords_3d, method = project(points.X, projection, random_state)
         shown = Projection(coords_2d, coords_3d, points.labels, points.truth, hover,
                            source.n_rows, method)
@@ -472,8 +482,75 @@ class LocalAPI(API):
                                  index=centroids.index, columns=centroids.index)
         stability = (stability_.Stability.from_dict(recorded["stability"])
                      if recorded.get("stability") else None)
+        if stability is not None:
+            jaccard = stability.per_cluster["jaccard"]
+            cards.tables["clusters"]["stability"] = [jaccard.get(c, np.nan)
+                                                     for c in cards.tables["clusters"]["cluster"]]
         return ReportData(result, shown, contingency, distances,
-                          noise_label=options.get("noise_label"), stability=stability)
+                          noise_label=options.get("noise_label"), stability=stability,
+                          cards=cards)
+
+    def _cards(self, dataset: str, vector_field: str, alias: str, source: StoreSource,
+               result: ClusterMetrics, scored: pd.DataFrame, metric: str, examples: int,
+               text_field: str | None, options: dict[str, Any]) -> explore.ClusterCards:
+        """A report's cluster cards: each cluster's size, silhouette, keywords and top
+        classes, its documents closest to the centroid and its misfits; worst first."""
+        from ..explore.misfits import lowest
+        from ..explore.representatives import CENTROID_METRICS
+        from ..explore.summaries import view_clusters
+        noise = {"noise_label": options.get("noise_label"), "noise": options.get("noise")}
+        per = result.per_cluster
+        clusters = pd.DataFrame({"cluster": list(per.index), "size": per["size"].to_numpy(),
+                                 "silhouette": per["silhouette"].to_numpy()})
+        clusters["stability"] = np.nan
+        if result.contingency is not None:
+            c = result.contingency
+            table = pd.DataFrame(c.table.toarray().T, index=c.cols, columns=c.rows)
+            pairs = pd.DataFrame({"cluster": np.repeat(table.index.to_numpy(dtype=object),
+                                                       table.shape[1]),
+                                  "value": np.tile(table.columns.to_numpy(dtype=object),
+                                                   table.shape[0]),
+                                  "n": table.to_numpy().ravel()})
+            lookup = explore.truth_tables(pairs[pairs["n"] > 0])["clusters"].set_index(
+                "cluster")
+            clusters["top_classes"] = [lookup["top_classes"].get(k, "") for k in
+                                       clusters["cluster"]]
+            clusters["purity"] = [lookup["purity"].get(k, np.nan) for k in clusters["cluster"]]
+        tables = {"clusters": clusters}
+        rep_metric = metric if metric in CENTROID_METRICS else "euclidean"
+        _, reps = explore.representatives(source, n=examples, which=("closest",),
+                                          metric=rep_metric, **noise)
+        near, rank, dist, ids = reps["closest"]
+        tables["closest"] = pd.DataFrame({"cluster": near, "rank": rank, "_id": ids,
+                                          "distance": dist})
+        tables["misfits"] = lowest(scored, examples, per_cluster=True)
+        if text_field is not None:
+            t = self.store.labelled(dataset, label_column(vector_field, alias), [text_field],
+                                    present=[vector_field])
+            ids_, labels, texts = (t.column(i).to_numpy(zero_copy_only=False)
+                                   for i in range(3))
+            keep, names = view_clusters(labels, ids_, noise_label=noise["noise_label"],
+                                        noise=noise["noise"] or "exclude")
+            try:
+                words = explore.keywords(texts[keep], names, n=5)
+            except InvalidInputError:  # no terms at all: the cards say nothing of words
+                words = pd.DataFrame(columns=["cluster", "term"])
+            tables["keywords"] = words
+            joined = words.groupby("cluster", sort=False)["term"].agg(", ".join)
+            clusters["keywords"] = [joined.get(k, "") for k in clusters["cluster"]]
+        tables["clusters"] = clusters.sort_values("silhouette", kind="stable").reset_index(
+            drop=True)
+        return explore.ClusterCards(tables, {"examples": examples, "text_field": text_field,
+                                             "metric": rep_metric, **noise},
+                                    source=_names(dataset, vector_field, alias, None))
+
+    def _text_field(self, dataset: str, field: str) -> str:
+        self._field(dataset, field)
+        sqltype = self.store.schema(dataset)[field]
+        if sqltype != "VARCHAR":
+            raise InvalidInputError(f"Field {field!r} of dataset {dataset!r} is {sqltype}; "
+                                    "keywords need a text field (VARCHAR).")
+        return field
 
     @_held
     def compare(self, dataset: str, vector_field: str, aliases: Iterable[str],
@@ -723,11 +800,7 @@ class LocalAPI(API):
         n = check_n(n)
         vectorizer(stop_words=stop_words, ngram_range=ngram_range, min_df=min_df)  # checked
         col = self._alias(dataset, vector_field, alias)
-        self._field(dataset, text_field)
-        sqltype = self.store.schema(dataset)[text_field]
-        if sqltype != "VARCHAR":
-            raise InvalidInputError(f"Field {text_field!r} of dataset {dataset!r} is {sqltype}; "
-                                    "keywords need a text field (VARCHAR).")
+        self._text_field(dataset, text_field)
         with self.store.snapshot():
             opts = self._view_noise(dataset, vector_field, alias, noise_label, noise)
             t = self.store.labelled(dataset, col, [text_field], present=[vector_field])
@@ -1098,7 +1171,8 @@ class LocalAPI(API):
                            cache_mb=self.cache_mb)
 
     @staticmethod
-    def _evaluate(source: StoreSource, names: dict, **options) -> ClusterMetrics:
+    def _evaluate(source: Any, names: dict, **options) -> ClusterMetrics:
+        """The metrics of a source (a StoreSource, or one that notes its ids)."""
         result = evaluate_source(source, **options)
         result.counts["n_without_vector"] = source.n_without_vector
         result.source.update(names)

@@ -10,6 +10,7 @@ from .keywords import class_tfidf, keywords
 from .misfits import EXACT_UP_TO, SAMPLE_SIZE, misfits
 from .representatives import representatives
 from .results import (
+    ClusterCards,
     FieldSummary,
     InsideResult,
     Keywords,
@@ -19,6 +20,7 @@ from .results import (
 )
 from .summaries import truth_tables, value_table
 
-__all__ = ["EXACT_UP_TO", "SAMPLE_SIZE", "FieldSummary", "InsideResult", "Keywords", "Misfits",
-           "Representatives", "TruthBreakdown", "class_tfidf", "keywords", "merged", "misfits",
-           "relabelled", "representatives", "split", "truth_tables", "value_table"]
+__all__ = ["EXACT_UP_TO", "SAMPLE_SIZE", "ClusterCards", "FieldSummary", "InsideResult",
+           "Keywords", "Misfits", "Representatives", "TruthBreakdown", "class_tfidf",
+           "keywords", "merged", "misfits", "relabelled", "representatives", "split",
+           "truth_tables", "value_table"]

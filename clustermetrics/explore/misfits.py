@@ -24,19 +24,25 @@ EXACT_UP_TO = 20_000  # euclidean misfits are exact up to this many documents (O
 SAMPLE_SIZE = 10_000  # beyond it, this many documents are scored (stratified by cluster)
 
 
-class _IdsSeen:
-    """A source that notes each partition's ids as its batches go by (no copy of X)."""
+class IdsSeen:
+    """A source that notes each partition's ids as its batches go by (no copy of X); its
+    ground truth is passed on only with ``truth=True``."""
 
-    def __init__(self, source: Source):
-        self.source, self.n_rows, self.has_truth = source, source.n_rows, False
+    def __init__(self, source: Source, *, truth: bool = False):
+        self.source, self.n_rows = source, source.n_rows
+        self.has_truth = truth and source.has_truth
         self.ids: dict[int, np.ndarray] = {}
+
+    def __getattr__(self, name: str):  # the source's own attributes (n_without_vector, ...)
+        return getattr(self.__dict__["source"], name)
 
     def batches(self) -> Iterator[Batch]:
         for b in self.source.batches():
             ids = (np.asarray(b.ids, dtype=object) if b.ids is not None
                    else np.arange(len(b.X)).astype(object))
             self.ids[b.partition] = ids
-            yield Batch(b.X, b.labels, None, b.ids, b.partition)
+            yield Batch(b.X, b.labels, b.truth if self.has_truth else None, b.ids,
+                        b.partition)
 
     def all_ids(self) -> np.ndarray:
         parts = [self.ids[p] for p in sorted(self.ids)]
@@ -74,20 +80,25 @@ def misfits(source: Source, *, n: int = 20, metric: str = "euclidean",
         sample_size = None
     elif sample_size is None and source.n_rows > EXACT_UP_TO:
         sample_size = SAMPLE_SIZE
-    seen = _IdsSeen(source)
+    seen = IdsSeen(source)
     result = evaluate_source(seen, metric=metric, sample_size=sample_size,
                              random_state=random_state, noise_label=noise_label, noise=noise,
                              detail=True)
+    scored, method = scored_table(result, seen.all_ids())
+    return result, scored, method
+
+
+def scored_table(result: ClusterMetrics, ids: np.ndarray) -> tuple[pd.DataFrame, str]:
+    """The scored documents of an evaluation (its per-sample silhouettes), lowest first,
+    named by ``ids`` (every row of the source, in order), and "exact" or "sampled"."""
     detail = result.silhouette_detail
     assert detail is not None
-    ids = seen.all_ids()
     rows = np.asarray(detail.sample_index, dtype=np.int64)
     scored = pd.DataFrame({"cluster": detail.labels, "_id": ids[rows],
                            "silhouette": detail.values, "a": detail.a, "b": detail.b,
                            "nearest": detail.nearest, "row": rows})
     scored = scored.sort_values(["silhouette", "row"], kind="stable").reset_index(drop=True)
-    method = "exact" if detail.ci is None else "sampled"
-    return result, scored, method
+    return scored, "exact" if detail.ci is None else "sampled"
 
 
 def lowest(scored: pd.DataFrame, n: int, *, per_cluster: bool) -> pd.DataFrame:

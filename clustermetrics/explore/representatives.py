@@ -13,7 +13,7 @@ from functools import reduce
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..metrics.evaluate import Source
+from ..metrics.evaluate import Batch, Source
 from ..metrics.passes import ClusterPass, ClusterSummary, PassOptions
 from ..metrics.silhouettes import resolve_metric
 
@@ -40,8 +40,10 @@ def check_n(n, name: str = "n") -> int:
 
 
 def first_pass(source: Source, options: PassOptions) -> ClusterSummary:
-    """Pass 1 of the metrics over the source: counts, means (unit sums for cosine)."""
-    return reduce(ClusterPass.merge, (ClusterPass.from_batch(b, options)
+    """Pass 1 of the metrics over the source: counts, means (unit sums for cosine); the
+    ground truth, if the batches have it, is not needed here."""
+    return reduce(ClusterPass.merge, (ClusterPass.from_batch(Batch(b.X, b.labels, None, b.ids,
+                                                                   b.partition), options)
                                       for b in source.batches()),
                   ClusterPass.empty(options)).finish()
 

@@ -119,7 +119,17 @@ class TruthBreakdown(InsideResult):
     title: ClassVar[str] = "Against the truth"
 
 
-RESULT_TYPES = (InsideResult, Representatives, Misfits, FieldSummary, Keywords, TruthBreakdown)
+@dataclass(eq=False)
+class ClusterCards(InsideResult):
+    """What a report's cluster cards show: ``clusters`` (cluster, size, silhouette,
+    stability, keywords, top_classes, purity; worst silhouette first), ``closest`` and
+    ``misfits`` (a few documents per cluster)."""
+
+    title: ClassVar[str] = "Clusters"
+
+
+RESULT_TYPES = (InsideResult, Representatives, Misfits, FieldSummary, Keywords, TruthBreakdown,
+                ClusterCards)
 
 
 def _same(a: Any, b: Any) -> bool:

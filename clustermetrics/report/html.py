@@ -14,10 +14,12 @@ from ..metrics.result import ClusterMetrics
 from . import figures
 
 if TYPE_CHECKING:
+    from ..explore import ClusterCards
     from ..stability import Stability
 
 SECTIONS = ("metrics", "silhouette", "projection", "contingency", "sizes", "centroids")
-_NAV = ("metrics", "stability", *SECTIONS[1:])  # stability only where it was computed
+# stability and the cluster cards only where they were computed
+_NAV = ("metrics", "stability", "clusters", *SECTIONS[1:])
 
 
 @dataclass
@@ -66,11 +68,15 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
                  contingency: pd.DataFrame | None = None,
                  centroid_distances: pd.DataFrame | None = None, max_bars: int = 5000,
                  title: str | None = None, noise_label: Any = None,
-                 stability: Stability | None = None) -> Report:
+                 stability: Stability | None = None,
+                 cards: ClusterCards | None = None) -> Report:
     """The report of one clustering. Noise (``noise_label``) is grey in every figure; each
     cluster has the colour of the ground-truth class it is matched with one to one, and the
     contingency heatmap puts the matches on its diagonal. With ``stability``, a section shows
-    each cluster's mean Jaccard over the refits."""
+    each cluster's mean Jaccard over the refits. With ``cards``, a "Clusters" section shows
+    one card per cluster, worst silhouette first: size, silhouette, stability, keywords, top
+    classes, the documents closest to its centroid and its misfits, and a link that shows
+    only its points in the projection."""
     from . import require_plotly
     require_plotly()
     src = result.source
@@ -125,6 +131,8 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
         body.append(_section("stability", "Stability", _fig(figs["stability"], "stability")
                              + "".join(_note(line) for line in stability.summary_lines())
                              + _stability_table(stability)))
+    if cards is not None:
+        body.append(_section("clusters", "Clusters", _cards(cards, projection is not None)))
     body.append(_section("silhouette", "Silhouette", _fig(figs["silhouette"], "silhouette")
                          + _note(notes["silhouette"])
                          + _per_cluster_table(result, stability)))
@@ -159,7 +167,22 @@ table{border-collapse:collapse;font-size:14px;margin:8px 0}
 th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#555;font-size:13px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #d7dde5;border-radius:6px;padding:8px 12px;width:420px}
+.card h3{margin:4px 0;font-size:16px}
+.card p{margin:4px 0;font-size:13px}
+.card table{font-size:12px}
 """
+
+# a card's link shows only its cluster's points in the projections (its name is read from
+# the link's data attribute: no page text ever becomes script)
+_SHOW_SCRIPT = """<script>document.addEventListener('click',function(ev){
+var a=ev.target.closest&&ev.target.closest('a[data-trace]');if(!a)return;
+var name=a.getAttribute('data-trace');
+['fig-projection-2d','fig-projection-3d'].forEach(function(id){
+var d=document.getElementById(id);if(!d||!d.data)return;
+var vis=d.data.map(function(t){return t.legendgroup!=='cluster'||name===''||t.name===name||
+t.name===name+' (noise)'?true:'legendonly';});Plotly.restyle(d,{visible:vis});});});</script>"""
 
 
 def _page(title: str, body: str) -> str:
@@ -255,6 +278,55 @@ def _nearest_table(dist: pd.DataFrame) -> str:
         for i, (c, j) in enumerate(zip(dist.index, d.argmin(axis=1), strict=True)))
     return ("<table class='nearest'><thead><tr><th>cluster</th><th>nearest cluster</th>"
             f"<th>centroid distance</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _cards(cards: ClusterCards, linked: bool) -> str:
+    """One card per cluster, in the order of the cards' ``clusters`` table (worst first)."""
+    e = html.escape
+    out = [_note("One card per cluster, lowest silhouette first: the documents closest to its "
+                 "centroid, and its misfits (lowest silhouette, with the cluster they would "
+                 "fit better).")]
+    if linked:
+        out.append('<p class="note"><a href="#projection" data-trace="">show every cluster '
+                   "in the projection</a></p>")
+    out.append('<div class="cards">')
+    for i, row in enumerate(cards.tables["clusters"].to_dict(orient="records")):
+        c = row["cluster"]
+        facts = [f"size {int(row['size']):,}", f"silhouette {_fmt(row['silhouette'])}"]
+        if not _missing(row.get("stability")):
+            facts.append(f"stability {_fmt(row['stability'])}")
+        if not _missing(row.get("purity")):
+            facts.append(f"purity {_fmt(row['purity'])}")
+        parts = [f'<div class="card" id="card-{i}"><h3>Cluster {e(str(c))}</h3>',
+                 f"<p>{e(' · '.join(facts))}</p>"]
+        if row.get("keywords"):
+            parts.append(f"<p><b>keywords</b>: {e(str(row['keywords']))}</p>")
+        if row.get("top_classes"):
+            parts.append(f"<p><b>top classes</b>: {e(str(row['top_classes']))}</p>")
+        parts.append(_small_table("closest to the centroid", cards.for_cluster(c, "closest"),
+                                  ["_id", "distance"]))
+        parts.append(_small_table("misfits", cards.for_cluster(c, "misfits"),
+                                  ["_id", "silhouette", "nearest"]))
+        if linked:
+            parts.append(f'<p><a href="#projection" data-trace="{e(f"cluster {c}")}">its '
+                         "points in the projection</a></p>")
+        out.append("".join(parts) + "</div>")
+    out.append("</div>")
+    return "".join(out) + (_SHOW_SCRIPT if linked else "")
+
+
+def _small_table(caption: str, rows: pd.DataFrame, cols: list[str]) -> str:
+    if rows.empty:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>"
+                   for r in rows.to_dict(orient="records"))
+    return (f"<table><caption class='note'>{html.escape(caption)}</caption><thead><tr>{head}"
+            f"</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, (float, np.floating)) and np.isnan(v))
 
 
 def _fmt(v) -> str:

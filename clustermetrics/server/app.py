@@ -153,6 +153,8 @@ class ReportRequest(MetricOptions):
     max_points: int = Field(3000, ge=1)
     projection: str = Field("pca", description="pca or tsne")
     random_state: int = 0
+    text_field: str | None = Field(None, description="A text field: keywords on the cards")
+    examples: Any = Field(3, description="Documents per cluster card (closest, misfits)")
 
 
 class CompareRequest(MetricOptions):

@@ -253,7 +253,7 @@ def _as_job(request: Request, who: Principal, op: str, params: dict,
 
 @router.get("/datasets/{dataset}/report")
 def report_page(request: Request, dataset: str, vector_field: str, alias: str,
-                ground_truth: str = "") -> Response:
+                ground_truth: str = "", text_field: str = "") -> Response:
     who = _who(request)
     if who is None:
         return _to_login(request)
@@ -262,10 +262,11 @@ def report_page(request: Request, dataset: str, vector_field: str, alias: str,
     def work(progress) -> str:
         from ..report import build_report
         data = api.report_data(dataset, vector_field, alias, ground_truth or None,
-                               progress=progress)
+                               text_field=text_field or None, progress=progress)
         return build_report(data.metrics, projection=data.projection,
                             contingency=data.contingency,
-                            centroid_distances=data.centroid_distances).html
+                            centroid_distances=data.centroid_distances,
+                            cards=data.cards).html  # with the cluster cards
 
     try:
         from ..report import require_plotly

@@ -262,3 +262,33 @@ def test_the_server_refuses_an_argument_the_call_does_not_take(http_server):
     assert answer.status_code == 422
     assert "closest takes no argument 'k'; it takes n, fields, metric" in \
         answer.json()["error"]["message"]
+
+
+def test_the_report_has_a_card_per_cluster_worst_first(data, tmp_path):
+    pytest.importorskip("plotly")
+    tools = data[0]
+    report = tools.report("shop", "v_vector_", "a", "truth", text_field="text", examples=2)
+    page = report.html
+    assert 'id="clusters"' in page and '<a href="#clusters">clusters</a>' in page
+    misfits = tools.misfits("shop", "v_vector_", "a", n=2)
+    worst = misfits.tables["clusters"].sort_values("silhouette")["cluster"].tolist()
+    positions = [page.index(f"<h3>Cluster {c}</h3>") for c in worst]
+    assert positions == sorted(positions)
+    first = misfits.tables["per_cluster"].iloc[0]["_id"]
+    assert f"<td>{first}</td>" in page
+    assert 'data-trace="cluster 0"' in page
+    assert "keywords</b>: " in page and "top classes</b>: " in page
+
+
+def test_a_cluster_name_is_escaped_in_the_cards(client):
+    pytest.importorskip("plotly")
+    rng = np.random.default_rng(0)
+    docs = [{"_id": f"d{i}", "v_vector_": (rng.normal(size=3) + 4 * (i % 2)).tolist()}
+            for i in range(40)]
+    client.Dataset("x").insert_documents(docs)
+    bad = '<script>alert("x")</script>'
+    client.vector_tools.cluster.set_cluster_labels(
+        "x", "v_vector_", "a", {f"d{i}": bad if i % 2 else "ok" for i in range(40)})
+    page = client.vector_tools.cluster.report("x", "v_vector_", "a").html
+    assert bad not in page
+    assert "Cluster &lt;script&gt;" in page

@@ -109,6 +109,16 @@ async def test_report_page_is_the_html_report(site):
     assert 'id="silhouette"' in r.text and "Adjusted Rand Index" in r.text
 
 
+async def test_report_page_shows_a_card_per_cluster(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop/report", params={
+        "vector_field": "item_vector_", "alias": "kmeans_3", "ground_truth": "category",
+        "text_field": "title"})
+    assert r.status_code == 200
+    assert 'id="clusters"' in r.text and r.text.count('<div class="card"') == 3
+    assert "keywords</b>: product" in r.text and "top classes</b>: " in r.text
+
+
 async def test_compare_page(site):
     await _sign_in(site)
     r = await site.get("/datasets/shop/compare", params=[
