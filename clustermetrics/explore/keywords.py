@@ -20,16 +20,21 @@ import scipy.sparse as sp
 from ..errors import InvalidInputError
 from .representatives import check_n
 
+MAX_NGRAM = 4  # the longest terms weighed (words in a term)
+
 
 def vectorizer(*, stop_words: str | list[str] | None = "english",
                ngram_range: tuple[int, int] = (1, 1), min_df: int | float = 1):
     """The ``CountVectorizer`` that finds the terms (options checked, as scikit-learn does)."""
     from sklearn.feature_extraction.text import CountVectorizer
-    lo_hi = tuple(ngram_range)
+    lo_hi = tuple(ngram_range) if isinstance(ngram_range, (list, tuple)) else ()
     if (len(lo_hi) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                                    for v in lo_hi) or not 1 <= lo_hi[0] <= lo_hi[1]):
         raise InvalidInputError(f"ngram_range must be two integers (min, max) with "
                                 f"1 <= min <= max; got {ngram_range!r}.")
+    if lo_hi[1] > MAX_NGRAM:  # the vocabulary grows with every length: bounded
+        raise InvalidInputError(f"ngram_range's max must be at most {MAX_NGRAM} (terms of up "
+                                f"to {MAX_NGRAM} words); got {lo_hi[1]}.")
     if isinstance(min_df, bool) or not isinstance(min_df, (int, float, np.number)) or \
             min_df <= 0 or (isinstance(min_df, float) and min_df > 1):
         raise InvalidInputError(f"min_df must be a positive count or a share in (0, 1]; got "

@@ -643,6 +643,8 @@ def _inside_args(api: LocalAPI, method: str, encoded: dict[str, Any]) -> dict[st
     args = codec.decode(encoded)
     if not isinstance(args, dict):
         raise InvalidInputError("Malformed request: 'args' must be an object.")
+    for name, value in args.items():
+        _plain_data(value, name)
     taken = [p for p in inspect.signature(getattr(api, method)).parameters
              if p not in ("dataset", "vector_field", "alias", "progress", "model")]
     unknown = [k for k in args if k not in taken]
@@ -650,6 +652,24 @@ def _inside_args(api: LocalAPI, method: str, encoded: dict[str, Any]) -> dict[st
         raise InvalidInputError(f"Malformed request: {method} takes no argument "
                                 f"{unknown[0]!r}; it takes {', '.join(taken)}.")
     return args
+
+
+def _plain_data(value: Any, name: str) -> None:
+    """Arguments are plain data (numbers, text, lists, dicts, tuples), never a result type
+    the codec could rebuild."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _plain_data(v, name)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _plain_data(k, name)
+            _plain_data(v, name)
+        return
+    raise InvalidInputError(f"Malformed request: argument {name!r} holds a "
+                            f"{type(value).__name__}; give numbers, text, lists and objects.")
 
 
 @router.post("/v1/datasets/{dataset}/inside/subcluster", **jobs_route)

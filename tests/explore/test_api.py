@@ -292,3 +292,16 @@ def test_a_cluster_name_is_escaped_in_the_cards(client):
     page = client.vector_tools.cluster.report("x", "v_vector_", "a").html
     assert bad not in page
     assert "Cluster &lt;script&gt;" in page
+
+
+def test_the_server_refuses_a_result_type_as_an_argument(http_server):
+    import httpx
+    _, key = http_server.new_project()
+    smuggled = {"__type__": "Misfits", "state": {"tables": {}, "info": {}, "notes": [],
+                                                "source": {}}}
+    answer = httpx.post(f"{http_server.url}/v1/datasets/shop/inside/closest",
+                        headers={"Authorization": f"Bearer {key}"},
+                        json={"vector_field": "v", "alias": "a", "args": {"fields": smuggled}})
+    assert answer.status_code == 422
+    assert "argument 'fields' holds a Misfits; give numbers, text, lists and objects" in \
+        answer.json()["error"]["message"]

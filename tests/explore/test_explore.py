@@ -242,3 +242,13 @@ def test_split_of_text_labels():
     out, _, _ = split(labels, np.array([1, 2]), "b", np.array([0, 1]), sub_noise=None,
                       noise_label=None)
     assert out.tolist() == ["a", "b.0", "b.1"]
+
+
+def test_keywords_bound_the_length_of_terms():
+    with pytest.raises(InvalidInputError, match="ngram_range's max must be at most 4"):
+        keywords(["a b"], np.array([0]), ngram_range=(1, 50))
+
+
+def test_keywords_refuse_a_range_that_is_not_two_numbers():
+    with pytest.raises(InvalidInputError, match="ngram_range must be two integers"):
+        keywords(["a b"], np.array([0]), ngram_range="12")
