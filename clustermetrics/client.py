@@ -236,6 +236,32 @@ class Dataset:
         return self.client.vector_tools.cluster.sweep(self.dataset_id, vector_field, k,
                                                       ground_truth_field, **kw)
 
+    # looking inside the clusters of an alias (see ClusterTools)
+    def closest(self, vector_field: str, cluster_alias: str, **kw):
+        return self.client.vector_tools.cluster.closest(self.dataset_id, vector_field,
+                                                        cluster_alias, **kw)
+
+    def furthest(self, vector_field: str, cluster_alias: str, **kw):
+        return self.client.vector_tools.cluster.furthest(self.dataset_id, vector_field,
+                                                         cluster_alias, **kw)
+
+    def misfits(self, vector_field: str, cluster_alias: str, **kw):
+        return self.client.vector_tools.cluster.misfits(self.dataset_id, vector_field,
+                                                        cluster_alias, **kw)
+
+    def aggregate(self, vector_field: str, cluster_alias: str, fields, **kw):
+        return self.client.vector_tools.cluster.aggregate(self.dataset_id, vector_field,
+                                                          cluster_alias, fields, **kw)
+
+    def keywords(self, vector_field: str, cluster_alias: str, text_field: str, **kw):
+        return self.client.vector_tools.cluster.keywords(self.dataset_id, vector_field,
+                                                         cluster_alias, text_field, **kw)
+
+    def truth_breakdown(self, vector_field: str, cluster_alias: str, ground_truth_field: str,
+                        **kw):
+        return self.client.vector_tools.cluster.truth_breakdown(
+            self.dataset_id, vector_field, cluster_alias, ground_truth_field, **kw)
+
 
 class VectorTools:
     def __init__(self, client: Client):

@@ -305,3 +305,31 @@ def test_the_server_refuses_a_result_type_as_an_argument(http_server):
     assert answer.status_code == 422
     assert "argument 'fields' holds a Misfits; give numbers, text, lists and objects" in \
         answer.json()["error"]["message"]
+
+
+def test_the_dataset_sugar_gives_the_same_results(client, data):
+    tools = data[0]
+    ds = client.Dataset("shop")
+    pd.testing.assert_frame_equal(ds.closest("v_vector_", "a", n=2).table,
+                                  tools.closest("shop", "v_vector_", "a", n=2).table)
+    pd.testing.assert_frame_equal(ds.aggregate("v_vector_", "a", "price").tables["numeric"],
+                                  tools.aggregate("shop", "v_vector_", "a",
+                                                  ["price"]).tables["numeric"])
+
+
+def test_misfits_with_noise_as_a_cluster_equal_silhouette_samples(data):
+    tools, X, labels, ids, _ = data
+    got = tools.misfits("shop", "v_vector_", "a", n=5, noise="cluster")
+    s = silhouette_samples(X, labels)
+    order = np.argsort(s, kind="stable")[:5]
+    assert list(got.tables["overall"]["_id"]) == list(ids[order])
+
+
+def test_keywords_with_noise_singletons_name_each_noise_document(data):
+    got = data[0].keywords("shop", "v_vector_", "a", "text", n=1, noise="singletons")
+    assert "-1#d0" in set(got.table["cluster"])
+
+
+def test_truth_breakdown_with_noise_as_a_cluster(data):
+    got = data[0].truth_breakdown("shop", "v_vector_", "a", "truth", noise="cluster")
+    assert -1 in set(got.tables["clusters"]["cluster"])
