@@ -885,14 +885,8 @@ class LocalAPI(API):
                 member_ids.append(np.asarray(b.ids, dtype=object)[mine])
                 report("reading", len(b.X), source.n_rows)
         X = np.concatenate(xs)
-        for key in ("n_clusters", "n_components"):
-            k = getattr(estimator, key, None)
-            if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and \
-                    not 2 <= k <= len(X) - 1:
-                raise InvalidInputError(
-                    f"{key} must be from 2 to {len(X) - 1:,} for the {len(X):,} documents of "
-                    f"cluster {cluster!r} with {vector_field!r}; got {int(k)}. Nothing was "
-                    "stored.")
+        _check_k_of(estimator, len(X), f"cluster {cluster!r} with {vector_field!r}",
+                       "stored")
         report(spec.stage, 0, None)
         fitted = clustering.fit(estimator, X, spec)
         report(spec.stage, len(X), len(X))
@@ -1081,16 +1075,8 @@ class LocalAPI(API):
     def _check_model_k(self, dataset: str, vector_field: str, estimator: Any) -> None:
         """A model's number of clusters (``n_clusters``, ``n_components``) by the same rule
         as k-means's k: from 2 to the documents less one."""
-        for key in ("n_clusters", "n_components"):
-            k = getattr(estimator, key, None)
-            if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-                _, n = self.store.field_count(dataset, vector_field)
-                if not 2 <= k <= n - 1:
-                    raise InvalidInputError(
-                        f"{key} must be from 2 to {n - 1:,} for the {n:,} documents of "
-                        f"{dataset!r} with {vector_field!r} (the metrics need fewer clusters "
-                        f"than documents); got {int(k)}. Nothing was run.")
-                return
+        _, n = self.store.field_count(dataset, vector_field)
+        _check_k_of(estimator, n, f"{dataset!r} with {vector_field!r}", "run")
 
     def _check_sweep_aliases(self, dataset: str, vector_field: str, ks: list,
                              random_state: int) -> None:
@@ -1201,6 +1187,20 @@ def _silent(stage: str, done: int, total: int | None) -> None:
 
 _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                   "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
+
+
+def _check_k_of(estimator: Any, n: int, of: str, nothing: str) -> None:
+    """A model's number of clusters (``n_clusters``, ``n_components``) by k-means's rule:
+    from 2 to the documents less one (the metrics need fewer clusters than documents)."""
+    for key in ("n_clusters", "n_components"):
+        k = getattr(estimator, key, None)
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            if not 2 <= k <= n - 1:
+                raise InvalidInputError(
+                    f"{key} must be from 2 to {n - 1:,} for the {n:,} documents of {of} (the "
+                    f"metrics need fewer clusters than documents); got {int(k)}. Nothing was "
+                    f"{nothing}.")
+            return
 
 
 def _column(table: pd.DataFrame, field: str) -> str:

@@ -94,6 +94,11 @@ def split(labels: np.ndarray, members: np.ndarray, cluster: Any, sub: np.ndarray
         names = {s: start + i for i, s in enumerate(sorted(present, key=str))}
     else:
         names = {s: f"{cluster}.{i}" for i, s in enumerate(sorted(present, key=str))}
+        taken = [n for n in names.values() if any(str(v) == n for v in labels)]
+        if taken:
+            raise InvalidInputError(
+                f"Splitting cluster {cluster!r} would name a part {taken[0]!r}, a label the "
+                "alias has; relabel that cluster first.")
     new_noise = noise_label
     has_noise = sub_noise is not None and any(same_label(s, sub_noise) for s in sub)
     if has_noise and new_noise is None:

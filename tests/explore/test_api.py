@@ -333,3 +333,10 @@ def test_keywords_with_noise_singletons_name_each_noise_document(data):
 def test_truth_breakdown_with_noise_as_a_cluster(data):
     got = data[0].truth_breakdown("shop", "v_vector_", "a", "truth", noise="cluster")
     assert -1 in set(got.tables["clusters"]["cluster"])
+
+
+def test_a_subclustering_with_too_many_clusters_is_refused(data):
+    with pytest.raises(InvalidInputError, match=r"n_clusters must be from 2 to .* documents of "
+                                                r"cluster 1 with 'v_vector_'.*got 500\. "
+                                                r"Nothing was stored"):
+        data[0].subcluster("shop", "v_vector_", "a", 1, KMeans(500), new_alias="s")

@@ -252,3 +252,11 @@ def test_keywords_bound_the_length_of_terms():
 def test_keywords_refuse_a_range_that_is_not_two_numbers():
     with pytest.raises(InvalidInputError, match="ngram_range must be two integers"):
         keywords(["a b"], np.array([0]), ngram_range="12")
+
+
+def test_split_refuses_a_part_name_the_alias_has():
+    labels = np.array(["a", "b", "b", "b.0"], dtype=object)
+    with pytest.raises(InvalidInputError, match=re.escape(
+            "would name a part 'b.0', a label the alias has")):
+        split(labels, np.array([1, 2]), "b", np.array([0, 1]), sub_noise=None,
+              noise_label=None)
