@@ -68,7 +68,8 @@ def truth_tables(pairs: pd.DataFrame, *, top: int = 3, min_share: float = 0.05
         ``clusters``: cluster, size, purity (share of its top class), top_classes
         ("class (share)" text), classes (classes of at least ``min_share``), effective_classes
         (exp of the entropy). ``classes``: class, size, clusters (of at least ``min_share`` of
-        the class), main_cluster, main_share. ``merge``: pairs of clusters that share a
+        the class), main_cluster, main_share, split_across ("cluster (share)" text of its ``top``
+        clusters). ``merge``: pairs of clusters that share a
         class (cluster_a, cluster_b, class, shared: the smaller of the two counts, share of
         the smaller cluster), most shared first. ``split``: the clusters sorted by
         effective_classes, highest first, those with two or more classes only.
@@ -97,9 +98,13 @@ def truth_tables(pairs: pd.DataFrame, *, top: int = 3, min_share: float = 0.05
     crow = []
     for j, cls in enumerate(classes):
         main = int(np.argmax(counts[:, j]))
+        order = np.argsort(-counts[:, j], kind="stable")
+        across = ", ".join(f"{table.index[i]} ({by_class[i, j]:.0%})" for i in order[:top]
+                           if counts[i, j] > 0)
         crow.append({"class": cls, "size": int(class_sizes[j]),
                      "clusters": int((by_class[:, j] >= min_share).sum()),
-                     "main_cluster": table.index[main], "main_share": float(by_class[main, j])})
+                     "main_cluster": table.index[main], "main_share": float(by_class[main, j]),
+                     "split_across": across})
     class_table = pd.DataFrame(crow)
     merge = []
     k = len(table.index)

@@ -175,6 +175,7 @@ def test_truth_tables_equal_a_crosstab():
     classes = t["classes"].set_index("class")
     assert classes.loc["x", "main_cluster"] == 0
     assert classes.loc["x", "clusters"] == 2
+    assert classes.loc["x", "split_across"] == "0 (62%), 1 (38%)"
     first = t["merge"].iloc[0]
     assert (first["cluster_a"], first["cluster_b"], first["class"]) == (0, 1, "x")
     assert list(t["split"]["cluster"]) == [1, 0]
