@@ -43,6 +43,8 @@ from .jobs import FINISHED, Job, Jobs, incident
 
 ARROW = "application/vnd.apache.arrow.stream"
 MAX_BODY_MB = 1024
+MAX_ROWS = 1_000_000  # rows of one Arrow upload: ~1 s and ~100 MB of the server's to store
+MAX_ARROW_MB = 1024  # an Arrow upload's bytes once decompressed
 MAX_WAIT_S = 30.0
 
 
@@ -51,6 +53,8 @@ class Settings(BaseModel):
 
     data_dir: str
     max_body_mb: float = MAX_BODY_MB
+    max_rows: int = MAX_ROWS
+    max_arrow_mb: float = MAX_ARROW_MB
     workers: int = 2
     blas_threads: int | None = None
     session_hours: float = 12.0
@@ -200,7 +204,7 @@ class ModelBody(_Body):
 
     def spec(self):
         from ..clustering import ModelSpec
-        return ModelSpec(self.cls, codec.decode(self.params))
+        return ModelSpec(self.cls, codec.decode_request(self.params, "model.params"))
 
 
 class FitRequest(_Body):
@@ -403,7 +407,7 @@ async def write_documents(
     """Write documents sent as one Arrow IPC stream, all or nothing: "insert" replaces whole
     documents, "upsert" merges fields."""
     body = await _read_body(request)
-    table = await run_in_threadpool(_from_ipc, body)
+    table = await run_in_threadpool(_from_ipc, body, request.app.state.server.settings)
     return await run_in_threadpool(api.write_documents, dataset, table, mode=mode,
                                    vector_fields=tuple(vector_fields or ()))
 
@@ -561,7 +565,7 @@ def sweep_grid(dataset: str, body: SweepGridRequest, who: Who, api: ProjectAPI,
                jobs: JobsDep) -> JSONResponse:
     """Queue one fit per combination of a parameter grid, and the metrics of each."""
     spec = body.model.spec().require_allowed(api.models)
-    grid = codec.decode(body.param_grid)
+    grid = codec.decode_request(body.param_grid, "param_grid")
     args = body.model_dump(exclude={"vector_field", "model", "param_grid",
                                     "ground_truth_field", "overwrite", "random_state"})
     if body.random_state is not None:
@@ -664,12 +668,12 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _from_ipc(body: bytes) -> pa.Table:
-    try:
-        return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
-    except (pa.ArrowException, OSError) as exc:
-        raise InvalidInputError(f"The request body is not an Arrow IPC stream of documents "
-                                f"({exc}); send {ARROW}.") from None
+def _from_ipc(body: bytes, settings: Settings) -> pa.Table:
+    """The documents of an Arrow upload, read under the server's caps and checked in full
+    (:func:`clustermetrics.arrowcheck.read_stream`) before anything else touches them."""
+    from ..arrowcheck import Limits, read_stream
+    return read_stream(body, Limits(max_rows=settings.max_rows,
+                                    max_bytes=int(settings.max_arrow_mb * 2**20)))
 
 
 def _ipc_chunks(table: pa.Table) -> Iterator[bytes]:
