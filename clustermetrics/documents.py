@@ -10,6 +10,7 @@ names the field and the first offending ``_id`` values, before anything is writt
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import os
 import queue
@@ -599,7 +600,11 @@ def _to_vector(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, dim: int |
         col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         col = _parse_text_vectors(col, name, ids)  # "[1.0, 2.0]": a CSV file's vectors
+    if pa.types.is_null(col.type):  # no document has it (an export of a field none held yet)
+        col = pa.nulls(len(col), pa.list_(pa.float32(), dim) if dim else pa.list_(pa.float32()))
     t = col.type
+    if dim is None and pa.types.is_fixed_size_list(t):  # its type says its dimension
+        dim = t.list_size
     if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
         first = _first_ids(ids, col.is_valid())
         raise SchemaError(
@@ -708,3 +713,57 @@ def _has_null_item(col):
 def _first_ids(ids: pa.ChunkedArray, mask) -> str:
     picked = pc.filter(ids, mask).to_pylist()[:5]
     return ", ".join(repr(v) for v in picked) or "n/a"
+
+
+def label_array(labels, ids) -> pa.Array:
+    """Cluster labels (one per id) as one Arrow array: integers, or strings; None and NaN
+    leave a document unlabelled, and floats that are whole numbers are integers (others
+    become strings, as before). Labels that mix integers and strings, infinite labels and
+    integers beyond 64 bits are refused, naming an ``_id`` of each kind and what to do."""
+    values = np.asarray(labels).tolist() if isinstance(labels, np.ndarray) else list(labels)
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    ids = list(ids)
+
+    def at(i: int) -> str:
+        return f"_id {str(ids[i]) if i < len(ids) else i!r}"
+
+    first: dict[str, int] = {}
+    for i, v in enumerate(values):
+        kind = ("number" if isinstance(v, int | float) and not isinstance(v, bool)
+                else "string" if isinstance(v, str) else None)
+        if kind is not None:
+            first.setdefault(kind, i)
+        if isinstance(v, float) and math.isinf(v):
+            raise InvalidInputError(f"The label of {at(i)} is {v!r}; labels are integers or "
+                                    "strings (None or NaN leaves a document unlabelled). No "
+                                    "labels were written.")
+        if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+            raise InvalidInputError(f"The label of {at(i)} ({v}) is beyond 64-bit integers; "
+                                    "use smaller integers or strings. No labels were written.")
+    if len(first) == 2:
+        n, t = first["number"], first["string"]
+        raise InvalidInputError(
+            f"Labels mix numbers and strings ({at(n)}: {values[n]!r}; {at(t)}: "
+            f"{values[t]!r}); give every label one kind: strings throughout (noise as "
+            "'-1' or 'noise', with noise_label='-1' or 'noise'), or integers throughout. No "
+            "labels were written.")
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, OverflowError, TypeError) as exc:
+        raise InvalidInputError(f"The labels could not be read ({_arrow_text(exc)}); give "
+                                "integers or strings. No labels were written.") from None
+    if pa.types.is_floating(array.type):
+        finite = array.to_numpy(zero_copy_only=False)
+        finite = finite[~np.isnan(finite)]
+        if not np.all(finite == np.round(finite)):
+            return array.cast(pa.string())
+        try:  # whole numbers: exact as integers, unless beyond 64 bits
+            return pc.cast(array, pa.int64())
+        except pa.ArrowInvalid:
+            raise InvalidInputError(
+                "Some labels are whole numbers beyond 64-bit integers; use smaller integers "
+                "or strings. No labels were written.") from None
+    if not (pa.types.is_integer(array.type) or pa.types.is_string(array.type)
+            or pa.types.is_null(array.type)):
+        return array.cast(pa.string())
+    return array

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import math
 import threading
 import warnings
 from collections.abc import Collection, Iterable, Sequence
@@ -361,6 +362,7 @@ class LocalAPI(API):
     def metrics(self, dataset: str, vector_field: str, cluster_alias: str,
                 ground_truth_field: str | None = None, *, progress: Progress | None = None,
                 **options: Any) -> ClusterMetrics:
+        check_option_values(options)
         return self._alias_metrics(dataset, vector_field, cluster_alias, ground_truth_field,
                                    progress=progress, **options)[0]
 
@@ -434,12 +436,8 @@ class LocalAPI(API):
                     projection: str = "pca", random_state: int = 0,
                     progress: Progress | None = None, **options: Any) -> ReportData:
         from ..report.html import Projection
-        from ..report.projection import check_method, project
-        check_method(projection)
-        if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) \
-                or max_points < 1:
-            raise InvalidInputError(f"max_points must be a positive integer; got "
-                                    f"{max_points!r}.")
+        from ..report.projection import project
+        check_report_options(projection, max_points)
         metric = resolve_metric(options.pop("metric", "euclidean"))
         hover_fields = list(hover_fields)
         for f in hover_fields:
@@ -654,9 +652,7 @@ class LocalAPI(API):
         """Every k an integer from 2 to the number of documents with the vector less one:
         scikit-learn's rule for the metrics (2 <= k <= n - 1), applied to every clustering so
         that no alias is made that the metrics refuse. ``for_metrics`` is kept for callers."""
-        bad_type = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer))]
-        if bad_type:
-            raise InvalidInputError(f"k must be an integer; got {bad_type[0]!r}.")
+        check_k_values(ks)
         _, n = self.store.field_count(dataset, vector_field)
         most = n - 1
         bad = [int(k) for k in ks if not 2 <= k <= most]
@@ -792,14 +788,45 @@ def _silent(stage: str, done: int, total: int | None) -> None:
     pass
 
 
-def _check_options(options: dict) -> None:
-    """The metric options that can be checked without data, before any work."""
+def check_option_values(options: dict) -> None:
+    """The metric options' values that can be checked without data or an alias's recorded
+    noise label: an embedded call checks them first, and a server checks a request's with
+    this same function, so both refuse a value in the same words."""
     resolve_metric(options.get("metric", "euclidean"))
-    check_noise_policy(options.get("noise"), options.get("noise_label"))
+    if options.get("noise") is not None:  # the policy's name (whether it needs a label: later)
+        check_noise_policy(options["noise"], "any")
     size = options.get("sample_size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
                              or size < 1):
         raise InvalidInputError(f"sample_size must be a positive integer; got {size!r}.")
+    memory = options.get("working_memory")
+    if memory is not None and (isinstance(memory, bool) or not isinstance(
+            memory, (int, float, np.integer, np.floating)) or not 0 < memory < math.inf):
+        raise InvalidInputError(f"working_memory must be a positive number of MiB; got "
+                                f"{memory!r}.")
+
+
+def check_k_values(ks: Iterable) -> None:
+    """Every k an integer (its range needs the data: see ``LocalAPI._check_ks``)."""
+    bad_type = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer))]
+    if bad_type:
+        raise InvalidInputError(f"k must be an integer; got {bad_type[0]!r}.")
+
+
+def check_report_options(projection: Any, max_points: Any) -> None:
+    """A report's projection and number of points."""
+    from ..report.projection import check_method
+    check_method(projection)
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) \
+            or max_points < 1:
+        raise InvalidInputError(f"max_points must be a positive integer; got "
+                                f"{max_points!r}.")
+
+
+def _check_options(options: dict) -> None:
+    """The metric options that can be checked without data, before any work."""
+    check_option_values(options)
+    check_noise_policy(options.get("noise"), options.get("noise_label"))
 
 
 def _check_finite(batch: Batch, vector_field: str) -> None:

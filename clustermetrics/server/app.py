@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -117,8 +117,39 @@ class Server:
 
 # -- request and response bodies (the OpenAPI schema is generated from these) -----------------
 
+MAX_JSON_DEPTH = 32  # lists and objects inside a request body
+
+
 class _Body(BaseModel):
+    """A JSON request body. Its values are plain JSON: a NaN or infinity (which Python's
+    parser lets through) or nesting deeper than 32 levels is refused, naming the field. Values
+    that an operation checks itself are typed ``Any`` here, so that a remote call is refused
+    by the same check, in the same words, as an embedded one."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_json(cls, data: Any) -> Any:
+        _check_json(data, "", 0)
+        return data
+
+
+def _check_json(value: Any, where: str, depth: int) -> None:
+    import math
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(
+            f"Malformed request: field {where or 'body'!r} is {value!r}, which is not a JSON "
+            "number; send a finite number (a parameter's NaN or infinity travels as the "
+            "codec writes it: {\"__type__\": \"float\", \"value\": \"nan\"}).")
+    if isinstance(value, dict | list):
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidInputError(f"Malformed request: field {where or 'body'!r} nests lists "
+                                    f"or objects deeper than {MAX_JSON_DEPTH} levels; send a "
+                                    "flatter value.")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            _check_json(item, f"{where}.{key}" if where else str(key), depth + 1)
 
 
 Label = int | float | str | bool | None
@@ -127,19 +158,34 @@ Label = int | float | str | bool | None
 class MetricOptions(_Body):
     """Options of the metrics, as :func:`clustermetrics.evaluate` takes them."""
 
-    metric: str = Field("euclidean", description="euclidean, cosine, sqeuclidean, manhattan...")
-    sample_size: StrictInt | None = Field(None, description="Score a stratified sample.")
+    metric: Any = Field("euclidean", description="euclidean, cosine, sqeuclidean, manhattan...")
+    sample_size: Any = Field(None, description="Score a stratified sample (an integer >= 1).")
     noise_label: Label = Field(None, description="The label that marks noise, e.g. -1.")
-    noise: Literal["exclude", "cluster", "singletons"] | None = None
-    working_memory: float | None = Field(None, gt=0, description="MiB for distance blocks.")
+    noise: Any = Field(None, description="How noise counts: exclude, cluster or singletons",
+                       json_schema_extra={"enum": ["exclude", "cluster", "singletons", None]})
+    working_memory: Any = Field(None, description="MiB for distance blocks (a number > 0).")
+
+    @model_validator(mode="after")
+    def _options(self) -> MetricOptions:
+        from ..api.local import check_option_values
+        check_option_values({"metric": self.metric, "sample_size": self.sample_size,
+                             "noise": self.noise, "working_memory": self.working_memory})
+        return self
 
 
 class KMeansRequest(_Body):
     vector_field: str
-    k: StrictInt = Field(description="The number of clusters, from 2 to the documents' count")
+    k: Any = Field(description="The number of clusters, an integer from 2 to the documents' "
+                               "count less one")
     alias: str | None = None
     random_state: int = 0
     minibatch: bool | None = None
+
+    @model_validator(mode="after")
+    def _k(self) -> KMeansRequest:
+        from ..api.local import check_k_values
+        check_k_values([self.k])
+        return self
 
 
 class MetricsRequest(MetricOptions):
@@ -154,9 +200,15 @@ class ReportRequest(MetricOptions):
     cluster_alias: str
     ground_truth_field: str | None = None
     hover_fields: list[str] = []
-    max_points: int = Field(3000, ge=1)
-    projection: str = Field("pca", description="pca or tsne")
+    max_points: Any = Field(3000, description="Points drawn (an integer >= 1)")
+    projection: Any = Field("pca", description="pca or tsne")
     random_state: int = 0
+
+    @model_validator(mode="after")
+    def _report(self) -> ReportRequest:
+        from ..api.local import check_report_options
+        check_report_options(self.projection, self.max_points)
+        return self
 
 
 class CompareRequest(MetricOptions):
@@ -168,11 +220,17 @@ class CompareRequest(MetricOptions):
 
 class SweepRequest(MetricOptions):
     vector_field: str
-    ks: list[StrictInt]
+    ks: list[Any] = Field(description="The k of each run (integers)")
     ground_truth_field: str | None = None
     random_state: int = 0
     overwrite: bool = Field(False, description="Replace kmeans_{k} aliases a sweep did not "
                                                "make")
+
+    @model_validator(mode="after")
+    def _ks(self) -> SweepRequest:
+        from ..api.local import check_k_values
+        check_k_values(self.ks)
+        return self
 
 
 class IdsRequest(_Body):
@@ -507,13 +565,19 @@ def centroids(dataset: str, vector_field: str, cluster_alias: str, api: ProjectA
 
 def _json_value(text: str | None, name: str) -> Any:
     import json
+    import math
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except ValueError:
-        raise InvalidInputError(f"Malformed request: field {name!r} (query) must be JSON "
-                                f"(-1, \"noise\"); got {text!r}.") from None
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    else:
+        if value is None or isinstance(value, bool | int | str) or (
+                isinstance(value, float) and math.isfinite(value)):
+            return value
+    raise InvalidInputError(f"Malformed request: field {name!r} (query) must be a JSON number "
+                            f"or string (-1, \"noise\"); got {text[:40]!r}.")
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -760,6 +824,24 @@ async def _drain(receive, limit: int) -> None:
 
 # -- errors ---------------------------------------------------------------------------------
 
+def _validation_error(exc: RequestValidationError) -> ClusterMetricsError:
+    """The error a malformed request answers: the project's own error where a check of ours
+    refused a value (the same words an embedded call gives), else each field's problem."""
+    errors = exc.errors()
+    for e in errors:
+        ours = (e.get("ctx") or {}).get("error")
+        if isinstance(ours, ClusterMetricsError):
+            return ours
+    parts = []
+    for e in errors[:5]:
+        loc = [str(p) for p in e.get("loc", ())]
+        where = loc[0] if loc else "request"
+        name = ".".join(loc[1:]) or where
+        parts.append(f"field {name!r} ({where}): {e.get('msg', 'invalid')}")
+    more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
+    return InvalidInputError("Malformed request: " + "; ".join(parts) + more + ".")
+
+
 def _handlers(app: FastAPI) -> None:
     def answer(exc: ClusterMetricsError, status: int | None = None, **extra) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
@@ -772,25 +854,26 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> Response:
-        from fastapi.encoders import jsonable_encoder
-        errors = exc.errors()
-        parts = []
-        for e in errors[:5]:
-            loc = [str(p) for p in e.get("loc", ())]
-            where = loc[0] if loc else "request"
-            name = ".".join(loc[1:]) or where
-            parts.append(f"field {name!r} ({where}): {e.get('msg', 'invalid')}")
-        more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
-        error = InvalidInputError("Malformed request: " + "; ".join(parts) + more + ".")
+        error = _validation_error(exc)
         if not request.url.path.startswith("/v1/"):  # a web page's address: a page
             from .web import error_page
             return error_page(request, error)
-        return answer(error, detail=jsonable_encoder(errors))
+        # the request's own values stay out of the answer: they may not even be JSON (NaN)
+        detail = [{"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+                   "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        return answer(error, detail=detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc, _TooLarge):
             return answer(exc.error)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words for a body json.loads gave up on (a RecursionError, a number of
+            # over 4,300 digits): malformed input like any other
+            return answer(InvalidInputError(
+                "Malformed request: the body could not be read as JSON (nested too deeply, or "
+                "a number too long); send a JSON object of the route's fields."))
         if exc.status_code == 404:
             error = restore_error("not_found", f"No route {request.method} "
                                   f"{request.url.path} (see /docs for this server's routes).")
