@@ -83,7 +83,7 @@ _HINTS: list[tuple[str, str]] = [  # (what pa.types.is_X names, what to do)
 
 
 def _hint(t: pa.DataType) -> str:
-    if isinstance(t, pa.ExtensionType):
+    if isinstance(t, pa.BaseExtensionType):
         return "send its storage type instead"
     for name, hint in _HINTS:
         check = getattr(pa.types, f"is_{name}", None)
@@ -100,7 +100,7 @@ def _check_type(t: pa.DataType, name: str, depth: int) -> None:
 
     if depth > MAX_DEPTH:
         raise refuse(f"nests lists and structs deeper than {MAX_DEPTH} levels; flatten it")
-    if isinstance(t, pa.ExtensionType) or not (
+    if isinstance(t, pa.BaseExtensionType) or not (
             _scalar(t) or pa.types.is_null(t) or pa.types.is_list(t)
             or pa.types.is_fixed_size_list(t) or pa.types.is_struct(t)):
         raise refuse(f"the store does not hold: {_hint(t)}")
