@@ -34,6 +34,8 @@ MAX_NAME = 1024  # characters of a column name
 MAX_FIELDS = 4096  # columns, nested fields included
 # the arrays Arrow keeps per upload (batches x columns): each costs memory whatever its rows
 MAX_ARRAYS = 1_000_000
+# a schema's metadata: 4,096 fields of long names fit in a few MiB; Arrow parses it whole
+MAX_SCHEMA_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -173,8 +175,8 @@ Nothing was written.
         _check_type(f.type, f.name, 1)
         fields += _count_fields(f.type)
     if fields > MAX_FIELDS:
-        raise SchemaError(f"The documents have {fields:,} fields; the store holds at most "
-                          f"{MAX_FIELDS:,} per dataset. Nothing was written.")
+        raise SchemaError(f"The documents have {fields:,} fields; at most {MAX_FIELDS:,} are "
+                          "written at once. Nothing was written.")
 
 
 # -- plain forms, on the caller's side ------------------------------------------------------
@@ -242,13 +244,16 @@ class _Flat:
         at = self._field(index)
         return None if at is None else _Flat(self.buf, at + _unpack(self.buf, "<I", at))
 
-    def structs(self, index: int, fmt: str) -> list[tuple]:
-        """A vector of structs of ``fmt`` (e.g. two int64)."""
+    def structs(self, index: int, fmt: str, most: int) -> list[tuple]:
+        """A vector of structs of ``fmt`` (e.g. two int64), of at most ``most`` items (counted
+        before any is read)."""
         at = self._field(index)
         if at is None:
             return []
         start = at + _unpack(self.buf, "<I", at)
         count = _unpack(self.buf, "<I", start)
+        if count > most:
+            raise _malformed("a record batch whose arrays do not match the schema")
         size = struct.calcsize(fmt)
         if start + 4 + count * size > len(self.buf):
             raise _malformed("a vector runs past its metadata")
@@ -277,9 +282,10 @@ class _BatchInfo:
     compressed: bool
 
 
-def _batch_info(metadata: bytes) -> _BatchInfo:
+def _batch_info(metadata: bytes, arrays: int) -> _BatchInfo:
     """The few fields of a RecordBatch message's flatbuffer that tell its cost: rows, the
-    arrays' lengths, the body's buffers and whether they are compressed."""
+    arrays' lengths, the body's buffers and whether they are compressed. ``arrays``: the
+    arrays the schema makes (each has at most 3 buffers)."""
     message = _Flat(metadata, _unpack(metadata, "<I", 0))
     if message.scalar(1, "<B") != _RECORD_BATCH:
         raise _malformed("a message that is not a record batch")
@@ -287,8 +293,8 @@ def _batch_info(metadata: bytes) -> _BatchInfo:
     if batch is None:
         raise _malformed("a record batch without its header")
     rows = batch.scalar(0, "<q")
-    nodes = batch.structs(1, "<qq")
-    buffers = batch.structs(2, "<qq")
+    nodes = batch.structs(1, "<qq", arrays)
+    buffers = batch.structs(2, "<qq", 3 * arrays)
     return _BatchInfo(rows, [(n[0], n[1]) for n in nodes], [(b[0], b[1]) for b in buffers],
                       batch.table(3) is not None)
 
@@ -349,6 +355,9 @@ def read_stream(data: bytes | pa.Buffer, limits: Limits) -> pa.Table:
         raise _malformed(_text(exc)) from None
     if first.type != "schema":
         raise _malformed(f"its first message is a {first.type}, not the schema")
+    if first.metadata.size > MAX_SCHEMA_BYTES:
+        raise TooLargeError(f"The upload's schema takes {first.metadata.size / 2**20:,.0f} MiB; "
+                            f"at most {MAX_SCHEMA_BYTES // 2**20} MiB (4,096 fields) are read.")
     try:
         schema = pa.ipc.read_schema(first)
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -375,7 +384,7 @@ def _batches(reader, schema: pa.Schema, nulls: list[bool],
         if message.type != "record batch":
             raise _malformed(f"a {message.type} message after the schema (dictionaries are "
                              "not accepted)")
-        info = _batch_info(message.metadata.to_pybytes())
+        info = _batch_info(message.metadata.to_pybytes(), len(nulls))
         if info.rows < 0 or len(info.nodes) != len(nulls) or any(
                 length < 0 or nc < 0 for length, nc in info.nodes):
             raise _malformed("a record batch whose arrays do not match the schema")

@@ -177,6 +177,12 @@ def test_bad_column_names_are_refused_naming_them(server, names, pattern):
     _refused(server, _upload(server, _ipc(table)), 422, "schema", pattern)
 
 
+def test_thousands_of_columns_are_refused(server):
+    table = pa.table({f"c{i}": pa.array([1], pa.int8()) for i in range(5000)})
+    _refused(server, _upload(server, _ipc(table)), 422, "schema",
+             r"The documents have 5,000 fields; at most 4,096 are written at once")
+
+
 def test_a_stream_without_columns_is_refused(server):
     _refused(server, _upload(server, _ipc(pa.table({}))), 422, "schema",
              r"The documents have no columns")
