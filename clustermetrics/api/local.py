@@ -246,6 +246,7 @@ class LocalAPI(API):
                 random_state: int = 0, minibatch: bool | None = None,
                 progress: Progress | None = None, made_by: str | None = None
                 ) -> dict[str, Any]:
+        check_random_state(random_state)
         source = self._vectors(dataset, vector_field)
         self._check_ks(dataset, vector_field, [k], for_metrics=False)
         spec = clustering.kmeans_spec(k, source.n_rows, random_state=random_state,
@@ -437,7 +438,7 @@ class LocalAPI(API):
                     progress: Progress | None = None, **options: Any) -> ReportData:
         from ..report.html import Projection
         from ..report.projection import project
-        check_report_options(projection, max_points)
+        check_report_options(projection, max_points, random_state)
         metric = resolve_metric(options.pop("metric", "euclidean"))
         hover_fields = list(hover_fields)
         for f in hover_fields:
@@ -514,6 +515,7 @@ class LocalAPI(API):
             if ground_truth_field:
                 self._field(dataset, ground_truth_field)
             _check_options(options)
+            check_random_state(random_state)
             self._check_ks(dataset, vector_field, ks, for_metrics=True)
             if not overwrite:
                 self._check_sweep_aliases(dataset, vector_field, ks, random_state)
@@ -799,11 +801,24 @@ def check_option_values(options: dict) -> None:
     if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
                              or size < 1):
         raise InvalidInputError(f"sample_size must be a positive integer; got {size!r}.")
+    if options.get("random_state") is not None:
+        check_random_state(options["random_state"])
     memory = options.get("working_memory")
     if memory is not None and (isinstance(memory, bool) or not isinstance(
             memory, (int, float, np.integer, np.floating)) or not 0 < memory < math.inf):
         raise InvalidInputError(f"working_memory must be a positive number of MiB; got "
                                 f"{memory!r}.")
+
+
+def check_random_state(seed: Any) -> None:
+    """A seed: None or an integer from 0 to 2**32 - 1 (numpy's and scikit-learn's range), or
+    (embedded) a numpy random generator."""
+    if isinstance(seed, (np.random.RandomState, np.random.Generator)):
+        return
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2**32):
+        raise InvalidInputError(f"random_state must be an integer from 0 to 4294967295, or "
+                                f"None; got {seed!r}.")
 
 
 def check_k_values(ks: Iterable) -> None:
@@ -813,10 +828,11 @@ def check_k_values(ks: Iterable) -> None:
         raise InvalidInputError(f"k must be an integer; got {bad_type[0]!r}.")
 
 
-def check_report_options(projection: Any, max_points: Any) -> None:
-    """A report's projection and number of points."""
+def check_report_options(projection: Any, max_points: Any, random_state: Any = None) -> None:
+    """A report's projection, number of points and seed."""
     from ..report.projection import check_method
     check_method(projection)
+    check_random_state(random_state)
     if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) \
             or max_points < 1:
         raise InvalidInputError(f"max_points must be a positive integer; got "

@@ -169,7 +169,8 @@ class MetricOptions(_Body):
     def _options(self) -> MetricOptions:
         from ..api.local import check_option_values
         check_option_values({"metric": self.metric, "sample_size": self.sample_size,
-                             "noise": self.noise, "working_memory": self.working_memory})
+                             "noise": self.noise, "working_memory": self.working_memory,
+                             "random_state": getattr(self, "random_state", None)})
         return self
 
 
@@ -178,13 +179,14 @@ class KMeansRequest(_Body):
     k: Any = Field(description="The number of clusters, an integer from 2 to the documents' "
                                "count less one")
     alias: str | None = None
-    random_state: int = 0
+    random_state: Any = Field(0, description="An integer seed")
     minibatch: bool | None = None
 
     @model_validator(mode="after")
     def _k(self) -> KMeansRequest:
-        from ..api.local import check_k_values
+        from ..api.local import check_k_values, check_random_state
         check_k_values([self.k])
+        check_random_state(self.random_state)
         return self
 
 
@@ -192,7 +194,7 @@ class MetricsRequest(MetricOptions):
     vector_field: str
     cluster_alias: str
     ground_truth_field: str | None = None
-    random_state: int | None = None
+    random_state: Any = Field(None, description="An integer seed, or null")
 
 
 class ReportRequest(MetricOptions):
@@ -202,12 +204,12 @@ class ReportRequest(MetricOptions):
     hover_fields: list[str] = []
     max_points: Any = Field(3000, description="Points drawn (an integer >= 1)")
     projection: Any = Field("pca", description="pca or tsne")
-    random_state: int = 0
+    random_state: Any = Field(0, description="An integer seed")
 
     @model_validator(mode="after")
     def _report(self) -> ReportRequest:
         from ..api.local import check_report_options
-        check_report_options(self.projection, self.max_points)
+        check_report_options(self.projection, self.max_points, self.random_state)
         return self
 
 
@@ -215,14 +217,14 @@ class CompareRequest(MetricOptions):
     vector_field: str
     aliases: list[str]
     ground_truth_field: str | None = None
-    random_state: int | None = None
+    random_state: Any = Field(None, description="An integer seed, or null")
 
 
 class SweepRequest(MetricOptions):
     vector_field: str
     ks: list[Any] = Field(description="The k of each run (integers)")
     ground_truth_field: str | None = None
-    random_state: int = 0
+    random_state: Any = Field(0, description="An integer seed")
     overwrite: bool = Field(False, description="Replace kmeans_{k} aliases a sweep did not "
                                                "make")
 
@@ -287,7 +289,7 @@ class SweepGridRequest(MetricOptions):
     param_grid: Any = Field(description="{param: [values]} or a list of such (codec encoding)")
     ground_truth_field: str | None = None
     overwrite: bool = False
-    random_state: int | None = None
+    random_state: Any = Field(None, description="An integer seed, or null")
 
 
 class JobView(BaseModel):

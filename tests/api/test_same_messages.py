@@ -41,6 +41,12 @@ CASES = {
     "k bool": lambda t: t.kmeans("d", "v_vector_", True),
     "k too large": lambda t: t.kmeans("d", "v_vector_", 40),
     "ks with text": lambda t: t.sweep("d", "v_vector_", [2, "x"]),
+    "seed text in kmeans": lambda t: t.kmeans("d", "v_vector_", 3, random_state="x"),
+    "seed text in metrics": lambda t: t.metrics("d", "v_vector_", "kmeans_3", sample_size=10,
+                                                random_state="x"),
+    "seed negative in sweep": lambda t: t.sweep("d", "v_vector_", [2], random_state=-1),
+    "seed huge in compare": lambda t: t.compare("d", "v_vector_", ["kmeans_3"],
+                                                random_state=2**40),
     "labels mixed": lambda t: t.set_cluster_labels(
         "d", "v_vector_", "mixed", {"d0": "a", "d1": -1}, noise_label=-1),
 }
@@ -61,7 +67,9 @@ def test_the_same_mistake_reads_the_same_embedded_and_remote(pair, case):
 @pytest.mark.parametrize("options, words", [
     ({"max_points": 0}, "max_points must be a positive integer; got 0."),
     ({"projection": "umap"}, "projection='umap' is not one of pca, tsne."),
-], ids=["max_points", "projection"])
+    ({"random_state": "x"}, "random_state must be an integer from 0 to 4294967295, or None; "
+                            "got 'x'."),
+], ids=["max_points", "projection", "random_state"])
 def test_report_options_read_the_same_embedded_and_remote(pair, options, words):
     for c in pair:
         with pytest.raises(errors.InvalidInputError) as caught:
