@@ -117,7 +117,7 @@ class Pieces:
         """Whole top-level columns of the Parquet file, flattened, with the ``_id`` column."""
         assert self.parquet is not None and self.path is not None  # a Parquet input only
         try:
-            table = flatten(self.parquet.read(columns=names))
+            table = flatten(plain(self.parquet.read(columns=names)))
         except (pa.ArrowException, OSError) as exc:
             raise _unreadable_parquet(self.path, exc) from None
         ids = self.ids if self.ids is not None else pa.nulls(table.num_rows, pa.string())
