@@ -13,6 +13,7 @@ error's HTTP status, so the remote client raises the same class with the same me
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -136,7 +137,6 @@ class _Body(BaseModel):
 
 
 def _check_json(value: Any, where: str, depth: int) -> None:
-    import math
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInputError(
             f"Malformed request: field {where or 'body'!r} is {value!r}, which is not a JSON "
@@ -567,7 +567,6 @@ def centroids(dataset: str, vector_field: str, cluster_alias: str, api: ProjectA
 
 def _json_value(text: str | None, name: str) -> Any:
     import json
-    import math
     if text is None:
         return None
     try:
