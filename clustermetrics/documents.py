@@ -10,11 +10,11 @@ names the field and the first offending ``_id`` values, before anything is writt
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import os
 import queue
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrowcheck import check_schema, plain
 from .errors import InvalidInputError, SchemaError
 from .names import is_vector_name
 
@@ -31,10 +32,15 @@ if TYPE_CHECKING:
 
 def read_any(data, *, ids=None, vector_field: str | None = None,
              vector_fields: Iterable[str] = ()) -> pa.Table:
-    """An Arrow table from any accepted input (see the module docstring). Vector fields
-    (``vector_fields`` declares more) of Python documents or DataFrames are stacked by numpy
-    when they hold equal-length numeric vectors: several times faster than one by one."""
-    vector_fields = set(vector_fields)
+    """An Arrow table from any accepted input (see the module docstring), in plain types
+    (:func:`~clustermetrics.arrowcheck.plain`: a categorical column decoded, large strings and
+    lists made plain). Vector fields (``vector_fields`` declares more) of Python documents or
+    DataFrames are stacked by numpy when they hold equal-length numeric vectors: several times
+    faster than one by one."""
+    return plain(_read_any(data, ids, vector_field, set(vector_fields)))
+
+
+def _read_any(data, ids, vector_field: str | None, vector_fields: set[str]) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -46,8 +52,13 @@ def read_any(data, *, ids=None, vector_field: str | None = None,
     if isinstance(data, pd.DataFrame):
         if "_id" not in data.columns and data.index.name == "_id":
             data = data.reset_index()
-        return pa.table({str(name): _column(data[name], is_vector_name(str(name), vector_fields))
-                         for name in data.columns})
+        names = [str(name) for name in data.columns]
+        twice = _repeated(names)
+        if twice is not None:
+            raise SchemaError(f"Column name {twice!r} appears more than once in the DataFrame; "
+                              "give each field one column. Nothing was written.")
+        return pa.table({name: _column(data.iloc[:, j], is_vector_name(name, vector_fields))
+                         for j, name in enumerate(names)})
     if isinstance(data, Mapping):
         data = [data]
     if isinstance(data, (list, tuple)):
@@ -106,7 +117,7 @@ class Pieces:
         """Whole top-level columns of the Parquet file, flattened, with the ``_id`` column."""
         assert self.parquet is not None and self.path is not None  # a Parquet input only
         try:
-            table = flatten(self.parquet.read(columns=names))
+            table = flatten(plain(self.parquet.read(columns=names)))
         except (pa.ArrowException, OSError) as exc:
             raise _unreadable_parquet(self.path, exc) from None
         ids = self.ids if self.ids is not None else pa.nulls(table.num_rows, pa.string())
@@ -125,7 +136,7 @@ class Pieces:
                 raise _unreadable_parquet(path, exc) from None
             if batch is None:
                 return
-            yield pa.Table.from_batches([batch])
+            yield plain(pa.Table.from_batches([batch]))
 
 
 class Prefetch:
@@ -486,9 +497,10 @@ def normalize(table: pa.Table, *, dims: Mapping[str, int], vector_fields: Iterab
 
     ``dims`` are the known dimensions of the dataset's vector fields, ``existing`` its columns.
     """
+    check_schema(table.schema)  # plain types and names, before anything reads a column
     table = flatten(table)
-    table = _ensure_ids(table)
     _check_names(table.column_names, existing)
+    table = _ensure_ids(table)
     ids = table.column("_id")
     declared = set(vector_fields) | set(dims)
     for i, name in enumerate(table.column_names):
@@ -503,8 +515,7 @@ def normalize(table: pa.Table, *, dims: Mapping[str, int], vector_fields: Iterab
 def _ensure_ids(table: pa.Table) -> pa.Table:
     n = table.num_rows
     if "_id" not in table.column_names:
-        generated = pa.array([uuid.uuid4().hex for _ in range(n)])
-        return table.add_column(0, "_id", generated)
+        return table.add_column(0, "_id", new_ids(n))
     ids = table.column("_id")
     if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
         ids = pc.cast(ids, pa.string())
@@ -524,7 +535,42 @@ def _ensure_ids(table: pa.Table) -> pa.Table:
     return table.set_column(table.column_names.index("_id"), "_id", ids)
 
 
+# "00".."ff" as 2-byte values: a byte's two hex digits in one lookup
+_HEX_PAIRS = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), np.uint16)
+_ID_CHUNK = 1 << 22  # rows per chunk of generated ids (int32 offsets: 32 bytes a row)
+
+
+def new_ids(n: int) -> pa.ChunkedArray:
+    """``n`` random ids as ``uuid.uuid4().hex`` writes them (version 4), built as one Arrow
+    array by numpy: about 20 times faster, and a tenth of the memory, of a list of strings."""
+    chunks = []
+    for start in range(0, n, _ID_CHUNK):
+        m = min(_ID_CHUNK, n - start)
+        raw = np.frombuffer(os.urandom(16 * m), np.uint8).reshape(m, 16).copy()
+        raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # the version and variant bits of a uuid4
+        raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+        offsets = np.arange(0, 32 * m + 1, 32, dtype=np.int32)
+        chunks.append(pa.StringArray.from_buffers(m, pa.py_buffer(offsets),
+                                                  pa.py_buffer(_HEX_PAIRS[raw])))
+    return pa.chunked_array(chunks, pa.string())
+
+
+def _repeated(names: list[str]) -> str | None:
+    """The first name given twice, or None."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 def _check_names(names: list[str], existing: Iterable[str]) -> None:
+    twice = _repeated(names)
+    if twice is not None:  # e.g. a column 'a.b' beside a struct 'a' with a field 'b'
+        raise SchemaError(f"Field {twice!r} is given twice (a dotted column and a nested "
+                          "field of the same name?); give each field once. Nothing was "
+                          "written.")
     seen: dict[str, str] = {}
     for name in list(existing) + [n for n in names if n not in set(existing)]:
         if name == "" or name.startswith(".") or name.endswith(".") or ".." in name:
@@ -554,7 +600,11 @@ def _to_vector(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, dim: int |
         col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         col = _parse_text_vectors(col, name, ids)  # "[1.0, 2.0]": a CSV file's vectors
+    if pa.types.is_null(col.type):  # no document has it (an export of a field none held yet)
+        col = pa.nulls(len(col), pa.list_(pa.float32(), dim) if dim else pa.list_(pa.float32()))
     t = col.type
+    if dim is None and pa.types.is_fixed_size_list(t):  # its type says its dimension
+        dim = t.list_size
     if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
         first = _first_ids(ids, col.is_valid())
         raise SchemaError(
@@ -663,3 +713,57 @@ def _has_null_item(col):
 def _first_ids(ids: pa.ChunkedArray, mask) -> str:
     picked = pc.filter(ids, mask).to_pylist()[:5]
     return ", ".join(repr(v) for v in picked) or "n/a"
+
+
+def label_array(labels, ids) -> pa.Array:
+    """Cluster labels (one per id) as one Arrow array: integers, or strings; None and NaN
+    leave a document unlabelled, and floats that are whole numbers are integers (others
+    become strings, as before). Labels that mix integers and strings, infinite labels and
+    integers beyond 64 bits are refused, naming an ``_id`` of each kind and what to do."""
+    values = np.asarray(labels).tolist() if isinstance(labels, np.ndarray) else list(labels)
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    ids = list(ids)
+
+    def at(i: int) -> str:
+        return f"_id {str(ids[i]) if i < len(ids) else i!r}"
+
+    first: dict[str, int] = {}
+    for i, v in enumerate(values):
+        kind = ("number" if isinstance(v, int | float) and not isinstance(v, bool)
+                else "string" if isinstance(v, str) else None)
+        if kind is not None:
+            first.setdefault(kind, i)
+        if isinstance(v, float) and math.isinf(v):
+            raise InvalidInputError(f"The label of {at(i)} is {v!r}; labels are integers or "
+                                    "strings (None or NaN leaves a document unlabelled). No "
+                                    "labels were written.")
+        if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+            raise InvalidInputError(f"The label of {at(i)} ({v}) is beyond 64-bit integers; "
+                                    "use smaller integers or strings. No labels were written.")
+    if len(first) == 2:
+        n, t = first["number"], first["string"]
+        raise InvalidInputError(
+            f"Labels mix numbers and strings ({at(n)}: {values[n]!r}; {at(t)}: "
+            f"{values[t]!r}); give every label one kind: strings throughout (noise as "
+            "'-1' or 'noise', with noise_label='-1' or 'noise'), or integers throughout. No "
+            "labels were written.")
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, OverflowError, TypeError) as exc:
+        raise InvalidInputError(f"The labels could not be read ({_arrow_text(exc)}); give "
+                                "integers or strings. No labels were written.") from None
+    if pa.types.is_floating(array.type):
+        finite = array.to_numpy(zero_copy_only=False)
+        finite = finite[~np.isnan(finite)]
+        if not np.all(finite == np.round(finite)):
+            return array.cast(pa.string())
+        try:  # whole numbers: exact as integers, unless beyond 64 bits
+            return pc.cast(array, pa.int64())
+        except pa.ArrowInvalid:
+            raise InvalidInputError(
+                "Some labels are whole numbers beyond 64-bit integers; use smaller integers "
+                "or strings. No labels were written.") from None
+    if not (pa.types.is_integer(array.type) or pa.types.is_string(array.type)
+            or pa.types.is_null(array.type)):
+        return array.cast(pa.string())
+    return array

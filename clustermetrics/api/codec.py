@@ -9,12 +9,15 @@ message (:func:`encode_error`, :func:`decode_error`). The server and the remote 
 this module, so "the same result" has one definition: equal encodings.
 
 Only the classes registered here are rebuilt; anything else is refused, so decoding data from
-the network never imports or calls arbitrary code.
+the network never imports or calls arbitrary code. What a *request* carries (a model's
+parameters, a parameter grid) is decoded by :func:`decode_request`, which takes plain values
+only: never an Arrow table, a DataFrame or a registered class.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import datetime as dt
 import decimal
@@ -174,6 +177,88 @@ def decode(data: Any) -> Any:
     obj: Any = object.__new__(cls)
     obj.__dict__.update(state)
     return obj
+
+
+# what a request value may hold of the codec's encodings: nothing that reaches native readers
+REQUEST_KINDS = ("float", "tuple", "dict", "ndarray")
+MAX_REQUEST_DEPTH = 32
+
+
+def decode_request(data: Any, where: str) -> Any:
+    """A value from a request (``where`` names it in messages, e.g. ``"model.params"``):
+    plain JSON values, and of the codec's encodings only non-finite floats, tuples, dicts with
+    non-string keys and arrays of numbers or booleans. Anything else (an Arrow table, a
+    DataFrame, a sparse matrix, bytes, a registered class), a malformed encoding or nesting
+    deeper than 32 levels is an :class:`~clustermetrics.errors.InvalidInputError` naming
+    where it is.
+
+    >>> decode_request({"n_clusters": 3, "init": "k-means++"}, "model.params")
+    {'n_clusters': 3, 'init': 'k-means++'}
+    >>> decode_request({"x": {"__type__": "arrow", "ipc": ""}}, "model.params")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    clustermetrics.errors.InvalidInputError: model.params['x'] holds an encoded 'arrow'; ...
+    """
+    return _request_value(data, where, 0)
+
+
+def _request_value(data: Any, where: str, depth: int) -> Any:
+    if depth > MAX_REQUEST_DEPTH:
+        raise InvalidInputError(f"{where} nests lists or objects deeper than "
+                                f"{MAX_REQUEST_DEPTH} levels; send a flatter value.")
+    if isinstance(data, list):
+        return [_request_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(data)]
+    if not isinstance(data, dict):
+        return data
+    kind = data.get(TYPE)
+    if kind is None:
+        return {k: _request_value(v, f"{where}[{k!r}]", depth + 1) for k, v in data.items()}
+    if kind not in REQUEST_KINDS:
+        raise InvalidInputError(
+            f"{where} holds an encoded {kind!r}; a request's values are plain JSON (numbers, "
+            "strings, booleans, null, lists, objects) or, as the codec writes them, non-finite "
+            "floats, tuples, dicts and numeric arrays.")
+    try:
+        if kind == "float":
+            value = float(data["value"]) if isinstance(data["value"], str) else None
+            if value is None or math.isfinite(value):
+                raise ValueError("not a non-finite float")
+            return value
+        if kind == "tuple":
+            return tuple(_request_value(v, f"{where}[{i}]", depth + 1)
+                         for i, v in enumerate(_list(data["items"])))
+        if kind == "dict":
+            out = {}
+            for i, pair in enumerate(_list(data["items"])):
+                key, value = _list(pair)
+                key = _hashable(_request_value(key, f"{where} key {i}", depth + 1))
+                out[key] = _request_value(value, f"{where}[{key!r}]", depth + 1)
+            return out
+        return _request_array(data)
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise InvalidInputError(f"{where} holds a malformed {kind!r} encoding; send the value "
+                                "as codec.encode writes it, or as plain JSON.") from None
+
+
+def _list(value: Any) -> list:
+    if not isinstance(value, list):
+        raise TypeError("not a list")
+    return value
+
+
+def _request_array(data: dict) -> np.ndarray:
+    """An encoded array of numbers or booleans, its size checked against its shape."""
+    dtype = np.dtype(data["dtype"]) if isinstance(data["dtype"], str) else None
+    if dtype is None or dtype.kind not in "biuf":
+        raise ValueError("not an array of numbers")
+    shape = tuple(_list(data["shape"]))
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise ValueError("a bad shape")
+    raw = base64.b64decode(data["data"], validate=True)
+    if len(raw) != math.prod(shape) * dtype.itemsize:
+        raise ValueError("the data does not fill the shape")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 def encode_error(exc: ClusterMetricsError) -> dict:

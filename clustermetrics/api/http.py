@@ -441,6 +441,8 @@ def _upload(pieces, mode: str, progress: Progress | None) -> Iterator[bytes | me
         raise InvalidInputError(f"The data could not be converted: {exc}.") from None
     if first is None:
         first = pa.table({})
+    from ..arrowcheck import check_schema
+    check_schema(first.schema)  # as the server would, before a byte is sent
     writer = pa.ipc.new_stream(pa.PythonFile(_Sink(), mode="w"), first.schema)
     yield from drain()
     piece: pa.Table | None = first

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import math
 import threading
 import warnings
 from collections.abc import Collection, Iterable, Sequence
@@ -245,6 +246,7 @@ class LocalAPI(API):
                 random_state: int = 0, minibatch: bool | None = None,
                 progress: Progress | None = None, made_by: str | None = None
                 ) -> dict[str, Any]:
+        check_random_state(random_state)
         source = self._vectors(dataset, vector_field)
         self._check_ks(dataset, vector_field, [k], for_metrics=False)
         spec = clustering.kmeans_spec(k, source.n_rows, random_state=random_state,
@@ -361,6 +363,7 @@ class LocalAPI(API):
     def metrics(self, dataset: str, vector_field: str, cluster_alias: str,
                 ground_truth_field: str | None = None, *, progress: Progress | None = None,
                 **options: Any) -> ClusterMetrics:
+        check_option_values(options)
         return self._alias_metrics(dataset, vector_field, cluster_alias, ground_truth_field,
                                    progress=progress, **options)[0]
 
@@ -437,12 +440,8 @@ class LocalAPI(API):
         from ..explore.misfits import IdsSeen, scored_table
         from ..explore.representatives import check_n
         from ..report.html import Projection
-        from ..report.projection import check_method, project
-        check_method(projection)
-        if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) \
-                or max_points < 1:
-            raise InvalidInputError(f"max_points must be a positive integer; got "
-                                    f"{max_points!r}.")
+        from ..report.projection import project
+        check_report_options(projection, max_points, random_state)
         metric = resolve_metric(options.pop("metric", "euclidean"))
         hover_fields = list(hover_fields)
         for f in hover_fields:
@@ -593,6 +592,7 @@ class LocalAPI(API):
             if ground_truth_field:
                 self._field(dataset, ground_truth_field)
             _check_options(options)
+            check_random_state(random_state)
             self._check_ks(dataset, vector_field, ks, for_metrics=True)
             if not overwrite:
                 self._check_sweep_aliases(dataset, vector_field, ks, random_state)
@@ -1054,9 +1054,7 @@ class LocalAPI(API):
         """Every k an integer from 2 to the number of documents with the vector less one:
         scikit-learn's rule for the metrics (2 <= k <= n - 1), applied to every clustering so
         that no alias is made that the metrics refuse. ``for_metrics`` is kept for callers."""
-        bad_type = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer))]
-        if bad_type:
-            raise InvalidInputError(f"k must be an integer; got {bad_type[0]!r}.")
+        check_k_values(ks)
         _, n = self.store.field_count(dataset, vector_field)
         most = n - 1
         bad = [int(k) for k in ks if not 2 <= k <= most]
@@ -1216,14 +1214,59 @@ def _groups_of(mapping: dict) -> list[list]:
     return list(groups.values())
 
 
-def _check_options(options: dict) -> None:
-    """The metric options that can be checked without data, before any work."""
+def check_option_values(options: dict) -> None:
+    """The metric options' values that can be checked without data or an alias's recorded
+    noise label: an embedded call checks them first, and a server checks a request's with
+    this same function, so both refuse a value in the same words."""
     resolve_metric(options.get("metric", "euclidean"))
-    check_noise_policy(options.get("noise"), options.get("noise_label"))
+    if options.get("noise") is not None:  # the policy's name (whether it needs a label: later)
+        check_noise_policy(options["noise"], "any")
     size = options.get("sample_size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
                              or size < 1):
         raise InvalidInputError(f"sample_size must be a positive integer; got {size!r}.")
+    if options.get("random_state") is not None:
+        check_random_state(options["random_state"])
+    memory = options.get("working_memory")
+    if memory is not None and (isinstance(memory, bool) or not isinstance(
+            memory, (int, float, np.integer, np.floating)) or not 0 < memory < math.inf):
+        raise InvalidInputError(f"working_memory must be a positive number of MiB; got "
+                                f"{memory!r}.")
+
+
+def check_random_state(seed: Any) -> None:
+    """A seed: None or an integer from 0 to 2**32 - 1 (numpy's and scikit-learn's range), or
+    (embedded) a numpy random generator."""
+    if isinstance(seed, (np.random.RandomState, np.random.Generator)):
+        return
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2**32):
+        raise InvalidInputError(f"random_state must be an integer from 0 to 4294967295, or "
+                                f"None; got {seed!r}.")
+
+
+def check_k_values(ks: Iterable) -> None:
+    """Every k an integer (its range needs the data: see ``LocalAPI._check_ks``)."""
+    bad_type = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer))]
+    if bad_type:
+        raise InvalidInputError(f"k must be an integer; got {bad_type[0]!r}.")
+
+
+def check_report_options(projection: Any, max_points: Any, random_state: Any = None) -> None:
+    """A report's projection, number of points and seed."""
+    from ..report.projection import check_method
+    check_method(projection)
+    check_random_state(random_state)
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) \
+            or max_points < 1:
+        raise InvalidInputError(f"max_points must be a positive integer; got "
+                                f"{max_points!r}.")
+
+
+def _check_options(options: dict) -> None:
+    """The metric options that can be checked without data, before any work."""
+    check_option_values(options)
+    check_noise_policy(options.get("noise"), options.get("noise_label"))
 
 
 def _check_finite(batch: Batch, vector_field: str) -> None:

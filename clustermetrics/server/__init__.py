@@ -32,14 +32,17 @@ def create_app(settings):
 
 
 def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
-          max_body_mb: float = 1024, workers: int | None = None,
+          max_body_mb: float = 1024, max_rows: int | None = None,
+          max_arrow_mb: float | None = None, workers: int | None = None,
           blas_threads: int | None = None, models: list[str] | None = None,
           log_level: str = "info") -> None:
     """Run the server until interrupted. ``workers`` jobs run at once (default: half the
     cores, between 2 and 4), each with ``blas_threads`` BLAS threads (default: the cores divided
     among the workers, at least 1); this process's BLAS pools are limited to that too. Remote
     callers may fit the known algorithms (``clustering.ALGORITHMS``) and the classes ``models``
-    names (import paths)."""
+    names (import paths). An Arrow upload holds at most ``max_rows`` rows and
+    ``max_arrow_mb`` MiB once decompressed (None: the defaults of
+    :class:`~clustermetrics.server.app.Settings`)."""
     require_server()
     import os
 
@@ -54,6 +57,10 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     threadpool_limits(limits=blas_threads)  # this process is the server: bound BLAS for all
     settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, workers=workers,
                         blas_threads=blas_threads)
+    if max_rows is not None:
+        settings.max_rows = max_rows
+    if max_arrow_mb is not None:
+        settings.max_arrow_mb = max_arrow_mb
     if models:  # served beside the known algorithms
         settings.models = sorted({*(settings.models or ()), *models})
     app = make(settings)

@@ -13,6 +13,7 @@ error's HTTP status, so the remote client raises the same class with the same me
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -43,6 +44,8 @@ from .jobs import FINISHED, Job, Jobs, incident
 
 ARROW = "application/vnd.apache.arrow.stream"
 MAX_BODY_MB = 1024
+MAX_ROWS = 1_000_000  # rows of one Arrow upload: ~1 s and ~100 MB of the server's to store
+MAX_ARROW_MB = 1024  # an Arrow upload's bytes once decompressed
 MAX_WAIT_S = 30.0
 
 
@@ -51,6 +54,8 @@ class Settings(BaseModel):
 
     data_dir: str
     max_body_mb: float = MAX_BODY_MB
+    max_rows: int = MAX_ROWS
+    max_arrow_mb: float = MAX_ARROW_MB
     workers: int = 2
     blas_threads: int | None = None
     session_hours: float = 12.0
@@ -113,8 +118,38 @@ class Server:
 
 # -- request and response bodies (the OpenAPI schema is generated from these) -----------------
 
+MAX_JSON_DEPTH = 32  # lists and objects inside a request body
+
+
 class _Body(BaseModel):
+    """A JSON request body. Its values are plain JSON: a NaN or infinity (which Python's
+    parser lets through) or nesting deeper than 32 levels is refused, naming the field. Values
+    that an operation checks itself are typed ``Any`` here, so that a remote call is refused
+    by the same check, in the same words, as an embedded one."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_json(cls, data: Any) -> Any:
+        _check_json(data, "", 0)
+        return data
+
+
+def _check_json(value: Any, where: str, depth: int) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(
+            f"Malformed request: field {where or 'body'!r} is {value!r}, which is not a JSON "
+            "number; send a finite number (a parameter's NaN or infinity travels as the "
+            "codec writes it: {\"__type__\": \"float\", \"value\": \"nan\"}).")
+    if isinstance(value, dict | list):
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidInputError(f"Malformed request: field {where or 'body'!r} nests lists "
+                                    f"or objects deeper than {MAX_JSON_DEPTH} levels; send a "
+                                    "flatter value.")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            _check_json(item, f"{where}.{key}" if where else str(key), depth + 1)
 
 
 Label = int | float | str | bool | None
@@ -123,26 +158,43 @@ Label = int | float | str | bool | None
 class MetricOptions(_Body):
     """Options of the metrics, as :func:`clustermetrics.evaluate` takes them."""
 
-    metric: str = Field("euclidean", description="euclidean, cosine, sqeuclidean, manhattan...")
-    sample_size: StrictInt | None = Field(None, description="Score a stratified sample.")
+    metric: Any = Field("euclidean", description="euclidean, cosine, sqeuclidean, manhattan...")
+    sample_size: Any = Field(None, description="Score a stratified sample (an integer >= 1).")
     noise_label: Label = Field(None, description="The label that marks noise, e.g. -1.")
-    noise: Literal["exclude", "cluster", "singletons"] | None = None
-    working_memory: float | None = Field(None, gt=0, description="MiB for distance blocks.")
+    noise: Any = Field(None, description="How noise counts: exclude, cluster or singletons",
+                       json_schema_extra={"enum": ["exclude", "cluster", "singletons", None]})
+    working_memory: Any = Field(None, description="MiB for distance blocks (a number > 0).")
+
+    @model_validator(mode="after")
+    def _options(self) -> MetricOptions:
+        from ..api.local import check_option_values
+        check_option_values({"metric": self.metric, "sample_size": self.sample_size,
+                             "noise": self.noise, "working_memory": self.working_memory,
+                             "random_state": getattr(self, "random_state", None)})
+        return self
 
 
 class KMeansRequest(_Body):
     vector_field: str
-    k: StrictInt = Field(description="The number of clusters, from 2 to the documents' count")
+    k: Any = Field(description="The number of clusters, an integer from 2 to the documents' "
+                               "count less one")
     alias: str | None = None
-    random_state: int = 0
+    random_state: Any = Field(0, description="An integer seed")
     minibatch: bool | None = None
+
+    @model_validator(mode="after")
+    def _k(self) -> KMeansRequest:
+        from ..api.local import check_k_values, check_random_state
+        check_k_values([self.k])
+        check_random_state(self.random_state)
+        return self
 
 
 class MetricsRequest(MetricOptions):
     vector_field: str
     cluster_alias: str
     ground_truth_field: str | None = None
-    random_state: int | None = None
+    random_state: Any = Field(None, description="An integer seed, or null")
 
 
 class ReportRequest(MetricOptions):
@@ -150,27 +202,39 @@ class ReportRequest(MetricOptions):
     cluster_alias: str
     ground_truth_field: str | None = None
     hover_fields: list[str] = []
-    max_points: int = Field(3000, ge=1)
-    projection: str = Field("pca", description="pca or tsne")
-    random_state: int = 0
+    max_points: Any = Field(3000, description="Points drawn (an integer >= 1)")
+    projection: Any = Field("pca", description="pca or tsne")
+    random_state: Any = Field(0, description="An integer seed")
     text_field: str | None = Field(None, description="A text field: keywords on the cards")
     examples: Any = Field(3, description="Documents per cluster card (closest, misfits)")
+
+    @model_validator(mode="after")
+    def _report(self) -> ReportRequest:
+        from ..api.local import check_report_options
+        check_report_options(self.projection, self.max_points, self.random_state)
+        return self
 
 
 class CompareRequest(MetricOptions):
     vector_field: str
     aliases: list[str]
     ground_truth_field: str | None = None
-    random_state: int | None = None
+    random_state: Any = Field(None, description="An integer seed, or null")
 
 
 class SweepRequest(MetricOptions):
     vector_field: str
-    ks: list[StrictInt]
+    ks: list[Any] = Field(description="The k of each run (integers)")
     ground_truth_field: str | None = None
-    random_state: int = 0
+    random_state: Any = Field(0, description="An integer seed")
     overwrite: bool = Field(False, description="Replace kmeans_{k} aliases a sweep did not "
                                                "make")
+
+    @model_validator(mode="after")
+    def _ks(self) -> SweepRequest:
+        from ..api.local import check_k_values
+        check_k_values(self.ks)
+        return self
 
 
 class IdsRequest(_Body):
@@ -202,7 +266,7 @@ class ModelBody(_Body):
 
     def spec(self):
         from ..clustering import ModelSpec
-        return ModelSpec(self.cls, codec.decode(self.params))
+        return ModelSpec(self.cls, codec.decode_request(self.params, "model.params"))
 
 
 class FitRequest(_Body):
@@ -227,7 +291,7 @@ class SweepGridRequest(MetricOptions):
     param_grid: Any = Field(description="{param: [values]} or a list of such (codec encoding)")
     ground_truth_field: str | None = None
     overwrite: bool = False
-    random_state: int | None = None
+    random_state: Any = Field(None, description="An integer seed, or null")
 
 
 class InsideRequest(_Body):
@@ -418,7 +482,7 @@ async def write_documents(
     """Write documents sent as one Arrow IPC stream, all or nothing: "insert" replaces whole
     documents, "upsert" merges fields."""
     body = await _read_body(request)
-    table = await run_in_threadpool(_from_ipc, body)
+    table = await run_in_threadpool(_from_ipc, body, request.app.state.server.settings)
     return await run_in_threadpool(api.write_documents, dataset, table, mode=mode,
                                    vector_fields=tuple(vector_fields or ()))
 
@@ -521,10 +585,15 @@ def _json_value(text: str | None, name: str) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except ValueError:
-        raise InvalidInputError(f"Malformed request: field {name!r} (query) must be JSON "
-                                f"(-1, \"noise\"); got {text!r}.") from None
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    else:
+        if value is None or isinstance(value, bool | int | str) or (
+                isinstance(value, float) and math.isfinite(value)):
+            return value
+    raise InvalidInputError(f"Malformed request: field {name!r} (query) must be a JSON number "
+                            f"or string (-1, \"noise\"); got {text[:40]!r}.")
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -576,7 +645,7 @@ def sweep_grid(dataset: str, body: SweepGridRequest, who: Who, api: ProjectAPI,
                jobs: JobsDep) -> JSONResponse:
     """Queue one fit per combination of a parameter grid, and the metrics of each."""
     spec = body.model.spec().require_allowed(api.models)
-    grid = codec.decode(body.param_grid)
+    grid = codec.decode_request(body.param_grid, "param_grid")
     args = body.model_dump(exclude={"vector_field", "model", "param_grid",
                                     "ground_truth_field", "overwrite", "random_state"})
     if body.random_state is not None:
@@ -746,12 +815,12 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _from_ipc(body: bytes) -> pa.Table:
-    try:
-        return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
-    except (pa.ArrowException, OSError) as exc:
-        raise InvalidInputError(f"The request body is not an Arrow IPC stream of documents "
-                                f"({exc}); send {ARROW}.") from None
+def _from_ipc(body: bytes, settings: Settings) -> pa.Table:
+    """The documents of an Arrow upload, read under the server's caps and checked in full
+    (:func:`clustermetrics.arrowcheck.read_stream`) before anything else touches them."""
+    from ..arrowcheck import Limits, read_stream
+    return read_stream(body, Limits(max_rows=settings.max_rows,
+                                    max_bytes=int(settings.max_arrow_mb * 2**20)))
 
 
 def _ipc_chunks(table: pa.Table) -> Iterator[bytes]:
@@ -838,6 +907,24 @@ async def _drain(receive, limit: int) -> None:
 
 # -- errors ---------------------------------------------------------------------------------
 
+def _validation_error(exc: RequestValidationError) -> ClusterMetricsError:
+    """The error a malformed request answers: the project's own error where a check of ours
+    refused a value (the same words an embedded call gives), else each field's problem."""
+    errors = exc.errors()
+    for e in errors:
+        ours = (e.get("ctx") or {}).get("error")
+        if isinstance(ours, ClusterMetricsError):
+            return ours
+    parts = []
+    for e in errors[:5]:
+        loc = [str(p) for p in e.get("loc", ())]
+        where = loc[0] if loc else "request"
+        name = ".".join(loc[1:]) or where
+        parts.append(f"field {name!r} ({where}): {e.get('msg', 'invalid')}")
+    more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
+    return InvalidInputError("Malformed request: " + "; ".join(parts) + more + ".")
+
+
 def _handlers(app: FastAPI) -> None:
     def answer(exc: ClusterMetricsError, status: int | None = None, **extra) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
@@ -850,25 +937,26 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> Response:
-        from fastapi.encoders import jsonable_encoder
-        errors = exc.errors()
-        parts = []
-        for e in errors[:5]:
-            loc = [str(p) for p in e.get("loc", ())]
-            where = loc[0] if loc else "request"
-            name = ".".join(loc[1:]) or where
-            parts.append(f"field {name!r} ({where}): {e.get('msg', 'invalid')}")
-        more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
-        error = InvalidInputError("Malformed request: " + "; ".join(parts) + more + ".")
+        error = _validation_error(exc)
         if not request.url.path.startswith("/v1/"):  # a web page's address: a page
             from .web import error_page
             return error_page(request, error)
-        return answer(error, detail=jsonable_encoder(errors))
+        # the request's own values stay out of the answer: they may not even be JSON (NaN)
+        detail = [{"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+                   "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        return answer(error, detail=detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc, _TooLarge):
             return answer(exc.error)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words for a body json.loads gave up on (a RecursionError, a number of
+            # over 4,300 digits): malformed input like any other
+            return answer(InvalidInputError(
+                "Malformed request: the body could not be read as JSON (nested too deeply, or "
+                "a number too long); send a JSON object of the route's fields."))
         if exc.status_code == 404:
             error = restore_error("not_found", f"No route {request.method} "
                                   f"{request.url.path} (see /docs for this server's routes).")

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..documents import PIECE_ROWS, Pieces, Prefetch, normalize
+from ..documents import PIECE_ROWS, Pieces, Prefetch, label_array, normalize
 from ..errors import (
     ClusterMetricsError,
     InvalidInputError,
@@ -871,13 +871,7 @@ class Store:
         vector is still the one the fit saw; the others are skipped and counted the same way."""
         check_name(alias, "alias")
         col = label_column(vector_field, alias)
-        labels = pa.array(np.asarray(labels).tolist() if isinstance(labels, np.ndarray)
-                          else list(labels))
-        if pa.types.is_floating(labels.type):
-            labels = _integral_or_string(labels)
-        if not (pa.types.is_integer(labels.type) or pa.types.is_string(labels.type)
-                or pa.types.is_null(labels.type)):
-            labels = labels.cast(pa.string())
+        labels = label_array(labels, ids)
         columns = {"_id": pa.array([str(i) for i in ids]), "label": labels}
         if vector_hashes is not None:
             columns["h"] = pa.array(vector_hashes, pa.uint64())
@@ -1005,15 +999,6 @@ class _Transaction:
         finally:
             self.lock.release()
         return False
-
-
-def _integral_or_string(arr: pa.Array) -> pa.Array:
-    values = arr.to_numpy(zero_copy_only=False)
-    finite = values[~np.isnan(values)]
-    if np.all(finite == np.round(finite)):
-        return pa.array(np.where(np.isnan(values), 0, values).astype(np.int64),
-                        mask=np.isnan(values))
-    return arr.cast(pa.string())
 
 
 def _conversion_message(exc: Exception) -> str:

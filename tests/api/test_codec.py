@@ -158,19 +158,28 @@ def test_report_data_round_trip(stored):
     np.testing.assert_array_equal(back.projection.coords_2d, data.projection.coords_2d)
 
 
-def test_documents_with_dates_and_decimals(client):
+def test_documents_with_dates_and_times(client):
     docs = [{"_id": "a", "when": dt.datetime(2026, 11, 29, 12, 30, 5),
-             "day": dt.date(2026, 1, 2), "price": decimal.Decimal("12.50"), "tags": ["x", "y"],
+             "day": dt.date(2026, 1, 2), "at": dt.time(9, 30), "price": 12.5, "tags": ["x", "y"],
              "v_vector_": [1.0, 2.0]},
-            {"_id": "b", "when": None, "day": dt.date(2025, 12, 31),
-             "price": decimal.Decimal("0.01"), "tags": [], "v_vector_": [0.5, -1.0]}]
+            {"_id": "b", "when": None, "day": dt.date(2025, 12, 31), "at": None,
+             "price": 0.01, "tags": [], "v_vector_": [0.5, -1.0]}]
     client.Dataset("typed").insert_documents(docs)
     table = client.api.get_documents("typed", ["a", "b"])
     assert codec.from_ipc(codec.to_ipc(table)).equals(table)
     assert _travel(table).equals(table)
     rows = client.Dataset("typed").get_documents(["a", "b"])
     assert _travel(rows) == rows
-    assert rows[0]["price"] == decimal.Decimal("12.50") and rows[1]["day"] == dt.date(2025, 12, 31)
+    assert rows[0]["at"] == dt.time(9, 30) and rows[1]["day"] == dt.date(2025, 12, 31)
+
+
+def test_decimal_values_are_refused_naming_the_field(client):
+    docs = [{"_id": "a", "price": decimal.Decimal("12.50")}]
+    with pytest.raises(errors.SchemaError, match=r"Column 'price' has the Arrow type "
+                       r"decimal128\(4, 2\), which the store does not hold: convert it to "
+                       r"float64, or to a string"):
+        client.Dataset("typed").insert_documents(docs)
+    assert "typed" not in client.list_datasets()
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.0, (1, "a"), {1: "x", "1": 2},

@@ -388,10 +388,19 @@ async def test_malformed_body_is_422_naming_the_field(env):
     async with env.http() as http:
         await _insert(http)
         r = await http.post("/v1/datasets/shop/kmeans",
-                            json={"vector_field": "item_vector_", "k": "ten"})
-        assert "field 'k' (body)" in _error(r, 422, "invalid_input")
-        assert r.json()["detail"][0]["loc"] == ["body", "k"]
+                            json={"vector_field": ["item_vector_"], "k": 3})
+        assert "field 'vector_field' (body): Input should be a valid string" in _error(
+            r, 422, "invalid_input")
+        assert r.json()["detail"][0]["loc"] == ["body", "vector_field"]
         assert (await http.get("/health")).status_code == 200
+
+
+async def test_a_value_the_operation_checks_is_refused_in_its_words(env):
+    async with env.http() as http:
+        await _insert(http)
+        r = await http.post("/v1/datasets/shop/kmeans",
+                            json={"vector_field": "item_vector_", "k": "ten"})
+    assert _error(r, 422, "invalid_input") == "k must be an integer; got 'ten'."
 
 
 async def test_missing_field_is_422_naming_it(env):
@@ -426,7 +435,7 @@ async def test_body_that_is_not_arrow_is_422_and_writes_nothing(env):
     async with env.http() as http:
         r = await http.post("/v1/datasets/shop/documents", content=b"[1, 2, 3]",
                             headers={"Content-Type": ARROW})
-        assert "not an Arrow IPC stream" in _error(r, 422, "invalid_input")
+        assert "not a valid Arrow IPC stream" in _error(r, 422, "invalid_input")
         assert (await http.get("/v1/datasets")).json() == {"datasets": []}
 
 
