@@ -28,7 +28,7 @@ from scipy.spatial.distance import cdist
 from .api.base import API, Progress
 from .clustering import ModelSpec, parameter_grid
 from .documents import Pieces
-from .errors import InvalidInputError
+from .errors import InvalidInputError, InvalidParameterError
 from .files import check_folder, check_output_path, write_documents, write_parquet_files
 from .metrics.result import ClusterMetrics
 from .metrics.silhouettes import resolve_metric
@@ -214,9 +214,11 @@ class Dataset:
     def list_aliases(self, vector_field: str | None = None) -> list[dict]:
         return self.client.vector_tools.cluster.list_aliases(self.dataset_id, vector_field)
 
-    def distribution(self, vector_field: str, cluster_alias: str, ground_truth_field=None):
+    def distribution(self, vector_field: str, cluster_alias: str, ground_truth_field=None,
+                     **kw):
         return self.client.vector_tools.cluster.distribution(self.dataset_id, vector_field,
-                                                             cluster_alias, ground_truth_field)
+                                                             cluster_alias, ground_truth_field,
+                                                             **kw)
 
     def centroid_distances(self, vector_field: str, cluster_alias: str, **kw):
         return self.client.vector_tools.cluster.centroid_distances(self.dataset_id, vector_field,
@@ -339,19 +341,107 @@ class ClusterTools:
                                 noise=noise, working_memory=working_memory, progress=progress)
 
     def distribution(self, dataset_id: str, vector_field: str, cluster_alias: str,
-                     ground_truth_field: str | None = None) -> pd.DataFrame:
-        """Cluster sizes (column ``size``) or, with ground truth, the joint counts: one row per
-        cluster, one column per ground-truth class. Documents with a label but no ground-truth
-        value are not in the joint counts; ``df.attrs["no_ground_truth"]`` says how many."""
-        return self.api.distribution(dataset_id, vector_field, cluster_alias,
-                                     ground_truth_field)
+                     ground_truth_field: str | None = None, *,
+                     transpose: bool = False) -> pd.DataFrame:
+        """Cluster sizes, or the counts of clusters against ground-truth classes.
+
+        Parameters
+        ----------
+        dataset_id, vector_field, cluster_alias : str
+            The dataset, its vector field and the alias of the clustering.
+        ground_truth_field : str, optional
+            A field with the true classes: the joint counts instead of the sizes.
+        transpose : bool, default False
+            With ground truth, one row per class and one column per cluster (the original
+            SDK's keyword, which swapped its two perspectives).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Without ground truth, one row per cluster and the column ``size``; with it, one row
+            per cluster and one column per class (or the reverse with ``transpose``). Documents
+            with a label but no ground-truth value are not in the joint counts;
+            ``df.attrs["no_ground_truth"]`` says how many.
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset, field or alias (the closest name is given).
+        InvalidInputError
+            ``transpose=True`` without ``ground_truth_field``.
+
+        Examples
+        --------
+        >>> tools.distribution("quickstart_clustering", "pixels_vector_", "kmeans_10",
+        ...                    "digit").shape  # doctest: +SKIP
+        (10, 10)
+        """
+        if transpose and ground_truth_field is None:
+            raise InvalidInputError("transpose=True swaps clusters and ground-truth classes: "
+                                    "give ground_truth_field too, or leave transpose out for "
+                                    "the cluster sizes.")
+        df = self.api.distribution(dataset_id, vector_field, cluster_alias,
+                                   ground_truth_field)
+        if transpose:
+            attrs = dict(df.attrs)
+            df = df.T
+            df.attrs.update(attrs)
+        return df
 
     def centroid_distances(self, dataset_id: str, vector_field: str, cluster_alias: str, *,
-                           metric: str = "euclidean", noise_label=None) -> pd.DataFrame:
-        """Distances between cluster centroids (k x k). Centroids are the clusters' mean
-        vectors, computed in one streaming pass; documents labelled ``noise_label`` (default:
-        the alias's recorded noise label) are left out, as the metrics leave them out."""
-        metric = resolve_metric(metric)
+                           metric: str | None = None, noise_label=None,
+                           distance_measure_mode: str | None = None) -> pd.DataFrame:
+        """Distances between the clusters' centroids.
+
+        Centroids are the clusters' mean vectors, computed in one streaming pass; documents
+        labelled ``noise_label`` (default: the alias's recorded noise label) are left out, as
+        the metrics leave them out.
+
+        Parameters
+        ----------
+        dataset_id, vector_field, cluster_alias : str
+            The dataset, its vector field and the alias of the clustering.
+        metric : str, default "euclidean"
+            A distance of :func:`scipy.spatial.distance.cdist`: "euclidean", "cosine",
+            "sqeuclidean", "manhattan", ...
+        noise_label : int or str, optional
+            The label left out as noise, instead of the alias's own.
+        distance_measure_mode : {"l2", "cosine"}, optional
+            The original SDK's name for ``metric``: "l2" is "euclidean". Its "cosine" gave the
+            cosine similarity; here it is the cosine distance, 1 - similarity, like every value
+            of this table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            k x k, indexed and labelled by the cluster names.
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset, field or alias.
+        InvalidParameterError
+            An unknown metric or mode, or both ``metric`` and ``distance_measure_mode``.
+
+        Examples
+        --------
+        >>> tools.centroid_distances("quickstart_clustering", "pixels_vector_",
+        ...                          "kmeans_10").shape  # doctest: +SKIP
+        (10, 10)
+        """
+        if distance_measure_mode is not None:
+            if metric is not None:
+                raise InvalidParameterError(
+                    "Give metric= or distance_measure_mode= (the original SDK's name for it), "
+                    "not both.")
+            modes = {"l2": "euclidean", "cosine": "cosine"}
+            if distance_measure_mode not in modes:
+                raise InvalidParameterError(
+                    f"distance_measure_mode={distance_measure_mode!r} is not one of "
+                    "'l2', 'cosine'; for other distances use metric=, e.g. "
+                    "metric='manhattan'.")
+            metric = modes[distance_measure_mode]
+        metric = resolve_metric(metric or "euclidean")
         centroids = self.api.centroids(dataset_id, vector_field, cluster_alias,
                                        noise_label=noise_label)
         names = list(centroids.index)
