@@ -82,7 +82,8 @@ def shell_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, s
     bindir = workdir / ".docs-bin"
     bindir.mkdir(exist_ok=True)
     exe = bindir / "clustermetrics"
-    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m clustermetrics "$@"\n')
+    exe.write_text(f"#!{sys.executable}\nimport sys\nfrom clustermetrics.cli import main\n"
+                   "sys.exit(main())\n")
     exe.chmod(0o755)
     env = dict(os.environ, **(extra or {}))
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
@@ -128,17 +129,29 @@ def run_page(text: str, name: str, workdir: Path, env: dict[str, str]) -> int:
     the caller, who sets the environment ``env`` for Python too); returns how many ran."""
     namespace: dict = {"__name__": "__main__"}
     ran = 0
-    for block in parse(text, name):
-        if not block.runs:
-            continue
-        if block.lang in PYTHON:
-            got = run_python(block, namespace, name)
-        else:
-            got = run_shell(block, workdir, env, name)
-        if block.output is not None:
-            check_output(block, got, name)
-        ran += 1
+    try:
+        for block in parse(text, name):
+            if not block.runs:
+                continue
+            if block.lang in PYTHON:
+                got = run_python(block, namespace, name)
+            else:
+                got = run_shell(block, workdir, env, name)
+            if block.output is not None:
+                check_output(block, got, name)
+            ran += 1
+    finally:
+        _close(namespace)
     return ran
+
+
+def _close(namespace: dict) -> None:
+    """Close the page's clients (their stores and connections), as a script's end would."""
+    from clustermetrics.client import Client
+    for value in list(namespace.values()):
+        if isinstance(value, Client):
+            value.close()
+    namespace.clear()
 
 
 def pages() -> list[Path]:
