@@ -3,8 +3,9 @@
 The conventions (every page of the README and docs/ follows them):
 
 - ```python runs; all the Python blocks of a page share one namespace, in order.
-- ```bash runs in a shell of its own (``bash -e -o pipefail``), with ``clustermetrics`` on
-  PATH (this interpreter's package); shell variables do not carry from one block to the next.
+- ```bash runs in a shell of its own (``bash -e -o pipefail``), with ``clustermetrics`` and
+  ``python`` on PATH (this interpreter and its package, as in an activated environment); shell
+  variables do not carry from one block to the next.
 - ```python notest or ```bash notest is shown, never run (installing, starting a server).
 - ```text is shown, never run. ```text output right after a block that runs is what that block
   prints on stdout, and is checked: lines compared with trailing spaces dropped, ``...``
@@ -86,7 +87,9 @@ def shell_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, s
                    "sys.exit(main())\n")
     exe.chmod(0o755)
     env = dict(os.environ, **(extra or {}))
-    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+    # as in an activated environment: `python` is this interpreter
+    path = [str(bindir), os.path.dirname(sys.executable), env.get("PATH", "")]
+    env["PATH"] = os.pathsep.join(path)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
 

@@ -28,7 +28,8 @@ def test_page_runs_as_written(page, tmp_path, monkeypatch, request):
            "CLUSTERMETRICS_LOCK_TIMEOUT": "30"}
     if any(fnmatch.fnmatch(name, p) for p in SERVER_PAGES):
         server = request.getfixturevalue("docs_server")
-        env.update(CLUSTERMETRICS_URL=server.url, CLUSTERMETRICS_API_KEY=server.new_key())
+        env.update(CLUSTERMETRICS_URL=server.url, CLUSTERMETRICS_API_KEY=server.new_key(),
+                   CLUSTERMETRICS_DATA=server.data)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
