@@ -60,6 +60,34 @@ class Client:
     second notebook) can use it between calls; a call that finds it held by another process
     waits up to ``lock_timeout`` seconds (default ``$CLUSTERMETRICS_LOCK_TIMEOUT``, else 10),
     saying so on stderr, then raises :class:`~clustermetrics.errors.StoreLockedError`.
+
+    Parameters
+    ----------
+    path : str, optional
+        The store file (a DuckDB file; made when missing).
+    api : clustermetrics.api.API, optional
+        Any implementation of the API surface, instead of ``path`` or ``url``.
+    url : str, optional
+        A clustermetrics server (``http://127.0.0.1:8000``).
+    api_key : str, optional
+        The server's key for your project (default ``$CLUSTERMETRICS_API_KEY``).
+    lock_timeout : float, optional
+        Seconds to wait for a store file held by another process.
+
+    Raises
+    ------
+    InvalidInputError
+        Both a ``path`` and a ``url``.
+    StoreError
+        At the first call: a path that is a folder, a file that is not a DuckDB store, or a
+        data file (``.csv``, ...).
+
+    Examples
+    --------
+    >>> from clustermetrics import Client
+    >>> with Client(path="store.duckdb") as client:  # doctest: +SKIP
+    ...     client.list_datasets()
+    []
     """
 
     def __init__(self, path: str | None = None, *, api: API | None = None,
@@ -763,6 +791,39 @@ class ClusterTools:
         ``projection`` ("pca" or "tsne"). For big data the
         euclidean silhouette is estimated from a 10,000-point sample unless ``sample_size`` says
         otherwise.
+
+        Parameters
+        ----------
+        dataset_id, vector_field, cluster_alias : str
+            The clustering to show.
+        ground_truth_field : str, optional
+            A field with the true classes: external metrics, the projection coloured by class
+            and the contingency heatmap.
+        path : str, optional
+            Where to write the HTML file; a folder that does not exist is refused before any
+            work.
+        metric, sample_size, noise_label, noise, progress
+            As for :meth:`metrics`.
+        hover_fields : sequence of str, optional
+            Fields shown when hovering over a point, beside ``_id``.
+        max_points : int, default 3000
+            Documents drawn in the projections (a random sample).
+        projection : {"pca", "tsne"}, default "pca"
+            How the vectors are drawn in 2-D and 3-D.
+        random_state : int, default 0
+            Seed of the drawn sample and of the projection.
+
+        Returns
+        -------
+        Report
+            ``.html``, ``.save(path)``; displays inline in a notebook.
+
+        Raises
+        ------
+        MissingDependencyError
+            Plotly is not installed (``pip install 'clustermetrics[report]'``).
+        NotFoundError
+            An unknown dataset, field or alias.
         """
         from .report import build_report, require_plotly
         require_plotly()
