@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,report,lint]'
+	$(PY) -m pip install --quiet -e '.[test,report,lint,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,9 +29,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check clustermetrics tests benchmarks
 	$(VENV)/bin/mypy
 
-# the README's CLI reference, regenerated from --help (a test fails when it drifts)
+# the site: the CLI reference regenerated from --help (a test fails when it drifts), then
+# `mkdocs build --strict` (any warning, a broken link or reference, fails) into site/; the
+# build takes a screenshot of a report with chromium (`make browser`)
 docs: $(STAMP)
-	$(PY) -m clustermetrics.cli_reference README.md
+	$(PY) -m clustermetrics.cli_reference docs/reference/cli.md
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
@@ -41,4 +44,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dask.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .hypothesis

@@ -1,8 +1,8 @@
-"""The README's command-line reference, generated from the commands' ``--help``.
+"""The command-line reference of the docs, generated from the commands' ``--help``.
 
-``python -m clustermetrics.cli_reference README.md`` rewrites the text between the markers
-below; a test fails when the README differs from what this module generates, so the reference
-cannot drift from the code.
+``python -m clustermetrics.cli_reference docs/reference/cli.md`` (``make docs``) rewrites the
+text between the markers below; a test fails when the page differs from what this module
+generates, so the reference cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ def reference() -> str:
     """A summary line per command, then each command's full ``--help``."""
     from .cli import main
     commands = list(_commands(main, "clustermetrics"))
-    lines = [BEGIN, "", "```"]
+    lines = [BEGIN, "", "```text"]
     for path, cmd in commands:
         lines.append(f"{path:<36} {cmd.get_short_help_str(limit=WIDTH - 38)}")
-    lines += ["```", "", "<details><summary>Every command's --help</summary>", ""]
+    lines += ["```", ""]
     for path, cmd in commands:
-        lines += [f"#### `{path}`", "", "```", _help(cmd, path), "```", ""]
-    lines += ["</details>", "", END]
+        lines += [f"### `{path}`", "", "```text", _help(cmd, path), "```", ""]
+    lines += [END]
     return "\n".join(lines)
 
 
@@ -55,8 +55,12 @@ def rewrite(text: str) -> str:
     return text[:start] + reference() + text[end:]
 
 
+PAGE = "docs/reference/cli.md"
+
+
 def main(argv: list[str]) -> int:
-    path = argv[0] if argv else "README.md"
+    """Rewrite the reference in the page ``argv[0]`` (default :data:`PAGE`); returns 0."""
+    path = argv[0] if argv else PAGE
     with open(path, encoding="utf-8") as f:
         text = f.read()
     new = rewrite(text)

@@ -28,7 +28,7 @@ from scipy.spatial.distance import cdist
 from .api.base import API, Progress
 from .clustering import ModelSpec, parameter_grid
 from .documents import Pieces
-from .errors import InvalidInputError
+from .errors import InvalidInputError, InvalidParameterError
 from .files import check_folder, check_output_path, write_documents, write_parquet_files
 from .metrics.result import ClusterMetrics
 from .metrics.silhouettes import resolve_metric
@@ -60,6 +60,34 @@ class Client:
     second notebook) can use it between calls; a call that finds it held by another process
     waits up to ``lock_timeout`` seconds (default ``$CLUSTERMETRICS_LOCK_TIMEOUT``, else 10),
     saying so on stderr, then raises :class:`~clustermetrics.errors.StoreLockedError`.
+
+    Parameters
+    ----------
+    path : str, optional
+        The store file (a DuckDB file; made when missing).
+    api : clustermetrics.api.API, optional
+        Any implementation of the API surface, instead of ``path`` or ``url``.
+    url : str, optional
+        A clustermetrics server (``http://127.0.0.1:8000``).
+    api_key : str, optional
+        The server's key for your project (default ``$CLUSTERMETRICS_API_KEY``).
+    lock_timeout : float, optional
+        Seconds to wait for a store file held by another process.
+
+    Raises
+    ------
+    InvalidInputError
+        Both a ``path`` and a ``url``.
+    StoreError
+        At the first call: a path that is a folder, a file that is not a DuckDB store, or a
+        data file (``.csv``, ...).
+
+    Examples
+    --------
+    >>> from clustermetrics import Client
+    >>> with Client(path="store.duckdb") as client:  # doctest: +SKIP
+    ...     client.list_datasets()
+    []
     """
 
     def __init__(self, path: str | None = None, *, api: API | None = None,
@@ -86,12 +114,30 @@ class Client:
         return self.api.location
 
     def Dataset(self, dataset_id: str) -> Dataset:  # noqa: N802 - the original SDK's name
+        """The dataset named ``dataset_id`` (made by its first insert).
+
+        Parameters
+        ----------
+        dataset_id : str
+            Its name: letters, digits, ``_`` and ``-``; case-insensitive in the store.
+
+        Returns
+        -------
+        Dataset
+        """
         return Dataset(self, dataset_id)
 
     def list_datasets(self) -> list[str]:
+        """The names of the datasets in the store (or the server's project).
+
+        Returns
+        -------
+        list of str
+        """
         return self.api.list_datasets()
 
     def close(self) -> None:
+        """Let go of the store (or the HTTP connection); ``with Client() as c:`` does it."""
         self.api.close()
 
     def __enter__(self) -> Client:
@@ -116,19 +162,60 @@ class Dataset:
 
     def insert_documents(self, documents, *, ids=None, vector_field: str | None = None,
                          vector_fields=(), progress: Progress | None = None) -> dict:
-        """Insert documents (list of dicts, DataFrame, Parquet/CSV/JSONL/JSON path, Arrow
-        table, or a NumPy array with ``ids`` and ``vector_field``). A document whose ``_id``
-        exists replaces it whole, keeping its cluster labels where its vector is unchanged.
-        All or nothing. Returns ``{"inserted": n, "updated": m, "labels_dropped":
-        {vector_field: {alias: n}}, "widened": {field: "BIGINT -> DOUBLE"}}``.
-        ``progress("insert", rows, total)`` is called as the rows are written."""
+        """Insert documents; one with an ``_id`` that exists replaces it whole.
+
+        The stored document keeps its cluster labels where its vector is unchanged. All or
+        nothing: a batch that fails writes nothing.
+
+        Parameters
+        ----------
+        documents : list of dict, pandas.DataFrame, pyarrow.Table, str or numpy.ndarray
+            Documents, a path to a Parquet, CSV, JSON lines or JSON file (read here, on the
+            caller's side), or an array of vectors with ``ids`` and ``vector_field``.
+        ids : sequence of str, optional
+            The ``_id`` of each row of an array.
+        vector_field : str, optional
+            The field an array's rows are stored in (``"image_vector_"``).
+        vector_fields : sequence of str, optional
+            Fields to store as vectors although their names do not end in ``_vector_``.
+        progress : callable, optional
+            ``progress("insert", rows, total)``, called as the rows are written.
+
+        Returns
+        -------
+        dict
+            ``{"inserted": n, "updated": m, "labels_dropped": {vector_field: {alias: n}},
+            "widened": {field: "BIGINT -> DOUBLE"}}``.
+
+        Raises
+        ------
+        SchemaError
+            A value its field cannot hold, vectors of another length, a duplicate ``_id``.
+        InvalidInputError
+            An unreadable file, NaN or infinite vectors, a bad name (the ``_id`` or line named).
+
+        Examples
+        --------
+        >>> ds = Client(path=":memory:").Dataset("shop")  # doctest: +SKIP
+        >>> ds.insert_documents([{"_id": "p1", "image_vector_": [0.1, 0.2]}])  # doctest: +SKIP
+        {'inserted': 1, 'updated': 0, 'labels_dropped': {}, 'widened': {}}
+        """
         return self._write(documents, "insert", ids, vector_field, vector_fields, progress)
 
     def upsert_documents(self, documents, *, ids=None, vector_field: str | None = None,
                          vector_fields=(), progress: Progress | None = None) -> dict:
-        """Like insert, but fields of existing documents that the batch does not give (or gives
-        as null) keep their stored values. A changed vector drops the document's labels for
-        that vector field's aliases (counted in ``labels_dropped``)."""
+        """Insert documents, merging into those that exist.
+
+        Fields of existing documents that the batch does not give (or gives as null) keep
+        their stored values. A changed vector drops the document's labels for that vector
+        field's aliases (counted in ``labels_dropped``). Parameters, result and errors are
+        those of :meth:`insert_documents`.
+
+        Examples
+        --------
+        >>> ds.upsert_documents([{"_id": "p1", "price": 12}])  # doctest: +SKIP
+        {'inserted': 0, 'updated': 1, 'labels_dropped': {}, 'widened': {}}
+        """
         return self._write(documents, "upsert", ids, vector_field, vector_fields, progress)
 
     def _write(self, documents, mode, ids, vector_field, vector_fields, progress):
@@ -144,11 +231,30 @@ class Dataset:
         return self.api.set_vector_field(self.dataset_id, field)
 
     def get_documents(self, ids, fields=None) -> list[dict]:
+        """The documents with these ids, nested as they were given (``_cluster_`` included).
+
+        Parameters
+        ----------
+        ids : sequence of str
+            The ``_id`` of each document; ids not stored are left out.
+        fields : sequence of str, optional
+            Only these fields (dotted for nested ones, ``"price.eur"``), besides ``_id``.
+
+        Returns
+        -------
+        list of dict
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset or field (the closest name is given).
+        """
         table = self.api.get_documents(self.dataset_id, [str(i) for i in ids],
                                        None if fields is None else list(fields))
         return [nest(row) for row in table.to_pylist()]
 
     def delete_documents(self, ids) -> int:
+        """Delete the documents with these ids; returns how many there were."""
         return self.api.delete_documents(self.dataset_id, [str(i) for i in ids])
 
     @property
@@ -183,56 +289,71 @@ class Dataset:
         return self.export(path)
 
     def delete(self) -> None:
+        """Delete the dataset with its documents and cluster aliases."""
         self.api.delete_dataset(self.dataset_id)
 
     def __len__(self) -> int:
         return self.api.count(self.dataset_id)
-    # the cluster tools, for this dataset
+
+    # the cluster tools, for this dataset: ClusterTools' methods with the dataset filled in
     def kmeans(self, vector_field: str, k: int, alias: str | None = None, **kw) -> dict:
+        """:meth:`ClusterTools.kmeans` on this dataset."""
         return self.client.vector_tools.cluster.kmeans(self.dataset_id, vector_field, k, alias,
                                                        **kw)
 
     def fit(self, vector_field: str, model, alias: str | None = None, **kw) -> dict:
+        """:meth:`ClusterTools.fit` on this dataset."""
         return self.client.vector_tools.cluster.fit(self.dataset_id, vector_field, model, alias,
                                                     **kw)
 
     def stability(self, vector_field: str, model, **kw):
+        """:meth:`ClusterTools.stability` on this dataset."""
         return self.client.vector_tools.cluster.stability(self.dataset_id, vector_field, model,
                                                           **kw)
 
     def metrics(self, vector_field: str, cluster_alias: str, ground_truth_field=None,
                 **options) -> ClusterMetrics:
+        """:meth:`ClusterTools.metrics` on this dataset."""
         return self.client.vector_tools.cluster.metrics(self.dataset_id, vector_field,
                                                         cluster_alias, ground_truth_field,
                                                         **options)
 
     def set_cluster_labels(self, vector_field: str, alias: str, labels_by_id, *,
                            noise_label=None) -> int:
+        """:meth:`ClusterTools.set_cluster_labels` on this dataset."""
         return self.client.vector_tools.cluster.set_cluster_labels(
             self.dataset_id, vector_field, alias, labels_by_id, noise_label=noise_label)
 
     def list_aliases(self, vector_field: str | None = None) -> list[dict]:
+        """:meth:`ClusterTools.list_aliases` on this dataset."""
         return self.client.vector_tools.cluster.list_aliases(self.dataset_id, vector_field)
 
-    def distribution(self, vector_field: str, cluster_alias: str, ground_truth_field=None):
+    def distribution(self, vector_field: str, cluster_alias: str, ground_truth_field=None,
+                     **kw):
+        """:meth:`ClusterTools.distribution` on this dataset."""
         return self.client.vector_tools.cluster.distribution(self.dataset_id, vector_field,
-                                                             cluster_alias, ground_truth_field)
+                                                             cluster_alias, ground_truth_field,
+                                                             **kw)
 
     def centroid_distances(self, vector_field: str, cluster_alias: str, **kw):
+        """:meth:`ClusterTools.centroid_distances` on this dataset."""
         return self.client.vector_tools.cluster.centroid_distances(self.dataset_id, vector_field,
                                                                    cluster_alias, **kw)
 
     def report(self, vector_field: str, cluster_alias: str, ground_truth_field=None,
                path: str | None = None, **kw):
+        """:meth:`ClusterTools.report` on this dataset."""
         return self.client.vector_tools.cluster.report(self.dataset_id, vector_field,
                                                        cluster_alias, ground_truth_field, path,
                                                        **kw)
 
     def compare(self, vector_field: str, aliases, ground_truth_field=None, **kw):
+        """:meth:`ClusterTools.compare` on this dataset."""
         return self.client.vector_tools.cluster.compare(self.dataset_id, vector_field, aliases,
                                                         ground_truth_field, **kw)
 
     def sweep(self, vector_field: str, k=None, ground_truth_field=None, **kw):
+        """:meth:`ClusterTools.sweep` on this dataset."""
         return self.client.vector_tools.cluster.sweep(self.dataset_id, vector_field, k,
                                                       ground_truth_field, **kw)
 
@@ -278,10 +399,41 @@ class ClusterTools:
     def kmeans(self, dataset_id: str, vector_field: str, k: int, alias: str | None = None, *,
                random_state: int = 0, minibatch: bool | None = None,
                progress: Progress | None = None) -> dict:
-        """Run k-means on the vectors and store the labels as ``alias`` (default
-        ``kmeans_{k}``) with the centroids. Returns a summary (alias, sizes, inertia).
-        ``progress`` hears of stage "reading" (rows), then "k-means" (total None until the
-        fit ends: scikit-learn reports no iterations)."""
+        """Run k-means on the vectors and store the labels as an alias, with the centroids.
+
+        Parameters
+        ----------
+        dataset_id, vector_field : str
+            The dataset and the vector field to cluster.
+        k : int
+            The number of clusters, from 2 to one less than the documents with the vector.
+        alias : str, optional
+            Where the labels go (default ``kmeans_{k}``).
+        random_state : int, default 0
+            The seed: the same seed gives the same labels.
+        minibatch : bool, optional
+            MiniBatchKMeans instead of KMeans (default: beyond 100,000 documents).
+        progress : callable, optional
+            Hears of stage "reading" (rows), then "k-means" (total None until the fit ends:
+            scikit-learn reports no iterations).
+
+        Returns
+        -------
+        dict
+            ``alias``, ``n_clusters``, ``sizes``, ``coverage``, ``inertia``, ``params``, ...
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset or vector field.
+        InvalidInputError
+            ``k`` out of range, vectors whose squares overflow.
+
+        Examples
+        --------
+        >>> tools.kmeans("quickstart_clustering", "pixels_vector_", k=10)["alias"]  # doctest: +SKIP
+        'kmeans_10'
+        """
         return self.api.kmeans(dataset_id, vector_field, k, alias, random_state=random_state,
                                minibatch=minibatch, progress=progress)
 
@@ -297,8 +449,40 @@ class ClusterTools:
         was. The default alias is the method and its key parameters (``hdbscan_mcs15``). The
         alias records the model's class, its parameters, its noise label (-1 for DBSCAN,
         HDBSCAN and OPTICS, or any model whose labels include -1), which metrics, reports,
-        compare and sweep then apply, and its centroids where it has them. Returns a summary:
-        alias, method, sizes by cluster, noise, coverage, and figures such as inertia.
+        compare and sweep then apply, and its centroids where it has them.
+
+        Parameters
+        ----------
+        dataset_id, vector_field : str
+            The dataset and the vector field to cluster.
+        model : estimator, class, ModelSpec or str
+            What to fit.
+        alias : str, optional
+            Where the labels go (default: the method and its key parameters).
+        progress : callable, optional
+            ``progress(stage, rows, total)``.
+
+        Returns
+        -------
+        dict
+            ``alias``, ``method``, ``n_clusters``, ``sizes``, ``noise_label``, ``n_noise``,
+            ``coverage``, ``model``, ``params``, and figures such as inertia.
+
+        Raises
+        ------
+        InvalidInputError
+            A parameter the model refuses (scikit-learn's sentence, before any data is read),
+            an unknown algorithm (the closest name), a fit that the data refuses.
+        NotFoundError
+            An unknown dataset or vector field.
+
+        Examples
+        --------
+        >>> from sklearn.cluster import HDBSCAN
+        >>> summary = tools.fit("products", "image_vector_",
+        ...                     HDBSCAN(min_cluster_size=15))  # doctest: +SKIP
+        >>> summary["alias"]  # doctest: +SKIP
+        'hdbscan_mcs15'
         """
         return self.api.fit(dataset_id, vector_field, ModelSpec.of(model), alias,
                             progress=progress)
@@ -315,6 +499,37 @@ class ClusterTools:
         and dissolve it, and the adjusted Rand index of each refit on the shared documents. The
         full fit is stored as ``alias`` (as :meth:`fit` does) with its stability, which the
         alias's report then shows. ``progress`` hears of "reading", the fit, then "refits".
+
+        Parameters
+        ----------
+        dataset_id, vector_field : str
+            The dataset and the vector field to cluster.
+        model : estimator, class, ModelSpec or str
+            What to fit, as for :meth:`fit`.
+        alias : str, optional
+            Where the full fit's labels go (default: the model's default alias).
+        n_resamples : int, default 20
+            Refits.
+        fraction : float, default 0.8
+            The share of the documents in each subsample.
+        random_state : int, optional, default 0
+            Seed of the subsamples.
+
+        Returns
+        -------
+        Stability
+            ``.per_cluster`` (size, jaccard, recovered, dissolved, verdict), ``.ari``,
+            ``.mean_jaccard``; ``print`` shows the table.
+
+        Raises
+        ------
+        InvalidInputError
+            A full fit that is all noise, a bad parameter, ``fraction`` out of (0, 1).
+
+        References
+        ----------
+        Hennig, C. (2007). Cluster-wise assessment of cluster stability. Computational
+        Statistics & Data Analysis 52, 258-271.
         """
         return self.api.stability(dataset_id, vector_field, ModelSpec.of(model), alias,
                                   n_resamples=n_resamples, fraction=fraction,
@@ -322,10 +537,35 @@ class ClusterTools:
 
     def set_cluster_labels(self, dataset_id: str, vector_field: str, alias: str,
                            labels_by_id, *, noise_label=None) -> int:
-        """Store your own clustering: ``labels_by_id`` maps ``_id`` to label (dict, Series or
-        DataFrame with ``_id`` and ``label``). All or nothing; returns rows labelled.
-        ``noise_label`` (e.g. -1) is recorded with the alias and applied by metrics, reports,
-        compare and sweep."""
+        """Store your own clustering as an alias, all or nothing.
+
+        Parameters
+        ----------
+        dataset_id, vector_field, alias : str
+            Where the labels go: ``_cluster_.{vector_field}.{alias}``.
+        labels_by_id : dict, pandas.Series or pandas.DataFrame
+            ``_id`` -> label (ints or strings): a dict, a Series indexed by ``_id``, or a
+            DataFrame with ``_id`` and ``label`` columns.
+        noise_label : int or str, optional
+            Recorded with the alias (e.g. -1) and applied by metrics, reports, compare and
+            sweep.
+
+        Returns
+        -------
+        int
+            The documents labelled.
+
+        Raises
+        ------
+        InvalidInputError
+            Another container, an unknown ``_id`` (named), a bad alias name.
+
+        Examples
+        --------
+        >>> tools.set_cluster_labels("products", "image_vector_", "mine",
+        ...                          {"p1": 3, "p2": -1}, noise_label=-1)  # doctest: +SKIP
+        2
+        """
         ids: list | np.ndarray
         labels: list | np.ndarray
         if isinstance(labels_by_id, pd.DataFrame):
@@ -341,12 +581,41 @@ class ClusterTools:
                                            noise_label=noise_label)
 
     def list_aliases(self, dataset_id: str, vector_field: str | None = None) -> list[dict]:
+        """The dataset's cluster aliases (of one vector field, or all).
+
+        Returns
+        -------
+        list of dict
+            Per alias: ``vector_field``, ``alias``, ``clusters``, ``labelled``, ``noise``
+            (documents with the recorded noise label, or None) and ``method``.
+        """
         return self.api.list_aliases(dataset_id, vector_field)
 
     def describe_alias(self, dataset_id: str, vector_field: str, alias: str) -> dict:
+        """How an alias was made and its cluster sizes.
+
+        Returns
+        -------
+        dict
+            ``method``, ``params`` (the model's class and parameters, its noise label,
+            figures such as inertia), ``sizes``, ``unlabelled``, ``created_at`` and
+            ``changed`` (documents whose vector changed or that were deleted since).
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset, field or alias (the closest name is given).
+        """
         return self.api.describe_alias(dataset_id, vector_field, alias)
 
     def delete_alias(self, dataset_id: str, vector_field: str, alias: str) -> None:
+        """Delete one alias's labels; the documents stay.
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset, field or alias.
+        """
         self.api.delete_alias(dataset_id, vector_field, alias)
 
     # -- evaluation -------------------------------------------------------------------------
@@ -355,29 +624,166 @@ class ClusterTools:
                 sample_size: int | None = None, random_state=None, noise_label=None,
                 noise: str | None = None, working_memory: float | None = None,
                 progress: Progress | None = None) -> ClusterMetrics:
-        """Silhouette, Calinski-Harabasz and Davies-Bouldin of a stored clustering and, with
-        ``ground_truth_field``, ARI, AMI, NMI and the other external metrics: the same numbers
-        as :func:`clustermetrics.evaluate` on the same arrays. Documents without a label for
-        the alias (or without ground truth) are left out and counted."""
+        """The metrics of a stored clustering: the original SDK's call.
+
+        Silhouette, Calinski-Harabasz and Davies-Bouldin and, with ``ground_truth_field``,
+        ARI, AMI, NMI and the other external metrics: the same numbers as
+        :func:`clustermetrics.evaluate` on the same arrays, streamed from the store in
+        batches. Documents without a label for the alias (or without ground truth) are left
+        out and counted.
+
+        Parameters
+        ----------
+        dataset_id : str
+            The dataset.
+        vector_field : str
+            The vector field that was clustered.
+        cluster_alias : str
+            The clustering (``kmeans_10``): labels under ``_cluster_.{vector_field}.{alias}``.
+        ground_truth_field : str, optional
+            A field with the true classes; without it only the internal metrics.
+        metric : str, default "euclidean"
+            The distance: "euclidean", "cosine", "sqeuclidean", "manhattan", ...
+        sample_size : int, optional
+            Estimate the euclidean silhouette from a sample stratified by cluster, each sampled
+            document scored against all of them, with a 95% interval.
+        random_state : int, optional
+            Seed of the sample.
+        noise_label : int or str, optional
+            The noise label, instead of the one the alias records.
+        noise : {"exclude", "cluster", "singletons"}, optional
+            What noise is for the scores (default "exclude": left out and counted).
+        working_memory : float, optional
+            MiB for the blocked pairwise kernels (default 512).
+        progress : callable, optional
+            ``progress(stage, rows, total)``.
+
+        Returns
+        -------
+        ClusterMetrics
+            ``.scores``, ``.counts``, ``.per_cluster``; ``print`` shows the table.
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset, field or alias (the closest name is given).
+        InvalidInputError
+            Fewer than two clusters, NaN vectors, zero vectors under cosine, a bad option.
+
+        Examples
+        --------
+        >>> client.vector_tools.cluster.metrics(
+        ...     dataset_id="quickstart_clustering", vector_field="pixels_vector_",
+        ...     cluster_alias="kmeans_10", ground_truth_field="digit")  # doctest: +SKIP
+        ClusterMetrics(silhouette=0.1856, calinski_harabasz=167.4453, ...)
+        """
         return self.api.metrics(dataset_id, vector_field, cluster_alias, ground_truth_field,
                                 metric=metric, sample_size=sample_size,
                                 random_state=random_state, noise_label=noise_label,
                                 noise=noise, working_memory=working_memory, progress=progress)
 
     def distribution(self, dataset_id: str, vector_field: str, cluster_alias: str,
-                     ground_truth_field: str | None = None) -> pd.DataFrame:
-        """Cluster sizes (column ``size``) or, with ground truth, the joint counts: one row per
-        cluster, one column per ground-truth class. Documents with a label but no ground-truth
-        value are not in the joint counts; ``df.attrs["no_ground_truth"]`` says how many."""
-        return self.api.distribution(dataset_id, vector_field, cluster_alias,
-                                     ground_truth_field)
+                     ground_truth_field: str | None = None, *,
+                     transpose: bool = False) -> pd.DataFrame:
+        """Cluster sizes, or the counts of clusters against ground-truth classes.
+
+        Parameters
+        ----------
+        dataset_id, vector_field, cluster_alias : str
+            The dataset, its vector field and the alias of the clustering.
+        ground_truth_field : str, optional
+            A field with the true classes: the joint counts instead of the sizes.
+        transpose : bool, default False
+            With ground truth, one row per class and one column per cluster (the original
+            SDK's keyword, which swapped its two perspectives).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Without ground truth, one row per cluster and the column ``size``; with it, one row
+            per cluster and one column per class (or the reverse with ``transpose``). Documents
+            with a label but no ground-truth value are not in the joint counts;
+            ``df.attrs["no_ground_truth"]`` says how many.
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset, field or alias (the closest name is given).
+        InvalidInputError
+            ``transpose=True`` without ``ground_truth_field``.
+
+        Examples
+        --------
+        >>> tools.distribution("quickstart_clustering", "pixels_vector_", "kmeans_10",
+        ...                    "digit").shape  # doctest: +SKIP
+        (10, 10)
+        """
+        if transpose and ground_truth_field is None:
+            raise InvalidInputError("transpose=True swaps clusters and ground-truth classes: "
+                                    "give ground_truth_field too, or leave transpose out for "
+                                    "the cluster sizes.")
+        df = self.api.distribution(dataset_id, vector_field, cluster_alias,
+                                   ground_truth_field)
+        if transpose:
+            attrs = dict(df.attrs)
+            df = df.T
+            df.attrs.update(attrs)
+        return df
 
     def centroid_distances(self, dataset_id: str, vector_field: str, cluster_alias: str, *,
-                           metric: str = "euclidean", noise_label=None) -> pd.DataFrame:
-        """Distances between cluster centroids (k x k). Centroids are the clusters' mean
-        vectors, computed in one streaming pass; documents labelled ``noise_label`` (default:
-        the alias's recorded noise label) are left out, as the metrics leave them out."""
-        metric = resolve_metric(metric)
+                           metric: str | None = None, noise_label=None,
+                           distance_measure_mode: str | None = None) -> pd.DataFrame:
+        """Distances between the clusters' centroids.
+
+        Centroids are the clusters' mean vectors, computed in one streaming pass; documents
+        labelled ``noise_label`` (default: the alias's recorded noise label) are left out, as
+        the metrics leave them out.
+
+        Parameters
+        ----------
+        dataset_id, vector_field, cluster_alias : str
+            The dataset, its vector field and the alias of the clustering.
+        metric : str, default "euclidean"
+            A distance of :func:`scipy.spatial.distance.cdist`: "euclidean", "cosine",
+            "sqeuclidean", "manhattan", ...
+        noise_label : int or str, optional
+            The label left out as noise, instead of the alias's own.
+        distance_measure_mode : {"l2", "cosine"}, optional
+            The original SDK's name for ``metric``: "l2" is "euclidean". Its "cosine" gave the
+            cosine similarity; here it is the cosine distance, 1 - similarity, like every value
+            of this table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            k x k, indexed and labelled by the cluster names.
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset, field or alias.
+        InvalidParameterError
+            An unknown metric or mode, or both ``metric`` and ``distance_measure_mode``.
+
+        Examples
+        --------
+        >>> tools.centroid_distances("quickstart_clustering", "pixels_vector_",
+        ...                          "kmeans_10").shape  # doctest: +SKIP
+        (10, 10)
+        """
+        if distance_measure_mode is not None:
+            if metric is not None:
+                raise InvalidParameterError(
+                    "Give metric= or distance_measure_mode= (the original SDK's name for it), "
+                    "not both.")
+            modes = {"l2": "euclidean", "cosine": "cosine"}
+            if distance_measure_mode not in modes:
+                raise InvalidParameterError(
+                    f"distance_measure_mode={distance_measure_mode!r} is not one of "
+                    "'l2', 'cosine'; for other distances use metric=, e.g. "
+                    "metric='manhattan'.")
+            metric = modes[distance_measure_mode]
+        metric = resolve_metric(metric or "euclidean")
         centroids = self.api.centroids(dataset_id, vector_field, cluster_alias,
                                        noise_label=noise_label)
         names = list(centroids.index)
@@ -418,6 +824,39 @@ class ClusterTools:
         ``projection`` ("pca" or "tsne"). For big data the
         euclidean silhouette is estimated from a 10,000-point sample unless ``sample_size`` says
         otherwise.
+
+        Parameters
+        ----------
+        dataset_id, vector_field, cluster_alias : str
+            The clustering to show.
+        ground_truth_field : str, optional
+            A field with the true classes: external metrics, the projection coloured by class
+            and the contingency heatmap.
+        path : str, optional
+            Where to write the HTML file; a folder that does not exist is refused before any
+            work.
+        metric, sample_size, noise_label, noise, progress
+            As for :meth:`metrics`.
+        hover_fields : sequence of str, optional
+            Fields shown when hovering over a point, beside ``_id``.
+        max_points : int, default 3000
+            Documents drawn in the projections (a random sample).
+        projection : {"pca", "tsne"}, default "pca"
+            How the vectors are drawn in 2-D and 3-D.
+        random_state : int, default 0
+            Seed of the drawn sample and of the projection.
+
+        Returns
+        -------
+        Report
+            ``.html``, ``.save(path)``; displays inline in a notebook.
+
+        Raises
+        ------
+        MissingDependencyError
+            Plotly is not installed (``pip install 'clustermetrics[report]'``).
+        NotFoundError
+            An unknown dataset, field or alias.
         """
         from .report import build_report, require_plotly
         require_plotly()
@@ -440,8 +879,32 @@ class ClusterTools:
 
     def compare(self, dataset_id: str, vector_field: str, aliases, ground_truth_field=None, *,
                 on_step=None, **options):
-        """Metrics of several aliases in one table (``.table``) and chart (``.figure()``).
-        ``on_step(alias, i, total)`` is called after each alias."""
+        """Metrics of several aliases side by side, with the best per metric.
+
+        Parameters
+        ----------
+        dataset_id, vector_field : str
+            The dataset and the vector field.
+        aliases : sequence of str
+            The clusterings to compare; every one is checked before any is evaluated.
+        ground_truth_field : str, optional
+            A field with the true classes (adds ARI, AMI, ...).
+        on_step : callable, optional
+            ``on_step(alias, i, total)``, called after each alias.
+        **options
+            As for :meth:`metrics`: ``metric``, ``sample_size``, ``noise``, ...
+
+        Returns
+        -------
+        Comparison
+            ``.table`` (one row per alias, its ``coverage`` beside the scores), ``.best``,
+            ``.warnings``, ``.figure()``, ``.save(path)``.
+
+        Raises
+        ------
+        NotFoundError
+            An unknown dataset, field or alias (the closest name is given).
+        """
         aliases = list(aliases)
         return self.api.compare(dataset_id, vector_field, aliases, ground_truth_field,
                                 progress=_steps(on_step, aliases), **options)

@@ -6,6 +6,7 @@ from sklearn import metrics as skm
 
 import clustermetrics as cm
 from clustermetrics.engine.local import StoreSource
+from clustermetrics.errors import InvalidParameterError
 from clustermetrics.metrics.evaluate import evaluate_source
 
 
@@ -119,6 +120,51 @@ def test_distribution_and_centroid_distances(client, digits):
     assert dist.loc[0, 1] == pytest.approx(np.linalg.norm(means[0] - means[1]), rel=1e-5)
     info = tools.describe_alias("digits", "pixels_vector_", "kmeans_10")
     assert info["method"] == "kmeans" and info["params"]["k"] == 10
+
+
+def test_the_original_sdks_keywords_are_accepted(client, digits):
+    tools = client.vector_tools.cluster
+    joint = tools.distribution("digits", "pixels_vector_", "kmeans_10", "digit")
+    by_class = tools.distribution("digits", "pixels_vector_", "kmeans_10", "digit",
+                                  transpose=True)
+    np.testing.assert_array_equal(by_class.to_numpy(), joint.to_numpy().T)
+    assert list(by_class.index) == list(joint.columns)
+    assert by_class.attrs == joint.attrs
+    assert client.Dataset("digits").distribution("pixels_vector_", "kmeans_10", "digit",
+                                                 transpose=True).equals(by_class)
+    l2 = tools.centroid_distances("digits", "pixels_vector_", "kmeans_10",
+                                  distance_measure_mode="l2")
+    assert l2.equals(tools.centroid_distances("digits", "pixels_vector_", "kmeans_10"))
+    cosine = tools.centroid_distances("digits", "pixels_vector_", "kmeans_10",
+                                      distance_measure_mode="cosine")
+    assert cosine.equals(tools.centroid_distances("digits", "pixels_vector_", "kmeans_10",
+                                                  metric="cosine"))
+    assert cosine.loc[0, 0] == pytest.approx(0, abs=1e-12) and cosine.loc[0, 1] > 0
+
+
+def test_transpose_without_ground_truth_is_refused(client, digits):
+    with pytest.raises(cm.InvalidInputError, match=r"transpose=True swaps clusters and "
+                                                   r"ground-truth classes: give "
+                                                   r"ground_truth_field too"):
+        client.vector_tools.cluster.distribution("digits", "pixels_vector_", "kmeans_10",
+                                                 transpose=True)
+
+
+def test_an_unknown_distance_measure_mode_is_refused(client, digits):
+    with pytest.raises(InvalidParameterError, match=r"distance_measure_mode='l1' is not one of "
+                                                   r"'l2', 'cosine'; for other distances use "
+                                                   r"metric="):
+        client.vector_tools.cluster.centroid_distances("digits", "pixels_vector_", "kmeans_10",
+                                                       distance_measure_mode="l1")
+
+
+def test_metric_and_distance_measure_mode_together_are_refused(client, digits):
+    with pytest.raises(InvalidParameterError, match=r"Give metric= or distance_measure_mode= "
+                                                   r"\(the original SDK's name for it\), not "
+                                                   r"both"):
+        client.vector_tools.cluster.centroid_distances("digits", "pixels_vector_", "kmeans_10",
+                                                       metric="cosine",
+                                                       distance_measure_mode="cosine")
 
 
 def test_dataset_object_offers_the_same_operations(client, digits):
