@@ -966,7 +966,9 @@ _data_option = click.option(
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @_data_option
 @click.option("--max-body-mb", default=1024.0, show_default=True, type=float,
-              help="Requests with a larger body get 413.")
+              help="Arrow uploads (documents) with a larger body get 413.")
+@click.option("--max-json-mb", default=8.0, show_default=True, type=float,
+              help="Other requests (JSON, forms) with a larger body get 413.")
 @click.option("--workers", default=None, type=click.IntRange(1),
               help="Jobs run at once (default: half the cores, 2 to 4).")
 @click.option("--blas-threads", default=None, type=click.IntRange(1),
@@ -975,7 +977,7 @@ _data_option = click.option(
               help="Also let callers fit this model class (an import path such as "
                    "hdbscan.HDBSCAN), beside scikit-learn's known algorithms.")
 @_one_line_errors
-def serve_cmd(host, port, data_dir, max_body_mb, workers, blas_threads, models):
+def serve_cmd(host, port, data_dir, max_body_mb, max_json_mb, workers, blas_threads, models):
     """Serve the API (under /v1/) and web pages: each project's datasets live in their own
     store under DIR, reached only with one of the project's keys ('clustermetrics keys
     create'). GET /health answers without a key; /docs shows the routes."""
@@ -983,7 +985,8 @@ def serve_cmd(host, port, data_dir, max_body_mb, workers, blas_threads, models):
     data_dir = data_dir or default_data_dir()
     err_console.print(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C stops).",
                       highlight=False)
-    serve(data_dir, host=host, port=port, max_body_mb=max_body_mb, workers=workers,
+    serve(data_dir, host=host, port=port, max_body_mb=max_body_mb, max_json_mb=max_json_mb,
+          workers=workers,
           blas_threads=blas_threads, models=list(models), log_level="warning")
 
 

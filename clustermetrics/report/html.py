@@ -66,11 +66,13 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
                  contingency: pd.DataFrame | None = None,
                  centroid_distances: pd.DataFrame | None = None, max_bars: int = 5000,
                  title: str | None = None, noise_label: Any = None,
-                 stability: Stability | None = None) -> Report:
+                 stability: Stability | None = None, nonce: str | None = None) -> Report:
     """The report of one clustering. Noise (``noise_label``) is grey in every figure; each
     cluster has the colour of the ground-truth class it is matched with one to one, and the
     contingency heatmap puts the matches on its diagonal. With ``stability``, a section shows
-    each cluster's mean Jaccard over the refits."""
+    each cluster's mean Jaccard over the refits. With ``nonce`` (a server's
+    Content-Security-Policy nonce) the page's scripts and styles carry it. Labels and values
+    are escaped in the page and in the figures' text (:func:`figures.plotly_text`)."""
     from . import require_plotly
     require_plotly()
     src = result.source
@@ -141,7 +143,7 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
         body.append(_section("centroids", "Centroids",
                              _fig(figs["centroids"], "centroids")
                              + _nearest_table(centroid_distances)))
-    return Report(_page(title, "\n".join(body)), figs, result)
+    return Report(with_nonce(_page(title, "\n".join(body)), nonce), figs, result)
 
 
 # -- pieces of the page ----------------------------------------------------------------------
@@ -169,6 +171,20 @@ def _page(title: str, body: str) -> str:
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
             f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
             f"{body.replace('<!--nav-->', f'<nav>{nav}</nav>', 1)}</body></html>")
+
+
+def with_nonce(page: str, nonce: str | None) -> str:
+    """``page`` with a Content-Security-Policy ``nonce`` on each of its ``<script>`` and
+    ``<style>`` tags, and an empty style element (``plotly.js-style-global``) that plotly.js
+    fills through the CSSOM instead of making one a policy would block. Every literal tag in
+    these pages is ours: text is HTML-escaped and Plotly's JSON writes ``<`` as ``\\u003c``."""
+    if nonce is None:
+        return page
+    attr = f' nonce="{html.escape(nonce)}"'
+    page = (page.replace("<script>", f"<script{attr}>")
+            .replace("<script type='text/javascript'>", f"<script type='text/javascript'{attr}>")
+            .replace("<style>", f"<style{attr}>"))
+    return page.replace("</head>", f'<style id="plotly.js-style-global"{attr}></style></head>', 1)
 
 
 def _header(title: str, result: ClusterMetrics) -> str:

@@ -32,14 +32,15 @@ def create_app(settings):
 
 
 def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
-          max_body_mb: float = 1024, workers: int | None = None,
+          max_body_mb: float = 1024, max_json_mb: float = 8, workers: int | None = None,
           blas_threads: int | None = None, models: list[str] | None = None,
           log_level: str = "info") -> None:
     """Run the server until interrupted. ``workers`` jobs run at once (default: half the
     cores, between 2 and 4), each with ``blas_threads`` BLAS threads (default: the cores divided
     among the workers, at least 1); this process's BLAS pools are limited to that too. Remote
     callers may fit the known algorithms (``clustering.ALGORITHMS``) and the classes ``models``
-    names (import paths)."""
+    names (import paths). Bodies: Arrow uploads up to ``max_body_mb`` MiB, everything else
+    (JSON, forms) up to ``max_json_mb`` MiB."""
     require_server()
     import os
 
@@ -48,11 +49,14 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
 
     from .app import Settings
     from .app import create_app as make
+    # what the server makes (stores, their WAL, job files) is this user's only: 0600 / 0700
+    os.umask(0o077)
     cores = os.cpu_count() or 1
     workers = workers or min(4, max(2, cores // 2))
     blas_threads = blas_threads or max(1, cores // workers)
     threadpool_limits(limits=blas_threads)  # this process is the server: bound BLAS for all
-    settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, workers=workers,
+    settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, max_json_mb=max_json_mb,
+                        workers=workers,
                         blas_threads=blas_threads)
     if models:  # served beside the known algorithms
         settings.models = sorted({*(settings.models or ()), *models})

@@ -59,8 +59,8 @@ def start_server(data: str, *extra: str) -> types.SimpleNamespace:
     while True:  # a bounded wait for the port, not a timing check
         if proc.poll() is not None:
             log.close()
-            pytest.fail(f"the server exited with {proc.returncode}: "
-                        + open(os.path.join(data, "server.log")).read()[-2000:])
+            with open(os.path.join(data, "server.log")) as f:
+                pytest.fail(f"the server exited with {proc.returncode}: " + f.read()[-2000:])
         try:
             if httpx.get(url + "/health", timeout=1).status_code == 200:
                 break
