@@ -3,7 +3,9 @@ heatmap, cluster sizes and centroid distances. plotly.js is inlined once: no net
 
 from __future__ import annotations
 
+import functools
 import html
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -184,7 +186,20 @@ def with_nonce(page: str, nonce: str | None) -> str:
     page = (page.replace("<script>", f"<script{attr}>")
             .replace("<script type='text/javascript'>", f"<script type='text/javascript'{attr}>")
             .replace("<style>", f"<style{attr}>"))
-    return page.replace("</head>", f'<style id="plotly.js-style-global"{attr}></style></head>', 1)
+    made = "".join(f'<style id="{i}"{attr}></style>' for i in ("plotly.js-style-global",
+                                                                *_bundled_style_ids()))
+    return page.replace("<head>", f"<head>{made}", 1)  # before plotly.js runs
+
+
+@functools.cache
+def _bundled_style_ids() -> tuple[str, ...]:
+    """The ids of the style elements plotly.js's bundled libraries (MapLibre's CSS) add when
+    no element has that id yet: made empty beforehand, so nothing is refused (no map is
+    drawn in these pages)."""
+    from plotly.offline import get_plotlyjs
+    return tuple(dict.fromkeys(re.findall(
+        r'getElementById\("([0-9a-f]{64})"\)\)\{var \w+=document\.createElement\("style"\)',
+        get_plotlyjs())))
 
 
 def _header(title: str, result: ClusterMetrics) -> str:

@@ -129,13 +129,17 @@ PAGE_CSP = (f"default-src 'none'; style-src {_sha256(_STYLE)}; img-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
+# plotly.js makes empty <style> elements and fills them through the CSSOM (allowed): the hash of
+# the empty text lets exactly those in
+_EMPTY_STYLE = _sha256("")
+
+
 def report_csp(nonce: str) -> str:
-    """A report's or comparison's policy: its scripts and styles by this answer's nonce.
-    'unsafe-eval' because Plotly's WebGL traces (scattergl, through regl) compile their
-    shaders' drawing code with ``new Function``; style attributes are allowed because plotly.js
-    and its figures' containers set them (they cannot run code)."""
-    return (f"default-src 'none'; script-src 'nonce-{nonce}' 'unsafe-eval'; "
-            f"style-src-elem 'nonce-{nonce}'; style-src-attr 'unsafe-inline'; "
+    """A report's or comparison's policy: its scripts and style elements by this answer's nonce
+    (plotly.js needs no eval); style attributes are allowed because plotly.js and its figures'
+    containers set them (they cannot run code)."""
+    return (f"default-src 'none'; script-src 'nonce-{nonce}'; "
+            f"style-src-elem 'nonce-{nonce}' {_EMPTY_STYLE}; style-src-attr 'unsafe-inline'; "
             "img-src 'self' data: blob:; font-src data:; worker-src blob:; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
