@@ -32,7 +32,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..api import codec
 from ..errors import AuthenticationError, ClusterMetricsError, TooLargeError
@@ -151,6 +151,8 @@ class Edge:
                 return message
 
             await self.app(scope, limited, guarded)
+        except ClientDisconnect:
+            return  # the caller went away mid-body: nobody to answer
         except Exception as exc:
             if started:  # the answer is under way: only closing the connection can tell
                 raise
