@@ -207,8 +207,8 @@ def test_many_page_views_behind_slow_jobs_leave_the_server_answering(server):
         slow = [http.post("/v1/datasets/slow/stability", json={
             "vector_field": "v_vector_", "alias": f"slow_{i}",
             "model": {"cls": "sklearn.cluster.KMeans",
-                      "params": {"n_clusters": 8, "n_init": 1, "random_state": i}},
-            "n_resamples": 300}).json()["id"] for i in range(2)]
+                      "params": {"n_clusters": 8, "n_init": 8, "random_state": i}},
+            "n_resamples": 300}).json()["id"] for i in range(2)]  # ~30 s each; cancelled below
     web = _web_session(server, server.attacker)
     cookie = "; ".join(f"{k}={v}" for k, v in web.cookies.items())
     views = []
