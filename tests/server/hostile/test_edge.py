@@ -405,3 +405,34 @@ def test_a_post_on_a_reset_connection_says_it_may_have_been_applied():
         api.close()
         dropping.stop()
     assert [n for n, _ in dropping.requests] == [1, 1]  # not repeated
+
+
+def test_a_bug_answers_an_incident_id_and_the_connection_stays_open(tmp_path, caplog):
+    """An exception no handler knows (a bug) is answered by the edge: 500 with an incident id,
+    not its text; nothing is re-raised to uvicorn, which would drop the kept-alive
+    connection."""
+    import asyncio
+
+    from clustermetrics.server.app import Settings, create_app
+
+    app = create_app(Settings(data_dir=str(tmp_path / "data")))
+    key = app.state.server.keys.create("p")["key"]
+
+    @app.get("/v1/bug")
+    def bug() -> None:
+        raise RuntimeError(f"secret detail at {tmp_path}")
+
+    async def call():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            return await http.get("/v1/bug", headers={"Authorization": f"Bearer {key}"})
+
+    try:
+        r = asyncio.run(call())  # raise_app_exceptions: a re-raised error would fail here
+    finally:
+        app.state.server.close()
+    assert r.status_code == 500
+    message = r.json()["error"]["message"]
+    assert "GET /v1/bug (incident " in message and "secret" not in message
+    assert str(tmp_path) not in message
+    assert "secret detail" in caplog.text  # in the server's log, under the incident id
