@@ -76,13 +76,15 @@ class HTTPAPI(API):
         return f"HTTPAPI({self.url!r})"
 
     # -- transport ------------------------------------------------------------------------
-    def _request(self, method: str, path: str, **kw) -> Any:
+    def _request(self, method: str, path: str, *, gone_ok: bool = False, **kw) -> Any:
         """The response of a request, or the error the server answered, raised here. A
         connection that drops before the answer (a kept-alive connection the server or a proxy
         closed, a reset) is retried once on a fresh one when the request is idempotent (GET,
         PUT, DELETE: doing it twice is doing it once); any other request says it may or may
-        not have been applied."""
+        not have been applied. With ``gone_ok`` (a DELETE of a thing), a 404 to the retry is
+        success: the first try may have deleted it."""
         httpx = self._httpx
+        attempt = 0
         for attempt in (1, 2):
             try:
                 response = self._http.request(method, path, **kw)
@@ -106,7 +108,8 @@ class HTTPAPI(API):
             except httpx.TransportError as exc:
                 raise ServerError(f"Cannot reach the clustermetrics server at {self.url}: "
                                   f"{exc}. Is 'clustermetrics serve' running there?") from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 and not (gone_ok and attempt == 2
+                                                 and response.status_code == 404):
             raise self._error(response)
         return response
 
@@ -161,7 +164,7 @@ class HTTPAPI(API):
         return codec.decode(self._json("GET", self._ds(dataset)))
 
     def delete_dataset(self, dataset: str) -> None:
-        self._request("DELETE", self._ds(dataset))
+        self._request("DELETE", self._ds(dataset), gone_ok=True)
 
     # -- documents ------------------------------------------------------------------------
     def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
@@ -211,7 +214,7 @@ class HTTPAPI(API):
                                        params={"vector_field": vector_field, "alias": alias}))
 
     def delete_alias(self, dataset: str, vector_field: str, alias: str) -> None:
-        self._request("DELETE", self._ds(dataset, "/alias"),
+        self._request("DELETE", self._ds(dataset, "/alias"), gone_ok=True,
                       params={"vector_field": vector_field, "alias": alias})
 
     def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,

@@ -325,9 +325,9 @@ class DroppingServer(threading.Thread):
     alive) and resets the connection at its second request, as a server or proxy that closed
     an idle kept-alive connection does."""
 
-    def __init__(self, answer: dict):
+    def __init__(self, *answers: tuple[int, dict]):
         super().__init__(daemon=True)
-        self.answer = json.dumps(answer).encode()
+        self.answers = [(status, json.dumps(body).encode()) for status, body in answers]
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.requests: list[tuple[int, str]] = []  # (connection number, request line)
@@ -367,9 +367,9 @@ class DroppingServer(threading.Thread):
                                 b"\x00\x00\x00\x00")
                 conn.close()
                 return
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: " + str(len(self.answer)).encode() + b"\r\n\r\n"
-                         + self.answer)
+            status, body = self.answers[min(len(self.requests), len(self.answers)) - 1]
+            conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
             served += 1
 
     def stop(self) -> None:
@@ -377,7 +377,7 @@ class DroppingServer(threading.Thread):
 
 
 def test_an_idempotent_request_on_a_reset_connection_is_retried_once():
-    dropping = DroppingServer({"datasets": ["a"]})
+    dropping = DroppingServer((200, {"datasets": ["a"]}))
     dropping.start()
     api = HTTPAPI(dropping.url, "cm_00000000_" + "x" * 43)
     try:
@@ -392,7 +392,7 @@ def test_an_idempotent_request_on_a_reset_connection_is_retried_once():
 
 
 def test_a_post_on_a_reset_connection_says_it_may_have_been_applied():
-    dropping = DroppingServer({"deleted": 1})
+    dropping = DroppingServer((200, {"deleted": 1}))
     dropping.start()
     api = HTTPAPI(dropping.url, "cm_00000000_" + "x" * 43)
     try:
@@ -436,3 +436,23 @@ def test_a_bug_answers_an_incident_id_and_the_connection_stays_open(tmp_path, ca
     assert "GET /v1/bug (incident " in message and "secret" not in message
     assert str(tmp_path) not in message
     assert "secret detail" in caplog.text  # in the server's log, under the incident id
+
+
+def test_a_delete_retried_after_a_reset_that_finds_nothing_is_done():
+    """The first try may have deleted the dataset before the connection dropped: the retry's
+    404 means it is gone, as asked."""
+    gone = {"error": {"code": "not_found", "message": "dataset 'd' not found."}}
+    dropping = DroppingServer((204, {}), (204, {}), (404, gone))
+    dropping.start()
+    api = HTTPAPI(dropping.url, "cm_00000000_" + "x" * 43)
+    fresh = HTTPAPI(dropping.url, "cm_00000000_" + "x" * 43)
+    try:
+        api.delete_dataset("d")
+        api.delete_dataset("d")  # reset, then retried: 404
+        with pytest.raises(ClusterMetricsError, match="dataset 'd' not found"):
+            fresh.delete_dataset("d")  # a 404 without a retry is still an error
+    finally:
+        api.close()
+        fresh.close()
+        dropping.stop()
+    assert [n for n, _ in dropping.requests] == [1, 1, 2, 3]
