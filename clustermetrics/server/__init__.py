@@ -2,7 +2,8 @@
 
 ``clustermetrics serve --data DIR`` runs :func:`create_app` on uvicorn: the API surface over HTTP
 for many people and programs at once, one embedded store per project, API keys
-(:mod:`.auth`), jobs for long work (:mod:`.jobs`) and web pages (:mod:`.web`).
+(:mod:`.auth`), jobs for long work (:mod:`.jobs`) and web pages (:mod:`.web`); every request
+meets :mod:`.edge` first (the key before the body, body limits, security headers).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The FastAPI application: the API surface over HTTP, one LocalAPI per project.
 
-Routes live under ``/v1/`` and need ``Authorization: Bearer KEY``; the key names the project, and
+Routes live under ``/v1/`` and need ``Authorization: Bearer KEY``, checked by the edge
+(:mod:`.edge`) before any body byte is read; the key names the project, and
 each project is its own DuckDB file under ``DIR/projects/``, so no query can reach another
 project's data (another project's dataset is "not found", exactly as one that does not exist).
 ``GET /health`` answers without a key. Bulk documents travel as Arrow IPC streams
