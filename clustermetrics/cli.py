@@ -973,7 +973,9 @@ _data_option = click.option(
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @_data_option
 @click.option("--max-body-mb", default=1024.0, show_default=True, type=float,
-              help="Requests with a larger body get 413.")
+              help="Arrow uploads (documents) with a larger body get 413.")
+@click.option("--max-json-mb", default=8.0, show_default=True, type=float,
+              help="Other requests (JSON, forms) with a larger body get 413.")
 @click.option("--max-rows", default=1_000_000, show_default=True, type=click.IntRange(1),
               help="Rows of one Arrow upload of documents (more get 413).")
 @click.option("--max-arrow-mb", default=1024.0, show_default=True,
@@ -987,8 +989,8 @@ _data_option = click.option(
               help="Also let callers fit this model class (an import path such as "
                    "hdbscan.HDBSCAN), beside scikit-learn's known algorithms.")
 @_one_line_errors
-def serve_cmd(host, port, data_dir, max_body_mb, max_rows, max_arrow_mb, workers, blas_threads,
-              models):
+def serve_cmd(host, port, data_dir, max_body_mb, max_json_mb, max_rows, max_arrow_mb, workers,
+              blas_threads, models):
     """Serve the API (under /v1/) and web pages: each project's datasets live in their own
     store under DIR, reached only with one of the project's keys ('clustermetrics keys
     create'). GET /health answers without a key; /docs shows the routes."""
@@ -996,9 +998,9 @@ def serve_cmd(host, port, data_dir, max_body_mb, max_rows, max_arrow_mb, workers
     data_dir = data_dir or default_data_dir()
     err_console.print(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C stops).",
                       highlight=False)
-    serve(data_dir, host=host, port=port, max_body_mb=max_body_mb, max_rows=max_rows,
-          max_arrow_mb=max_arrow_mb, workers=workers, blas_threads=blas_threads,
-          models=list(models), log_level="warning")
+    serve(data_dir, host=host, port=port, max_body_mb=max_body_mb, max_json_mb=max_json_mb,
+          max_rows=max_rows, max_arrow_mb=max_arrow_mb, workers=workers,
+          blas_threads=blas_threads, models=list(models), log_level="warning")
 
 
 @main.group()

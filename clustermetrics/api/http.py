@@ -36,6 +36,7 @@ from .base import API, Progress, ReportData
 ARROW = "application/vnd.apache.arrow.stream"
 POLL_WAIT_S = 10.0  # each poll of a job waits this long on the server for news
 INSTALL_HINT = "pip install 'clustermetrics[server]'"
+IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE")  # retried once on a dropped connection
 SMALL = 1 << 16  # IPC pieces smaller than this are joined into one chunk; larger ones go as is
 
 
@@ -75,17 +76,40 @@ class HTTPAPI(API):
         return f"HTTPAPI({self.url!r})"
 
     # -- transport ------------------------------------------------------------------------
-    def _request(self, method: str, path: str, **kw) -> Any:
-        """The response of a request, or the error the server answered, raised here."""
-        try:
-            response = self._http.request(method, path, **kw)
-        except self._httpx.TimeoutException as exc:
-            raise ServerError(f"The server at {self.url} did not answer in time ({exc}).") \
-                from None
-        except self._httpx.TransportError as exc:
-            raise ServerError(f"Cannot reach the clustermetrics server at {self.url}: {exc}. "
-                              "Is 'clustermetrics serve' running there?") from None
-        if response.status_code >= 400:
+    def _request(self, method: str, path: str, *, gone_ok: bool = False, **kw) -> Any:
+        """The response of a request, or the error the server answered, raised here. A
+        connection that drops before the answer (a kept-alive connection the server or a proxy
+        closed, a reset) is retried once on a fresh one when the request is idempotent (GET,
+        PUT, DELETE: doing it twice is doing it once); any other request says it may or may
+        not have been applied. With ``gone_ok`` (a DELETE of a thing), a 404 to the retry is
+        success: the first try may have deleted it."""
+        httpx = self._httpx
+        attempt = 0
+        for attempt in (1, 2):
+            try:
+                response = self._http.request(method, path, **kw)
+                break
+            except httpx.TimeoutException as exc:
+                raise ServerError(f"The server at {self.url} did not answer in time ({exc}).") \
+                    from None
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                if method in IDEMPOTENT and attempt == 1:
+                    continue  # the failed connection left the pool: the retry opens a new one
+                if method in IDEMPOTENT:
+                    raise ServerError(f"The connection to the server at {self.url} dropped "
+                                      f"twice during {method} {path} ({exc or type(exc).__name__})"
+                                      ": is the server or a proxy before it restarting?") \
+                        from None
+                raise ServerError(
+                    f"The connection to the server at {self.url} dropped during {method} {path} "
+                    f"({exc or type(exc).__name__}): the request may or may not have been "
+                    "applied. Check (list the datasets, documents or jobs) before repeating "
+                    "it.") from None
+            except httpx.TransportError as exc:
+                raise ServerError(f"Cannot reach the clustermetrics server at {self.url}: "
+                                  f"{exc}. Is 'clustermetrics serve' running there?") from None
+        if response.status_code >= 400 and not (gone_ok and attempt == 2
+                                                 and response.status_code == 404):
             raise self._error(response)
         return response
 
@@ -140,7 +164,7 @@ class HTTPAPI(API):
         return codec.decode(self._json("GET", self._ds(dataset)))
 
     def delete_dataset(self, dataset: str) -> None:
-        self._request("DELETE", self._ds(dataset))
+        self._request("DELETE", self._ds(dataset), gone_ok=True)
 
     # -- documents ------------------------------------------------------------------------
     def write_documents(self, dataset: str, pieces: Any, *, mode: str = "insert",
@@ -190,7 +214,7 @@ class HTTPAPI(API):
                                        params={"vector_field": vector_field, "alias": alias}))
 
     def delete_alias(self, dataset: str, vector_field: str, alias: str) -> None:
-        self._request("DELETE", self._ds(dataset, "/alias"),
+        self._request("DELETE", self._ds(dataset, "/alias"), gone_ok=True,
                       params={"vector_field": vector_field, "alias": alias})
 
     def set_cluster_labels(self, dataset: str, vector_field: str, alias: str,

@@ -1175,7 +1175,8 @@ class LocalAPI(API):
             if points.truth is not None:
                 parts.append(f"{truth_field}: {points.truth[i]}")
             parts += [f"{f}: {extra[f][i]}" for f in fields]
-            out.append("<br>".join(html.escape(str(p)) for p in parts))
+            # no tags, no entities Plotly would not turn back (it has no &quot;)
+            out.append("<br>".join(html.escape(str(p), quote=False) for p in parts))
         return out
 
 

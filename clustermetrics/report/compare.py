@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.result import METRIC_INFO
+from .figures import plotly_text
 
 PLOTTED = ("silhouette", "calinski_harabasz", "davies_bouldin", "adjusted_rand",
            "adjusted_mutual_info")
@@ -98,7 +99,7 @@ class Comparison:
         fig = make_subplots(rows=1, cols=len(metrics) + covered,
                             subplot_titles=[*titles, *(["Coverage (share clustered)"]
                                                        if covered else [])])
-        x = [str(i) for i in self.table.index]
+        x = [plotly_text(i) for i in self.table.index]
         best = self.best
         for i, m in enumerate(metrics, start=1):
             y = self.table[m].to_numpy()
@@ -107,7 +108,7 @@ class Comparison:
                                          showlegend=False), row=1, col=i)
             else:
                 fig.add_trace(go.Bar(x=x, y=y, name=m, showlegend=False), row=1, col=i)
-            b = str(best[m])
+            b = plotly_text(best[m])
             fig.add_trace(go.Scatter(x=[b], y=[self.table.loc[best[m], m]], mode="markers",
                                      marker=dict(symbol="star", size=14, color="red"),
                                      name=f"best {m}", showlegend=False,
@@ -127,16 +128,21 @@ class Comparison:
                 fig.add_trace(go.Bar(marker_color=colors, **shown), row=1, col=col)
             fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
             fig.update_xaxes(title_text=self.by, type="category", row=1, col=col)
-        fig.update_layout(title=self.title, height=380, margin=dict(t=70))
+        fig.update_layout(title=plotly_text(self.title), height=380, margin=dict(t=70))
         return fig
 
-    def to_html(self) -> str:
+    def to_html(self, *, nonce: str | None = None) -> str:
+        """The page: table, warnings and chart, plotly.js inlined. With ``nonce`` (a server's
+        Content-Security-Policy nonce) its scripts and styles carry it."""
         from plotly.offline import get_plotlyjs
+
+        from .html import with_nonce
         fig = self.figure().to_html(full_html=False, include_plotlyjs=False, div_id="comparison")
-        return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
-                f"{html.escape(self.title)}</title><script>{get_plotlyjs()}</script></head>"
-                f"<body style='font-family:system-ui,sans-serif'><h1>{html.escape(self.title)}"
-                f"</h1>{self._table_html()}{self._warnings_html()}{fig}</body></html>")
+        return with_nonce(
+            f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
+            f"{html.escape(self.title)}</title><script>{get_plotlyjs()}</script></head>"
+            f"<body style='font-family:system-ui,sans-serif'><h1>{html.escape(self.title)}"
+            f"</h1>{self._table_html()}{self._warnings_html()}{fig}</body></html>", nonce)
 
     def save(self, path: str) -> str:
         with open(path, "w", encoding="utf-8") as f:

@@ -19,6 +19,16 @@ PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B
 NOISE_COLOR = "#B0B0B0"  # grey means noise, and nothing else
 
 
+def plotly_text(value: Any) -> str:
+    """``value`` as text Plotly shows as it is. Plotly reads a subset of HTML in every text it
+    draws (titles, tick labels, legends, hover: ``<a href>``, ``<b>``, ``<br>``) and fills
+    ``%{...}`` in hover templates, so a cluster label or a field's value holding
+    ``<a href=...>`` would become a link: ``&``, ``<``, ``>`` and ``%`` go as entities, which
+    Plotly turns back into the characters, as text."""
+    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("%", "&#37;"))
+
+
 def noise_test(noise_label: Any) -> Callable[[Any], bool]:
     """Whether a label is noise: the noise label itself (``-1`` and ``"-1"`` alike), or one of
     the singleton clusters ``"-1#row"`` that ``noise="singletons"`` makes of it."""
@@ -100,7 +110,7 @@ def silhouette_figure(values: np.ndarray, labels: np.ndarray, score: float,
     clusters = sorted_unique(labels)
     noisy = np.array([is_noise(v) for v in labels], dtype=bool)
     groups: list[tuple[str, np.ndarray, str]] = [
-        (str(c), labels == c, (colors or {}).get(c, color_of(i)))
+        (plotly_text(c), labels == c, (colors or {}).get(c, color_of(i)))
         for i, c in enumerate(c for c in clusters if not is_noise(c))]
     if noisy.any():
         groups.append(("noise", noisy, NOISE_COLOR))
@@ -156,7 +166,7 @@ def projection_figure(coords: np.ndarray, by_cluster, by_truth, hover: list[str]
         for i, v in enumerate(shown):
             sel = values == v
             grey = noise and is_noise(v)
-            label = f"{name} {v}" + (" (noise)" if grey else "")
+            label = f"{name} {plotly_text(v)}" + (" (noise)" if grey else "")
             color = NOISE_COLOR if grey else colors.get(v, color_of(i))
             common = dict(mode="markers", name=label, legendgroup=name,
                           text=texts[sel], hovertemplate="%{text}<extra>" + label
@@ -179,8 +189,9 @@ def contingency_figure(table: pd.DataFrame, truth_name: str):
     go = _go()
     z = table.to_numpy()
     share = z / np.maximum(z.sum(axis=1, keepdims=True), 1)
+    truth_name = plotly_text(truth_name)
     fig = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in table.columns], y=[str(r) for r in table.index],
+        z=z, x=[plotly_text(c) for c in table.columns], y=[plotly_text(r) for r in table.index],
         customdata=share, colorscale="Blues", text=z, texttemplate="%{text}",
         hovertemplate="cluster %{y}<br>" + truth_name + " %{x}<br>%{z} documents "
                       "(%{customdata:.0%} of the cluster)<extra></extra>"))
@@ -195,7 +206,7 @@ def sizes_figure(sizes: pd.Series, colors: dict | None = None):
     """One bar per cluster in its colour; a bar named "(noise)" is grey."""
     go = _go()
     colors = colors or {}
-    fig = go.Figure(go.Bar(x=[str(c) for c in sizes.index], y=sizes.to_numpy(),
+    fig = go.Figure(go.Bar(x=[plotly_text(c) for c in sizes.index], y=sizes.to_numpy(),
                            marker_color=[NOISE_COLOR if str(c).endswith("(noise)")
                                          else colors.get(c, color_of(i))
                                          for i, c in enumerate(sizes.index)],
@@ -210,7 +221,7 @@ def stability_figure(per_cluster: pd.DataFrame, colors: dict | None = None):
     (0.5: dissolved below; 0.75: stable above)."""
     go = _go()
     colors = colors or {}
-    names = [str(c) for c in per_cluster.index]
+    names = [plotly_text(c) for c in per_cluster.index]
     fig = go.Figure(go.Bar(
         x=names, y=per_cluster["jaccard"].to_numpy(dtype=float),
         error_y={"type": "data", "array": per_cluster["jaccard_std"].to_numpy(dtype=float)}
@@ -232,7 +243,7 @@ def stability_figure(per_cluster: pd.DataFrame, colors: dict | None = None):
 
 def centroid_figure(distances: pd.DataFrame, metric: str):
     go = _go()
-    names = [str(c) for c in distances.index]
+    names = [plotly_text(c) for c in distances.index]
     fig = go.Figure(go.Heatmap(z=distances.to_numpy(), x=names, y=names, colorscale="Viridis",
                                hovertemplate="%{y} - %{x}: %{z:.3f}<extra></extra>"))
     fig.update_layout(title=f"Distances between centroids ({metric})",

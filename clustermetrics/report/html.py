@@ -3,7 +3,9 @@ heatmap, cluster sizes and centroid distances. plotly.js is inlined once: no net
 
 from __future__ import annotations
 
+import functools
 import html
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,15 +70,17 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
                  contingency: pd.DataFrame | None = None,
                  centroid_distances: pd.DataFrame | None = None, max_bars: int = 5000,
                  title: str | None = None, noise_label: Any = None,
-                 stability: Stability | None = None,
-                 cards: ClusterCards | None = None) -> Report:
+                 stability: Stability | None = None, cards: ClusterCards | None = None,
+                 nonce: str | None = None) -> Report:
     """The report of one clustering. Noise (``noise_label``) is grey in every figure; each
     cluster has the colour of the ground-truth class it is matched with one to one, and the
     contingency heatmap puts the matches on its diagonal. With ``stability``, a section shows
     each cluster's mean Jaccard over the refits. With ``cards``, a "Clusters" section shows
     one card per cluster, worst silhouette first: size, silhouette, stability, keywords, top
     classes, the documents closest to its centroid and its misfits, and a link that shows
-    only its points in the projection."""
+    only its points in the projection. With ``nonce`` (a server's Content-Security-Policy
+    nonce) the page's scripts and styles carry it. Labels and values are escaped in the page
+    and in the figures' text (:func:`figures.plotly_text`)."""
     from . import require_plotly
     require_plotly()
     src = result.source
@@ -149,7 +153,7 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
         body.append(_section("centroids", "Centroids",
                              _fig(figs["centroids"], "centroids")
                              + _nearest_table(centroid_distances)))
-    return Report(_page(title, "\n".join(body)), figs, result)
+    return Report(with_nonce(_page(title, "\n".join(body)), nonce), figs, result)
 
 
 # -- pieces of the page ----------------------------------------------------------------------
@@ -192,6 +196,33 @@ def _page(title: str, body: str) -> str:
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
             f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
             f"{body.replace('<!--nav-->', f'<nav>{nav}</nav>', 1)}</body></html>")
+
+
+def with_nonce(page: str, nonce: str | None) -> str:
+    """``page`` with a Content-Security-Policy ``nonce`` on each of its ``<script>`` and
+    ``<style>`` tags, and an empty style element (``plotly.js-style-global``) that plotly.js
+    fills through the CSSOM instead of making one a policy would block. Every literal tag in
+    these pages is ours: text is HTML-escaped and Plotly's JSON writes ``<`` as ``\\u003c``."""
+    if nonce is None:
+        return page
+    attr = f' nonce="{html.escape(nonce)}"'
+    page = (page.replace("<script>", f"<script{attr}>")
+            .replace("<script type='text/javascript'>", f"<script type='text/javascript'{attr}>")
+            .replace("<style>", f"<style{attr}>"))
+    made = "".join(f'<style id="{i}"{attr}></style>' for i in ("plotly.js-style-global",
+                                                                *_bundled_style_ids()))
+    return page.replace("<head>", f"<head>{made}", 1)  # before plotly.js runs
+
+
+@functools.cache
+def _bundled_style_ids() -> tuple[str, ...]:
+    """The ids of the style elements plotly.js's bundled libraries (MapLibre's CSS) add when
+    no element has that id yet: made empty beforehand, so nothing is refused (no map is
+    drawn in these pages)."""
+    from plotly.offline import get_plotlyjs
+    return tuple(dict.fromkeys(re.findall(
+        r'getElementById\("([0-9a-f]{64})"\)\)\{var \w+=document\.createElement\("style"\)',
+        get_plotlyjs())))
 
 
 def _header(title: str, result: ClusterMetrics) -> str:

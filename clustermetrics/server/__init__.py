@@ -2,7 +2,8 @@
 
 ``clustermetrics serve --data DIR`` runs :func:`create_app` on uvicorn: the API surface over HTTP
 for many people and programs at once, one embedded store per project, API keys
-(:mod:`.auth`), jobs for long work (:mod:`.jobs`) and web pages (:mod:`.web`).
+(:mod:`.auth`), jobs for long work (:mod:`.jobs`) and web pages (:mod:`.web`); every request
+meets :mod:`.edge` first (the key before the body, body limits, security headers).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def create_app(settings):
 
 
 def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
-          max_body_mb: float = 1024, max_rows: int | None = None,
+          max_body_mb: float = 1024, max_json_mb: float = 8, max_rows: int | None = None,
           max_arrow_mb: float | None = None, workers: int | None = None,
           blas_threads: int | None = None, models: list[str] | None = None,
           log_level: str = "info") -> None:
@@ -40,7 +41,8 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     cores, between 2 and 4), each with ``blas_threads`` BLAS threads (default: the cores divided
     among the workers, at least 1); this process's BLAS pools are limited to that too. Remote
     callers may fit the known algorithms (``clustering.ALGORITHMS``) and the classes ``models``
-    names (import paths). An Arrow upload holds at most ``max_rows`` rows and
+    names (import paths). Bodies: Arrow uploads up to ``max_body_mb`` MiB, everything else
+    (JSON, forms) up to ``max_json_mb`` MiB; an Arrow upload holds at most ``max_rows`` rows and
     ``max_arrow_mb`` MiB once decompressed (None: the defaults of
     :class:`~clustermetrics.server.app.Settings`)."""
     require_server()
@@ -51,11 +53,14 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
 
     from .app import Settings
     from .app import create_app as make
+    # what the server makes (stores, their WAL, job files) is this user's only: 0600 / 0700
+    os.umask(0o077)
     cores = os.cpu_count() or 1
     workers = workers or min(4, max(2, cores // 2))
     blas_threads = blas_threads or max(1, cores // workers)
     threadpool_limits(limits=blas_threads)  # this process is the server: bound BLAS for all
-    settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, workers=workers,
+    settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, max_json_mb=max_json_mb,
+                        workers=workers,
                         blas_threads=blas_threads)
     if max_rows is not None:
         settings.max_rows = max_rows

@@ -1,6 +1,7 @@
 """The FastAPI application: the API surface over HTTP, one LocalAPI per project.
 
-Routes live under ``/v1/`` and need ``Authorization: Bearer KEY``; the key names the project, and
+Routes live under ``/v1/`` and need ``Authorization: Bearer KEY``, checked by the edge
+(:mod:`.edge`) before any body byte is read; the key names the project, and
 each project is its own DuckDB file under ``DIR/projects/``, so no query can reach another
 project's data (another project's dataset is "not found", exactly as one that does not exist).
 ``GET /health`` answers without a key. Bulk documents travel as Arrow IPC streams
@@ -35,12 +36,12 @@ from ..errors import (
     AuthenticationError,
     ClusterMetricsError,
     InvalidInputError,
-    TooLargeError,
     restore_error,
 )
 from ..names import check_name
-from .auth import Keys, Principal
-from .jobs import FINISHED, Job, Jobs, incident
+from .auth import Keys, Principal, private_dir
+from .edge import MAX_JSON_MB, Edge, OffLoopJSON, TooLarge
+from .jobs import FINISHED, Job, Jobs, incident, public
 
 ARROW = "application/vnd.apache.arrow.stream"
 MAX_BODY_MB = 1024
@@ -53,7 +54,8 @@ class Settings(BaseModel):
     """How a server runs: where its data lives and its limits."""
 
     data_dir: str
-    max_body_mb: float = MAX_BODY_MB
+    max_body_mb: float = MAX_BODY_MB  # Arrow uploads only
+    max_json_mb: float = MAX_JSON_MB  # every other body (JSON, forms)
     max_rows: int = MAX_ROWS
     max_arrow_mb: float = MAX_ARROW_MB
     workers: int = 2
@@ -74,7 +76,8 @@ class Projects:
 
     def __init__(self, data_dir: str, models: list[str] | None = None):
         self.dir, self.models = os.path.join(data_dir, "projects"), models
-        os.makedirs(self.dir, exist_ok=True)
+        private_dir(self.dir)
+        os.chmod(self.dir, 0o700)  # the projects' stores: this user's only, even if made before
         self._apis: dict[str, LocalAPI] = {}
         self._lock = threading.Lock()
 
@@ -84,10 +87,17 @@ class Projects:
             api = self._apis.get(project)
             if api is None:
                 # the server is the only process that opens its stores: it keeps them open
-                api = LocalAPI(os.path.join(self.dir, f"{project}.duckdb"), keep_open=True,
-                               models=self.models)
+                path = os.path.join(self.dir, f"{project}.duckdb")
+                api = LocalAPI(path, keep_open=True, models=self.models)
+                for name in (path, path + ".wal"):  # in a 0700 folder; 0600 all the same
+                    if os.path.exists(name):
+                        os.chmod(name, 0o600)
                 self._apis[project] = api
             return api
+
+    def opened(self, project: str) -> LocalAPI | None:
+        """The project's store if it is open already (no waiting, no file opened)."""
+        return self._apis.get(project)
 
     def close(self, project: str | None = None) -> None:
         """Close one project's store (it opens again on its next request), or all."""
@@ -395,7 +405,7 @@ def create_app(settings: Settings | str) -> FastAPI:
                   description="Store documents and vectors, cluster them and measure the "
                               "clusterings. Send 'Authorization: Bearer KEY' on /v1/ routes.")
     app.state.server = server
-    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 2**20))
+    app.add_middleware(Edge, server=server)  # the key before the body; limits; headers
     app.router.on_shutdown.append(server.close)
     _handlers(app)
     from .web import router as pages
@@ -407,15 +417,22 @@ def create_app(settings: Settings | str) -> FastAPI:
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key of the project")
 
 
-def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None,
-                                                 Security(bearer_scheme)]) -> Principal:
-    """The project and key of a request (401 for no, a wrong or a revoked key)."""
-    return request.app.state.server.keys.check(creds.credentials if creds else None)
+async def principal(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None,
+                                                       Security(bearer_scheme)]) -> Principal:
+    """The project and key of a request, as the edge checked them before the body was read
+    (``creds`` is here for the OpenAPI schema)."""
+    who = request.scope.get("state", {}).get("principal")
+    if who is None:  # not under /v1/: the edge did not check it
+        raise AuthenticationError("An API key is needed: send 'Authorization: Bearer KEY'.")
+    return who
 
 
-def project_api(request: Request, who: Annotated[Principal, Depends(principal)]) -> LocalAPI:
-    """The key's project's store: the only one this request can reach."""
-    return request.app.state.server.projects.api(who.project)
+async def project_api(request: Request,
+                      who: Annotated[Principal, Depends(principal)]) -> LocalAPI:
+    """The key's project's store: the only one this request can reach (opened on a worker
+    thread the first time)."""
+    projects = request.app.state.server.projects
+    return projects.opened(who.project) or await run_in_threadpool(projects.api, who.project)
 
 
 def _jobs(request: Request) -> Jobs:
@@ -425,14 +442,14 @@ def _jobs(request: Request) -> Jobs:
 ProjectAPI = Annotated[LocalAPI, Depends(project_api)]
 Who = Annotated[Principal, Depends(principal)]
 JobsDep = Annotated[Jobs, Depends(_jobs)]
-router = APIRouter()
+router = APIRouter(route_class=OffLoopJSON)  # JSON bodies parsed off the event loop
 v1: dict[str, Any] = {"responses": ERRORS}
 jobs_route: dict[str, Any] = {"status_code": 202, "response_model": JobView, "tags": ["jobs"],
                               "responses": ERRORS}
 
 
 @router.get("/health", response_model=Health, tags=["server"])
-def health() -> dict:
+async def health() -> dict:  # on the event loop: it answers however busy the threads are
     """Whether the server is up (no key needed)."""
     return {"status": "ok", "version": __version__}
 
@@ -848,63 +865,6 @@ def _ipc_chunks(table: pa.Table) -> Iterator[bytes]:
     yield b"".join(sink)
 
 
-class BodyLimit:
-    """Answers 413 (after reading what was sent, so the client hears it) for a body over
-    ``max_bytes``, whether it announces its length or streams."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _drain(receive, min(int(length), 4 * self.max_bytes))  # bounded
-            exc = self._error()
-            response = JSONResponse({"error": codec.encode_error(exc)}, status_code=413)
-            return await response(scope, receive, send)
-        seen = 0
-
-        async def limited():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    if message.get("more_body"):
-                        await _drain(receive, 4 * self.max_bytes)
-                    raise _TooLarge(self._error())
-            return message
-
-        await self.app(scope, limited, send)
-
-    def _error(self) -> TooLargeError:
-        mb = self.max_bytes / 2**20
-        return TooLargeError(f"The request body is over this server's limit of {mb:,.0f} MiB "
-                             "(clustermetrics serve --max-body-mb): send the documents in "
-                             "smaller batches.")
-
-
-class _TooLarge(StarletteHTTPException):
-    """Raised from a request's body stream; FastAPI lets HTTP exceptions through as they are."""
-
-    def __init__(self, error: TooLargeError):
-        super().__init__(413, str(error))
-        self.error = error
-
-
-async def _drain(receive, limit: int) -> None:
-    read = 0
-    while read <= limit:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        read += len(message.get("body", b""))
-        if not message.get("more_body"):
-            return
-
-
 # -- errors ---------------------------------------------------------------------------------
 
 def _validation_error(exc: RequestValidationError) -> ClusterMetricsError:
@@ -933,7 +893,7 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ClusterMetricsError)
     async def project_error(request: Request, exc: ClusterMetricsError) -> JSONResponse:
-        return answer(exc)
+        return answer(public(exc, f"{request.method} {request.url.path}"))
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> Response:
@@ -949,14 +909,8 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if isinstance(exc, _TooLarge):
+        if isinstance(exc, TooLarge):
             return answer(exc.error)
-        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            # FastAPI's words for a body json.loads gave up on (a RecursionError, a number of
-            # over 4,300 digits): malformed input like any other
-            return answer(InvalidInputError(
-                "Malformed request: the body could not be read as JSON (nested too deeply, or "
-                "a number too long); send a JSON object of the route's fields."))
         if exc.status_code == 404:
             error = restore_error("not_found", f"No route {request.method} "
                                   f"{request.url.path} (see /docs for this server's routes).")

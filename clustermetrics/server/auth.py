@@ -6,10 +6,17 @@ of the secret is stored (a secret of 256 random bits needs no slow hash: there i
 from), in ``keys.sqlite`` under the server's data directory, and it is compared with
 :func:`hmac.compare_digest`. SQLite lets ``clustermetrics keys ...`` add or revoke keys while a
 server runs: every request reads the key's row, so a revoked key stops working at once.
+
+The server checks keys on a thread of their own (:meth:`Keys.check_async`), never on the pool
+that routes, pages and jobs share, so a busy server still tells a key from no key at once; the
+database is in WAL mode, so a ``keys create`` in another process never blocks those reads.
+The data folder is made 0700 and ``keys.sqlite`` (with its WAL) is 0600: only the server's user
+can read the hashes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -19,6 +26,7 @@ import re
 import secrets
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import AuthenticationError, InvalidInputError, NotFoundError
@@ -44,14 +52,21 @@ class Keys:
     """The projects' API keys, in ``DIR/keys.sqlite``."""
 
     def __init__(self, data_dir: str):
-        os.makedirs(data_dir, exist_ok=True)
+        private_dir(data_dir)
         self.path = os.path.join(data_dir, "keys.sqlite")
         self._lock = threading.Lock()
+        private_file(self.path)
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        with self._lock:  # readers (key checks) never wait for a writer in another process
+            self._db.execute("PRAGMA journal_mode=WAL")
         with self._con() as con:
             con.execute("CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, "
                         "project TEXT NOT NULL, secret_sha256 TEXT NOT NULL, "
                         "created_at TEXT NOT NULL, revoked_at TEXT)")
+        for suffix in ("-wal", "-shm"):  # made by SQLite with the process's umask
+            if os.path.exists(self.path + suffix):
+                os.chmod(self.path + suffix, 0o600)
+        self._checker: ThreadPoolExecutor | None = None
 
     @contextlib.contextmanager
     def _con(self):
@@ -129,6 +144,21 @@ class Keys:
             raise AuthenticationError("The API key is not valid (unknown, wrong or revoked).")
         return Principal(row[0], key_id)
 
+    async def check_async(self, key: str | None) -> Principal:
+        """:meth:`check` on the keys' own thread (the event loop goes on meanwhile)."""
+        return await self._on_own_thread(self.check, key)
+
+    async def active_async(self, key_id: str) -> str | None:
+        """:meth:`active` on the keys' own thread."""
+        return await self._on_own_thread(self.active, key_id)
+
+    async def _on_own_thread(self, fn, arg):
+        with self._lock:  # made on first use: a CLI's Keys never starts a thread
+            if self._checker is None:
+                self._checker = ThreadPoolExecutor(1, thread_name_prefix="clustermetrics-keys")
+            checker = self._checker
+        return await asyncio.get_running_loop().run_in_executor(checker, fn, arg)
+
     def active(self, key_id: str) -> str | None:
         """The project of a key that is not revoked (None otherwise): web sessions end when
         their key is revoked."""
@@ -139,7 +169,29 @@ class Keys:
 
     def close(self) -> None:
         with self._lock:
+            checker, self._checker = self._checker, None
+        if checker is not None:
+            checker.shutdown(wait=True)
+        with self._lock:
             self._db.close()
+
+
+def private_dir(path: str) -> str:
+    """Make the folder ``path`` (and its parents) readable by this user only (0700) if it is
+    new; an existing folder is left as it is (it may be shared on purpose)."""
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # makedirs' mode is filtered by the umask
+    return path
+
+
+def private_file(path: str) -> str:
+    """Make ``path`` an empty file readable by this user only (0600) if it does not exist, and
+    take group and other permissions from one that does."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    return path
 
 
 def bearer(header: str | None) -> str | None:

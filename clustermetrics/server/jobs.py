@@ -34,8 +34,18 @@ def incident(exc: BaseException, where: str) -> ClusterMetricsError:
     The caller gets the id, not the error's text, which can name the server's paths or data."""
     number = secrets.token_hex(6)
     log.error("incident %s: %s failed", number, where, exc_info=exc)
-    return ClusterMetricsError(f"The server failed on {where} (incident {number}); the server's "
-                               "log has the details under that id.")
+    error = ClusterMetricsError(f"The server failed on {where} (incident {number}); the "
+                                "server's log has the details under that id.")
+    error.incident_id = number  # type: ignore[attr-defined]
+    return error
+
+
+def public(exc: ClusterMetricsError, where: str) -> ClusterMetricsError:
+    """The error a caller may see: a caller's mistake as it is; a failure of the server itself
+    (a store error names the server's files) as an incident."""
+    if exc.http_status == 500 and getattr(exc, "incident_id", None) is None:
+        return incident(exc, where)
+    return exc
 
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -130,7 +140,8 @@ class Jobs:
         except CancelledError as exc:
             status, error, result = "cancelled", codec.encode_error(exc), None
         except ClusterMetricsError as exc:
-            status, error, result = "failed", codec.encode_error(exc), None
+            status, result = "failed", None
+            error = codec.encode_error(public(exc, f"job {job.op}"))
         except Exception as exc:  # a bug: logged, reported by its incident id, the server goes on
             status, result = "failed", None
             error = codec.encode_error(incident(exc, f"job {job.op}"))

@@ -456,7 +456,7 @@ async def test_body_over_the_limit_is_413_and_the_server_goes_on(tmp_path):
     try:
         async with env.http() as http:
             r = await _insert(http, _docs(600))
-            assert "over this server's limit of 0 MiB" in _error(r, 413, "too_large")
+            assert "over this server's limit of 0.01 MiB" in _error(r, 413, "too_large")
             assert (await http.get("/v1/datasets")).json() == {"datasets": []}
             assert (await _insert(http, _docs(5))).status_code == 200
     finally:
