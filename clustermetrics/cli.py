@@ -33,8 +33,16 @@ class Where:
     """Where a command's data lives: a store file, or a server (url and key)."""
 
     def __init__(self, path: str | None = None, url: str | None = None,
-                 api_key: str | None = None):
+                 api_key: str | None = None, key_typed: bool = False):
         self.path, self.url, self.api_key = path, url, api_key
+        self.key_typed = key_typed  # given as --api-key, not by $CLUSTERMETRICS_API_KEY
+
+    def options(self) -> str:
+        """The options that reach the same data in a follow-up command (never the key
+        itself: ``--api-key KEY`` when it was typed; the environment still holds it else)."""
+        if not self.url:
+            return ""
+        return f" --url {self.url}" + (" --api-key KEY" if self.key_typed else "")
 
 
 def _client(where):
@@ -52,11 +60,16 @@ def _where(path: str | None, url: str | None, api_key: str | None) -> Where:
     from click.core import ParameterSource
     ctx = click.get_current_context()
     typed = {name: ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
-             for name in ("path", "url")}
+             for name in ("path", "url", "api_key")}
     if path and url and typed["path"] and typed["url"]:
         raise click.UsageError("Give --path (a store file) or --url (a server), not both.")
     if url and not (path and typed["path"] and not typed["url"]):
-        return Where(url=url, api_key=api_key)
+        return Where(url=url, api_key=api_key, key_typed=typed["api_key"])
+    if api_key and typed["api_key"]:  # a key for no server: the user meant one
+        raise click.UsageError(
+            "--api-key goes with a server: give --url URL (or set CLUSTERMETRICS_URL) too; "
+            + ("--path names a store file, which needs no key." if typed["path"] else
+               "without --url the command uses the local store file, which needs no key."))
     return Where(path=path)
 
 
@@ -200,15 +213,23 @@ def quickstart(path, as_json):
             _emit_json(result.to_dict())
             return
         print_metrics(result)
+        where = path if isinstance(path, Where) else Where(path=path)
+        if where.url:
+            opened = (f"Server: {where.url}\n"
+                      f"  client = Client(url={where.url!r}, api_key=KEY)")
+        else:
+            opened = f"Store: {client.path}\n  client = Client()"
+        key = ("\n(KEY: your project's API key; or set CLUSTERMETRICS_API_KEY and leave "
+               "--api-key out)" if where.key_typed else "")
         console.print(
-            f"\nStore: {client.path}\n"
+            f"\n{opened}\n"
             "The same numbers from Python:\n"
             "  client.vector_tools.cluster.metrics(\n"
             "      dataset_id='quickstart_clustering', vector_field='pixels_vector_',\n"
             "      cluster_alias='kmeans_10', ground_truth_field='digit')\n"
             "See the clusters:\n"
             "  clustermetrics report quickstart_clustering -f pixels_vector_ -a kmeans_10 "
-            "-g digit", highlight=False, soft_wrap=True)
+            f"-g digit{where.options()}{key}", highlight=False, soft_wrap=True)
 
 
 # -- datasets ----------------------------------------------------------------------------------
@@ -979,7 +1000,8 @@ def serve_cmd(host, port, data_dir, max_body_mb, workers, blas_threads, models):
     """Serve the API (under /v1/) and web pages: each project's datasets live in their own
     store under DIR, reached only with one of the project's keys ('clustermetrics keys
     create'). GET /health answers without a key; /docs shows the routes."""
-    from .server import serve
+    from .server import require_server, serve
+    require_server()  # before saying that it serves
     data_dir = data_dir or default_data_dir()
     err_console.print(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C stops).",
                       highlight=False)
@@ -1037,10 +1059,18 @@ def keys_list(project, data_dir, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_one_line_errors
 def keys_revoke(key_id, data_dir, as_json):
-    """Revoke a key by its id: requests with it get 401 from then on."""
-    row = _keys(data_dir).revoke(key_id)
+    """Revoke a key by its id: requests with it get 401 from then on. A key revoked before
+    stays revoked (status 0, and the output says when it was revoked)."""
+    keys = _keys(data_dir)
+    before = {k["key_id"]: k["revoked_at"] for k in keys.list_keys()}
+    row = keys.revoke(key_id)
+    already = before.get(row["key_id"]) is not None
     if as_json:
-        return _emit_json(row)
+        return _emit_json({**row, "already_revoked": already})
+    if already:
+        console.print(f"Key {row['key_id']} of project {escape(row['project'])} was already "
+                      f"revoked on {row['revoked_at']}; nothing changed.", highlight=False)
+        return
     console.print(f"Key {row['key_id']} of project {escape(row['project'])} revoked.",
                   highlight=False)
 
