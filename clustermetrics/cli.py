@@ -73,9 +73,16 @@ def _where(path: str | None, url: str | None, api_key: str | None) -> Where:
     return Where(path=path)
 
 
-def _one_line_errors(fn):
+READ_ONLY = "Interrupted; this command only reads, so nothing was changed."
+WRITES = "Interrupted; a write in progress was rolled back whole."
+
+
+def _one_line_errors(fn=None, *, interrupted: str = READ_ONLY):
     """A user error as one line and status 1, warnings as one line each, a bug as its
-    traceback and status 2."""
+    traceback and status 2; Ctrl-C as ``interrupted`` (say whether the command writes)."""
+    if fn is None:
+        return functools.partial(_one_line_errors, interrupted=interrupted)
+
     @functools.wraps(fn)
     def run(*a, **kw):
         with warnings.catch_warnings(record=True) as caught:
@@ -87,7 +94,7 @@ def _one_line_errors(fn):
                 _error_line(str(exc))
                 sys.exit(1)
             except KeyboardInterrupt:
-                _error_line("Interrupted; a write in progress was rolled back whole.")
+                _error_line(interrupted)
                 sys.exit(130)
             except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
                 raise
@@ -101,8 +108,9 @@ def _one_line_errors(fn):
     return run
 
 
-def command(group, *args, **kwargs):
-    """A command with ``--path`` (or ``--url`` and ``--api-key``) and one-line errors."""
+def command(group, *args, writes: bool = False, **kwargs):
+    """A command with ``--path`` (or ``--url`` and ``--api-key``) and one-line errors;
+    ``writes``: it changes the store (what Ctrl-C says)."""
     def wrap(fn):
         @group.command(*args, **kwargs)
         @click.option("--path", envvar="CLUSTERMETRICS_PATH", default=None, metavar="STORE",
@@ -115,7 +123,7 @@ def command(group, *args, **kwargs):
                       metavar="KEY", help="The server's API key for your project "
                                           "(default: $CLUSTERMETRICS_API_KEY).")
         @functools.wraps(fn)
-        @_one_line_errors
+        @_one_line_errors(interrupted=WRITES if writes else READ_ONLY)
         def run(*a, path=None, url=None, api_key=None, **kw):
             return fn(*a, path=_where(path, url, api_key), **kw)
         return run
@@ -188,7 +196,8 @@ def main():
 
 # -- the main job ------------------------------------------------------------------------------
 
-@command(main, "quickstart", short_help="The main job: digits, k-means (k=10), metrics.")
+@command(main, "quickstart", short_help="The main job: digits, k-means (k=10), metrics.",
+         writes=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def quickstart(path, as_json):
     """Build 'quickstart_clustering' from scikit-learn's handwritten digits, run k-means with
@@ -271,7 +280,7 @@ def datasets_describe(path, dataset, as_json):
     _print_aliases(info["aliases"])
 
 
-@command(datasets, "delete")
+@command(datasets, "delete", writes=True)
 @click.argument("dataset")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -315,7 +324,7 @@ def datasets_export(path, dataset, output, rows_per_file, as_json):
     console.print(f"Exported {dataset} ({n:,} documents) to {output}.")
 
 
-@command(datasets, "set-vector")
+@command(datasets, "set-vector", writes=True)
 @click.argument("dataset")
 @click.argument("field")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -335,7 +344,7 @@ def datasets_set_vector(path, dataset, field, as_json):
                       "now stored as 32-bit floats).", highlight=False)
 
 
-@command(main, "import", short_help="Import a Parquet, CSV or JSONL file.")
+@command(main, "import", short_help="Import a Parquet, CSV or JSONL file.", writes=True)
 @click.argument("dataset")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--upsert", is_flag=True, help="Merge fields into existing documents.")
@@ -369,7 +378,7 @@ def cluster():
     """Cluster a vector field and store the labels as an alias."""
 
 
-@command(cluster, "kmeans")
+@command(cluster, "kmeans", writes=True)
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @click.option("-k", "k", type=int, required=True, help="Number of clusters.")
@@ -413,7 +422,8 @@ def _model_options(fn):
     return fn
 
 
-@command(cluster, "fit", short_help="Fit a scikit-learn clusterer; labels stored as an alias.")
+@command(cluster, "fit", short_help="Fit a scikit-learn clusterer; labels stored as an alias.",
+         writes=True)
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @_model_options
@@ -436,7 +446,8 @@ def cluster_fit(path, dataset, vector_field, algorithm, params, alias, as_json):
                   f"{_sizes_text(info['sizes'])}{noise}.", highlight=False, soft_wrap=True)
 
 
-@command(main, "stability", short_help="How stable a clustering is under subsampling.")
+@command(main, "stability", short_help="How stable a clustering is under subsampling.",
+         writes=True)
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @_model_options
@@ -530,7 +541,7 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
     console.print(table)
 
 
-@command(aliases, "delete")
+@command(aliases, "delete", writes=True)
 @_target()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def aliases_delete(path, dataset, vector_field, alias, as_json):
@@ -575,10 +586,13 @@ def _metric_options(fn):
               help="With --parquet: a running Dask scheduler (default: a local cluster).")
 @click.option("--workers", type=int, default=None,
               help="With --parquet: workers of the local cluster (default: one per core).")
+@click.option("--exact", is_flag=True,
+              help="With --parquet: the exact euclidean silhouette even above 20,000 rows "
+                   "(O(n² d)); without it, larger files are estimated from a sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample_size,
                 random_state, noise_label, noise, parquet, labels_field, scheduler, workers,
-                as_json):
+                exact, as_json):
     """Cluster metrics of ALIAS on DATASET (with --ground-truth: ARI, AMI, NMI, ...), or
     with --parquet of the label column in Parquet files, on a Dask cluster."""
     options = {"metric": metric, "sample_size": sample_size, "random_state": random_state,
@@ -593,12 +607,12 @@ def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample
         from .engine.dask import evaluate_parquet
         with _progress(as_json) as bar:
             result = evaluate_parquet(parquet, vector_field, labels_field, ground_truth,
-                                      client=scheduler, workers=workers,
+                                      client=scheduler, workers=workers, exact=exact,
                                       progress=_stages(bar), **options)
     else:
-        if labels_field or scheduler or workers is not None:
-            raise click.UsageError("--labels-field, --scheduler and --workers go with "
-                                   "--parquet.")
+        if labels_field or scheduler or workers is not None or exact:
+            raise click.UsageError("--labels-field, --scheduler, --workers and --exact go "
+                                   "with --parquet.")
         if dataset is None or alias is None:
             raise click.UsageError("Give DATASET and --alias (or --parquet PATH).")
         with _client(path) as client:
@@ -722,7 +736,8 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
     _show_comparison(comparison, output, as_json, total)
 
 
-@command(main, "sweep", short_help="k-means over a range of k, or any model over a grid.")
+@command(main, "sweep", short_help="k-means over a range of k, or any model over a grid.",
+         writes=True)
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @click.option("--k-min", type=int, default=None, help="k-means sweep: first k (default 2).")
@@ -949,6 +964,9 @@ def _metrics(client, dataset, vector_field, alias, ground_truth, *, as_json=Fals
                                                    progress=_stages(bar), **options)
 
 
+STAGE_UNITS = {"files": "files"}  # stages that count something other than the default
+
+
 def _stages(bar, unit: str = "rows"):
     """A progress callback with one bar per stage; a stage of unknown length (total None)
     pulses until its total is known."""
@@ -958,7 +976,8 @@ def _stages(bar, unit: str = "rows"):
         if stage not in tasks:
             tasks[stage], done[stage] = bar.add_task(stage, total=total, count=""), 0
         done[stage] += n
-        count = f"{done[stage]:,}/{total:,} {unit}" if total is not None else ""
+        count = (f"{done[stage]:,}/{total:,} {STAGE_UNITS.get(stage, unit)}"
+                 if total is not None else "")
         bar.update(tasks[stage], total=total, completed=done[stage], count=count)
 
     return progress
