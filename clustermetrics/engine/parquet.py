@@ -152,7 +152,8 @@ def _url_fs(path: str):
     try:
         return fsspec.core.url_to_fs(path)
     except ImportError as exc:
-        cls = fsspec.registry.known_implementations.get(scheme, {}).get("class", "")
+        from fsspec.registry import known_implementations
+        cls = known_implementations.get(scheme, {}).get("class", "")
         package = _URL_PACKAGES.get(scheme) or cls.split(".")[0]
         raise MissingDependencyError(
             f"Reading {scheme}:// URLs needs {package}: pip install {package} (on this machine "
