@@ -25,7 +25,7 @@ from clustermetrics.metrics import sampling
 from .conftest import write_files
 
 distributed = pytest.importorskip("distributed")
-from clustermetrics.engine import dask as dask_engine
+from clustermetrics.engine import dask as dask_engine  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -109,7 +109,7 @@ def test_a_script_without_the_main_guard_is_told_to_write_it(parquet_dir, tmp_pa
 
 
 def test_the_same_script_with_the_guard_runs_quietly(parquet_dir, tmp_path, clustering):
-    X, labels, truth = clustering
+    X, labels, _ = clustering
     done = python(f"""
         import clustermetrics as cm
 
@@ -164,7 +164,7 @@ def small_limit(monkeypatch):
 
 def test_above_the_limit_euclidean_is_estimated_and_says_so(parquet_dir, dask_client,
                                                             clustering, small_limit):
-    X, labels, truth = clustering
+    X, labels, _ = clustering
     got = cm.evaluate_parquet(parquet_dir, "emb", "cluster", client=dask_client)
     expected = cm.evaluate(X, labels, sample_size=500, random_state=0)
     assert got.scores["silhouette"] == pytest.approx(expected.scores["silhouette"], rel=1e-12)
@@ -175,7 +175,7 @@ def test_above_the_limit_euclidean_is_estimated_and_says_so(parquet_dir, dask_cl
 
 
 def test_exact_true_scores_every_row(parquet_dir, dask_client, clustering, small_limit):
-    X, labels, truth = clustering
+    X, labels, _ = clustering
     got = cm.evaluate_parquet(parquet_dir, "emb", "cluster", client=dask_client, exact=True)
     expected = cm.evaluate(X, labels)
     assert got.scores["silhouette"] == pytest.approx(expected.scores["silhouette"], rel=1e-12)
@@ -183,7 +183,7 @@ def test_exact_true_scores_every_row(parquet_dir, dask_client, clustering, small
 
 
 def test_below_the_limit_euclidean_stays_exact(parquet_dir, dask_client, clustering):
-    X, labels, truth = clustering
+    X, labels, _ = clustering
     got = cm.evaluate_parquet(parquet_dir, "emb", "cluster", client=dask_client)
     assert got.silhouette_ci is None
     assert got.scores["silhouette"] == pytest.approx(cm.evaluate(X, labels).silhouette,
