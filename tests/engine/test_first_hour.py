@@ -269,7 +269,7 @@ def test_ctrl_c_on_a_read_only_command_speaks_of_no_write(parquet_dir, tmp_path)
         try:
             conn, _ = silent.accept()  # the command is connecting: past its checks
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
+            _, err = proc.communicate(timeout=60)
             conn.close()
         finally:
             if proc.poll() is None:
