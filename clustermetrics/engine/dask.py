@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,7 @@ from .parquet import (
     make_plan,
 )
 
+SCATTER_TRIES = 3  # a broadcast that a dying worker broke is sent again
 RETRIES = 2  # per task, for exceptions other than data errors (a worker's death is not one)
 FAN_IN = 8  # partials merged per merge task
 CONNECT_TIMEOUT = "30s"  # to reach a scheduler given by its address
@@ -440,14 +442,18 @@ class _Run:
         return futures[0]
 
     def _result(self, future) -> Any:
-        """A future's value; a task whose workers kept dying as one line."""
+        """A future's value; a task whose workers kept dying, or whose inputs died with the
+        workers that held them, as one line."""
+        from distributed.client import FutureCancelledError
         try:
             return future.result()
         except self.distributed.KilledWorker as exc:
-            raise ServerError(f"Dask workers died {exc.args[0] if exc.args else ''} while "
-                              f"running the same task ({exc}): a worker may run out of "
-                              "memory; give workers more memory or lower batch_rows.") \
-                from None
+            raise ServerError(f"Dask workers kept dying while running the same task ({exc}): "
+                              "a worker may run out of memory; give workers more memory or "
+                              "lower batch_rows.") from None
+        except FutureCancelledError as exc:
+            raise ServerError(f"A task of the run was cancelled ({exc}): its inputs were lost "
+                              "with the workers that held them. Run it again.") from None
 
     def _wait(self, pending, stage: str, rows: dict, total: int) -> None:
         """Progress as each task ends (``rows``: by key); the first failure raised at once.
@@ -492,7 +498,18 @@ class _Run:
         return result.partial
 
     def _scatter(self, value):
-        return self.dc.scatter(value, broadcast=True, hash=False)
+        """``value`` on every worker, once. A worker that dies while it receives it breaks
+        the broadcast (a closed connection): sent again once the scheduler has let it go."""
+        for attempt in range(SCATTER_TRIES):
+            try:
+                return self.dc.scatter(value, broadcast=True, hash=False)
+            except OSError as exc:  # distributed's CommClosedError
+                if attempt == SCATTER_TRIES - 1:
+                    raise ServerError(f"Could not send the run's {type(value).__name__} to the "
+                                      f"Dask workers ({exc}): workers keep dying; check their "
+                                      "memory and logs, then run again.") from None
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # -- the pipeline ---------------------------------------------------------------------------
     def evaluate(self, plan: Plan, sample_size: int | None, random_state,
