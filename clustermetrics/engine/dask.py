@@ -4,23 +4,28 @@ Optional extra: ``pip install 'clustermetrics[dask]'`` (dask.distributed). Nothi
 formula of its own: the tasks are :mod:`.parquet`'s folds of :mod:`~clustermetrics.metrics.passes`'
 partials over one row group, and the driver only maps, tree-merges and finishes them:
 
-1. the files' footers are read by the workers (``inspect_file``) and every row group's slices
-   numbered as partitions (:func:`~.parquet.make_plan`);
+1. the files' footers are read by this process, in threads, before any cluster is started or
+   reached (:func:`read_plan`), and every row group's slices numbered as partitions
+   (:func:`~.parquet.make_plan`);
 2. pass 1 (:class:`ClusterPass`) is mapped over the row groups and tree-merged on the workers;
-   the driver finishes it into a :class:`ClusterSummary` and scatters it to every worker once
+   the driver finishes it into a :class:`ClusterSummary` and shares it with the workers once
    (O(k d); the per-slice counts go along only where pass 2 places rows in the source);
-3. a sampled pairwise metric draws the sample's ranks from the merged counts on the driver
+3. a sampled pairwise metric (``sample_size``, or above ``EXACT_LIMIT`` rows unless
+   ``exact``) draws the sample's ranks from the merged counts on the driver
    (:meth:`ClusterSummary.sample_plan`, the one-process rule: same seed, same rows), gathers
-   those rows from the row groups that hold them (:class:`SamplePass`) and broadcasts the
+   those rows from the row groups that hold them (:class:`SamplePass`) and shares the
    :class:`Sample`;
 4. pass 2 (:class:`ScorePass`) is mapped and tree-merged the same way; an exact pairwise
    metric maps :class:`BlockPass` instead, one task per slice, each reading every row group;
 5. :func:`build_result` gives the :class:`ClusterMetrics`, as on one process.
 
 Tasks are mapped with ``retries``; a worker that dies is replaced by the scheduler and its
-tasks, and the partials it held, are computed again elsewhere. A data error (an unreadable
-file, a wrong vector) is returned by the task as a value rather than raised, so it is not
-retried, and the driver raises it as soon as it arrives.
+tasks, and the partials it held, are computed again elsewhere. Shared values are tasks of their
+own (:meth:`_Run._share`), so they too are computed again when lost. Each partial carries the
+partitions it holds (:class:`Held`): a merge refuses an overlap and the root of each pass must
+hold every partition once, or the run fails (:class:`PartitionAccountingError`). A data error
+(an unreadable file, a wrong vector) is returned by the task as a value rather than raised, so
+it is not retried, and the driver raises it as soon as it arrives.
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ import logging
 import multiprocessing
 import os
 import sys
-import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,7 +71,6 @@ from .parquet import (
     make_plan,
 )
 
-SCATTER_TRIES = 3  # a broadcast that a dying worker broke is sent again
 RETRIES = 2  # per task, for exceptions other than data errors (a worker's death is not one)
 FAN_IN = 8  # partials merged per merge task
 CONNECT_TIMEOUT = "30s"  # to reach a scheduler given by its address
@@ -410,6 +414,7 @@ class _Run:
         self.notify = progress or (lambda stage, done, total: None)
         self.tag = uuid.uuid4().hex[:8]
         self.quiet = quiet
+        self.shared = 0
         self.workers = set(dc.scheduler_info().get("workers", {}))
 
     def report_deaths(self) -> None:
@@ -497,19 +502,16 @@ class _Run:
                 "and if it happens again, please report it.")
         return result.partial
 
-    def _scatter(self, value):
-        """``value`` on every worker, once. A worker that dies while it receives it breaks
-        the broadcast (a closed connection): sent again once the scheduler has let it go."""
-        for attempt in range(SCATTER_TRIES):
-            try:
-                return self.dc.scatter(value, broadcast=True, hash=False)
-            except OSError as exc:  # distributed's CommClosedError
-                if attempt == SCATTER_TRIES - 1:
-                    raise ServerError(f"Could not send the run's {type(value).__name__} to the "
-                                      f"Dask workers ({exc}): workers keep dying; check their "
-                                      "memory and logs, then run again.") from None
-                time.sleep(0.5 * (attempt + 1))
-        raise AssertionError("unreachable")
+    def _share(self, value):
+        """``value`` for every task that needs it, sent once: a task of its own that returns
+        it. Each worker fetches it once, when a task needs it; if every worker holding it dies,
+        the scheduler computes it again from the graph. (A scattered value would be lost with
+        its workers, and a broadcast scatter hung for minutes when a worker died during it.)"""
+        self.shared += 1
+        with warnings.catch_warnings():  # the value is in the graph once, on purpose
+            warnings.filterwarnings("ignore", message="Sending large graph")
+            return self.dc.submit(_identity, value, pure=False, retries=RETRIES,
+                                  key=f"clustermetrics-data-{self.shared}-{self.tag}")
 
     # -- the pipeline ---------------------------------------------------------------------------
     def evaluate(self, plan: Plan, sample_size: int | None, random_state,
@@ -522,7 +524,7 @@ class _Run:
             if isinstance(i, tuple):
                 return f"{pieces[i[0]].where}, slice {i[1]}"
             return pieces[i].where
-        plan_f = self._scatter(plan)  # once per worker, not in every task
+        plan_f = self._share(plan)  # once, not in every task
         first = self._reduce("statistics", "statistics", fold_cluster, pieces, ids, rows,
                              plan.n_rows, where, plan=plan_f, options=options)
         if first is None:
@@ -532,9 +534,9 @@ class _Run:
         sample_size, random_state, auto = auto_sample(pairwise, sample_size, random_state,
                                                       exact, summary.n)
         # pass 2 of a linear metric needs no per-slice counts (they place rows in the whole
-        # source: samples, blocks, per-sample detail): what is broadcast stays O(k d)
+        # source: samples, blocks, per-sample detail): what is shared stays O(k d)
         shipped = summary if pairwise else dataclasses.replace(summary, partitions={})
-        summary_f = self._scatter(shipped)
+        summary_f = self._share(shipped)
 
         sample = None
         if pairwise and sample_size is not None and sample_size < summary.n:
@@ -546,7 +548,7 @@ class _Run:
                                     [pieces[i].rows for i in holding],
                                     sum(pieces[i].rows for i in holding), where,
                                     plan=plan_f, summary=summary_f,
-                                    sample_plan=self._scatter(sample_plan))
+                                    sample_plan=self._share(sample_plan))
             sample = gathered.finish()
         if pairwise and sample is None:
             blocks = [(p, j) for p in pieces for j in range(p.slices)]
@@ -555,7 +557,7 @@ class _Run:
             second = self._reduce("blocks", "silhouette", _fold_block, blocks, block_ids,
                                   sizes, plan.n_rows, where, plan=plan_f, summary=summary_f)
         else:
-            sample_f = None if sample is None else self._scatter(sample)
+            sample_f = None if sample is None else self._share(sample)
             second = self._reduce("scores", "silhouette", fold_score, pieces, ids, rows,
                                   plan.n_rows, where, plan=plan_f, summary=summary_f,
                                   sample=sample_f)
@@ -565,6 +567,10 @@ class _Run:
         if auto and sample is not None:
             result.silhouette_method += auto_sample_note(summary.n)
         return result
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _fold_block(block: tuple, plan: Plan, summary: ClusterSummary) -> ScorePass:
