@@ -214,7 +214,7 @@ def test_nan_distance_is_an_error():
     D[3, 0] = np.nan
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Input X contains NaN\. X has NaN or infinite distances in 1 "
-                             r"rows \(first: 3\)"):
+                             r"row \(3\)"):
         cm.silhouette_score(D, [0, 0, 1, 1], metric="precomputed")
 
 
