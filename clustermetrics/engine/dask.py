@@ -151,7 +151,8 @@ def _merge(*parts: Any) -> Any:
         twice = held & p.parts
         if twice:
             return Failed(PartitionAccountingError(
-                f"Partitions {sorted(twice)[:5]} reached a merge twice: the run is refused "
+                f"Partitions {sorted(twice, key=str)[:5]} (pieces of the plan) reached a merge "
+                "twice: the run is refused "
                 "rather than counting them twice. Run it again; if it happens again, please "
                 "report it."))
         held |= p.parts
@@ -257,7 +258,7 @@ def evaluate_parquet(path_or_glob: str | os.PathLike | Sequence[str], vector_fie
     columns = Columns(vector_field, label_field, ground_truth_field)
     plan = read_plan(path_or_glob, columns, batch_rows, progress)  # before any cluster
     with _connect(distributed, client, workers) as dc:
-        run = _Run(dc, distributed, options, progress, quiet=client is None)
+        run = _Run(dc, distributed, options, progress)
         result = run.evaluate(plan, sample_size, random_state, exact)
         run.report_deaths()
     return finish_result(result, plan)
@@ -408,12 +409,10 @@ class _Run:
     """One evaluation on one cluster: maps, tree-merges, checks that the root holds every
     partition once; raises the first failure."""
 
-    def __init__(self, dc, distributed, options: PassOptions, progress: Progress | None,
-                 quiet: bool = False):
+    def __init__(self, dc, distributed, options: PassOptions, progress: Progress | None):
         self.dc, self.distributed, self.options = dc, distributed, options
         self.notify = progress or (lambda stage, done, total: None)
         self.tag = uuid.uuid4().hex[:8]
-        self.quiet = quiet
         self.shared = 0
         self.workers = set(dc.scheduler_info().get("workers", {}))
 

@@ -35,8 +35,9 @@ def test_a_merge_refuses_a_partition_held_twice():
     merged = dask_engine._merge(a, b)
     assert isinstance(merged, Failed)
     assert isinstance(merged.error, PartitionAccountingError)
-    assert str(merged.error).startswith("Partitions [1] reached a merge twice: the run is "
-                                        "refused rather than counting them twice.")
+    assert str(merged.error).startswith("Partitions [1] (pieces of the plan) reached a merge "
+                                        "twice: the run is refused rather than counting them "
+                                        "twice.")
     whole = dask_engine._merge(Held(None, frozenset({0})), Held(None, frozenset({1})))
     assert whole.parts == {0, 1}
 
