@@ -33,8 +33,16 @@ class Where:
     """Where a command's data lives: a store file, or a server (url and key)."""
 
     def __init__(self, path: str | None = None, url: str | None = None,
-                 api_key: str | None = None):
+                 api_key: str | None = None, key_typed: bool = False):
         self.path, self.url, self.api_key = path, url, api_key
+        self.key_typed = key_typed  # given as --api-key, not by $CLUSTERMETRICS_API_KEY
+
+    def options(self) -> str:
+        """The options that reach the same data in a follow-up command (never the key
+        itself: ``--api-key KEY`` when it was typed; the environment still holds it else)."""
+        if not self.url:
+            return ""
+        return f" --url {self.url}" + (" --api-key KEY" if self.key_typed else "")
 
 
 def _client(where):
@@ -52,17 +60,29 @@ def _where(path: str | None, url: str | None, api_key: str | None) -> Where:
     from click.core import ParameterSource
     ctx = click.get_current_context()
     typed = {name: ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
-             for name in ("path", "url")}
+             for name in ("path", "url", "api_key")}
     if path and url and typed["path"] and typed["url"]:
         raise click.UsageError("Give --path (a store file) or --url (a server), not both.")
     if url and not (path and typed["path"] and not typed["url"]):
-        return Where(url=url, api_key=api_key)
+        return Where(url=url, api_key=api_key, key_typed=typed["api_key"])
+    if api_key and typed["api_key"]:  # a key for no server: the user meant one
+        raise click.UsageError(
+            "--api-key goes with a server: give --url URL (or set CLUSTERMETRICS_URL) too; "
+            + ("--path names a store file, which needs no key." if typed["path"] else
+               "without --url the command uses the local store file, which needs no key."))
     return Where(path=path)
 
 
-def _one_line_errors(fn):
+READ_ONLY = "Interrupted; this command only reads, so nothing was changed."
+WRITES = "Interrupted; a write in progress was rolled back whole."
+
+
+def _one_line_errors(fn=None, *, interrupted: str = READ_ONLY):
     """A user error as one line and status 1, warnings as one line each, a bug as its
-    traceback and status 2."""
+    traceback and status 2; Ctrl-C as ``interrupted`` (say whether the command writes)."""
+    if fn is None:
+        return functools.partial(_one_line_errors, interrupted=interrupted)
+
     @functools.wraps(fn)
     def run(*a, **kw):
         with warnings.catch_warnings(record=True) as caught:
@@ -74,7 +94,7 @@ def _one_line_errors(fn):
                 _error_line(str(exc))
                 sys.exit(1)
             except KeyboardInterrupt:
-                _error_line("Interrupted; a write in progress was rolled back whole.")
+                _error_line(interrupted)
                 sys.exit(130)
             except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
                 raise
@@ -88,8 +108,9 @@ def _one_line_errors(fn):
     return run
 
 
-def command(group, *args, **kwargs):
-    """A command with ``--path`` (or ``--url`` and ``--api-key``) and one-line errors."""
+def command(group, *args, writes: bool = False, **kwargs):
+    """A command with ``--path`` (or ``--url`` and ``--api-key``) and one-line errors;
+    ``writes``: it changes the store (what Ctrl-C says)."""
     def wrap(fn):
         @group.command(*args, **kwargs)
         @click.option("--path", envvar="CLUSTERMETRICS_PATH", default=None, metavar="STORE",
@@ -102,7 +123,7 @@ def command(group, *args, **kwargs):
                       metavar="KEY", help="The server's API key for your project "
                                           "(default: $CLUSTERMETRICS_API_KEY).")
         @functools.wraps(fn)
-        @_one_line_errors
+        @_one_line_errors(interrupted=WRITES if writes else READ_ONLY)
         def run(*a, path=None, url=None, api_key=None, **kw):
             return fn(*a, path=_where(path, url, api_key), **kw)
         return run
@@ -175,7 +196,8 @@ def main():
 
 # -- the main job ------------------------------------------------------------------------------
 
-@command(main, "quickstart", short_help="The main job: digits, k-means (k=10), metrics.")
+@command(main, "quickstart", short_help="The main job: digits, k-means (k=10), metrics.",
+         writes=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def quickstart(path, as_json):
     """Build 'quickstart_clustering' from scikit-learn's handwritten digits, run k-means with
@@ -200,15 +222,23 @@ def quickstart(path, as_json):
             _emit_json(result.to_dict())
             return
         print_metrics(result)
+        where = path if isinstance(path, Where) else Where(path=path)
+        if where.url:
+            opened = (f"Server: {where.url}\n"
+                      f"  client = Client(url={where.url!r}, api_key=KEY)")
+        else:
+            opened = f"Store: {client.path}\n  client = Client()"
+        key = ("\n(KEY: your project's API key; or set CLUSTERMETRICS_API_KEY and leave "
+               "--api-key out)" if where.key_typed else "")
         console.print(
-            f"\nStore: {client.path}\n"
+            f"\n{opened}\n"
             "The same numbers from Python:\n"
             "  client.vector_tools.cluster.metrics(\n"
             "      dataset_id='quickstart_clustering', vector_field='pixels_vector_',\n"
             "      cluster_alias='kmeans_10', ground_truth_field='digit')\n"
             "See the clusters:\n"
             "  clustermetrics report quickstart_clustering -f pixels_vector_ -a kmeans_10 "
-            "-g digit", highlight=False, soft_wrap=True)
+            f"-g digit{where.options()}{key}", highlight=False, soft_wrap=True)
 
 
 # -- datasets ----------------------------------------------------------------------------------
@@ -250,7 +280,7 @@ def datasets_describe(path, dataset, as_json):
     _print_aliases(info["aliases"])
 
 
-@command(datasets, "delete")
+@command(datasets, "delete", writes=True)
 @click.argument("dataset")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -294,7 +324,7 @@ def datasets_export(path, dataset, output, rows_per_file, as_json):
     console.print(f"Exported {dataset} ({n:,} documents) to {output}.")
 
 
-@command(datasets, "set-vector")
+@command(datasets, "set-vector", writes=True)
 @click.argument("dataset")
 @click.argument("field")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -314,7 +344,7 @@ def datasets_set_vector(path, dataset, field, as_json):
                       "now stored as 32-bit floats).", highlight=False)
 
 
-@command(main, "import", short_help="Import a Parquet, CSV or JSONL file.")
+@command(main, "import", short_help="Import a Parquet, CSV or JSONL file.", writes=True)
 @click.argument("dataset")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--upsert", is_flag=True, help="Merge fields into existing documents.")
@@ -348,7 +378,7 @@ def cluster():
     """Cluster a vector field and store the labels as an alias."""
 
 
-@command(cluster, "kmeans")
+@command(cluster, "kmeans", writes=True)
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @click.option("-k", "k", type=int, required=True, help="Number of clusters.")
@@ -392,7 +422,8 @@ def _model_options(fn):
     return fn
 
 
-@command(cluster, "fit", short_help="Fit a scikit-learn clusterer; labels stored as an alias.")
+@command(cluster, "fit", short_help="Fit a scikit-learn clusterer; labels stored as an alias.",
+         writes=True)
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @_model_options
@@ -415,7 +446,8 @@ def cluster_fit(path, dataset, vector_field, algorithm, params, alias, as_json):
                   f"{_sizes_text(info['sizes'])}{noise}.", highlight=False, soft_wrap=True)
 
 
-@command(main, "stability", short_help="How stable a clustering is under subsampling.")
+@command(main, "stability", short_help="How stable a clustering is under subsampling.",
+         writes=True)
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @_model_options
@@ -509,7 +541,7 @@ def aliases_describe(path, dataset, vector_field, alias, as_json):
     console.print(table)
 
 
-@command(aliases, "delete")
+@command(aliases, "delete", writes=True)
 @_target()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def aliases_delete(path, dataset, vector_field, alias, as_json):
@@ -554,10 +586,13 @@ def _metric_options(fn):
               help="With --parquet: a running Dask scheduler (default: a local cluster).")
 @click.option("--workers", type=int, default=None,
               help="With --parquet: workers of the local cluster (default: one per core).")
+@click.option("--exact", is_flag=True,
+              help="With --parquet: the exact euclidean silhouette even above 20,000 rows "
+                   "(O(n² d)); without it, larger files are estimated from a sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample_size,
                 random_state, noise_label, noise, parquet, labels_field, scheduler, workers,
-                as_json):
+                exact, as_json):
     """Cluster metrics of ALIAS on DATASET (with --ground-truth: ARI, AMI, NMI, ...), or
     with --parquet of the label column in Parquet files, on a Dask cluster."""
     options = {"metric": metric, "sample_size": sample_size, "random_state": random_state,
@@ -572,12 +607,12 @@ def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample
         from .engine.dask import evaluate_parquet
         with _progress(as_json) as bar:
             result = evaluate_parquet(parquet, vector_field, labels_field, ground_truth,
-                                      client=scheduler, workers=workers,
+                                      client=scheduler, workers=workers, exact=exact,
                                       progress=_stages(bar), **options)
     else:
-        if labels_field or scheduler or workers is not None:
-            raise click.UsageError("--labels-field, --scheduler and --workers go with "
-                                   "--parquet.")
+        if labels_field or scheduler or workers is not None or exact:
+            raise click.UsageError("--labels-field, --scheduler, --workers and --exact go "
+                                   "with --parquet.")
         if dataset is None or alias is None:
             raise click.UsageError("Give DATASET and --alias (or --parquet PATH).")
         with _client(path) as client:
@@ -708,7 +743,8 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
     _show_comparison(comparison, output, as_json, total)
 
 
-@command(main, "sweep", short_help="k-means over a range of k, or any model over a grid.")
+@command(main, "sweep", short_help="k-means over a range of k, or any model over a grid.",
+         writes=True)
 @click.argument("dataset")
 @click.option("--vector-field", "-f", required=True, help="The vector field to cluster.")
 @click.option("--k-min", type=int, default=None, help="k-means sweep: first k (default 2).")
@@ -935,6 +971,9 @@ def _metrics(client, dataset, vector_field, alias, ground_truth, *, as_json=Fals
                                                    progress=_stages(bar), **options)
 
 
+STAGE_UNITS = {"files": "files"}  # stages that count something other than the default
+
+
 def _stages(bar, unit: str = "rows"):
     """A progress callback with one bar per stage; a stage of unknown length (total None)
     pulses until its total is known."""
@@ -944,7 +983,8 @@ def _stages(bar, unit: str = "rows"):
         if stage not in tasks:
             tasks[stage], done[stage] = bar.add_task(stage, total=total, count=""), 0
         done[stage] += n
-        count = f"{done[stage]:,}/{total:,} {unit}" if total is not None else ""
+        count = (f"{done[stage]:,}/{total:,} {STAGE_UNITS.get(stage, unit)}"
+                 if total is not None else "")
         bar.update(tasks[stage], total=total, completed=done[stage], count=count)
 
     return progress
@@ -994,7 +1034,8 @@ def serve_cmd(host, port, data_dir, max_body_mb, max_json_mb, max_rows, max_arro
     """Serve the API (under /v1/) and web pages: each project's datasets live in their own
     store under DIR, reached only with one of the project's keys ('clustermetrics keys
     create'). GET /health answers without a key; /docs shows the routes."""
-    from .server import serve
+    from .server import require_server, serve
+    require_server()  # before saying that it serves
     data_dir = data_dir or default_data_dir()
     err_console.print(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C stops).",
                       highlight=False)
@@ -1053,10 +1094,18 @@ def keys_list(project, data_dir, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_one_line_errors
 def keys_revoke(key_id, data_dir, as_json):
-    """Revoke a key by its id: requests with it get 401 from then on."""
-    row = _keys(data_dir).revoke(key_id)
+    """Revoke a key by its id: requests with it get 401 from then on. A key revoked before
+    stays revoked (status 0, and the output says when it was revoked)."""
+    keys = _keys(data_dir)
+    before = {k["key_id"]: k["revoked_at"] for k in keys.list_keys()}
+    row = keys.revoke(key_id)
+    already = before.get(row["key_id"]) is not None
     if as_json:
-        return _emit_json(row)
+        return _emit_json({**row, "already_revoked": already})
+    if already:
+        console.print(f"Key {row['key_id']} of project {escape(row['project'])} was already "
+                      f"revoked on {row['revoked_at']}; nothing changed.", highlight=False)
+        return
     console.print(f"Key {row['key_id']} of project {escape(row['project'])} revoked.",
                   highlight=False)
 

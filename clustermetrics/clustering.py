@@ -146,10 +146,15 @@ class ModelSpec:
         return "k-means" if self.method in ("kmeans", "minibatch_kmeans") else self.name
 
     def describe(self) -> str:
-        """``HDBSCAN(min_cluster_size=15)``: the parameters that differ from the defaults."""
+        """``KMeans(n_clusters=8)``, ``HDBSCAN(min_cluster_size=15)``: the key parameters
+        (those of the default alias, at their default too: ``KMeans()`` says nothing of k),
+        then the others that differ from the defaults."""
         defaults = _defaults(self._resolve_quietly())
-        shown = [f"{k}={v!r}" for k, v in self.params.items()
-                 if k not in defaults or not _same(defaults[k], v)]
+        values = {**defaults, **self.params}
+        keys = _KEY_PARAMS.get(self.name, [k for k in _GENERIC_KEYS if k in values])
+        shown = [f"{k}={values[k]!r}" for k in keys if values.get(k) is not None]
+        shown += [f"{k}={v!r}" for k, v in self.params.items()
+                  if k not in keys and (k not in defaults or not _same(defaults[k], v))]
         return f"{self.name}({', '.join(shown)})"
 
     def default_alias(self, extra: Iterable[str] = ()) -> str:

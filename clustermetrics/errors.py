@@ -187,6 +187,9 @@ def _short_list(items: Sequence[object], limit: int = 10) -> str:
 
 
 def rows_hint(rows: Sequence[int], what: str = "rows") -> str:
-    """``'3 rows (first: 0, 5, 9)'`` for a message naming offending rows."""
+    """``'3 rows (first: 0, 5, 9)'``, or ``'1 row (7)'``, for a message naming offending
+    rows (``what``: the plural; one of them drops its final s)."""
     rows = list(rows)
+    if len(rows) == 1:
+        return f"1 {what[:-1] if what.endswith('s') else what} ({rows[0]})"
     return f"{len(rows)} {what} (first: {_short_list(rows, 5)})"

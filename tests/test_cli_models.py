@@ -266,9 +266,10 @@ def test_stability_of_an_all_noise_fit_is_a_one_line_error(run, docs):
     res = run("stability", "docs", "-f", VF, "--algorithm", "dbscan", "--param", "eps=0.001",
               "--n-resamples", "3")
     assert res.exit_code == 1
-    assert res.output.strip() == ("Error: DBSCAN(eps=0.001) puts all 100 documents in noise: no "
-                                  "clusters to assess. Change its parameters so that it finds "
-                                  "clusters (see 'clustermetrics sweep').")
+    assert res.output.strip() == ("Error: DBSCAN(eps=0.001, min_samples=5) puts all 100 "
+                                  "documents in noise: no clusters to assess. Change its "
+                                  "parameters so that it finds clusters (see 'clustermetrics "
+                                  "sweep').")
     assert "ARI" not in res.output
     assert _aliases(run) == set()
 
@@ -289,3 +290,10 @@ def test_aliases_describe_prints_the_models_parameters(run, docs):
     res = run("aliases", "describe", "docs", "-f", VF, "-a", "dbscan_eps2p5_ms4")
     assert res.exit_code == 0, res.output
     assert "model: DBSCAN(eps=2.5, min_samples=4)" in res.stdout
+
+
+def test_stability_names_the_model_with_its_key_parameters(run, docs):
+    """``KMeans()`` said nothing of k: the key parameters are shown at their defaults too."""
+    res = run("stability", "docs", "-f", VF, "--algorithm", "kmeans", "--n-resamples", "2")
+    assert res.exit_code == 0, res.output
+    assert "KMeans(n_clusters=8): 8 clusters" in res.output

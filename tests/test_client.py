@@ -286,8 +286,8 @@ def test_nan_in_stored_vectors_names_documents(client):
                                 WHERE _id = 'x4'""")
     client.vector_tools.cluster.set_cluster_labels("nan", "v_vector_", "two",
                                                    {f"x{i}": i % 2 for i in range(10)})
-    with pytest.raises(cm.InvalidInputError, match=r"NaN or infinite values in 1 documents "
-                                                   r"\(first _id: 'x4'\)"):
+    with pytest.raises(cm.InvalidInputError, match=r"NaN or infinite values in 1 document "
+                                                   r"\(_id 'x4'\)"):
         client.vector_tools.cluster.metrics("nan", "v_vector_", "two")
 
 

@@ -261,9 +261,10 @@ def test_an_unknown_parameter_names_the_closest(client, blobs3):
 
 
 def test_a_failing_fit_names_the_model_and_stores_nothing(client, blobs3):
-    with pytest.raises(cm.InvalidInputError, match=r"AgglomerativeClustering\(metric='cosine'"
-                                                   r"\) failed on 102 vectors: cosine was "
-                                                   r"provided as metric\. Ward can only work"):
+    with pytest.raises(cm.InvalidInputError, match=r"AgglomerativeClustering\(linkage='ward', "
+                                                   r"n_clusters=2, metric='cosine'\) failed on "
+                                                   r"102 vectors: cosine was provided as "
+                                                   r"metric\. Ward can only work"):
         client.vector_tools.cluster.fit("b", VF, AgglomerativeClustering(metric="cosine"))
     assert client.vector_tools.cluster.list_aliases("b") == []
 

@@ -158,7 +158,8 @@ def test_a_failing_refit_says_which(client, stored):
 
 def test_an_all_noise_clustering_has_no_clusters_to_assess(client, stored):
     from sklearn.cluster import DBSCAN
-    with pytest.raises(cm.InvalidInputError, match=r"^DBSCAN\(eps=0\.001\) puts all 120 "
-                                                   r"documents in noise: no clusters to assess"):
+    with pytest.raises(cm.InvalidInputError, match=r"^DBSCAN\(eps=0\.001, min_samples=5\) puts "
+                                                   r"all 120 documents in noise: no clusters to "
+                                                   r"assess"):
         client.vector_tools.cluster.stability("s", VF, DBSCAN(eps=0.001), n_resamples=3)
     assert client.vector_tools.cluster.list_aliases("s") == []  # nothing stored

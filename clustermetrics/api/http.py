@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import (
+    AuthenticationError,
     ClusterMetricsError,
     ClusterMetricsWarning,
     InvalidInputError,
@@ -116,11 +117,18 @@ class HTTPAPI(API):
     def _error(self, response) -> ClusterMetricsError:
         try:
             data = response.json()
-            return codec.decode_error(data["error"])
+            error = codec.decode_error(data["error"])
         except Exception:  # not this API's answer: a proxy, another service
             text = response.text[:300]
             return ServerError(f"The server at {self.url} answered {response.status_code} "
                                f"{response.reason_phrase}: {text}")
+        if isinstance(error, AuthenticationError) and not self.api_key:
+            # the server speaks HTTP headers; a caller of this client gives the key its own way
+            return AuthenticationError(
+                f"An API key is needed for the server at {self.url}: give --api-key KEY or "
+                "set CLUSTERMETRICS_API_KEY (in Python: Client(url=..., api_key=KEY)). "
+                "'clustermetrics keys create --project NAME' on the server makes one.")
+        return error
 
     def _json(self, method: str, path: str, **kw) -> Any:
         return self._request(method, path, **kw).json()

@@ -144,6 +144,31 @@ def _fsspec():
     return fsspec
 
 
+def _url_fs(path: str):
+    """``(filesystem, inner path)`` of a URL; a filesystem whose package is missing as the
+    ``pip install`` line, an unknown scheme as the schemes known."""
+    fsspec = _fsspec()
+    scheme = path.split("://", 1)[0].lower()
+    try:
+        return fsspec.core.url_to_fs(path)
+    except ImportError as exc:
+        from fsspec.registry import known_implementations
+        cls = known_implementations.get(scheme, {}).get("class", "")
+        package = _URL_PACKAGES.get(scheme) or cls.split(".")[0]
+        raise MissingDependencyError(
+            f"Reading {scheme}:// URLs needs {package}: pip install {package} (on this machine "
+            f"and on the Dask workers). fsspec says: {str(exc).strip()}.") from None
+    except ValueError as exc:
+        if "protocol" not in str(exc).lower():
+            raise
+        raise InvalidInputError(
+            f"Cannot read {path!r}: fsspec knows no {scheme}:// filesystem. Give a local path "
+            "or a URL such as s3://bucket/prefix/*.parquet.") from None
+
+
+_URL_PACKAGES = {"http": "aiohttp", "https": "aiohttp"}  # fsspec's own class, others' package
+
+
 def list_files(path_or_glob: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
     """The Parquet files a path names, sorted: the file itself, the ``.parquet``/``.pq``/
     ``.parq`` files under a folder (hidden and ``_``-prefixed names left out), or those that
@@ -157,7 +182,7 @@ def list_files(path_or_glob: str | os.PathLike | Sequence[str | os.PathLike]) ->
     if path.startswith("file://"):
         path = path[len("file://"):]
     if _is_url(path):
-        fs, root = _fsspec().core.url_to_fs(path)
+        fs, root = _url_fs(path)
         if _GLOB & set(root):
             found = [f for f in fs.glob(root) if fs.isfile(f)]
         elif fs.isdir(root):
@@ -199,7 +224,7 @@ def open_parquet(path: str) -> Iterator[pq.ParquetFile]:
     handle = None
     try:
         if _is_url(path):
-            fs, inner = _fsspec().core.url_to_fs(path)
+            fs, inner = _url_fs(path)
             handle = fs.open(inner, "rb")
             pf = pq.ParquetFile(handle, buffer_size=READ_BUFFER, pre_buffer=False)
         else:
@@ -395,7 +420,8 @@ def _slice(rb: pa.RecordBatch, piece: Piece, plan: Plan, j: int, offset: int,
             rows = (bad if kept is None else kept[bad]) + offset
             raise InvalidInputError(
                 f"{where}: vectors of {plan.columns.vector!r} must have {plan.dim} values; "
-                f"{rows_hint(rows.tolist())} have {int(lengths[bad[0]])}"
+                f"{rows_hint(rows.tolist())} {'has' if len(rows) == 1 else 'have'} "
+                f"{int(lengths[bad[0]])}"
                 f"{'' if len(set(lengths[bad].tolist())) == 1 else ' or another length'}.")
     elif vec.type.list_size != plan.dim:
         raise InvalidInputError(
@@ -433,7 +459,8 @@ def explain(exc: InvalidInputError, part: Slice, metric: str) -> InvalidInputErr
         if len(zero):
             return InvalidInputError(
                 f"{where}: cosine distance is undefined for zero vectors; "
-                f"{rows_hint(part.rows(zero).tolist())} of the row group are all zeros. Drop "
+                f"{rows_hint(part.rows(zero).tolist())} of the row group "
+                f"{'is' if len(zero) == 1 else 'are'} all zeros. Drop "
                 "them or use metric='euclidean'.")
     return exc
 

@@ -146,6 +146,8 @@ def nonfinite_rows(X: np.ndarray) -> np.ndarray:
 def describe_rows(rows: np.ndarray, row_offset: int = 0, row_ids=None) -> str:
     if row_ids is not None:
         first = ", ".join(repr(str(row_ids[r])) for r in rows[:5])
+        if len(rows) == 1:
+            return f"1 document (_id {first})"
         return f"{len(rows)} documents (first _id: {first})"
     return rows_hint((rows + row_offset).tolist(), "rows")
 

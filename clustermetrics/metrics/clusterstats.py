@@ -162,7 +162,8 @@ class ClusterStats:
                 bad = np.flatnonzero(keep)[zero]
                 raise InvalidInputError(
                     "Cosine distance is undefined for zero vectors: "
-                    f"{describe_rows(bad, row_offset, row_ids)} are all zeros. "
+                    f"{describe_rows(bad, row_offset, row_ids)} "
+                    f"{'is' if len(bad) == 1 else 'are'} all zeros. "
                     "Drop them or use metric='euclidean'."
                 )
             weights = (1.0 / norms).astype(x.dtype)  # as the GEMM sees them

@@ -27,6 +27,27 @@ import numpy as np
 
 MIN_PER_CLUSTER = 5  # every cluster gets at least this many sampled points (or all of them)
 Z95 = 1.959963984540054
+# Above EXACT_LIMIT rows, a pairwise silhouette (euclidean, ...) asked for without a sample size
+# is estimated from AUTO_SAMPLE_SIZE rows, unless the exact value is asked for: the exact one
+# costs O(n² d) (2 million rows of 768 values: about a day on a small cluster).
+EXACT_LIMIT = 20_000
+AUTO_SAMPLE_SIZE = EXACT_LIMIT // 2
+
+
+def auto_sample(pairwise: bool, sample_size: int | None, random_state, exact: bool,
+                n: int) -> tuple[int | None, object, bool]:
+    """``(sample_size, random_state, auto)``: the sample a run uses under the policy above
+    (``random_state`` 0 when an automatic sample is drawn without one, so that it repeats);
+    ``auto`` is True when the policy chose the sample."""
+    if pairwise and sample_size is None and not exact and n > EXACT_LIMIT:
+        return AUTO_SAMPLE_SIZE, 0 if random_state is None else random_state, True
+    return sample_size, random_state, False
+
+
+def auto_sample_note(n: int) -> str:
+    """What a result's ``silhouette_method`` adds when the policy chose the sample."""
+    return (f"; estimated, as for every run above {EXACT_LIMIT:,} rows: exact=True (--exact) "
+            f"scores all {n:,} rows, in O(n²·d)")
 
 
 def allocate(counts: np.ndarray, sample_size: int) -> np.ndarray:

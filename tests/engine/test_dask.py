@@ -220,7 +220,8 @@ def test_nothing_is_left_on_the_cluster_after_a_run(dask_client, parquet_dir):
 def test_a_task_runs_the_pairwise_kernel_on_its_worker_threads(dask_client):
     # a worker of one thread on a machine of many must not start a thread per core
     from clustermetrics.metrics.clusterstats import kernel_threads, limit_kernel_threads
-    assert dask_client.submit(dask_engine._guarded, kernel_threads, pure=False).result() == 1
+    held = dask_client.submit(dask_engine._guarded, kernel_threads, 0, pure=False).result()
+    assert held.partial == 1 and held.parts == {0}
     assert kernel_threads() == (os.cpu_count() or 1)
     with limit_kernel_threads(3):
         assert kernel_threads() == 3

@@ -109,7 +109,7 @@ def test_a_vector_of_the_wrong_length_names_file_row_group_and_row(run, good):
                    folder / "part-1.parquet", row_group_size=64)
     with pytest.raises(cm.InvalidInputError,
                        match=r"part-1\.parquet, row group 1: vectors of 'emb' must have 4 "
-                             r"values; 1 rows \(first: 7\) have 3"):
+                             r"values; 1 row \(7\) has 3"):
         run(folder, "emb", "cluster")
 
 
@@ -143,7 +143,7 @@ def test_zero_vectors_under_cosine_name_file_row_group_and_row(run, good):
     write_files(folder, X, labels, sizes=(300,), row_group=64)
     with pytest.raises(cm.InvalidInputError,
                        match=r"part-0\.parquet, row group 0: cosine distance is undefined for "
-                             r"zero vectors; 1 rows \(first: 3\)"):
+                             r"zero vectors; 1 row \(3\)"):
         run(folder, "emb", "cluster", metric="cosine")
 
 

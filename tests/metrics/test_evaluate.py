@@ -150,8 +150,8 @@ def test_nan_in_a_row_without_a_label_is_still_refused(blobs):
     X[5, 1] = np.nan
     labels = labels.astype(object)
     labels[5] = None
-    with pytest.raises(cm.InvalidInputError, match=r"X has NaN or infinite values in 1 rows "
-                       r"\(first: 5\)"):
+    with pytest.raises(cm.InvalidInputError, match=r"X has NaN or infinite values in 1 row "
+                       r"\(5\)"):
         cm.evaluate(X, labels, metric="cosine")
 
 

@@ -178,7 +178,7 @@ def test_the_statistics_name_rows_whose_squares_overflow():
     X[4] = [1e30, 1.0]
     with pytest.raises(cm.InvalidInputError, match=r"^Input X contains infinity or a value "
                        r"too large for dtype\('float32'\)\. X has values whose squares "
-                       r"overflow float32 in 1 rows \(first: 4\)"):
+                       r"overflow float32 in 1 row \(4\)"):
         ClusterStats.from_batch(X, encode_labels([0, 1] * 3))
 
 
@@ -220,13 +220,13 @@ def test_statistics_without_spread_need_w_for_calinski_harabasz(blobs):
 def test_statistics_without_spread_name_non_finite_rows():
     X = np.ones((6, 2))
     X[2, 1] = np.inf
-    with pytest.raises(cm.InvalidInputError, match=r"infinite values in 1 rows \(first: 2\)"):
+    with pytest.raises(cm.InvalidInputError, match=r"infinite values in 1 row \(2\)"):
         ClusterStats.from_batch(X, encode_labels([0, 1] * 3), spread=False)
 
 
 def test_statistics_without_spread_name_values_whose_squares_overflow():
     X = np.ones((6, 2))
     X[4, 0] = 1e200
-    with pytest.raises(cm.InvalidInputError, match=r"squares overflow float64 in 1 rows "
-                       r"\(first: 4\)"):
+    with pytest.raises(cm.InvalidInputError, match=r"squares overflow float64 in 1 row "
+                       r"\(4\)"):
         ClusterStats.from_batch(X, encode_labels([0, 1] * 3), spread=False)

@@ -207,7 +207,7 @@ def test_a_bad_row_in_a_later_partition_is_named_within_it():
     X[7, 0] = np.nan
     source = ArraySource(X, [0, 1] * 5, batch_rows=5)
     with pytest.raises(cm.InvalidInputError,
-                       match=r"NaN or infinite values in 1 rows \(first: 2\).*within partition 1"):
+                       match=r"NaN or infinite values in 1 row \(2\).*within partition 1"):
         evaluate_source(source)
 
 
@@ -215,7 +215,7 @@ def test_a_bad_row_is_named_by_its_id():
     X = np.ones((10, 2))
     X[7, 0] = np.nan
     source = ArraySource(X, [0, 1] * 5, ids=[f"doc{i}" for i in range(10)], batch_rows=5)
-    with pytest.raises(cm.InvalidInputError, match=r"1 documents \(first _id: 'doc7'\)"):
+    with pytest.raises(cm.InvalidInputError, match=r"1 document \(_id 'doc7'\)"):
         evaluate_source(source)
 
 

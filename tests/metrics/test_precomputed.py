@@ -180,7 +180,7 @@ def test_negative_distance_is_an_error():
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Negative values in data passed to `pairwise_distances`\. "
                              r"Precomputed distance  need to have non-negative values\. X has "
-                             r"negative distances in 1 rows \(first: 2\)"):
+                             r"negative distances in 1 row \(2\)"):
         cm.silhouette_score(D, [0, 0, 1, 1], metric="precomputed")
 
 
@@ -188,7 +188,7 @@ def test_negative_distance_in_a_sparse_matrix_is_an_error():
     D = sp.csr_matrix(np.array([[0, 1, 2, 2], [1, 0, 2, -2], [2, 2, 0, 1], [2, 2, 1, 0.0]]))
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Negative values in data passed to `pairwise_distances`\. .* "
-                             r"negative distances in 1 rows \(first: 1\)"):
+                             r"negative distances in 1 row \(1\)"):
         cm.silhouette_score(D, [0, 0, 1, 1], metric="precomputed")
 
 
@@ -199,7 +199,7 @@ def test_non_zero_diagonal_is_an_error(dtype):
     with pytest.raises(cm.InvalidInputError,
                        match=r"^The precomputed distance matrix contains non-zero elements on "
                              r"the diagonal\. Use np\.fill_diagonal\(X, 0\)\. A sample's "
-                             r"distance to itself is not 0 in 1 rows \(first: 2\)"):
+                             r"distance to itself is not 0 in 1 row \(2\)"):
         cm.silhouette_samples(D, [0, 0, 0, 1, 1, 1], metric="precomputed")
 
 
@@ -214,7 +214,7 @@ def test_nan_distance_is_an_error():
     D[3, 0] = np.nan
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Input X contains NaN\. X has NaN or infinite distances in 1 "
-                             r"rows \(first: 3\)"):
+                             r"row \(3\)"):
         cm.silhouette_score(D, [0, 0, 1, 1], metric="precomputed")
 
 
@@ -222,8 +222,8 @@ def test_infinite_distance_in_a_sparse_matrix_is_an_error():
     D = sp.csr_matrix(np.array([[0, 1, 2, np.inf], [1, 0, 2, 2], [2, 2, 0, 1], [2, 2, 1, 0]]))
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Input X contains infinity or a value too large for "
-                             r"dtype\('float64'\)\. X has NaN or infinite distances in 1 rows "
-                             r"\(first: 0\)"):
+                             r"dtype\('float64'\)\. X has NaN or infinite distances in 1 row "
+                             r"\(0\)"):
         cm.silhouette_score(D, [0, 0, 1, 1], metric="precomputed")
 
 

@@ -251,7 +251,7 @@ def test_infinite_rows_are_an_error_with_sklearns_sentence():
     X[4, 1] = np.inf
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Input X contains infinity or a value too large for "
-                             r"dtype\('float32'\)\. X has NaN or infinite values in 1 rows"):
+                             r"dtype\('float32'\)\. X has NaN or infinite values in 1 row"):
         cm.silhouette_score(X, [0, 1] * 5)
 
 
@@ -453,7 +453,7 @@ def test_values_whose_squares_overflow_are_named(metric):
     X = (np.ones((10, 2)) + np.arange(10)[:, None]).astype(np.float32)
     X[3, 0] = 1e30  # finite, but its square is not in float32
     with pytest.raises(cm.InvalidInputError,
-                       match=r"values whose squares overflow float32 in 1 rows \(first: 3\)"):
+                       match=r"values whose squares overflow float32 in 1 row \(3\)"):
         cm.silhouette_score(X, [0, 1] * 5, metric=metric)
 
 
@@ -463,7 +463,7 @@ def test_evaluate_names_values_whose_squares_overflow(metric, dtype, big):
     X = (np.ones((10, 2)) + np.arange(10)[:, None]).astype(dtype)
     X[3, 0] = big
     with pytest.raises(cm.InvalidInputError,
-                       match=rf"values whose squares overflow {np.dtype(dtype)} in 1 rows"):
+                       match=rf"values whose squares overflow {np.dtype(dtype)} in 1 row"):
         cm.evaluate(X, [0, 1] * 5, metric=metric)
 
 
@@ -473,7 +473,7 @@ def test_infinite_rows_are_found_by_the_linear_pass(metric):
     X[4, 1] = -np.inf
     with pytest.raises(cm.InvalidInputError,
                        match=r"^Input X contains infinity or a value too large for "
-                             r"dtype\('float32'\)\. .* in 1 rows \(first: 4\)"):
+                             r"dtype\('float32'\)\. .* in 1 row \(4\)"):
         cm.silhouette_score(X, [0, 1] * 5, metric=metric)
 
 
@@ -501,5 +501,5 @@ def test_euclidean_names_values_whose_squares_overflow(dtype, big, sample_size):
     X = np.random.default_rng(0).normal(size=(10, 4)).astype(dtype)
     X[3, 1] = big
     with pytest.raises(cm.InvalidInputError, match=rf"values whose squares overflow "
-                       rf"{np.dtype(dtype)} in 1 rows \(first: 3\)"):
+                       rf"{np.dtype(dtype)} in 1 row \(3\)"):
         cm.silhouette_score(X, [0] * 5 + [1] * 5, sample_size=sample_size, random_state=0)
