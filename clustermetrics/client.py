@@ -211,8 +211,10 @@ class Dataset:
         return self.client.vector_tools.cluster.set_cluster_labels(
             self.dataset_id, vector_field, alias, labels_by_id, noise_label=noise_label)
 
-    def list_aliases(self, vector_field: str | None = None) -> list[dict]:
-        return self.client.vector_tools.cluster.list_aliases(self.dataset_id, vector_field)
+    def list_aliases(self, vector_field: str | None = None, *,
+                     metrics: bool = False) -> list[dict]:
+        return self.client.vector_tools.cluster.list_aliases(self.dataset_id, vector_field,
+                                                             metrics=metrics)
 
     def distribution(self, vector_field: str, cluster_alias: str, ground_truth_field=None):
         return self.client.vector_tools.cluster.distribution(self.dataset_id, vector_field,
@@ -340,8 +342,11 @@ class ClusterTools:
         return self.api.set_cluster_labels(dataset_id, vector_field, alias, ids, labels,
                                            noise_label=noise_label)
 
-    def list_aliases(self, dataset_id: str, vector_field: str | None = None) -> list[dict]:
-        return self.api.list_aliases(dataset_id, vector_field)
+    def list_aliases(self, dataset_id: str, vector_field: str | None = None, *,
+                     metrics: bool = False) -> list[dict]:
+        """Each alias of the dataset (see :meth:`API.list_aliases`); with ``metrics=True``,
+        with its kept headline metrics under ``"metrics"``."""
+        return self.api.list_aliases(dataset_id, vector_field, metrics=metrics)
 
     def describe_alias(self, dataset_id: str, vector_field: str, alias: str) -> dict:
         return self.api.describe_alias(dataset_id, vector_field, alias)
@@ -354,15 +359,21 @@ class ClusterTools:
                 ground_truth_field: str | None = None, *, metric: str = "euclidean",
                 sample_size: int | None = None, random_state=None, noise_label=None,
                 noise: str | None = None, working_memory: float | None = None,
-                progress: Progress | None = None) -> ClusterMetrics:
+                exact: bool = False, progress: Progress | None = None) -> ClusterMetrics:
         """Silhouette, Calinski-Harabasz and Davies-Bouldin of a stored clustering and, with
         ``ground_truth_field``, ARI, AMI, NMI and the other external metrics: the same numbers
         as :func:`clustermetrics.evaluate` on the same arrays. Documents without a label for
-        the alias (or without ground truth) are left out and counted."""
+        the alias (or without ground truth) are left out and counted.
+
+        As the report does, a pairwise silhouette (euclidean, manhattan, ...) of more than
+        20,000 documents is estimated from a stratified sample of 10,000 (seed
+        ``random_state``, 0 by default), with its 95% interval (``silhouette_ci``), unless
+        ``sample_size`` is given or ``exact=True`` asks for the exact value."""
         return self.api.metrics(dataset_id, vector_field, cluster_alias, ground_truth_field,
                                 metric=metric, sample_size=sample_size,
                                 random_state=random_state, noise_label=noise_label,
-                                noise=noise, working_memory=working_memory, progress=progress)
+                                noise=noise, working_memory=working_memory, exact=exact,
+                                progress=progress)
 
     def distribution(self, dataset_id: str, vector_field: str, cluster_alias: str,
                      ground_truth_field: str | None = None) -> pd.DataFrame:
@@ -397,7 +408,7 @@ class ClusterTools:
                metric: str = "euclidean", sample_size: int | None = None,
                hover_fields=(), max_points: int = 3000, projection: str = "pca",
                random_state: int = 0, noise_label=None, noise: str | None = None,
-               text_field: str | None = None, examples: int = 3,
+               text_field: str | None = None, examples: int = 3, exact: bool = False,
                progress: Progress | None = None):
         """A self-contained HTML report (metrics, silhouette plot, projections coloured by
         cluster and by ground truth, contingency heatmap, sizes, centroid distances, and the
@@ -417,7 +428,7 @@ class ClusterTools:
         Scatter plots show a random sample of ``max_points`` documents, projected by
         ``projection`` ("pca" or "tsne"). For big data the
         euclidean silhouette is estimated from a 10,000-point sample unless ``sample_size`` says
-        otherwise.
+        otherwise or ``exact=True``.
         """
         from .report import build_report, require_plotly
         require_plotly()
@@ -428,7 +439,7 @@ class ClusterTools:
             hover_fields=list(hover_fields), max_points=max_points, projection=projection,
             random_state=random_state, progress=progress, metric=metric,
             sample_size=sample_size, noise_label=noise_label, noise=noise,
-            text_field=text_field, examples=examples)
+            text_field=text_field, examples=examples, exact=exact)
         report = build_report(data.metrics, projection=data.projection,
                               contingency=data.contingency,
                               centroid_distances=data.centroid_distances,

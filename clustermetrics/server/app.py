@@ -128,6 +128,10 @@ class MetricOptions(_Body):
     noise_label: Label = Field(None, description="The label that marks noise, e.g. -1.")
     noise: Literal["exclude", "cluster", "singletons"] | None = None
     working_memory: float | None = Field(None, gt=0, description="MiB for distance blocks.")
+    # checked by the API, so that embedded and remote callers read the same message
+    exact: Any = Field(False, description="The exact silhouette at any size (else a pairwise "
+                                          "one beyond 20,000 documents is estimated from a "
+                                          "sample)")
 
 
 class KMeansRequest(_Body):
@@ -171,6 +175,10 @@ class SweepRequest(MetricOptions):
     random_state: int = 0
     overwrite: bool = Field(False, description="Replace kmeans_{k} aliases a sweep did not "
                                                "make")
+
+
+class AliasesRequest(_Body):
+    vector_field: str | None = None
 
 
 class IdsRequest(_Body):
@@ -466,6 +474,17 @@ def list_aliases(dataset: str, api: ProjectAPI,
                  vector_field: str | None = None) -> list[dict[str, Any]]:
     """vector_field, alias, clusters, labelled and method of each alias."""
     return codec.encode(api.list_aliases(dataset, vector_field))
+
+
+@router.post("/v1/datasets/{dataset}/aliases/metrics", **jobs_route)
+def list_aliases_metrics(dataset: str, body: AliasesRequest, who: Who, api: ProjectAPI,
+                         jobs: JobsDep) -> JSONResponse:
+    """Queue the listing of the aliases with the headline metrics kept with each: served
+    from the store, computed (once) for an alias whose documents changed."""
+    api.check(dataset)
+    return _submit(jobs, who, "aliases", {"dataset": dataset, **body.model_dump()},
+                   lambda progress: api.list_aliases(dataset, body.vector_field,
+                                                     metrics=True))
 
 
 @router.get("/v1/datasets/{dataset}/alias", tags=["aliases"], **v1)

@@ -9,6 +9,7 @@ revoked.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import secrets
 import threading
@@ -21,12 +22,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..api import codec
+from ..api.local import AUTO_SAMPLE
 from ..errors import AuthenticationError, ClusterMetricsError, NotFoundError
 from .auth import Principal
 from .jobs import FINISHED
 
 COOKIE = "clustermetrics_session"
-HEADLINE_SAMPLE = 2000  # the dataset page estimates the silhouette beyond this many documents
 
 router = APIRouter(include_in_schema=False)
 
@@ -191,22 +192,26 @@ def dataset_page(request: Request, dataset: str, ground_truth: str = "") -> Resp
         heads += ["adjusted_rand", "adjusted_mutual_info"]
     rows: list[str] = []
     by_field: dict[str, list[str]] = {}
-
-    def work(progress) -> list:  # every alias's headline scores, as one job
-        return [_headline(api, dataset, a["vector_field"], a["alias"], truth,
-                          info["documents"]) for a in info["aliases"]]
-
     try:
-        headlines = _as_job(request, who, "headlines", {"dataset": dataset, "page": True},
-                            work) if info["aliases"] else []
+        headlines = _kept(request, who, api, dataset, info["aliases"], truth or None)
     except ClusterMetricsError as exc:
         return _error_page(exc, who)
-    for a, scores in zip(info["aliases"], headlines, strict=True):
+    sampled = False
+    for a, kept in zip(info["aliases"], headlines, strict=True):
         by_field.setdefault(a["vector_field"], []).append(a["alias"])
-        cells = "".join(f'<td class="num">{_fmt(scores.get(h))}</td>' if isinstance(scores, dict)
-                        else "" for h in heads)
-        if not isinstance(scores, dict):
-            cells = f'<td colspan="{len(heads)}" class="muted">{e(scores)}</td>'
+        if kept is None:
+            cells = (f'<td colspan="{len(heads) + 1}" class="muted">being computed: reload in '
+                     "a moment</td>")
+        elif "error" in kept:
+            cells = f'<td colspan="{len(heads) + 1}" class="muted">{e(kept["error"])}</td>'
+        else:
+            ci = kept["silhouette_ci"]
+            sampled = sampled or ci is not None
+            cells = "".join(
+                f'<td class="num">{_fmt(kept["scores"].get(h))}'
+                + (f' <span class="muted">({_fmt(ci[0])}..{_fmt(ci[1])})</span>'
+                   if h == "silhouette" and ci else "") + "</td>" for h in heads)
+            cells += f'<td class="num">{kept["coverage"]:.0%}</td>'  # noise is no merit
         link = "?" + urllib.parse.urlencode({"vector_field": a["vector_field"],
                                              "alias": a["alias"], "ground_truth": truth})
         rows.append(f"<tr><td>{e(a['vector_field'])}</td><td>{e(a['alias'])}</td>"
@@ -217,8 +222,15 @@ def dataset_page(request: Request, dataset: str, ground_truth: str = "") -> Resp
     alias_table = (
         f'<table id="aliases"><tr><th>vector field</th><th>alias</th><th>method</th>'
         f'<th>clusters</th><th>labelled</th>{"".join(f"<th>{h}</th>" for h in heads)}'
-        f'<th></th></tr>{"".join(rows)}</table>' if rows else
+        f'<th>coverage</th><th></th></tr>{"".join(rows)}</table>' if rows else
         '<p id="aliases">No aliases yet: run k-means or store your own labels.</p>')
+    if sampled:
+        alias_table += (
+            '<p class="muted" id="sampled">A silhouette shown with an interval was estimated '
+            f"from a stratified sample of {AUTO_SAMPLE // 2:,} documents (95% interval), as "
+            "the report does beyond "
+            f"{AUTO_SAMPLE:,} documents; <code>metrics(..., exact=True)</code> computes the "
+            "exact value.</p>")
     compare = ""
     for vf, names in by_field.items():
         if len(names) < 2:
@@ -301,16 +313,27 @@ def compare_page(request: Request, dataset: str, vector_field: str,
     return HTMLResponse(page)
 
 
-def _headline(api, dataset: str, vector_field: str, alias: str, truth: str,
-              n: int) -> dict | str:
-    """The scores a dataset page shows for an alias, or why there are none."""
-    try:
-        result = api.metrics(dataset, vector_field, alias, truth or None,
-                             sample_size=HEADLINE_SAMPLE if n > HEADLINE_SAMPLE else None,
-                             random_state=0)
-    except ClusterMetricsError as exc:
-        return str(exc)
-    return dict(result.scores)
+def _kept(request: Request, who: Principal, api, dataset: str, aliases: list[dict],
+          truth: str | None) -> list[dict | None]:
+    """The headline metrics kept with each alias, for the dataset page. The page waits for
+    one recomputation at most (the first stale alias, as a job); the other stale aliases are
+    computed by a job it does not wait for, and show None meanwhile."""
+    names = [(a["vector_field"], a["alias"]) for a in aliases]
+    kept = [api.kept_metrics(dataset, *n, truth, compute=False) for n in names]
+    stale = [i for i, k in enumerate(kept) if k is None]
+    if stale:
+        vf, alias = names[stale[0]]
+        kept[stale[0]] = _as_job(
+            request, who, "headlines", {"dataset": dataset, "vector_field": vf,
+                                        "alias": alias, "page": True},
+            lambda progress: api.kept_metrics(dataset, vf, alias, truth))
+    if len(stale) > 1:
+        rest = [names[i] for i in stale[1:]]
+        with contextlib.suppress(ClusterMetricsError):  # a full queue: computed on a later view
+            _server(request).jobs.submit(
+                who.project, "headlines", {"dataset": dataset, "page": True},
+                lambda progress: [api.kept_metrics(dataset, *n, truth) for n in rest])
+    return kept
 
 
 def _fmt(v) -> str:
