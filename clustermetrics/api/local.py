@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import re
 import threading
 import warnings
 from collections.abc import Collection, Iterable, Sequence
@@ -198,8 +199,8 @@ class LocalAPI(API):
         return out
 
     def _list_aliases(self, dataset: str, vector_field: str | None) -> list[dict]:
-        out = []
-        for vf, alias in self.store.aliases(dataset):
+        out = []  # in a stable order (a refit does not move an alias): by name, kmeans_2 first
+        for vf, alias in sorted(self.store.aliases(dataset), key=_by_name):
             if vector_field is not None and vf != vector_field:
                 continue
             labelled, k = self.store.alias_counts(dataset, vf, alias)
@@ -1325,6 +1326,12 @@ def _sampling(options: dict, n_rows: int) -> dict:
         if options.get("random_state") is None:
             options["random_state"] = 0
     return options
+
+
+def _by_name(names: tuple[str, ...]) -> list:
+    """A sort key that orders the numbers inside names by value (kmeans_2 before kmeans_10)."""
+    return [[(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", n)]
+            for n in names]
 
 
 def _default_options(options: dict) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 import secrets
 import threading
 import time
@@ -287,7 +288,7 @@ def report_page(request: Request, dataset: str, vector_field: str, alias: str,
                                                 "alias": alias, "page": True}, work)
     except ClusterMetricsError as exc:
         return _error_page(exc, who)
-    return HTMLResponse(page)
+    return HTMLResponse(_with_back(page, dataset))
 
 
 @router.get("/datasets/{dataset}/compare")
@@ -310,7 +311,7 @@ def compare_page(request: Request, dataset: str, vector_field: str,
                                                  "aliases": list(alias), "page": True}, work)
     except ClusterMetricsError as exc:
         return _error_page(exc, who)
-    return HTMLResponse(page)
+    return HTMLResponse(_with_back(page, dataset))
 
 
 def _kept(request: Request, who: Principal, api, dataset: str, aliases: list[dict],
@@ -334,6 +335,17 @@ def _kept(request: Request, who: Principal, api, dataset: str, aliases: list[dic
                 who.project, "headlines", {"dataset": dataset, "page": True},
                 lambda progress: [api.kept_metrics(dataset, *n, truth) for n in rest])
     return kept
+
+
+def _with_back(page: str, dataset: str) -> str:
+    """A report or compare page (a whole document of its own) with links back to its dataset
+    and to the datasets, first thing in its body."""
+    e = html.escape
+    nav = (f'<nav id="back" style="font-family:system-ui,sans-serif;margin:.5rem 0">'
+           f'<a href="/datasets/{_q(dataset)}">&larr; {e(dataset)}</a> &middot; '
+           '<a href="/datasets">Datasets</a></nav>')
+    body = re.search(r"<body[^>]*>", page)
+    return page if body is None else page[:body.end()] + nav + page[body.end():]
 
 
 def _fmt(v) -> str:

@@ -177,3 +177,13 @@ def test_large_dataset_is_sampled_with_its_interval_and_a_note(tmp_path):
         comparison = ds.compare("v_vector_", ["half"])
         assert any(note.startswith("half: silhouette sampled (") and "exact=True" in note
                    for note in comparison.notes)
+
+
+def test_aliases_listed_in_a_stable_order(client):
+    ds = client.Dataset("ds")
+    ds.insert_documents(_docs())
+    for k in (10, 2, 3):
+        ds.kmeans("v_vector_", k)
+    assert [r["alias"] for r in ds.list_aliases()] == ["kmeans_2", "kmeans_3", "kmeans_10"]
+    ds.set_cluster_labels("v_vector_", "kmeans_2", {f"d{i}": i % 2 for i in range(300)})
+    assert [r["alias"] for r in ds.list_aliases()] == ["kmeans_2", "kmeans_3", "kmeans_10"]

@@ -152,6 +152,15 @@ async def test_compare_page(site):
         ("vector_field", "item_vector_"), ("alias", "kmeans_3"), ("alias", "kmeans_4")])
     assert r.status_code == 200
     assert "kmeans_3" in r.text and "kmeans_4" in r.text and "Silhouette" in r.text
+    assert '<nav id="back"' in r.text and 'href="/datasets/shop">&larr; shop</a>' in r.text
+
+
+async def test_report_page_links_back_to_its_dataset(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop/report", params={
+        "vector_field": "item_vector_", "alias": "kmeans_3"})
+    assert r.status_code == 200
+    assert 'href="/datasets/shop">&larr; shop</a>' in r.text and 'href="/datasets">' in r.text
 
 
 async def test_unknown_dataset_page_is_404_with_the_message(site):
