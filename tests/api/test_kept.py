@@ -187,3 +187,34 @@ def test_aliases_listed_in_a_stable_order(client):
     assert [r["alias"] for r in ds.list_aliases()] == ["kmeans_2", "kmeans_3", "kmeans_10"]
     ds.set_cluster_labels("v_vector_", "kmeans_2", {f"d{i}": i % 2 for i in range(300)})
     assert [r["alias"] for r in ds.list_aliases()] == ["kmeans_2", "kmeans_3", "kmeans_10"]
+
+
+def test_cli_lists_the_kept_metrics(client, cli_args):
+    import json
+
+    from click.testing import CliRunner
+
+    from clustermetrics.cli import main
+    ds = _made(client)
+    res = CliRunner().invoke(main, ["aliases", "list", "ds", "--metrics", "--json", *cli_args])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert [r["alias"] for r in rows] == ["kmeans_3", "kmeans_4"]
+    _assert_equal_to_fresh(ds, "kmeans_4", rows[1]["metrics"])
+    res = CliRunner().invoke(main, ["aliases", "list", "ds", "--metrics", *cli_args],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "coverage" in res.output and "100%" in res.output
+    silhouette = f"{rows[0]['metrics']['scores']['silhouette']:.4f}"
+    assert silhouette in res.output
+
+
+def test_cli_exact_and_sample_size_contradict(client, cli_args):
+    from click.testing import CliRunner
+
+    from clustermetrics.cli import main
+    _made(client)
+    res = CliRunner().invoke(main, ["metrics", "ds", "-f", "v_vector_", "-a", "kmeans_3",
+                                    "--exact", "--sample-size", "10", *cli_args])
+    assert res.exit_code != 0
+    assert "exact=True and sample_size=10 contradict each other" in res.output
