@@ -492,11 +492,15 @@ def aliases():
 @command(aliases, "list")
 @click.argument("dataset")
 @click.option("--vector-field", "-f", default=None, help="Only the aliases of this vector field.")
+@click.option("--metrics", "with_metrics", is_flag=True,
+              help="With each alias's headline metrics, kept with it (computed once, again "
+                   "only after its documents change).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def aliases_list(path, dataset, vector_field, as_json):
+def aliases_list(path, dataset, vector_field, with_metrics, as_json):
     """The cluster aliases of DATASET."""
     with _client(path) as client:
-        rows = client.vector_tools.cluster.list_aliases(dataset, vector_field)
+        rows = client.vector_tools.cluster.list_aliases(dataset, vector_field,
+                                                        metrics=with_metrics)
     if as_json:
         return _emit_json(rows)
     _print_aliases(rows)
@@ -563,6 +567,9 @@ def _metric_options(fn):
                      help="Estimate the euclidean silhouette from a stratified sample."),
         click.option("--random-state", type=int, default=None,
                      help="Seed of the silhouette sample."),
+        click.option("--exact", is_flag=True,
+                     help="The exact silhouette at any size (O(n² d); more than 20,000 "
+                          "documents or rows are otherwise estimated from a sample)."),
         click.option("--noise-label", default=None, help="Label meaning 'no cluster', e.g. -1."),
         click.option("--noise", type=click.Choice(["exclude", "cluster", "singletons"]),
                      default=None, help="What to do with noise (default: exclude)."),
@@ -586,13 +593,10 @@ def _metric_options(fn):
               help="With --parquet: a running Dask scheduler (default: a local cluster).")
 @click.option("--workers", type=int, default=None,
               help="With --parquet: workers of the local cluster (default: one per core).")
-@click.option("--exact", is_flag=True,
-              help="With --parquet: the exact euclidean silhouette even above 20,000 rows "
-                   "(O(n² d)); without it, larger files are estimated from a sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample_size,
-                random_state, noise_label, noise, parquet, labels_field, scheduler, workers,
-                exact, as_json):
+                random_state, exact, noise_label, noise, parquet, labels_field, scheduler,
+                workers, as_json):
     """Cluster metrics of ALIAS on DATASET (with --ground-truth: ARI, AMI, NMI, ...), or
     with --parquet of the label column in Parquet files, on a Dask cluster."""
     options = {"metric": metric, "sample_size": sample_size, "random_state": random_state,
@@ -610,14 +614,14 @@ def metrics_cmd(path, dataset, vector_field, alias, ground_truth, metric, sample
                                       client=scheduler, workers=workers, exact=exact,
                                       progress=_stages(bar), **options)
     else:
-        if labels_field or scheduler or workers is not None or exact:
-            raise click.UsageError("--labels-field, --scheduler, --workers and --exact go "
-                                   "with --parquet.")
+        if labels_field or scheduler or workers is not None:
+            raise click.UsageError("--labels-field, --scheduler and --workers go with "
+                                   "--parquet.")
         if dataset is None or alias is None:
             raise click.UsageError("Give DATASET and --alias (or --parquet PATH).")
         with _client(path) as client:
             result = _metrics(client, dataset, vector_field, alias, ground_truth,
-                              as_json=as_json, **options)
+                              as_json=as_json, exact=exact, **options)
     if as_json:
         return _emit_json(result.to_dict())
     print_metrics(result)
@@ -696,7 +700,7 @@ def _print_top_classes(df, top: int) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the file written and the metrics as JSON.")
 def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric, sample_size,
-               random_state, noise_label, noise, hover_fields, max_points, projection,
+               random_state, exact, noise_label, noise, hover_fields, max_points, projection,
                text_field, examples, as_json):
     """A self-contained HTML report of ALIAS on DATASET: metrics, a card per cluster (worst
     first: representatives, misfits, keywords with --text-field, top classes), silhouette
@@ -707,7 +711,8 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
     with _client(path) as client, _progress(as_json) as bar:
         report = client.vector_tools.cluster.report(
             dataset, vector_field, alias, ground_truth, output, metric=metric,
-            sample_size=sample_size, hover_fields=hover_fields, max_points=max_points,
+            sample_size=sample_size, exact=exact, hover_fields=hover_fields,
+            max_points=max_points,
             projection=projection, random_state=0 if random_state is None else random_state,
             noise_label=_label(noise_label), noise=noise, text_field=text_field,
             examples=examples, progress=_stages(bar))
@@ -728,7 +733,7 @@ def report_cmd(path, dataset, vector_field, alias, ground_truth, output, metric,
               help="Also write the table and chart to this HTML file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, sample_size,
-                random_state, noise_label, noise, output, as_json):
+                random_state, exact, noise_label, noise, output, as_json):
     """Metrics of several aliases side by side, with the documents each one covers."""
     if output:
         check_output_path(output)  # before any work
@@ -737,7 +742,7 @@ def compare_cmd(path, dataset, vector_field, aliases, ground_truth, metric, samp
         step("evaluating", 0, len(aliases))
         comparison = client.vector_tools.cluster.compare(
             dataset, vector_field, aliases, ground_truth, metric=metric, sample_size=sample_size,
-            random_state=random_state, noise_label=_label(noise_label), noise=noise,
+            exact=exact, random_state=random_state, noise_label=_label(noise_label), noise=noise,
             on_step=lambda alias, i, n: step("evaluating", 1, n))
         total = len(client.Dataset(dataset))
     _show_comparison(comparison, output, as_json, total)
@@ -1136,11 +1141,25 @@ def _print_aliases(rows) -> None:
                   Column("clusters", justify="right"),
                   Column("labelled", justify="right"), Column("noise", justify="right"),
                   "method")
+    heads = list(dict.fromkeys(k for r in rows for k in r.get("metrics", {}).get("scores", {})))
+    for h in heads:
+        table.add_column(_SHORT.get(h, h), justify="right")
+    if any("metrics" in r for r in rows):
+        table.add_column("coverage", justify="right")  # beside the scores: noise is no merit
     for r in rows:  # clusters leave out the alias's noise label; noise counts its documents
         noise = r.get("noise")
-        table.add_row(escape(r["vector_field"]), r["alias"], f"{r['clusters']:,}",
-                      f"{r['labelled']:,}", "" if noise is None else f"{noise:,}",
-                      r["method"])
+        cells = [escape(r["vector_field"]), r["alias"], f"{r['clusters']:,}",
+                 f"{r['labelled']:,}", "" if noise is None else f"{noise:,}", r["method"]]
+        kept = r.get("metrics")
+        if kept is not None and "error" in kept:
+            cells += [escape(kept["error"])] + [""] * len(heads)
+        elif kept is not None:
+            scores = kept["scores"]
+            ci = kept["silhouette_ci"]  # an estimate from a sample: its 95% interval too
+            cells += [_score(h, scores.get(h)) + (f" ({ci[0]:.3f}..{ci[1]:.3f})"
+                                                   if h == "silhouette" and ci else "")
+                      for h in heads] + [f"{kept['coverage']:.0%}"]
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -324,9 +324,11 @@ class Dataset:
         return self.client.vector_tools.cluster.set_cluster_labels(
             self.dataset_id, vector_field, alias, labels_by_id, noise_label=noise_label)
 
-    def list_aliases(self, vector_field: str | None = None) -> list[dict]:
+    def list_aliases(self, vector_field: str | None = None, *,
+                     metrics: bool = False) -> list[dict]:
         """:meth:`ClusterTools.list_aliases` on this dataset."""
-        return self.client.vector_tools.cluster.list_aliases(self.dataset_id, vector_field)
+        return self.client.vector_tools.cluster.list_aliases(self.dataset_id, vector_field,
+                                                             metrics=metrics)
 
     def distribution(self, vector_field: str, cluster_alias: str, ground_truth_field=None,
                      **kw):
@@ -580,8 +582,21 @@ class ClusterTools:
         return self.api.set_cluster_labels(dataset_id, vector_field, alias, ids, labels,
                                            noise_label=noise_label)
 
-    def list_aliases(self, dataset_id: str, vector_field: str | None = None) -> list[dict]:
-        """The dataset's cluster aliases (of one vector field, or all).
+    def list_aliases(self, dataset_id: str, vector_field: str | None = None, *,
+                     metrics: bool = False) -> list[dict]:
+        """The dataset's cluster aliases (of one vector field, or all), in a stable order
+        (by name, numbers by value).
+
+        Parameters
+        ----------
+        dataset_id : str
+            The dataset.
+        vector_field : str, optional
+            Only this vector field's aliases.
+        metrics : bool, default False
+            Add each alias's kept headline metrics under ``"metrics"``: the values the metrics
+            call gives with its default options, kept with the alias and computed again only
+            when the dataset changed.
 
         Returns
         -------
@@ -589,7 +604,7 @@ class ClusterTools:
             Per alias: ``vector_field``, ``alias``, ``clusters``, ``labelled``, ``noise``
             (documents with the recorded noise label, or None) and ``method``.
         """
-        return self.api.list_aliases(dataset_id, vector_field)
+        return self.api.list_aliases(dataset_id, vector_field, metrics=metrics)
 
     def describe_alias(self, dataset_id: str, vector_field: str, alias: str) -> dict:
         """How an alias was made and its cluster sizes.
@@ -623,14 +638,17 @@ class ClusterTools:
                 ground_truth_field: str | None = None, *, metric: str = "euclidean",
                 sample_size: int | None = None, random_state=None, noise_label=None,
                 noise: str | None = None, working_memory: float | None = None,
-                progress: Progress | None = None) -> ClusterMetrics:
+                exact: bool = False, progress: Progress | None = None) -> ClusterMetrics:
         """The metrics of a stored clustering: the original SDK's call.
 
         Silhouette, Calinski-Harabasz and Davies-Bouldin and, with ``ground_truth_field``,
         ARI, AMI, NMI and the other external metrics: the same numbers as
         :func:`clustermetrics.evaluate` on the same arrays, streamed from the store in
         batches. Documents without a label for the alias (or without ground truth) are left
-        out and counted.
+        out and counted. As the report does, a pairwise silhouette (euclidean, manhattan, ...)
+        of more than 20,000 documents is estimated from a stratified sample of 10,000 (seed
+        ``random_state``, 0 by default), with its 95% interval (``silhouette_ci``), unless
+        ``sample_size`` is given or ``exact=True`` asks for the exact value.
 
         Parameters
         ----------
@@ -653,6 +671,8 @@ class ClusterTools:
             The noise label, instead of the one the alias records.
         noise : {"exclude", "cluster", "singletons"}, optional
             What noise is for the scores (default "exclude": left out and counted).
+        exact : bool, default False
+            The exact silhouette whatever the size (quadratic in the documents).
         working_memory : float, optional
             MiB for the blocked pairwise kernels (default 512).
         progress : callable, optional
@@ -680,7 +700,8 @@ class ClusterTools:
         return self.api.metrics(dataset_id, vector_field, cluster_alias, ground_truth_field,
                                 metric=metric, sample_size=sample_size,
                                 random_state=random_state, noise_label=noise_label,
-                                noise=noise, working_memory=working_memory, progress=progress)
+                                noise=noise, working_memory=working_memory, exact=exact,
+                                progress=progress)
 
     def distribution(self, dataset_id: str, vector_field: str, cluster_alias: str,
                      ground_truth_field: str | None = None, *,
@@ -803,7 +824,7 @@ class ClusterTools:
                metric: str = "euclidean", sample_size: int | None = None,
                hover_fields=(), max_points: int = 3000, projection: str = "pca",
                random_state: int = 0, noise_label=None, noise: str | None = None,
-               text_field: str | None = None, examples: int = 3,
+               text_field: str | None = None, examples: int = 3, exact: bool = False,
                progress: Progress | None = None):
         """A self-contained HTML report (metrics, silhouette plot, projections coloured by
         cluster and by ground truth, contingency heatmap, sizes, centroid distances, and the
@@ -823,7 +844,7 @@ class ClusterTools:
         Scatter plots show a random sample of ``max_points`` documents, projected by
         ``projection`` ("pca" or "tsne"). For big data the
         euclidean silhouette is estimated from a 10,000-point sample unless ``sample_size`` says
-        otherwise.
+        otherwise or ``exact=True``.
 
         Parameters
         ----------
@@ -867,7 +888,7 @@ class ClusterTools:
             hover_fields=list(hover_fields), max_points=max_points, projection=projection,
             random_state=random_state, progress=progress, metric=metric,
             sample_size=sample_size, noise_label=noise_label, noise=noise,
-            text_field=text_field, examples=examples)
+            text_field=text_field, examples=examples, exact=exact)
         report = build_report(data.metrics, projection=data.projection,
                               contingency=data.contingency,
                               centroid_distances=data.centroid_distances,

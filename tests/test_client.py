@@ -172,7 +172,7 @@ def test_dataset_object_offers_the_same_operations(client, digits):
     assert ds.metrics("pixels_vector_", "kmeans_10").scores == pytest.approx(
         client.vector_tools.cluster.metrics("digits", "pixels_vector_", "kmeans_10").scores)
     ds.kmeans("pixels_vector_", 3)
-    assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10", "kmeans_3"]
+    assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_3", "kmeans_10"]  # by name
     assert ds.distribution("pixels_vector_", "kmeans_3")["size"].sum() == 400
     assert ds.centroid_distances("pixels_vector_", "kmeans_3").shape == (3, 3)
     assert ds.sweep("pixels_vector_", k=[2, 3]).table.index.tolist() == [2, 3]
@@ -180,7 +180,7 @@ def test_dataset_object_offers_the_same_operations(client, digits):
         "kmeans_3", "kmeans_10"]
     assert "Silhouette" in ds.report("pixels_vector_", "kmeans_3", "digit").html
     client.vector_tools.cluster.delete_alias("digits", "pixels_vector_", "kmeans_3")
-    assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_10", "kmeans_2"]
+    assert [a["alias"] for a in ds.list_aliases()] == ["kmeans_2", "kmeans_10"]
 
 
 def test_documents_without_a_vector_are_left_out_and_counted(client):

@@ -148,10 +148,15 @@ class API(abc.ABC):
 
     # -- aliases --------------------------------------------------------------------------
     @abc.abstractmethod
-    def list_aliases(self, dataset: str, vector_field: str | None = None) -> list[dict]:
+    def list_aliases(self, dataset: str, vector_field: str | None = None, *,
+                     metrics: bool = False) -> list[dict]:
         """vector_field, alias, clusters, labelled, noise and method of each alias:
         ``clusters`` leaves out the alias's recorded noise label, ``noise`` counts the
-        documents under it (None for an alias without one)."""
+        documents under it (None for an alias without one). With ``metrics=True``, each
+        alias's headline metrics kept with it (``"metrics"``: the values the metrics call
+        with the default options gives, with the ``version`` of the documents they were
+        computed on, or ``error``): computed once, then served from the store until the
+        alias's documents change."""
 
     @abc.abstractmethod
     def describe_alias(self, dataset: str, vector_field: str, alias: str) -> dict[str, Any]:

@@ -213,7 +213,11 @@ class HTTPAPI(API):
         return pa.ipc.open_stream(pa.py_buffer(response.content))
 
     # -- aliases --------------------------------------------------------------------------
-    def list_aliases(self, dataset: str, vector_field: str | None = None) -> list[dict]:
+    def list_aliases(self, dataset: str, vector_field: str | None = None, *,
+                     metrics: bool = False) -> list[dict]:
+        if metrics:  # a job: kept metrics that are stale are computed
+            return self._job(self._ds(dataset, "/aliases/metrics"),
+                             {"vector_field": vector_field}, None)
         params = {} if vector_field is None else {"vector_field": vector_field}
         return codec.decode(self._json("GET", self._ds(dataset, "/aliases"), params=params))
 

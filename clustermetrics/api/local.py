@@ -12,6 +12,7 @@ import contextlib
 import functools
 import html
 import math
+import re
 import threading
 import warnings
 from collections.abc import Collection, Iterable, Sequence
@@ -32,6 +33,7 @@ from ..metrics.clusterstats import ClusterStats
 from ..metrics.evaluate import Batch, evaluate_source
 from ..metrics.labels import check_noise_policy, encode_labels, same_label
 from ..metrics.result import ClusterMetrics
+from ..metrics.sampling import auto_sample
 from ..metrics.silhouettes import LINEAR_METRICS, resolve_metric
 from ..names import CLUSTER_PREFIX, check_name, label_column, nest
 from ..store.store import Store
@@ -61,7 +63,6 @@ def collect_warnings():
         _sinks.sink = outer
 
 
-AUTO_SAMPLE = 20_000  # reports estimate the euclidean silhouette beyond this many documents
 
 
 def _translated(method):
@@ -102,6 +103,9 @@ class LocalAPI(API):
         # class paths that fit, stability and sweeps may build (None: any importable class, as
         # embedded; a server passes the models it serves, e.g. clustering.ALGORITHMS.values())
         self.models = None if models is None else frozenset(models)
+        # metrics computations made by this object (the kept metrics avoid them: tests count)
+        self.computed = 0
+        self._computed_lock = threading.Lock()
 
     @property
     def location(self) -> str:
@@ -188,9 +192,16 @@ class LocalAPI(API):
 
     # -- aliases --------------------------------------------------------------------------
     @_translated
-    def list_aliases(self, dataset: str, vector_field: str | None = None) -> list[dict]:
-        out = []
-        for vf, alias in self.store.aliases(dataset):
+    def list_aliases(self, dataset: str, vector_field: str | None = None, *,
+                     metrics: bool = False) -> list[dict]:
+        out = self._list_aliases(dataset, vector_field)
+        for row in out if metrics else ():
+            row["metrics"] = self.kept_metrics(dataset, row["vector_field"], row["alias"])
+        return out
+
+    def _list_aliases(self, dataset: str, vector_field: str | None) -> list[dict]:
+        out = []  # in a stable order (a refit does not move an alias): by name, kmeans_2 first
+        for vf, alias in sorted(self.store.aliases(dataset), key=_by_name):
             if vector_field is not None and vf != vector_field:
                 continue
             labelled, k = self.store.alias_counts(dataset, vf, alias)
@@ -371,7 +382,11 @@ class LocalAPI(API):
                        ground_truth_field: str | None, *, progress: Progress | None = None,
                        **options: Any) -> tuple[ClusterMetrics, float]:
         """The metrics of an alias (its recorded noise label applied unless the call gives
-        one) and its coverage: the share of documents with the vector that are in a cluster."""
+        one) and its coverage: the share of documents with the vector that are in a cluster.
+        Called with the default options, the result is kept with the alias
+        (:meth:`kept_metrics`)."""
+        _check_exact(options)
+        default = _default_options(options)
         with self.store.errors(), self.store.snapshot(), \
                 self._source(dataset, vector_field, alias, ground_truth_field) as source:
             # both passes see the same documents; no read outlives the call
@@ -379,11 +394,57 @@ class LocalAPI(API):
             options = self._noise_options(dataset, vector_field, alias, options)
             if options.get("noise_label") is None:
                 self._warn_unrecorded_noise(dataset, vector_field, alias)
+            options = _sampling(options, source.n_rows)
+            version = self.store.version(dataset)  # of the documents this snapshot sees
+            made = self.store.kept(dataset, vector_field, alias)
+            with self._computed_lock:
+                self.computed += 1
             result = self._evaluate(source, _names(dataset, vector_field, alias,
                                                    ground_truth_field),
                                     progress=progress, **options)
-            return result, _coverage(source, result, options.get("noise_label"),
-                                     options.get("noise"))
+            coverage = _coverage(source, result, options.get("noise_label"),
+                                 options.get("noise"))
+        if default:
+            self._keep(dataset, vector_field, alias, ground_truth_field, made, version,
+                       _kept_entry(result, coverage, version))
+        return result, coverage
+
+    def _keep(self, dataset: str, vector_field: str, alias: str, truth: str | None,
+              made: dict, version: int, entry: dict) -> None:
+        """Keep one entry (per ground truth field) with the alias as ``made`` was read."""
+        kept = made["kept"] if made["version"] == version else {}
+        with self.store.errors():
+            self.store.keep(dataset, vector_field, alias, made["created_at"], version,
+                            {**kept, truth or "": entry})
+
+    @_translated
+    def kept_metrics(self, dataset: str, vector_field: str, alias: str,
+                     ground_truth_field: str | None = None, *,
+                     compute: bool = True) -> dict[str, Any] | None:
+        """The headline metrics kept with an alias: the values the metrics call with the
+        default options gives (``scores``, ``n_clusters``, ``n_used``, ``coverage``,
+        ``silhouette_ci``, ``silhouette_method``) and the ``version`` of the dataset's
+        documents they were computed on; or ``error``, why the alias has none. Served from
+        the store while the documents are unchanged; computed (once) when they changed, or
+        None for stale ones with ``compute=False``."""
+        self._alias(dataset, vector_field, alias)
+        if ground_truth_field is not None:
+            self._field(dataset, ground_truth_field)
+        with self.store.snapshot():
+            made = self.store.kept(dataset, vector_field, alias)
+            version = self.store.version(dataset)
+        if made["version"] == version and (ground_truth_field or "") in made["kept"]:
+            return made["kept"][ground_truth_field or ""]
+        if not compute:
+            return None
+        try:
+            return _kept_entry(*self._alias_metrics(dataset, vector_field, alias,
+                                                    ground_truth_field), version)
+        except InvalidInputError as exc:  # no scores for this alias as it is: kept too
+            entry = {"error": str(exc), "version": version}
+            self._keep(dataset, vector_field, alias, ground_truth_field, made, version, entry)
+            return entry
+
 
     def _noise_options(self, dataset: str, vector_field: str, alias: str,
                        options: dict[str, Any]) -> dict[str, Any]:
@@ -455,10 +516,10 @@ class LocalAPI(API):
                                     options.get("noise_label"))
             options = self._noise_options(dataset, vector_field, cluster_alias, options)
             recorded = self.store.alias_info(dataset, vector_field, cluster_alias)["params"]
-            if (options.get("sample_size") is None and metric not in LINEAR_METRICS
-                    and source.n_rows > AUTO_SAMPLE):
-                options["sample_size"] = AUTO_SAMPLE // 2
-            options.setdefault("random_state", random_state)
+            if options.get("random_state") is None:
+                options["random_state"] = random_state
+            options = _sampling({**options, "metric": metric}, source.n_rows)
+            options.pop("metric")
             seen = IdsSeen(source, truth=True)  # the misfits' ids, from the same passes
             result = self._evaluate(seen, _names(dataset, vector_field, cluster_alias,
                                                  ground_truth_field),
@@ -670,8 +731,22 @@ class LocalAPI(API):
         scored = k + (min(n_noise, 1) if policy == "cluster" else
                       n_noise if policy == "singletons" else 0)
         if scored >= 2:
-            return _row(*self._alias_metrics(dataset, vector_field, alias, ground_truth_field,
-                                             **opts))
+            if _default_options(opts):  # the kept metrics answer, computed if stale
+                entry = self.kept_metrics(dataset, vector_field, alias, ground_truth_field)
+                if "error" in entry:
+                    raise InvalidInputError(entry["error"])
+                row = {**{k: np.nan if v is None else v for k, v in entry["scores"].items()},
+                       **{k: entry[k] for k in ("n_clusters", "n_used", "coverage")}}
+                ci, method = entry["silhouette_ci"], entry["silhouette_method"]
+            else:
+                result, coverage = self._alias_metrics(dataset, vector_field, alias,
+                                                       ground_truth_field, **opts)
+                row, ci, method = _row(result, coverage), result.silhouette_ci, \
+                    result.silhouette_method
+            if ci is not None:  # said beside the table: an estimate, and how to get exact
+                notes.append(f"{alias}: silhouette {method}, 95% interval {ci[0]:.4g} to "
+                             f"{ci[1]:.4g}; exact=True computes the exact value.")
+            return row
         clustered = int(sizes.sum()) - n_noise
         coverage = clustered / n_vectors if n_vectors else 0.0
         notes.append(f"{alias}: no scores, as it has {k} cluster{'' if k == 1 else 's'} "
@@ -1226,6 +1301,7 @@ def check_option_values(options: dict) -> None:
     if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
                              or size < 1):
         raise InvalidInputError(f"sample_size must be a positive integer; got {size!r}.")
+    _check_exact(options)
     if options.get("random_state") is not None:
         check_random_state(options["random_state"])
     memory = options.get("working_memory")
@@ -1268,6 +1344,57 @@ def _check_options(options: dict) -> None:
     """The metric options that can be checked without data, before any work."""
     check_option_values(options)
     check_noise_policy(options.get("noise"), options.get("noise_label"))
+
+
+def _check_exact(options: dict) -> None:
+    """``exact`` is a bool, and asks for no sample."""
+    size, exact = options.get("sample_size"), options.get("exact")
+    if exact is not None and not isinstance(exact, bool):
+        raise InvalidInputError(f"exact must be True or False; got {exact!r}.")
+    if exact and size is not None:
+        raise InvalidInputError(f"exact=True and sample_size={size!r} contradict each other: "
+                                "give sample_size to estimate the silhouette, or exact=True "
+                                "for its exact value.")
+
+
+def _sampling(options: dict, n_rows: int) -> dict:
+    """The options under the one sampling rule (:func:`~clustermetrics.metrics.sampling.
+    auto_sample`: reports, pages, every call and the Dask engine): a pairwise silhouette on
+    more than ``EXACT_LIMIT`` documents is estimated from a stratified sample of
+    ``AUTO_SAMPLE_SIZE`` (seed 0 unless given), with its 95% interval, unless the options
+    give a ``sample_size`` or ask ``exact=True``."""
+    options = dict(options)
+    pairwise = resolve_metric(options.get("metric", "euclidean")) not in LINEAR_METRICS
+    size, seed, auto = auto_sample(pairwise, options.get("sample_size"),
+                                   options.get("random_state"), bool(options.pop("exact", None)),
+                                   n_rows)
+    if auto:
+        options["sample_size"], options["random_state"] = size, seed
+    return options
+
+
+def _by_name(names: tuple[str, ...]) -> list:
+    """A sort key that orders the numbers inside names by value (kmeans_2 before kmeans_10)."""
+    return [[(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", n)]
+            for n in names]
+
+
+def _default_options(options: dict) -> bool:
+    """Whether the metric options are the defaults (what the kept metrics hold)."""
+    given = {k: v for k, v in options.items()
+             if v is not None and k not in ("working_memory", "progress")}
+    return (resolve_metric(given.pop("metric", "euclidean")) == "euclidean"
+            and not given.pop("exact", False) and given.pop("random_state", 0) == 0
+            and not given)
+
+
+def _kept_entry(result: ClusterMetrics, coverage: float, version: int) -> dict:
+    """The headline metrics of a result, as plain JSON values (NaN as None)."""
+    plain = result.to_dict()
+    return {"scores": plain["scores"], "n_clusters": int(result.counts["n_clusters"]),
+            "n_used": int(result.counts["n_used"]), "coverage": float(coverage),
+            "silhouette_ci": plain["silhouette_ci"],
+            "silhouette_method": result.silhouette_method, "version": int(version)}
 
 
 def _check_finite(batch: Batch, vector_field: str) -> None:

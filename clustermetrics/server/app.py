@@ -174,13 +174,17 @@ class MetricOptions(_Body):
     noise: Any = Field(None, description="How noise counts: exclude, cluster or singletons",
                        json_schema_extra={"enum": ["exclude", "cluster", "singletons", None]})
     working_memory: Any = Field(None, description="MiB for distance blocks (a number > 0).")
+    exact: Any = Field(False, description="The exact silhouette at any size (else a pairwise "
+                                          "one beyond 20,000 documents is estimated from a "
+                                          "sample)")
 
     @model_validator(mode="after")
     def _options(self) -> MetricOptions:
         from ..api.local import check_option_values
         check_option_values({"metric": self.metric, "sample_size": self.sample_size,
                              "noise": self.noise, "working_memory": self.working_memory,
-                             "random_state": getattr(self, "random_state", None)})
+                             "random_state": getattr(self, "random_state", None),
+                             "exact": self.exact})
         return self
 
 
@@ -245,6 +249,10 @@ class SweepRequest(MetricOptions):
         from ..api.local import check_k_values
         check_k_values(self.ks)
         return self
+
+
+class AliasesRequest(_Body):
+    vector_field: str | None = None
 
 
 class IdsRequest(_Body):
@@ -547,6 +555,17 @@ def list_aliases(dataset: str, api: ProjectAPI,
                  vector_field: str | None = None) -> list[dict[str, Any]]:
     """vector_field, alias, clusters, labelled and method of each alias."""
     return codec.encode(api.list_aliases(dataset, vector_field))
+
+
+@router.post("/v1/datasets/{dataset}/aliases/metrics", **jobs_route)
+def list_aliases_metrics(dataset: str, body: AliasesRequest, who: Who, api: ProjectAPI,
+                         jobs: JobsDep) -> JSONResponse:
+    """Queue the listing of the aliases with the headline metrics kept with each: served
+    from the store, computed (once) for an alias whose documents changed."""
+    api.check(dataset)
+    return _submit(jobs, who, "aliases", {"dataset": dataset, **body.model_dump()},
+                   lambda progress: api.list_aliases(dataset, body.vector_field,
+                                                     metrics=True))
 
 
 @router.get("/v1/datasets/{dataset}/alias", tags=["aliases"], **v1)

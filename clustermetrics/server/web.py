@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import html
+import re
 import secrets
 import threading
 import time
@@ -34,12 +36,12 @@ from starlette.concurrency import run_in_threadpool
 
 from ..api import codec
 from ..errors import AuthenticationError, ClusterMetricsError, NotFoundError
+from ..metrics.sampling import AUTO_SAMPLE_SIZE, EXACT_LIMIT
 from .auth import Principal
 from .edge import SESSION_COOKIE as COOKIE
 from .jobs import FINISHED, public
 
 CSRF_COOKIE = "clustermetrics_csrf"  # the sign-in form's token (no session yet)
-HEADLINE_SAMPLE = 2000  # the dataset page estimates the silhouette beyond this many documents
 PAGE_POLL_S = 0.1  # how often a waiting page looks at its job and at its browser
 # what the sign-in page may say: chosen by a code in its address, never text from it
 LOGIN_ERRORS = {
@@ -307,24 +309,28 @@ async def dataset_page(request: Request, dataset: str, ground_truth: str = "") -
         heads += ["adjusted_rand", "adjusted_mutual_info"]
     rows: list[str] = []
     by_field: dict[str, list[str]] = {}
-
-    def work(progress) -> list:  # every alias's headline scores, as one job
-        return [_headline(api, dataset, a["vector_field"], a["alias"], truth,
-                          info["documents"]) for a in info["aliases"]]
-
     try:
-        headlines = await _as_job(request, who, "headlines", {"dataset": dataset, "page": True},
-                                  work) if info["aliases"] else []
+        headlines = await _kept(request, who, api, dataset, info["aliases"], truth or None)
     except ClusterMetricsError as exc:
         return _error_page(request, exc)
     except _GoneError:
         return Response(status_code=204)
-    for a, scores in zip(info["aliases"], headlines, strict=True):
+    sampled = False
+    for a, kept in zip(info["aliases"], headlines, strict=True):
         by_field.setdefault(a["vector_field"], []).append(a["alias"])
-        cells = "".join(f'<td class="num">{_fmt(scores.get(h))}</td>' if isinstance(scores, dict)
-                        else "" for h in heads)
-        if not isinstance(scores, dict):
-            cells = f'<td colspan="{len(heads)}" class="muted">{e(scores)}</td>'
+        if kept is None:
+            cells = (f'<td colspan="{len(heads) + 1}" class="muted">being computed: reload in '
+                     "a moment</td>")
+        elif "error" in kept:
+            cells = f'<td colspan="{len(heads) + 1}" class="muted">{e(kept["error"])}</td>'
+        else:
+            ci = kept["silhouette_ci"]
+            sampled = sampled or ci is not None
+            cells = "".join(
+                f'<td class="num">{_fmt(kept["scores"].get(h))}'
+                + (f' <span class="muted">({_fmt(ci[0])}..{_fmt(ci[1])})</span>'
+                   if h == "silhouette" and ci else "") + "</td>" for h in heads)
+            cells += f'<td class="num">{kept["coverage"]:.0%}</td>'  # noise is no merit
         link = "?" + urllib.parse.urlencode({"vector_field": a["vector_field"],
                                              "alias": a["alias"], "ground_truth": truth})
         rows.append(f"<tr><td>{e(a['vector_field'])}</td><td>{e(a['alias'])}</td>"
@@ -335,8 +341,15 @@ async def dataset_page(request: Request, dataset: str, ground_truth: str = "") -
     alias_table = (
         f'<table id="aliases"><tr><th>vector field</th><th>alias</th><th>method</th>'
         f'<th>clusters</th><th>labelled</th>{"".join(f"<th>{h}</th>" for h in heads)}'
-        f'<th></th></tr>{"".join(rows)}</table>' if rows else
+        f'<th>coverage</th><th></th></tr>{"".join(rows)}</table>' if rows else
         '<p id="aliases">No aliases yet: run k-means or store your own labels.</p>')
+    if sampled:
+        alias_table += (
+            '<p class="muted" id="sampled">A silhouette shown with an interval was estimated '
+            f"from a stratified sample of {AUTO_SAMPLE_SIZE:,} documents (95% interval), as "
+            "the report does beyond "
+            f"{EXACT_LIMIT:,} documents; <code>metrics(..., exact=True)</code> computes the "
+            "exact value.</p>")
     compare = ""
     for vf, names in by_field.items():
         if len(names) < 2:
@@ -410,7 +423,7 @@ async def report_page(request: Request, dataset: str, vector_field: str, alias: 
         return _error_page(request, exc)
     except _GoneError:
         return Response(status_code=204)
-    return _plotly_page(page, nonce)
+    return _plotly_page(_with_back(page, dataset), nonce)
 
 
 @router.get("/datasets/{dataset}/compare")
@@ -438,19 +451,42 @@ async def compare_page(request: Request, dataset: str, vector_field: str,
         return _error_page(request, exc)
     except _GoneError:
         return Response(status_code=204)
-    return _plotly_page(page, nonce)
+    return _plotly_page(_with_back(page, dataset), nonce)
 
 
-def _headline(api, dataset: str, vector_field: str, alias: str, truth: str,
-              n: int) -> dict | str:
-    """The scores a dataset page shows for an alias, or why there are none."""
-    try:
-        result = api.metrics(dataset, vector_field, alias, truth or None,
-                             sample_size=HEADLINE_SAMPLE if n > HEADLINE_SAMPLE else None,
-                             random_state=0)
-    except ClusterMetricsError as exc:
-        return str(exc)
-    return dict(result.scores)
+async def _kept(request: Request, who: Principal, api, dataset: str, aliases: list[dict],
+                truth: str | None) -> list[dict | None]:
+    """The headline metrics kept with each alias, for the dataset page. The page waits for
+    one recomputation at most (the first stale alias, as a job); the other stale aliases are
+    computed by a job it does not wait for, and show None meanwhile."""
+    names = [(a["vector_field"], a["alias"]) for a in aliases]
+    kept = await run_in_threadpool(
+        lambda: [api.kept_metrics(dataset, *n, truth, compute=False) for n in names])
+    stale = [i for i, k in enumerate(kept) if k is None]
+    if stale:
+        vf, alias = names[stale[0]]
+        kept[stale[0]] = await _as_job(
+            request, who, "headlines", {"dataset": dataset, "vector_field": vf,
+                                        "alias": alias, "page": True},
+            lambda progress: api.kept_metrics(dataset, vf, alias, truth))
+    if len(stale) > 1:
+        rest = [names[i] for i in stale[1:]]
+        with contextlib.suppress(ClusterMetricsError):  # a full queue: computed on a later view
+            _server(request).jobs.submit(
+                who.project, "headlines", {"dataset": dataset, "page": True},
+                lambda progress: [api.kept_metrics(dataset, *n, truth) for n in rest])
+    return kept
+
+
+def _with_back(page: str, dataset: str) -> str:
+    """A report or compare page (a whole document of its own) with links back to its dataset
+    and to the datasets, first thing in its body."""
+    e = html.escape
+    nav = (f'<nav id="back" style="font-family:system-ui,sans-serif;margin:.5rem 0">'
+           f'<a href="/datasets/{_q(dataset)}">&larr; {e(dataset)}</a> &middot; '
+           '<a href="/datasets">Datasets</a></nav>')
+    body = re.search(r"<body[^>]*>", page)
+    return page if body is None else page[:body.end()] + nav + page[body.end():]
 
 
 def _fmt(v) -> str:

@@ -118,6 +118,12 @@ class Store:
         # documents of the alias whose vector changed (their label dropped) or that were
         # deleted since the alias was made; stores made before it get the column here
         con.execute("ALTER TABLE aliases ADD COLUMN IF NOT EXISTS changed BIGINT DEFAULT 0")
+        # the headline metrics kept with an alias (JSON), and the version of the dataset's
+        # documents they were computed on: stale once a write or delete bumps the version
+        con.execute("ALTER TABLE aliases ADD COLUMN IF NOT EXISTS kept VARCHAR")
+        con.execute("ALTER TABLE aliases ADD COLUMN IF NOT EXISTS kept_version BIGINT")
+        con.execute("CREATE TABLE IF NOT EXISTS versions (dataset VARCHAR PRIMARY KEY, "
+                    "version BIGINT NOT NULL)")
         return con
 
     @contextlib.contextmanager
@@ -329,6 +335,7 @@ class Store:
                 f"(first _id: {', '.join(repr(r[0]) for r in bad[:5])}). Nothing was changed.")
         n = lengths[0][1]
         with self._transaction():
+            self._bump(dataset)
             self.con.execute(f"ALTER TABLE {t} ALTER COLUMN {q(field)} TYPE FLOAT[{dim}]"
                              + (f" USING CAST({c} AS FLOAT[{dim}])" if text else ""))
         return {"dataset": dataset, "field": field, "from": sqltype, "to": f"FLOAT[{dim}]",
@@ -339,6 +346,7 @@ class Store:
             self.require(dataset)
             self.con.execute(f"DROP TABLE {self.table(dataset)}")
             self.con.execute("DELETE FROM aliases WHERE dataset = ?", [dataset])
+            self.con.execute("DELETE FROM versions WHERE dataset = ?", [dataset])
 
     # -- documents -------------------------------------------------------------------------
     def write(self, dataset: str, data, *, mode: str = "insert", ids=None,
@@ -423,6 +431,7 @@ class Store:
                         vf, alias = name[len(CLUSTER_PREFIX):].rsplit(".", 1)
                         self.register_alias(dataset, vf, alias)
                 self._count_changed(dataset, dropped)
+                self._bump(dataset)
         finally:  # after COMMIT or ROLLBACK, when DuckDB accepts these again
             for name in ("_batch", "_ids", "_stream"):
                 self.con.unregister(name)
@@ -697,6 +706,8 @@ class Store:
                 lost_by_alias = zip(labels, lost, strict=True)
                 self._count_changed(dataset, {(vf, a): int(k)
                                               for (vf, a, _), k in lost_by_alias if k})
+                if n:
+                    self._bump(dataset)
         finally:
             self.con.unregister("_ids")
         return n
@@ -953,6 +964,38 @@ class Store:
                              f"{q(label_column(vector_field, alias))}")
             self.con.execute("DELETE FROM aliases WHERE dataset = ? AND vector_field = ? AND "
                              "alias = ?", [dataset, vector_field, alias])
+
+    # -- headline metrics kept with the aliases ----------------------------------------------
+    def version(self, dataset: str) -> int:
+        """The version of the dataset's documents: bumped by every write, delete and change
+        of a vector field's type, in the same transaction (0 before the first)."""
+        v = self.scalar("SELECT version FROM versions WHERE dataset = ?", [dataset])
+        return int(v or 0)
+
+    def _bump(self, dataset: str) -> None:
+        self.con.execute("INSERT INTO versions VALUES (?, 1) ON CONFLICT (dataset) DO UPDATE "
+                         "SET version = versions.version + 1", [dataset])
+
+    def kept(self, dataset: str, vector_field: str, alias: str) -> dict:
+        """The headline metrics kept with an alias: ``{"version": v, "created_at": t,
+        "kept": {...}}``, ``kept`` empty where none were kept for the alias as it is."""
+        row = self.row("SELECT kept, kept_version, created_at FROM aliases WHERE dataset = ? "
+                       "AND vector_field = ? AND alias = ? ORDER BY created_at DESC LIMIT 1",
+                       [dataset, vector_field, alias])
+        if row is None:
+            return {"version": None, "created_at": None, "kept": {}}
+        kept, version, created = row
+        return {"version": version, "created_at": created, "kept": json.loads(kept or "{}")}
+
+    def keep(self, dataset: str, vector_field: str, alias: str, created_at, version: int,
+             kept: dict) -> None:
+        """Keep headline metrics with the alias as it was made at ``created_at`` (an alias
+        replaced since keeps nothing of them), computed on the documents' ``version``."""
+        with self._transaction():
+            self.con.execute(
+                "UPDATE aliases SET kept = ?, kept_version = ? WHERE dataset = ? AND "
+                "vector_field = ? AND alias = ? AND created_at IS NOT DISTINCT FROM ?",
+                [json.dumps(kept), version, dataset, vector_field, alias, created_at])
 
     # -- helpers -----------------------------------------------------------------------------
     def _transaction(self):

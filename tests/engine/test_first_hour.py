@@ -210,11 +210,11 @@ def test_the_cli_says_the_estimate_and_how_to_get_the_exact_value(parquet_dir, d
     assert "95% CI" not in res.output and "--exact" not in res.output
 
 
-def test_exact_without_parquet_is_a_usage_error(tmp_path):
-    res = run_cli("metrics", "ds", "-f", "emb", "-a", "k", "--exact", "--path",
+def test_workers_without_parquet_is_a_usage_error(tmp_path):
+    res = run_cli("metrics", "ds", "-f", "emb", "-a", "k", "--workers", "2", "--path",
                   str(tmp_path / "s.duckdb"))
     assert res.exit_code == 1
-    assert "--exact go with --parquet" in res.output
+    assert "--scheduler and --workers go with --parquet" in res.output
 
 
 # -- 19: quiet and correct messages ------------------------------------------------------------

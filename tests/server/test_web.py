@@ -116,6 +116,33 @@ async def test_dataset_page_shows_fields_aliases_and_headline_metrics(site):
     assert 'action="/datasets/shop/compare"' in r.text
 
 
+async def test_dataset_page_waits_for_one_recomputation_then_answers_from_kept(site):
+    import time
+    await _sign_in(site)
+    api = site.state.projects.api("alpha")
+    computed = api.computed
+    r = await site.get("/datasets/shop")
+    assert r.status_code == 200
+    assert r.text.count("being computed: reload in a moment") == 1  # the second stale alias
+    assert "<th>coverage</th>" in r.text and "100%" in r.text
+    deadline = time.monotonic() + 60  # the background job's end, not a timing check
+    while api.kept_metrics("shop", "item_vector_", "kmeans_4", compute=False) is None:
+        assert time.monotonic() < deadline, "the background recomputation did not end"
+        time.sleep(0.05)
+    assert api.computed == computed + 2
+    r = await site.get("/datasets/shop")
+    assert api.computed == computed + 2  # nothing changed: answered from the kept metrics
+    assert "being computed" not in r.text
+    for alias in ("kmeans_3", "kmeans_4"):
+        kept = api.list_aliases("shop", metrics=True)[alias == "kmeans_4"]["metrics"]
+        assert f"{kept['scores']['silhouette']:.4g}" in r.text
+    cm.Client(api=api).Dataset("shop").delete_documents(["p0"])
+    r = await site.get("/datasets/shop")
+    # changed documents: the page waited for one recomputation (kmeans_3), not the other
+    assert r.text.count("being computed: reload in a moment") == 1
+    assert api.kept_metrics("shop", "item_vector_", "kmeans_3", compute=False) is not None
+
+
 async def test_report_page_is_the_html_report(site):
     await _sign_in(site)
     r = await site.get("/datasets/shop/report", params={
@@ -140,6 +167,15 @@ async def test_compare_page(site):
         ("vector_field", "item_vector_"), ("alias", "kmeans_3"), ("alias", "kmeans_4")])
     assert r.status_code == 200
     assert "kmeans_3" in r.text and "kmeans_4" in r.text and "Silhouette" in r.text
+    assert '<nav id="back"' in r.text and 'href="/datasets/shop">&larr; shop</a>' in r.text
+
+
+async def test_report_page_links_back_to_its_dataset(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop/report", params={
+        "vector_field": "item_vector_", "alias": "kmeans_3"})
+    assert r.status_code == 200
+    assert 'href="/datasets/shop">&larr; shop</a>' in r.text and 'href="/datasets">' in r.text
 
 
 async def test_unknown_dataset_page_is_404_with_the_message(site):
