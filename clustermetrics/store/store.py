@@ -13,6 +13,7 @@ the schema to keep in step. Each write is one transaction: all of a batch or non
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import json
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -48,6 +50,18 @@ except ImportError as exc:  # pragma: no cover - duckdb is a core dependency
 _ARRAY = re.compile(r"^FLOAT\[(\d+)\]$")
 LOCK_TIMEOUT = 10.0  # seconds a process waits for a store file that another one holds
 LINGER = 0.5  # seconds the file stays open after an operation, so calls in a row reuse it
+
+
+# Every store of this process, closed in order at exit: a DuckDB close running on the idle
+# timer's (daemon) thread while the interpreter finalizes aborts the process ("terminate
+# called ... FATAL: exception not rethrown"), since finalization ends such threads mid-call.
+_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for store in list(_STORES):
+        store.close()
 
 
 def q(name: str) -> str:
@@ -81,6 +95,7 @@ class Store:
         self._cursors_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
+        _STORES.add(self)
         with self.session():  # makes the file and its tables, then lets it go
             pass
 
@@ -177,10 +192,14 @@ class Store:
         return cursor
 
     def close(self) -> None:
+        """Close the file now, from any thread: a pending idle release is cancelled, and a
+        release already running on the timer's thread is waited for (the lock), so DuckDB is
+        closed once, in order. Runs at exit for every store still open."""
         with self._open_lock:
             self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
+                self._timer = None
             self._release()
 
     @contextlib.contextmanager
