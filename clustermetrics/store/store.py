@@ -307,10 +307,12 @@ class Store:
                 "of numbers (or of text holding them, such as \"[1.0, 2.0]\") can become a "
                 "vector field.")
         if text:
+            # no aliases in these statements: a user's field, or the dataset's name (a table
+            # name is also a row value in DuckDB), would shadow them; positions instead
+            parsed = f"TRY_CAST({c} AS DOUBLE[])"
             unread = self.con.execute(
-                f"SELECT _id, {c} FROM {t}, (SELECT TRY_CAST({c} AS DOUBLE[]) AS x) "
-                f"WHERE trim({c}) != '' AND (x IS NULL OR list_count(x) != len(x)) "
-                "ORDER BY _id LIMIT 3").fetchall()
+                f"SELECT _id, {c} FROM {t} WHERE trim({c}) != '' AND ({parsed} IS NULL OR "
+                f"list_count({parsed}) != len({parsed})) ORDER BY _id LIMIT 3").fetchall()
             if unread:
                 shown = "; ".join(f"_id {i!r}: {v[:60]!r}" for i, v in unread)
                 raise InvalidInputError(
@@ -319,8 +321,8 @@ class Store:
                     "lists of numbers can become a vector field. Nothing was changed.")
             c = f"TRY_CAST({c} AS DOUBLE[])"  # empty text (a CSV's empty cell): no vector
         lengths = self.con.execute(
-            f"SELECT len({c}) AS d, count(*) AS n, list(_id ORDER BY _id)[1:5] FROM {t} "
-            f"WHERE {c} IS NOT NULL GROUP BY d ORDER BY n DESC, d").fetchall()
+            f"SELECT len({c}), count(*), list(_id ORDER BY _id)[1:5] FROM {t} "
+            f"WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
         if not lengths:
             raise InvalidInputError(f"Field {field!r} of dataset {dataset!r} holds no lists; "
                                     "there is nothing to make a vector of.")
@@ -631,8 +633,9 @@ class Store:
                     raise refuse(~fits, "integers too large for it")
                 # decimals: the field becomes DOUBLE if every stored integer stays exact there
                 big = self.scalar(
-                    f"SELECT count(*) FROM (SELECT {stored_values or q(name)} AS x FROM "
-                    f"{self.table(dataset)}) WHERE abs(x::HUGEINT) > 9007199254740992")
+                    f"SELECT count(*) FROM (SELECT {stored_values or q(name)} FROM "
+                    f"{self.table(dataset)}) AS _v(_x) WHERE abs(_x::HUGEINT) > "
+                    "9007199254740992")
                 if big:
                     raise refuse(~fits, "decimals, and some stored integers are too large to "
                                         "become exact doubles")
@@ -771,13 +774,13 @@ class Store:
         ``cluster``, ``truth``, ``n``); documents without a label (or truth) left out."""
         t = self.table(dataset)
         if truth_col is None:
-            return self.con.sql(
+            return self.con.sql(  # grouped and ordered by position: names can be shadowed
                 f"SELECT {q(label_col)} AS cluster, count(*) AS n FROM {t} "
-                f"WHERE {q(label_col)} IS NOT NULL GROUP BY ALL ORDER BY cluster"
+                f"WHERE {q(label_col)} IS NOT NULL GROUP BY 1 ORDER BY 1"
             ).to_arrow_table()
         return self.con.sql(
             f"SELECT {q(label_col)} AS cluster, {q(truth_col)} AS truth, count(*) AS n FROM {t} "
-            f"WHERE {q(label_col)} IS NOT NULL AND {q(truth_col)} IS NOT NULL GROUP BY ALL"
+            f"WHERE {q(label_col)} IS NOT NULL AND {q(truth_col)} IS NOT NULL GROUP BY 1, 2"
         ).to_arrow_table()
 
     # -- reading for the engines -----------------------------------------------------------
