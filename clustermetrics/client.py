@@ -23,13 +23,13 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import cdist
 
 from .api.base import API, Progress
 from .clustering import ModelSpec, parameter_grid
 from .documents import Pieces
 from .errors import InvalidInputError
 from .files import check_folder, check_output_path, write_documents, write_parquet_files
+from .metrics.clusterstats import centroid_distances
 from .metrics.result import ClusterMetrics
 from .metrics.silhouettes import resolve_metric
 from .names import nest
@@ -355,7 +355,7 @@ class ClusterTools:
         centroids = self.api.centroids(dataset_id, vector_field, cluster_alias,
                                        noise_label=noise_label)
         names = list(centroids.index)
-        return pd.DataFrame(cdist(centroids, centroids, metric=metric), index=names,
+        return pd.DataFrame(centroid_distances(centroids.to_numpy(), metric), index=names,
                             columns=names)
 
     def centroids(self, dataset_id: str, vector_field: str, cluster_alias: str, *,
