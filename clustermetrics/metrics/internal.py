@@ -119,6 +119,7 @@ class DaviesBouldinStats:
         float64 rounding leaves ~1e-16, which gave 6e15 instead of 5.3)."""
         check_cluster_count(self.stats.k, self.stats.n)
         intra = self.dist_sum / self.stats.counts
+        assert self.stats.mean is not None  # checked by _check_moments
         centroid_dist = centroid_distances(self.stats.mean, spread=intra, eps=self.stats.eps)
         if np.allclose(intra, 0) or np.allclose(centroid_dist, 0):
             return 0.0
