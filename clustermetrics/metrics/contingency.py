@@ -19,12 +19,13 @@ from scipy.special import gammaln
 
 from ..errors import InvalidInputError
 from ._validation import check_non_negative_float, check_str_option
+from .equality import ValueEquality
 from .labels import Labels, align, encode_labels
 
 _DENSE_LIMIT = 1 << 24  # cells counted with bincount; beyond that, hash the cell keys
 
 
-class ContingencyStats:
+class ContingencyStats(ValueEquality):
     """Contingency table of true classes (rows) against clusters (columns); mergeable.
 
     >>> s = ContingencyStats().update(["a", "a", "b"], [0, 0, 1])

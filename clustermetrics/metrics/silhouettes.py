@@ -62,6 +62,7 @@ from .clusterstats import (
     representable,
     single_threaded_blas,
 )
+from .equality import ValueEquality
 from .labels import Labels, encode_labels
 from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
 from .sampling import estimate_from_moments, stratified_rows
@@ -90,7 +91,7 @@ def resolve_metric(metric: str, func: str = "silhouette") -> str:
 
 
 @dataclass(eq=False)
-class SilhouetteResult:
+class SilhouetteResult(ValueEquality):
     """Silhouette score with its per-sample and per-cluster detail.
 
     ``score`` is the mean silhouette (exact) or the stratified estimate (sampled), ``ci`` the 95%

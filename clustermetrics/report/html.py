@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..metrics.equality import ValueEquality
 from ..metrics.result import ClusterMetrics
 from . import figures
 
@@ -20,8 +21,8 @@ SECTIONS = ("metrics", "silhouette", "projection", "contingency", "sizes", "cent
 _NAV = ("metrics", "stability", *SECTIONS[1:])  # stability only where it was computed
 
 
-@dataclass
-class Projection:
+@dataclass(eq=False)
+class Projection(ValueEquality):
     """Points drawn for the scatter plots (a random subsample of the dataset)."""
 
     coords_2d: np.ndarray  # (m, 2)
