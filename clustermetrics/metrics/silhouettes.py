@@ -119,11 +119,14 @@ class SilhouetteResult(ValueEquality):
 
     @property
     def per_cluster(self) -> pd.DataFrame:
-        """One row per cluster: size, scored, mean, min, quartiles, max, nearest cluster."""
+        """One row per cluster: ``size``, ``scored``, ``silhouette`` (the mean over the
+        cluster's scored samples), ``min``, ``q25``, ``median``, ``q75``, ``max``, and the
+        ``nearest`` other cluster (the most common); the same columns as
+        :attr:`ClusterMetrics.per_cluster <clustermetrics.ClusterMetrics>`."""
         df = pd.DataFrame({"cluster": self.labels, "s": self.values, "nearest": self.nearest})
         g = df.groupby("cluster", sort=False)
         table = g["s"].describe()[["count", "mean", "min", "25%", "50%", "75%", "max"]]
-        table.columns = ["scored", "mean", "min", "q25", "median", "q75", "max"]
+        table.columns = ["scored", "silhouette", "min", "q25", "median", "q75", "max"]
         table["scored"] = table["scored"].astype(int)
         table["nearest"] = g["nearest"].agg(lambda x: x.mode().iloc[0])
         table.insert(0, "size", [self.cluster_sizes.get(c, 0) for c in table.index])

@@ -82,7 +82,7 @@ def test_per_cluster_table(blobs):
     assert table["size"].tolist() == np.bincount(labels).tolist()
     s = cm.silhouette_samples(X, labels)
     for c in range(4):
-        assert table.loc[c, "mean"] == pytest.approx(s[labels == c].mean())
+        assert table.loc[c, "silhouette"] == pytest.approx(s[labels == c].mean())
         assert table.loc[c, "min"] == pytest.approx(s[labels == c].min())
     assert set(table["nearest"]) <= {0, 1, 2, 3}
 
@@ -548,3 +548,17 @@ def test_wrong_extra_keywords_are_named(kwds, message):
     X, labels = rng.normal(size=(20, 5)), rng.integers(0, 2, 20)
     with pytest.raises(cm.InvalidInputError, match="^silhouette_score: " + message):
         cm.silhouette_score(X, labels, **kwds)
+
+
+def test_per_cluster_tables_share_their_column_names(blobs):
+    # silhouette() called the column "mean", evaluate() "silhouette": one name everywhere
+    X, labels = blobs
+    silhouette_columns = list(cm.silhouette(X, labels).per_cluster.columns)
+    assert silhouette_columns == ["size", "scored", "silhouette", "min", "q25", "median", "q75",
+                                  "max", "nearest"]
+    for kwargs in ({}, {"sample_size": 100, "random_state": 0}):
+        table = cm.evaluate(X, labels, **kwargs).per_cluster
+        assert list(table.columns[:len(silhouette_columns)]) == silhouette_columns
+    D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    table = cm.evaluate(D, labels, metric="precomputed").per_cluster
+    assert list(table.columns[:len(silhouette_columns)]) == silhouette_columns
