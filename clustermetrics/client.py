@@ -386,19 +386,15 @@ class ClusterTools:
         euclidean silhouette is estimated from a 10,000-point sample unless ``sample_size`` says
         otherwise.
         """
-        from .report import build_report, require_plotly
+        from .report import alias_report, require_plotly
         require_plotly()
         if path:
             check_output_path(path)  # before any work
-        data = self.api.report_data(
-            dataset_id, vector_field, cluster_alias, ground_truth_field,
+        report = alias_report(
+            self.api, dataset_id, vector_field, cluster_alias, ground_truth_field,
             hover_fields=list(hover_fields), max_points=max_points, projection=projection,
             random_state=random_state, progress=progress, metric=metric,
             sample_size=sample_size, noise_label=noise_label, noise=noise)
-        report = build_report(data.metrics, projection=data.projection,
-                              contingency=data.contingency,
-                              centroid_distances=data.centroid_distances,
-                              noise_label=data.noise_label, stability=data.stability)
         if path:
             report.save(path)
         return report

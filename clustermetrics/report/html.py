@@ -15,6 +15,7 @@ from ..metrics.result import ClusterMetrics
 from . import figures
 
 if TYPE_CHECKING:
+    from ..api.base import API, ReportData
     from ..stability import Stability
 
 SECTIONS = ("metrics", "silhouette", "projection", "contingency", "sizes", "centroids")
@@ -143,6 +144,29 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
                              _fig(figs["centroids"], "centroids")
                              + _nearest_table(centroid_distances)))
     return Report(_page(title, "\n".join(body)), figs, result)
+
+
+def report_from_data(data: ReportData, *, title: str | None = None) -> Report:
+    """The report of what :meth:`API.report_data <clustermetrics.api.base.API.report_data>`
+    computed: the alias's noise label (grey) and its stability where it was computed."""
+    return build_report(data.metrics, projection=data.projection,
+                        contingency=data.contingency,
+                        centroid_distances=data.centroid_distances,
+                        noise_label=data.noise_label, stability=data.stability, title=title)
+
+
+def alias_report(api: API, dataset: str, vector_field: str, cluster_alias: str,
+                 ground_truth_field: str | None = None, **options: Any) -> Report:
+    """The report of one cluster alias, as the Client, the CLI and the web page show it.
+
+    The one place a report is built from an alias: its data comes from ``api.report_data``
+    (options as there: ``metric``, ``sample_size``, ``hover_fields``, ``max_points``,
+    ``projection``, ``random_state``, ``noise_label``, ``noise``, ``progress``), and the page
+    from :func:`report_from_data`, with the alias's noise label and stability."""
+    from . import require_plotly
+    require_plotly()
+    return report_from_data(api.report_data(dataset, vector_field, cluster_alias,
+                                            ground_truth_field, **options))
 
 
 # -- pieces of the page ----------------------------------------------------------------------

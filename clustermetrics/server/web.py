@@ -260,12 +260,9 @@ def report_page(request: Request, dataset: str, vector_field: str, alias: str,
     api = _server(request).projects.api(who.project)
 
     def work(progress) -> str:
-        from ..report import build_report
-        data = api.report_data(dataset, vector_field, alias, ground_truth or None,
-                               progress=progress)
-        return build_report(data.metrics, projection=data.projection,
-                            contingency=data.contingency,
-                            centroid_distances=data.centroid_distances).html
+        from ..report import alias_report
+        return alias_report(api, dataset, vector_field, alias, ground_truth or None,
+                            progress=progress).html
 
     try:
         from ..report import require_plotly
