@@ -23,13 +23,13 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import cdist
 
 from .api.base import API, Progress
 from .clustering import ModelSpec, parameter_grid
 from .documents import Pieces
 from .errors import InvalidInputError, InvalidParameterError
 from .files import check_folder, check_output_path, write_documents, write_parquet_files
+from .metrics.clusterstats import centroid_distances
 from .metrics.result import ClusterMetrics
 from .metrics.silhouettes import resolve_metric
 from .names import nest
@@ -808,7 +808,7 @@ class ClusterTools:
         centroids = self.api.centroids(dataset_id, vector_field, cluster_alias,
                                        noise_label=noise_label)
         names = list(centroids.index)
-        return pd.DataFrame(cdist(centroids, centroids, metric=metric), index=names,
+        return pd.DataFrame(centroid_distances(centroids.to_numpy(), metric), index=names,
                             columns=names)
 
     def centroids(self, dataset_id: str, vector_field: str, cluster_alias: str, *,
@@ -879,21 +879,16 @@ class ClusterTools:
         NotFoundError
             An unknown dataset, field or alias.
         """
-        from .report import build_report, require_plotly
+        from .report import alias_report, require_plotly
         require_plotly()
         if path:
             check_output_path(path)  # before any work
-        data = self.api.report_data(
-            dataset_id, vector_field, cluster_alias, ground_truth_field,
+        report = alias_report(
+            self.api, dataset_id, vector_field, cluster_alias, ground_truth_field,
             hover_fields=list(hover_fields), max_points=max_points, projection=projection,
             random_state=random_state, progress=progress, metric=metric,
             sample_size=sample_size, noise_label=noise_label, noise=noise,
             text_field=text_field, examples=examples, exact=exact)
-        report = build_report(data.metrics, projection=data.projection,
-                              contingency=data.contingency,
-                              centroid_distances=data.centroid_distances,
-                              noise_label=data.noise_label, stability=data.stability,
-                              cards=data.cards)
         if path:
             report.save(path)
         return report

@@ -33,6 +33,7 @@ from .clustering import FitResult, ModelSpec, fit, plain
 from .errors import InvalidInputError
 from .metrics import adjusted_rand_score
 from .metrics.contingency import count_pairs
+from .metrics.equality import ValueEquality
 from .metrics.labels import Labels, encode_labels
 
 RECOVERED = 0.75  # a refit recovers a cluster above this Jaccard (clusterboot's default)
@@ -68,7 +69,7 @@ def _verdict(j: float) -> str:
 
 
 @dataclass(eq=False)
-class Stability:
+class Stability(ValueEquality):
     """Per-cluster and overall stability of a model's clustering under subsampling.
 
     ``per_cluster``: one row per cluster of the full fit with its ``size``, the mean best

@@ -370,3 +370,13 @@ def test_too_few_documents_to_cluster_is_said_plainly(client):
     with pytest.raises(cm.InvalidInputError, match=r"needs at least 3 documents with "
                                                    r"'v_vector_'.*'two' has 2"):
         client.vector_tools.cluster.kmeans("two", "v_vector_", 5)
+
+
+def test_cosine_centroid_distances_are_zero_on_the_diagonal(client, digits):
+    # 1 - cos left 1.1e-16 there: a cluster is at 0 from itself, in the table and the report
+    tools = client.vector_tools.cluster
+    dist = tools.centroid_distances("digits", "pixels_vector_", "kmeans_10", metric="cosine")
+    assert np.diag(dist.to_numpy()).tolist() == [0.0] * 10
+    shown = client.api.report_data("digits", "pixels_vector_", "kmeans_10", metric="cosine",
+                                   max_points=50).centroid_distances
+    assert np.diag(shown.to_numpy()).tolist() == [0.0] * 10

@@ -372,3 +372,53 @@ def test_a_grid_sweep_replaces_only_what_a_sweep_or_the_same_fit_made(client, bl
     assert list(sweep.table.index) == ["dbscan_eps1p5_ms5", "dbscan_eps3_ms5"]
     again = tools.sweep("b", VF, model=DBSCAN(), param_grid=grid)  # its own: replaced freely
     pd.testing.assert_frame_equal(again.table, sweep.table)
+
+
+# -- the precision a model is fitted in ----------------------------------------------------------
+
+def _low_rank(seed=0, n=400, d=32, rank=4):
+    """Embedding-like vectors: few directions, little noise. A Gaussian mixture's covariances
+    of such data are singular in float32."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d))
+    return (Z + 1e-3 * rng.normal(size=Z.shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_gaussian_mixture_on_float32_vectors_is_fitted_in_float64(seed):
+    X = _low_rank()
+    with pytest.raises(ValueError, match="float64"):  # scikit-learn's own advice, in float32
+        GaussianMixture(8, random_state=seed).fit_predict(X)
+    result = fit(GaussianMixture(8, random_state=seed), X)
+    assert result.info["precision"] == "float64" and len(set(result.labels)) >= 2
+
+
+def test_other_models_keep_the_vectors_precision_unless_asked():
+    X = _low_rank()
+    assert fit(KMeans(3, n_init=1, random_state=0), X).info["precision"] == "float32"
+    assert fit(KMeans(3, n_init=1, random_state=0), X,
+                          precision="float64").info["precision"] == "float64"
+    assert fit(KMeans(3, n_init=1, random_state=0),
+                          X.astype(np.float64)).info["precision"] == "float64"
+
+
+@pytest.mark.parametrize("precision", ["float16", "double", 64])
+def test_an_unknown_precision_is_refused(precision):
+    with pytest.raises(cm.InvalidInputError,
+                       match=r"^precision must be one of 'auto', 'float32', 'float64' \(auto: "
+                             r"float64 for BayesianGaussianMixture, GaussianMixture, else the "
+                             rf"vectors' own\); got {precision!r}\.$"):
+        fit(KMeans(3, n_init=1), _low_rank(), precision=precision)
+
+
+def test_a_stored_fit_records_its_precision(client):
+    X = _low_rank()
+    client.Dataset("emb").insert_documents(X, ids=[f"e{i}" for i in range(len(X))],
+                                           vector_field="v")
+    tools = client.vector_tools.cluster
+    for seed in (0, 1):  # stored float32 vectors: failed on some seeds before
+        tools.fit("emb", "v", GaussianMixture(8, random_state=seed), alias=f"gm{seed}")
+        info = tools.describe_alias("emb", "v", f"gm{seed}")
+        assert info["params"]["precision"] == "float64"
+    tools.kmeans("emb", "v", 3)
+    assert tools.describe_alias("emb", "v", "kmeans_3")["params"]["precision"] == "float32"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameterError
+from ..metrics.equality import ValueEquality
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,8 +43,8 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, "int | None"], None]
 
 
-@dataclass
-class ReportData:
+@dataclass(eq=False)
+class ReportData(ValueEquality):
     """What an HTML report shows, computed where the data lives; the caller draws the page."""
 
     metrics: ClusterMetrics

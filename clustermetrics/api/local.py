@@ -22,14 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy.spatial.distance import cdist
 
 from .. import clustering, explore
 from .. import stability as stability_
 from ..clustering import FitResult, ModelSpec
 from ..engine.local import StoreSource
 from ..errors import ClusterMetricsError, ClusterMetricsWarning, InvalidInputError, NotFoundError
-from ..metrics.clusterstats import ClusterStats
+from ..metrics.clusterstats import ClusterStats, centroid_distances
 from ..metrics.evaluate import Batch, evaluate_source
 from ..metrics.labels import check_noise_policy, encode_labels, same_label
 from ..metrics.result import ClusterMetrics
@@ -538,7 +537,7 @@ class LocalAPI(API):
             contingency = pd.DataFrame(c.table.toarray().T, index=c.cols, columns=c.rows)
         centroids = result.centroids
         assert centroids is not None  # every evaluation has them
-        distances = pd.DataFrame(cdist(centroids, centroids, metric=metric),
+        distances = pd.DataFrame(centroid_distances(centroids.to_numpy(), metric),
                                  index=centroids.index, columns=centroids.index)
         stability = (stability_.Stability.from_dict(recorded["stability"])
                      if recorded.get("stability") else None)

@@ -51,6 +51,10 @@ class ClusterStats:
         self.mean: np.ndarray | None = None  # (k, d) float64; zeros without moments
         self.m2: np.ndarray = np.zeros(0)
         self.unit_sum: np.ndarray | None = None
+        # the rounding unit of the precision the means were summed in (X's dtype: float32
+        # data sums its deviations in float32); it bounds their rounding (see
+        # centroid_distances)
+        self.eps = float(np.finfo(np.float64).eps)
 
     @property
     def d(self) -> int | None:
@@ -115,6 +119,7 @@ class ClusterStats:
         k = labels.k
         out = cls(unit_sums=unit_sums, moments=moments, spread=spread)
         out.categories = labels.categories
+        out.eps = float(np.finfo(X.dtype).eps)
         d = X.shape[1]
         out.counts = np.zeros(k, dtype=np.int64)
         out.mean, out.m2 = np.zeros((k, d)), np.zeros(k) if out.with_spread else np.full(k, np.nan)
@@ -260,6 +265,7 @@ class ClusterStats:
         out = ClusterStats(unit_sums=self.with_unit_sums, moments=self.with_moments,
                            spread=self.with_spread and other.with_spread)
         out.categories = cats
+        out.eps = max(self.eps, other.eps)
         na, nb = np.zeros(k), np.zeros(k)
         ma, mb = np.zeros((k, d)), np.zeros((k, d))
         m2a, m2b = np.zeros(k), np.zeros(k)
@@ -320,6 +326,56 @@ class ClusterStats:
         lookup[: len(ib)] = pos[ib]
         lookup[-2:] = [-2, -1]  # NOISE, MISSING keep their meaning
         return lookup[labels.codes]
+
+
+ROUNDING = 32  # rounding of a centroid distance, in units of eps * magnitude (measured <= 9)
+
+
+def centroid_distances(means: np.ndarray, metric: str = "euclidean", *,
+                       spread: np.ndarray | None = None,
+                       eps: float = float(np.finfo(np.float64).eps)) -> np.ndarray:
+    """Distances between cluster means (k x k), with rounding taken for what it is.
+
+    A cluster is at exactly 0 from itself (cosine's ``1 - cos`` leaves ~1e-16 there). For the
+    euclidean and cosine distances, two centroids closer than their rounding are taken to
+    coincide (distance 0): a mean of values of size ``s`` summed in a precision with unit
+    ``eps`` is off by a few ``eps * s``, so two clusters whose exact means are equal come out
+    ~1e-16 apart in float64. The bound is ``ROUNDING * (eps * (s_i + s_j) + eps64 * (|c_i| +
+    |c_j|))``, with ``s`` the clusters' ``spread`` (mean member-to-centroid distance, when
+    known), ``eps`` that of the data's dtype (:attr:`ClusterStats.eps`) and the second term
+    the float64 rounding of the distance itself; for cosine, ``ROUNDING * eps64``.
+
+    Parameters
+    ----------
+    means : ndarray of shape (k, d)
+        Cluster means (float64).
+    metric : str, default="euclidean"
+        Any ``scipy.spatial.distance.cdist`` metric.
+    spread : ndarray of shape (k,), optional
+        Mean distance of each cluster's members to its mean.
+    eps : float, default=float64's machine epsilon
+        Rounding unit of the precision the means were summed in.
+
+    Returns
+    -------
+    ndarray of shape (k, k)
+    """
+    from scipy.spatial.distance import cdist
+
+    means = np.asarray(means, dtype=np.float64)
+    dist = cdist(means, means, metric=metric)
+    np.fill_diagonal(dist, 0.0)
+    eps64 = float(np.finfo(np.float64).eps)
+    if metric == "euclidean":
+        norms = np.linalg.norm(means, axis=1)
+        tol = eps64 * (norms[:, None] + norms)
+        if spread is not None:
+            spread = np.asarray(spread, dtype=np.float64)
+            tol = tol + eps * (spread[:, None] + spread)
+        dist[dist <= ROUNDING * tol] = 0.0
+    elif metric == "cosine":
+        dist[np.abs(dist) <= ROUNDING * eps64] = 0.0
+    return dist
 
 
 _buffers = threading.local()

@@ -19,12 +19,13 @@ from scipy.special import gammaln
 
 from ..errors import InvalidInputError
 from ._validation import check_non_negative_float, check_str_option
+from .equality import ValueEquality
 from .labels import Labels, align, encode_labels
 
 _DENSE_LIMIT = 1 << 24  # cells counted with bincount; beyond that, hash the cell keys
 
 
-class ContingencyStats:
+class ContingencyStats(ValueEquality):
     """Contingency table of true classes (rows) against clusters (columns); mergeable.
 
     >>> s = ContingencyStats().update(["a", "a", "b"], [0, 0, 1])
@@ -267,12 +268,25 @@ def ami_from_table(table, average_method: str = "arithmetic") -> float:
     """As scikit-learn (after its fix for issue 30950): 1.0 when both labelings have one class
     (or none), 0.0 when exactly one of them has; numerator and denominator kept at least
     machine epsilon from 0 with their sign, so a perfect match scores 1.0 even where the
-    expected MI equals the MI (two samples, two classes)."""
+    expected MI equals the MI (two samples, two classes).
+
+    Where AMI is 0/0 in exact arithmetic it is defined, not left to rounding (scikit-learn
+    returns -1.0, 0.4 or 1.4 there): when one labeling puts every sample in a cluster of its
+    own, every random labeling of those sizes shares all the other's information, so the MI
+    equals its expectation exactly (the numerator is 0, whatever rounding leaves), and with
+    ``average_method="min"`` the denominator is 0 too. AMI is 0.0 there for every average
+    (the limit the other averages give), except when both labelings are all singletons:
+    identical partitions, 1.0."""
     _check_average(average_method, "adjusted_mutual_info_score")
     if _trivial(table):
         return 1.0
     a, b = _marginals(table)
     if a.size == 1 or b.size == 1:
+        return 0.0
+    singles_a, singles_b = bool((a[a > 0] == 1).all()), bool((b[b > 0] == 1).all())
+    if singles_a and singles_b:  # identical partitions
+        return 1.0
+    if singles_a or singles_b:  # MI = E[MI] exactly; with "min", = min(H) too: 0/0
         return 0.0
     mi = _mutual_info(table)
     emi = expected_mutual_info(a, b)
@@ -640,11 +654,14 @@ def adjusted_mutual_info_score(labels_true, labels_pred, *,
     AMI : float
         At most 1; 1 is perfect agreement, about 0 is random labeling, negative is worse than
         chance. 1.0 when both labelings put all samples in one cluster, 0.0 when only one of them
-        does.
+        does. 0.0 when one labeling puts every sample in a cluster of its own (the MI then
+        equals its expectation: 0/0 with ``average_method="min"``), 1.0 when both do.
 
     Notes
     -----
-    Same value as ``sklearn.metrics.adjusted_mutual_info_score``. Samples whose true or predicted
+    Same value as ``sklearn.metrics.adjusted_mutual_info_score``, except where one labeling
+    is all singletons: there scikit-learn returns rounding noise (-1.0, 0.4, 1.4 with
+    ``average_method="min"``) and this function its limit, 0.0. Samples whose true or predicted
     label is missing (None, NaN, "") are left out; scikit-learn stops with "Input contains NaN". The
     expected MI sums the hypergeometric terms outward from the mode and stops where the terms left
     out cannot add up to 1e-17, instead of visiting every feasible ``n_ij`` (see

@@ -6,7 +6,6 @@ import itertools
 import os
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from ..errors import InvalidInputError
 from ._validation import check_cluster_count, check_same_length, check_vectors
@@ -15,6 +14,7 @@ from .clusterstats import (
     PART_ROWS,
     ClusterStats,
     block_buffer,
+    centroid_distances,
     own_centroid_sq,
     parallel_map,
     representable,
@@ -111,10 +111,16 @@ class DaviesBouldinStats:
 
     def score(self) -> float:
         """Mean over clusters of ``max_j (s_i + s_j) / d(c_i, c_j)``, with ``s_i`` the mean
-        distance of members to their centroid (Davies & Bouldin 1979). Lower is better, >= 0."""
+        distance of members to their centroid (Davies & Bouldin 1979). Lower is better, >= 0.
+
+        Two centroids within rounding of each other coincide (distance 0, see
+        :func:`~clustermetrics.metrics.clusterstats.centroid_distances`), and, as in
+        scikit-learn, a zero distance drops that pair (scikit-learn sees its exact zero where
+        float64 rounding leaves ~1e-16, which gave 6e15 instead of 5.3)."""
         check_cluster_count(self.stats.k, self.stats.n)
         intra = self.dist_sum / self.stats.counts
-        centroid_dist = cdist(self.stats.mean, self.stats.mean)
+        assert self.stats.mean is not None  # checked by _check_moments
+        centroid_dist = centroid_distances(self.stats.mean, spread=intra, eps=self.stats.eps)
         if np.allclose(intra, 0) or np.allclose(centroid_dist, 0):
             return 0.0
         centroid_dist[centroid_dist == 0] = np.inf
@@ -214,7 +220,11 @@ def davies_bouldin_score(X, labels) -> float:
     -----
     Same value as ``sklearn.metrics.davies_bouldin_score``, except where a cluster is a single
     point or holds duplicates: the distance from such a point to its centroid is exactly 0 here
-    and ~1e-8 in scikit-learn, so values can differ from the 8th digit. Samples whose label is
+    and ~1e-8 in scikit-learn, so values can differ from the 8th digit. Two centroids within
+    rounding of each other (32 x the dtype's epsilon x the clusters' spread, see
+    :func:`~clustermetrics.metrics.clusterstats.centroid_distances`) coincide, and, as in
+    scikit-learn, a pair of coinciding centroids is left out of the maximum (scikit-learn
+    sees an exact 0 only where its own sums happen to cancel exactly). Samples whose label is
     missing (None, NaN, "") are left out; scikit-learn stops with "Input contains NaN".
 
     References

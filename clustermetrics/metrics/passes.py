@@ -779,7 +779,7 @@ class SilhouetteSummary:
         nearest = self.nearest.tocsr()
         table = pd.DataFrame({
             "size": sizes[has].astype(np.int64), "scored": self.count[has],
-            "mean": self.total[has] / self.count[has], "min": self.low[has],
+            "silhouette": self.total[has] / self.count[has], "min": self.low[has],
             "q25": qs[:, 0], "median": qs[:, 1], "q75": qs[:, 2], "max": self.high[has],
             "nearest": categories[np.asarray(nearest[has].argmax(axis=1)).ravel()]},
             index=pd.Index(categories[has], name="cluster"))
@@ -1081,7 +1081,7 @@ def build_result(summary: ClusterSummary, scores: Scores) -> ClusterMetrics:
 
 
 def _per_cluster(table_in: pd.DataFrame, table: ContingencyStats | None) -> pd.DataFrame:
-    df = table_in.rename(columns={"mean": "silhouette"})
+    df = table_in.copy()
     if table is not None and table.n:
         dense = table.table.toarray()
         col = {c: i for i, c in enumerate(table.cols)}

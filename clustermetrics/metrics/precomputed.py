@@ -50,5 +50,5 @@ def evaluate_precomputed(D, labels, ground_truth=None, *, sample_size: int | Non
             np.asarray(table.table.sum(axis=1)).ravel())), n_missing_truth=table.n_missing_true)
     return ClusterMetrics(scores=scores, counts=counts, metric=PRECOMPUTED,
                           silhouette_ci=sil.ci, silhouette_method=f"{sil.method}; {LEFT_OUT}",
-                          per_cluster=sil.per_cluster.rename(columns={"mean": "silhouette"}),
+                          per_cluster=sil.per_cluster,
                           silhouette_detail=sil, contingency=table)

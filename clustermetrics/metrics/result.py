@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .contingency import ContingencyStats
+from .equality import ValueEquality, same_value
 from .silhouettes import SilhouetteResult
 
 
@@ -63,12 +64,17 @@ METRIC_INFO: dict[str, MetricInfo] = {
 
 
 @dataclass(eq=False)
-class ClusterMetrics:
+class ClusterMetrics(ValueEquality):
     """Scores of one clustering, with the counts and tables behind them.
 
     ``scores`` maps metric names (see ``METRIC_INFO``) to floats; attribute access works too
     (``result.silhouette``). ``counts`` says how many samples each family used and why others
     were left out. ``per_cluster`` is a DataFrame with one row per cluster.
+
+    Results compare equal by value (``==``; NaN equals NaN): the scores, counts, metric,
+    interval, method, per-cluster table and source. The per-sample detail, the contingency
+    table and the centroids, which :meth:`to_dict` leaves out, count where both results hold
+    them, so ``ClusterMetrics.from_dict(r.to_dict()) == r``.
     """
 
     scores: dict[str, float]
@@ -90,6 +96,17 @@ class ClusterMetrics:
 
     def __getitem__(self, name: str) -> float:
         return self.scores[name]
+
+    _DETAIL = ("silhouette_detail", "contingency", "centroids")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        state, theirs = self._value_state(), other._value_state()
+        for name in self._DETAIL:  # left out of to_dict: compared where both hold them
+            if state[name] is None or theirs[name] is None:
+                state.pop(name), theirs.pop(name)
+        return same_value(state, theirs)
 
     # -- views --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,11 +56,13 @@ from .clusterstats import (
     CHUNK_BYTES,
     ClusterStats,
     kernel_threads,
+    limit_kernel_threads,
     own_centroid_sq,
     parallel_map,
     representable,
     single_threaded_blas,
 )
+from .equality import ValueEquality
 from .labels import Labels, encode_labels
 from .sampling import MIN_PER_CLUSTER as MIN_PER_CLUSTER
 from .sampling import estimate_from_moments, stratified_rows
@@ -88,7 +91,7 @@ def resolve_metric(metric: str, func: str = "silhouette") -> str:
 
 
 @dataclass(eq=False)
-class SilhouetteResult:
+class SilhouetteResult(ValueEquality):
     """Silhouette score with its per-sample and per-cluster detail.
 
     ``score`` is the mean silhouette (exact) or the stratified estimate (sampled), ``ci`` the 95%
@@ -116,11 +119,14 @@ class SilhouetteResult:
 
     @property
     def per_cluster(self) -> pd.DataFrame:
-        """One row per cluster: size, scored, mean, min, quartiles, max, nearest cluster."""
+        """One row per cluster: ``size``, ``scored``, ``silhouette`` (the mean over the
+        cluster's scored samples), ``min``, ``q25``, ``median``, ``q75``, ``max``, and the
+        ``nearest`` other cluster (the most common); the same columns as
+        :attr:`ClusterMetrics.per_cluster <clustermetrics.ClusterMetrics>`."""
         df = pd.DataFrame({"cluster": self.labels, "s": self.values, "nearest": self.nearest})
         g = df.groupby("cluster", sort=False)
         table = g["s"].describe()[["count", "mean", "min", "25%", "50%", "75%", "max"]]
-        table.columns = ["scored", "mean", "min", "q25", "median", "q75", "max"]
+        table.columns = ["scored", "silhouette", "min", "q25", "median", "q75", "max"]
         table["scored"] = table["scored"].astype(int)
         table["nearest"] = g["nearest"].agg(lambda x: x.mode().iloc[0])
         table.insert(0, "size", [self.cluster_sizes.get(c, 0) for c in table.index])
@@ -352,14 +358,16 @@ class _Kernel:
     matrices; nothing else touches the tile.
     """
 
-    def __init__(self, X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str):
-        self.X, self.metric = X, metric
+    def __init__(self, X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
+                 metric_kwds: dict | None = None):
+        self.X, self.metric, self.metric_kwds = X, metric, metric_kwds or {}
         self.columns = np.flatnonzero(counts >= 2)
         self.k = len(self.columns)
         column_of = np.full(len(counts), -1)
         column_of[self.columns] = np.arange(self.k)
         self.column = column_of[codes]  # -1 for rows of singletons
-        self.euclidean = metric == "euclidean"
+        # the GEMM path is the plain euclidean distance; weights (w=...) go through cdist
+        self.euclidean = metric == "euclidean" and not self.metric_kwds
         self.dtype = X.dtype if self.euclidean else np.dtype(np.float64)
         # distances are shift-invariant: centring keeps the norms trick accurate in float32
         self.center = (X.mean(axis=0, dtype=np.float64).astype(self.dtype)
@@ -394,7 +402,7 @@ class _Kernel:
         """The tile of distances between rows ``rs`` of a and rows ``cs`` of b; ``hit``
         (rows, columns of the tile) marks each row's distance to itself, set to 0."""
         if not self.euclidean:
-            dist = cdist(a.raw[rs], b.raw[cs], metric=self.metric)
+            dist = cdist(a.raw[rs], b.raw[cs], metric=self.metric, **self.metric_kwds)
             if self.metric in ("cosine", "correlation"):  # 1 - u.v/(|u||v|) of equal vectors
                 dist[dist < 8 * np.finfo(np.float64).eps] = 0.0
         else:
@@ -531,7 +539,8 @@ _parallel = parallel_map  # the name the engines' sampled pass knows it by
 
 
 def pairwise_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
-                  working_memory: float | None = None, progress=None):
+                  working_memory: float | None = None, progress=None,
+                  metric_kwds: dict | None = None):
     """Exact ``S[i, c]`` for all rows, each pair of rows computed once; returns
     ``(sums, columns, near)`` for :func:`silhouette_from_sums`.
 
@@ -540,7 +549,7 @@ def pairwise_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: 
     one per pair of blocks.
     """
     n = len(X)
-    kernel = _Kernel(X, codes, counts, metric)
+    kernel = _Kernel(X, codes, counts, metric, metric_kwds)
     step = _block_size(n, X.shape[1], kernel.dtype.itemsize, working_memory)
     edges = [slice(i, min(i + step, n)) for i in range(0, n, step)]
     n_pairs = len(edges) * (len(edges) + 1) // 2
@@ -564,11 +573,12 @@ def pairwise_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: 
 
 
 def sample_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
-                rows: np.ndarray, working_memory: float | None = None, progress=None):
+                rows: np.ndarray, working_memory: float | None = None, progress=None,
+                metric_kwds: dict | None = None):
     """Exact ``S[i, c]`` for the chosen ``rows`` against every row of X (O(m n d)); returns
     ``(sums, columns, near)`` for :func:`silhouette_from_sums`."""
     n = len(X)
-    kernel = _Kernel(X, codes, counts, metric)
+    kernel = _Kernel(X, codes, counts, metric, metric_kwds)
     step = _block_size(n, X.shape[1], kernel.dtype.itemsize, working_memory)
     groups = max(1, min(os.cpu_count() or 1, -(-n // step)))  # split the columns for threads
     bounds = np.linspace(0, n, groups + 1).astype(int)
@@ -759,7 +769,8 @@ def precomputed_sums(D, codes: np.ndarray, counts: np.ndarray, rows: np.ndarray,
 
 def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None = None,
                random_state=None, noise_label=None, noise: str | None = None,
-               working_memory: float | None = None, progress=None) -> SilhouetteResult:
+               working_memory: float | None = None, progress=None,
+               **kwds) -> SilhouetteResult:
     """Silhouette score with confidence interval, per-sample values and a per-cluster table.
 
     Parameters
@@ -792,6 +803,12 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
         MiB for the blocks of pairwise distances (default 512).
     progress : callable, optional
         Called with the fraction of the pairwise work just done (blocked and sampled paths).
+    **kwds
+        As in scikit-learn: ``n_jobs`` (threads of the pairwise kernels; -1 or None: every
+        core) and keyword arguments of the distance function (``p`` of "minkowski", ``w``
+        weights, ...), passed to ``scipy.spatial.distance.cdist``. With these, "euclidean",
+        "cosine" and "sqeuclidean" use the blocked pairwise path instead of their fast
+        ones. Ignored with ``metric="precomputed"``, as scikit-learn ignores them.
 
     Returns
     -------
@@ -806,18 +823,63 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
     """
     return _silhouette(X, labels, func="silhouette", metric=metric, sample_size=sample_size,
                        random_state=random_state, noise_label=noise_label, noise=noise,
-                       working_memory=working_memory, progress=progress)
+                       working_memory=working_memory, progress=progress, **kwds)
 
 
 def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=None,
                 noise_label=None, noise=None, working_memory=None,
-                progress=None) -> SilhouetteResult:
+                progress=None, **kwds) -> SilhouetteResult:
+    n_jobs = kwds.pop("n_jobs", None)
+    threads = _check_n_jobs(n_jobs, func)
+    with limit_kernel_threads(threads) if threads else contextlib.nullcontext():
+        return _silhouette_on(X, labels, func=func, metric=metric, sample_size=sample_size,
+                              random_state=random_state, noise_label=noise_label,
+                              noise=noise, working_memory=working_memory, progress=progress,
+                              metric_kwds=kwds)
+
+
+def _check_n_jobs(n_jobs, func: str) -> int | None:
+    """Threads for scikit-learn's ``n_jobs``: None or -1 every core, -2 all but one, ..."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise InvalidInputError(f"{func}: n_jobs must be a nonzero integer or None (-1: every "
+                                f"core); got {n_jobs!r}.")
+    cores = os.cpu_count() or 1
+    return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
+
+
+def _check_metric_kwds(X: np.ndarray, metric: str, kwds: dict, func: str) -> None:
+    """The distance function's keywords, tried on one row before any work: a wrong one is
+    named with what the metric takes."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            cdist(X[:1].astype(np.float64), X[:1].astype(np.float64), metric=metric, **kwds)
+    except TypeError:  # scipy's message shows the row: not repeated here
+        given = ", ".join(sorted(kwds))
+        raise InvalidInputError(
+            f"{func}: the {metric!r} distance takes no keyword {given}. Extra keywords go to "
+            "scipy.spatial.distance.cdist, as scikit-learn passes them to its distance "
+            "function: give only the ones this metric takes (p for 'minkowski', w for "
+            "weights), or drop them.") from None
+    except (ValueError, RuntimeWarning) as exc:
+        given = ", ".join(f"{k}={v!r}" for k, v in kwds.items())
+        raise InvalidInputError(f"{func}: the {metric!r} distance refused {given}: "
+                                f"{exc}") from None
+
+
+def _silhouette_on(X, labels, *, func: str, metric, sample_size, random_state, noise_label,
+                   noise, working_memory, progress, metric_kwds: dict) -> SilhouetteResult:
     metric = resolve_metric(metric, func)
     check_positive_int_or_none(sample_size, param="sample_size", func=func)
     if metric == PRECOMPUTED:
         X = check_distance_matrix(X, func=func)
     else:  # the linear pass 1 finds NaN and inf itself, with no pass of its own
-        X = check_vectors(X, min_samples=1, finite=metric not in LINEAR_METRICS)
+        X = check_vectors(X, min_samples=1, finite=metric not in LINEAR_METRICS or
+                          bool(metric_kwds))
+        if metric_kwds:
+            _check_metric_kwds(X, metric, metric_kwds, func)
         if metric == "euclidean":
             check_centred_squares(X)
     enc = labels if isinstance(labels, Labels) else encode_labels(
@@ -830,7 +892,8 @@ def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=
     counts = np.bincount(enc.codes[index], minlength=enc.k)
     check_cluster_count(int(np.count_nonzero(counts)), len(index))
 
-    sampled = metric not in LINEAR_METRICS and sample_size is not None and sample_size < len(index)
+    sampled = ((metric not in LINEAR_METRICS or bool(metric_kwds)) and sample_size is not None
+               and sample_size < len(index))
     if sampled:
         chosen, _ = stratified_sample(enc.codes[index], counts, int(sample_size),
                                       _rng(random_state), enc.categories)
@@ -847,7 +910,7 @@ def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=
                         enc.categories, metric, method)
 
     Xv, codes = (X, enc.codes) if len(index) == len(X) else (X[index], enc.codes[index])
-    if metric in LINEAR_METRICS:
+    if metric in LINEAR_METRICS and not metric_kwds:
         stats = ClusterStats.from_batch(Xv, Labels(codes, enc.categories),
                                         unit_sums=metric == "cosine",
                                         moments=metric != "cosine")
@@ -855,10 +918,11 @@ def _silhouette(X, labels, *, func: str, metric, sample_size=None, random_state=
         method = "exact (cluster sums, O(n·k·d))"
     elif sampled:
         sums, columns, near = sample_sums(Xv, codes, counts, metric, chosen, working_memory,
-                                          progress)
+                                          progress, metric_kwds)
         parts = silhouette_from_sums(sums, codes[chosen], counts, columns, near)
     else:
-        sums, columns, near = pairwise_sums(Xv, codes, counts, metric, working_memory, progress)
+        sums, columns, near = pairwise_sums(Xv, codes, counts, metric, working_memory, progress,
+                                            metric_kwds)
         parts = silhouette_from_sums(sums, codes, counts, columns, near)
         method = "exact (blocked pairwise)"
     return assemble(index[chosen], codes[chosen], parts, counts, enc.categories, metric, method)
@@ -908,8 +972,9 @@ def silhouette_score(X, labels, *, metric: str = "euclidean", sample_size: int |
         Seed of the sample drawn with ``sample_size``.
     **kwargs
         ``noise_label``, ``noise``, ``working_memory`` and ``progress``, as in
-        :func:`silhouette`. Unlike scikit-learn's, these are not passed to the distance
-        function.
+        :func:`silhouette`; as in scikit-learn, ``n_jobs`` and the keyword arguments of the
+        distance function (``p`` for "minkowski", ``w`` weights), passed to
+        ``scipy.spatial.distance.cdist``.
 
     Returns
     -------
@@ -930,8 +995,8 @@ def silhouette_score(X, labels, *, metric: str = "euclidean", sample_size: int |
     come from each cluster and are scored against all the data (see :func:`silhouette` for the
     confidence interval). Identical vectors are at distance exactly 0, so a point whose
     cluster-mates are its duplicates scores 1.0 (scikit-learn: 0.99999998 under euclidean).
-    ``metric`` is a name: callables and extra keyword arguments for the distance function are not
-    accepted. Samples whose label is missing (None, NaN, "") are left out; scikit-learn stops with
+    ``metric`` is a name: callables are not accepted. Samples whose label is missing (None, NaN,
+    "") are left out; scikit-learn stops with
     "Input contains NaN". For float32 input under ``metric="cosine"`` per-sample values stay within
     1e-5 of the float64 computation, where scikit-learn's float32 ones can differ by ~1e-4.
 
@@ -975,8 +1040,9 @@ def silhouette_samples(X, labels, *, metric: str = "euclidean", **kwargs) -> np.
         ``scipy.spatial.distance.cdist`` metric.
     **kwargs
         ``noise_label``, ``noise``, ``working_memory`` and ``progress``, as in
-        :func:`silhouette`. Unlike scikit-learn's, these are not passed to the distance
-        function.
+        :func:`silhouette`; as in scikit-learn, ``n_jobs`` and the keyword arguments of the
+        distance function (``p`` for "minkowski", ``w`` weights), passed to
+        ``scipy.spatial.distance.cdist``.
 
     Returns
     -------
@@ -994,8 +1060,8 @@ def silhouette_samples(X, labels, *, metric: str = "euclidean", **kwargs) -> np.
     Same values as ``sklearn.metrics.silhouette_samples`` (``metric="precomputed"`` and sparse X
     included), except for the NaN of samples left out. Identical vectors are at distance exactly 0,
     so a point whose cluster-mates are its duplicates scores 1.0 (scikit-learn: 0.99999998 under
-    euclidean). ``metric`` is a name: callables and extra keyword arguments for the distance
-    function are not accepted. Samples whose label is missing (None, NaN, "") are left out;
+    euclidean). ``metric`` is a name: callables are not accepted. Samples whose label is missing
+    (None, NaN, "") are left out;
     scikit-learn stops with "Input contains NaN". For float32 input under ``metric="cosine"``
     per-sample values stay within 1e-5 of the float64 computation, where scikit-learn's float32 ones
     can differ by ~1e-4.

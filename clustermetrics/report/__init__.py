@@ -18,6 +18,7 @@ def require_plotly():
 
 
 from .compare import Comparison  # noqa: E402
-from .html import Projection, Report, build_report  # noqa: E402
+from .html import Projection, Report, alias_report, build_report, report_from_data  # noqa: E402
 
-__all__ = ["Comparison", "Projection", "Report", "build_report", "require_plotly"]
+__all__ = ["Comparison", "Projection", "Report", "alias_report", "build_report",
+           "report_from_data", "require_plotly"]

@@ -7,6 +7,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from ..metrics.equality import ValueEquality
 from ..metrics.result import METRIC_INFO
 from .figures import plotly_text
 
@@ -16,7 +17,7 @@ LOW_COVERAGE = 0.5  # a winner that clusters less than this share of the documen
 COVERAGE_GAP = 0.05  # as is one that clusters this much less than another row does
 
 
-class Comparison:
+class Comparison(ValueEquality):
     """One row per clustering (alias, or k for a sweep) with its scores and counts.
 
     ``best`` maps each metric to the row that scores best in that metric's direction; rows

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..metrics.equality import ValueEquality
 from ..metrics.result import ClusterMetrics
 from . import figures
 
 if TYPE_CHECKING:
+    from ..api.base import API, ReportData
     from ..explore import ClusterCards
     from ..stability import Stability
 
@@ -24,8 +26,8 @@ SECTIONS = ("metrics", "silhouette", "projection", "contingency", "sizes", "cent
 _NAV = ("metrics", "stability", "clusters", *SECTIONS[1:])
 
 
-@dataclass
-class Projection:
+@dataclass(eq=False)
+class Projection(ValueEquality):
     """Points drawn for the scatter plots (a random subsample of the dataset)."""
 
     coords_2d: np.ndarray  # (m, 2)
@@ -154,6 +156,34 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
                              _fig(figs["centroids"], "centroids")
                              + _nearest_table(centroid_distances)))
     return Report(with_nonce(_page(title, "\n".join(body)), nonce), figs, result)
+
+
+def report_from_data(data: ReportData, *, title: str | None = None,
+                     nonce: str | None = None) -> Report:
+    """The report of what :meth:`API.report_data <clustermetrics.api.base.API.report_data>`
+    computed: the alias's noise label (grey), its stability where it was computed and its
+    cluster cards; ``nonce`` as for :func:`build_report`."""
+    return build_report(data.metrics, projection=data.projection,
+                        contingency=data.contingency,
+                        centroid_distances=data.centroid_distances,
+                        noise_label=data.noise_label, stability=data.stability,
+                        cards=data.cards, title=title, nonce=nonce)
+
+
+def alias_report(api: API, dataset: str, vector_field: str, cluster_alias: str,
+                 ground_truth_field: str | None = None, *, nonce: str | None = None,
+                 **options: Any) -> Report:
+    """The report of one cluster alias, as the Client, the CLI and the web page show it.
+
+    The one place a report is built from an alias: its data comes from ``api.report_data``
+    (options as there: ``metric``, ``sample_size``, ``hover_fields``, ``max_points``,
+    ``projection``, ``random_state``, ``noise_label``, ``noise``, ``exact``, ``text_field``,
+    ``examples``, ``progress``), and the page from :func:`report_from_data`, with the alias's
+    noise label, stability and cluster cards (``nonce``: a server page's CSP nonce)."""
+    from . import require_plotly
+    require_plotly()
+    return report_from_data(api.report_data(dataset, vector_field, cluster_alias,
+                                            ground_truth_field, **options), nonce=nonce)
 
 
 # -- pieces of the page ----------------------------------------------------------------------

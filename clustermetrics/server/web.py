@@ -406,13 +406,10 @@ async def report_page(request: Request, dataset: str, vector_field: str, alias: 
         api = await _api(request, who)
 
         def work(progress) -> str:
-            from ..report import build_report
-            data = api.report_data(dataset, vector_field, alias, ground_truth or None,
-                                   text_field=text_field or None, progress=progress)
-            return build_report(data.metrics, projection=data.projection,
-                                contingency=data.contingency,
-                                centroid_distances=data.centroid_distances,
-                                cards=data.cards, nonce=nonce).html  # with the cluster cards
+            from ..report import alias_report
+            return alias_report(api, dataset, vector_field, alias, ground_truth or None,
+                                text_field=text_field or None, progress=progress,
+                                nonce=nonce).html
 
         from ..report import require_plotly
         require_plotly()

@@ -13,6 +13,7 @@ the schema to keep in step. Each write is one transaction: all of a batch or non
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import json
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -48,6 +50,18 @@ except ImportError as exc:  # pragma: no cover - duckdb is a core dependency
 _ARRAY = re.compile(r"^FLOAT\[(\d+)\]$")
 LOCK_TIMEOUT = 10.0  # seconds a process waits for a store file that another one holds
 LINGER = 0.5  # seconds the file stays open after an operation, so calls in a row reuse it
+
+
+# Every store of this process, closed in order at exit: a DuckDB close running on the idle
+# timer's (daemon) thread while the interpreter finalizes aborts the process ("terminate
+# called ... FATAL: exception not rethrown"), since finalization ends such threads mid-call.
+_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for store in list(_STORES):
+        store.close()
 
 
 def q(name: str) -> str:
@@ -81,6 +95,7 @@ class Store:
         self._cursors_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
+        _STORES.add(self)
         with self.session():  # makes the file and its tables, then lets it go
             pass
 
@@ -183,10 +198,14 @@ class Store:
         return cursor
 
     def close(self) -> None:
+        """Close the file now, from any thread: a pending idle release is cancelled, and a
+        release already running on the timer's thread is waited for (the lock), so DuckDB is
+        closed once, in order. Runs at exit for every store still open."""
         with self._open_lock:
             self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
+                self._timer = None
             self._release()
 
     @contextlib.contextmanager
@@ -294,10 +313,12 @@ class Store:
                 "of numbers (or of text holding them, such as \"[1.0, 2.0]\") can become a "
                 "vector field.")
         if text:
+            # no aliases in these statements: a user's field, or the dataset's name (a table
+            # name is also a row value in DuckDB), would shadow them; positions instead
+            parsed = f"TRY_CAST({c} AS DOUBLE[])"
             unread = self.con.execute(
-                f"SELECT _id, {c} FROM {t}, (SELECT TRY_CAST({c} AS DOUBLE[]) AS x) "
-                f"WHERE trim({c}) != '' AND (x IS NULL OR list_count(x) != len(x)) "
-                "ORDER BY _id LIMIT 3").fetchall()
+                f"SELECT _id, {c} FROM {t} WHERE trim({c}) != '' AND ({parsed} IS NULL OR "
+                f"list_count({parsed}) != len({parsed})) ORDER BY _id LIMIT 3").fetchall()
             if unread:
                 shown = "; ".join(f"_id {i!r}: {v[:60]!r}" for i, v in unread)
                 raise InvalidInputError(
@@ -306,8 +327,8 @@ class Store:
                     "lists of numbers can become a vector field. Nothing was changed.")
             c = f"TRY_CAST({c} AS DOUBLE[])"  # empty text (a CSV's empty cell): no vector
         lengths = self.con.execute(
-            f"SELECT len({c}) AS d, count(*) AS n, list(_id ORDER BY _id)[1:5] FROM {t} "
-            f"WHERE {c} IS NOT NULL GROUP BY d ORDER BY n DESC, d").fetchall()
+            f"SELECT len({c}), count(*), list(_id ORDER BY _id)[1:5] FROM {t} "
+            f"WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
         if not lengths:
             raise InvalidInputError(f"Field {field!r} of dataset {dataset!r} holds no lists; "
                                     "there is nothing to make a vector of.")
@@ -621,8 +642,9 @@ class Store:
                     raise refuse(~fits, "integers too large for it")
                 # decimals: the field becomes DOUBLE if every stored integer stays exact there
                 big = self.scalar(
-                    f"SELECT count(*) FROM (SELECT {stored_values or q(name)} AS x FROM "
-                    f"{self.table(dataset)}) WHERE abs(x::HUGEINT) > 9007199254740992")
+                    f"SELECT count(*) FROM (SELECT {stored_values or q(name)} FROM "
+                    f"{self.table(dataset)}) AS _v(_x) WHERE abs(_x::HUGEINT) > "
+                    "9007199254740992")
                 if big:
                     raise refuse(~fits, "decimals, and some stored integers are too large to "
                                         "become exact doubles")
@@ -763,13 +785,13 @@ class Store:
         ``cluster``, ``truth``, ``n``); documents without a label (or truth) left out."""
         t = self.table(dataset)
         if truth_col is None:
-            return self.con.sql(
+            return self.con.sql(  # grouped and ordered by position: names can be shadowed
                 f"SELECT {q(label_col)} AS cluster, count(*) AS n FROM {t} "
-                f"WHERE {q(label_col)} IS NOT NULL GROUP BY ALL ORDER BY cluster"
+                f"WHERE {q(label_col)} IS NOT NULL GROUP BY 1 ORDER BY 1"
             ).to_arrow_table()
         return self.con.sql(
             f"SELECT {q(label_col)} AS cluster, {q(truth_col)} AS truth, count(*) AS n FROM {t} "
-            f"WHERE {q(label_col)} IS NOT NULL AND {q(truth_col)} IS NOT NULL GROUP BY ALL"
+            f"WHERE {q(label_col)} IS NOT NULL AND {q(truth_col)} IS NOT NULL GROUP BY 1, 2"
         ).to_arrow_table()
 
     def labelled(self, dataset: str, label_col: str, columns: Sequence[str] = (), *,

@@ -208,3 +208,86 @@ def test_davies_bouldin_of_identical_points_and_singletons_is_exact():
     X = np.array([[0.3, 1.7]] * 3 + [[5.1, 2.2], [9.0, 9.0]])
     labels = [0, 0, 0, 1, 2]
     assert cm.davies_bouldin_score(X, labels) == _davies_bouldin_direct(X, np.array(labels))
+
+
+# -- rounding of zero: coinciding centroids, AMI's 0/0, a cluster's distance to itself ---------
+
+def _coinciding_centroids(seed):
+    """Three clusters of small multiples of a step, and a fourth that mirrors the first about
+    its mean: the two means are equal exactly (scikit-learn's sums cancel to 0), while a
+    merged or blocked sum leaves ~1e-16."""
+    rng = np.random.default_rng(seed)
+    while True:
+        n, d = int(rng.integers(6, 200)), int(rng.integers(1, 5))
+        X = rng.integers(-3, 4, size=(n, d)) * rng.choice([1.0, 0.1, 0.3, 1e3])
+        labels = rng.integers(0, 3, n)
+        first = X[labels == 0]
+        if len(first) < 2 or len(set(labels)) < 3:
+            continue
+        Y = np.vstack([X, 2 * first.mean(axis=0) - first])
+        labels = np.r_[labels, np.full(len(first), 3)]
+        cent = np.array([Y[labels == k].mean(axis=0) for k in range(4)])
+        if np.linalg.norm(cent[0] - cent[3]) == 0.0:
+            return Y, labels
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_davies_bouldin_with_coinciding_centroids_equals_sklearn(seed):
+    # a centroid distance within rounding of 0 is 0, and a zero distance drops the pair, as
+    # scikit-learn drops its exact 0 (was 6.0e15 against 5.3)
+    X, labels = _coinciding_centroids(seed)
+    expected = skm.davies_bouldin_score(X, labels)
+    assert cm.davies_bouldin_score(X, labels) == pytest.approx(expected, rel=1e-9)
+    # float32 data: its means round at float32's epsilon times the spread
+    assert cm.davies_bouldin_score(X.astype(np.float32), labels) == pytest.approx(
+        expected, rel=1e-5)
+
+
+def test_davies_bouldin_of_the_issues_example():
+    X = np.array([[0.0], [2.0], [-1.0], [3.0], [10.0], [11.0]])
+    labels = [0, 0, 1, 1, 2, 2]  # clusters 0 and 1 share the mean 1.0
+    expected = skm.davies_bouldin_score(X, labels)
+    assert cm.davies_bouldin_score(X, labels) == pytest.approx(expected, rel=1e-12)
+
+
+def test_centroids_a_rounding_apart_are_not_coinciding():
+    # a real distance just above the rounding bound stays a distance
+    from clustermetrics.metrics.clusterstats import ROUNDING, centroid_distances
+    eps = np.finfo(np.float64).eps
+    means = np.array([[1.0, 0.0], [1.0 + 1e3 * ROUNDING * eps, 0.0]])
+    dist = centroid_distances(means, spread=np.array([1.0, 1.0]))
+    assert dist[0, 1] > 0
+    close = np.array([[1.0, 0.0], [1.0 + 4 * eps, 0.0]])
+    assert centroid_distances(close, spread=np.array([1.0, 1.0]))[0, 1] == 0.0
+    # float32's rounding is wider: 1e-6 of the spread is rounding there, not in float64
+    apart = np.array([[0.0], [1e-6]])
+    assert centroid_distances(apart, spread=np.array([1.0, 1.0]),
+                              eps=float(np.finfo(np.float32).eps))[0, 1] == 0.0
+    assert centroid_distances(apart, spread=np.array([1.0, 1.0]))[0, 1] == 1e-6
+
+
+@pytest.mark.parametrize("method", AVERAGES)
+@pytest.mark.parametrize("n,k", [(6, 3), (10, 2), (100, 7), (1000, 30)])
+def test_ami_against_all_singletons_is_zero(method, n, k):
+    # MI equals its expectation exactly; with "min" the denominator is 0 too: 0/0 is defined as
+    # 0 (scikit-learn returns rounding noise there: -1.0, 0.4, 1.4)
+    truth = np.random.default_rng(n).integers(0, k, n)
+    assert cm.adjusted_mutual_info_score(truth, np.arange(n), average_method=method) == 0.0
+    assert cm.adjusted_mutual_info_score(np.arange(n), truth, average_method=method) == 0.0
+
+
+@pytest.mark.parametrize("method", AVERAGES)
+def test_ami_of_identical_singleton_partitions_is_one(method):
+    n = 50
+    assert cm.adjusted_mutual_info_score(np.arange(n), np.arange(n)[::-1],
+                                         average_method=method) == 1.0
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "sqeuclidean", "correlation"])
+def test_a_centroid_is_at_exactly_zero_from_itself(metric):
+    from clustermetrics.metrics.clusterstats import centroid_distances
+    means = np.random.default_rng(3).normal(size=(6, 5)) + 3.0
+    dist = centroid_distances(means, metric)
+    assert np.diag(dist).tolist() == [0.0] * 6
+    off = ~np.eye(6, dtype=bool)
+    np.testing.assert_allclose(dist[off], cdist(means, means, metric)[off], rtol=1e-12)

@@ -82,7 +82,7 @@ def test_per_cluster_table(blobs):
     assert table["size"].tolist() == np.bincount(labels).tolist()
     s = cm.silhouette_samples(X, labels)
     for c in range(4):
-        assert table.loc[c, "mean"] == pytest.approx(s[labels == c].mean())
+        assert table.loc[c, "silhouette"] == pytest.approx(s[labels == c].mean())
         assert table.loc[c, "min"] == pytest.approx(s[labels == c].min())
     assert set(table["nearest"]) <= {0, 1, 2, 3}
 
@@ -503,3 +503,62 @@ def test_euclidean_names_values_whose_squares_overflow(dtype, big, sample_size):
     with pytest.raises(cm.InvalidInputError, match=rf"values whose squares overflow "
                        rf"{np.dtype(dtype)} in 1 row \(3\)"):
         cm.silhouette_score(X, [0] * 5 + [1] * 5, sample_size=sample_size, random_state=0)
+
+
+# -- scikit-learn's extra keywords: n_jobs, and the distance function's own ----------------------
+
+KWDS_CASES = [
+    {"metric": "minkowski", "p": 3},
+    {"metric": "minkowski", "p": 1.5, "n_jobs": -1},
+    {"n_jobs": 2},
+    {"n_jobs": 1, "metric": "cosine"},
+    {"metric": "minkowski", "p": 2, "w": np.arange(1.0, 6.0)},
+]
+
+
+@pytest.mark.parametrize("kwds", KWDS_CASES, ids=lambda k: ",".join(map(str, k)))
+def test_extra_keywords_reach_the_distance_as_in_sklearn(kwds):
+    # they raised "TypeError: _silhouette() got an unexpected keyword argument"
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(200, 5)), rng.integers(0, 4, 200)
+    assert cm.silhouette_score(X, labels, **kwds) == pytest.approx(
+        skm.silhouette_score(X, labels, **kwds), abs=1e-12)
+    np.testing.assert_allclose(cm.silhouette_samples(X, labels, **kwds),
+                               skm.silhouette_samples(X, labels, **kwds), rtol=0, atol=1e-12)
+
+
+def test_extra_keywords_with_a_sample_are_scored_against_all():
+    rng = np.random.default_rng(1)
+    X, labels = rng.normal(size=(300, 4)), rng.integers(0, 3, 300)
+    full = skm.silhouette_score(X, labels, metric="minkowski", p=3)
+    res = cm.silhouette(X, labels, metric="minkowski", p=3, sample_size=150, random_state=0)
+    assert res.ci is not None and res.ci[0] <= full <= res.ci[1]
+
+
+@pytest.mark.parametrize("kwds,message", [
+    ({"metric": "minkowski", "q": 3}, "the 'minkowski' distance takes no keyword q"),
+    ({"metric": "euclidean", "p": 3}, "the 'euclidean' distance takes no keyword p"),
+    ({"metric": "minkowski", "w": [1.0, 2.0]},
+     r"the 'minkowski' distance refused w=\[1.0, 2.0\]: Weights must have same size"),
+    ({"n_jobs": 0}, r"n_jobs must be a nonzero integer or None \(-1: every core\); got 0"),
+    ({"n_jobs": "2"}, "n_jobs must be a nonzero integer or None .*; got '2'"),
+])
+def test_wrong_extra_keywords_are_named(kwds, message):
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(20, 5)), rng.integers(0, 2, 20)
+    with pytest.raises(cm.InvalidInputError, match="^silhouette_score: " + message):
+        cm.silhouette_score(X, labels, **kwds)
+
+
+def test_per_cluster_tables_share_their_column_names(blobs):
+    # silhouette() called the column "mean", evaluate() "silhouette": one name everywhere
+    X, labels = blobs
+    silhouette_columns = list(cm.silhouette(X, labels).per_cluster.columns)
+    assert silhouette_columns == ["size", "scored", "silhouette", "min", "q25", "median", "q75",
+                                  "max", "nearest"]
+    for kwargs in ({}, {"sample_size": 100, "random_state": 0}):
+        table = cm.evaluate(X, labels, **kwargs).per_cluster
+        assert list(table.columns[:len(silhouette_columns)]) == silhouette_columns
+    D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    table = cm.evaluate(D, labels, metric="precomputed").per_cluster
+    assert list(table.columns[:len(silhouette_columns)]) == silhouette_columns

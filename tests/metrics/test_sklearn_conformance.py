@@ -8,8 +8,9 @@ functions their parametrized tests iterate over, are ours. Helpers that are not 
 (``pairwise_distances``, ``expected_mutual_information``, private functions) stay
 scikit-learn's. Their test functions are then collected from this module like our own.
 
-Every test must pass except the deliberate differences listed in ``DIFFERENCES`` (and in the
-README's "Where we differ from scikit-learn on purpose"), which are marked xfail with the reason.
+Every test must pass except the deliberate differences listed in ``DIFFERENCES`` (and in
+docs/accuracy.md, "Where we differ from scikit-learn on purpose"), which are marked xfail with
+the reason.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SWAPPED = [
     "silhouette_samples", "silhouette_score", "v_measure_score",
 ]
 
-# test (as collected here) -> why we differ on purpose; the README lists the same
+# test (as collected here) -> why we differ on purpose; docs/accuracy.md lists the same
 DIFFERENCES: dict[str, str] = {}
 
 TEST_DIR = Path(skc.__file__).parent / "tests"
