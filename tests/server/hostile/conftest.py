@@ -59,8 +59,8 @@ def start_server(data: str, *extra: str) -> types.SimpleNamespace:
     while True:  # a bounded wait for the port, not a timing check
         if proc.poll() is not None:
             log.close()
-            pytest.fail(f"the server exited with {proc.returncode}: "
-                        + open(os.path.join(data, "server.log")).read()[-2000:])
+            with open(os.path.join(data, "server.log")) as f:
+                pytest.fail(f"the server exited with {proc.returncode}: {f.read()[-2000:]}")
         try:
             if httpx.get(url + "/health", timeout=1).status_code == 200:
                 break
@@ -85,13 +85,14 @@ def start_server(data: str, *extra: str) -> types.SimpleNamespace:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(request, tmp_path_factory):
     """The server under attack: ``.url``, ``.attacker`` (a key of project ``attacker``),
     ``.victim`` (a key of project ``victim``), ``.http(key)`` (an httpx.Client with that key),
-    ``.assert_alive()``, ``.assert_victim_unchanged()``, ``.data`` (its folder), ``.proc``."""
+    ``.assert_alive()``, ``.assert_victim_unchanged()``, ``.data`` (its folder), ``.proc``.
+    A test module's ``SERVE_OPTIONS`` (a list) are passed to ``clustermetrics serve``."""
     data = str(tmp_path_factory.mktemp("hostile"))
     attacker, victim = _key(data, "attacker"), _key(data, "victim")
-    running = start_server(data)
+    running = start_server(data, *getattr(request.module, "SERVE_OPTIONS", ()))
 
     from clustermetrics import Client
     rng = np.random.default_rng(0)
