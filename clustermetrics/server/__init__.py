@@ -34,12 +34,13 @@ def create_app(settings):
 def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
           max_body_mb: float = 1024, workers: int | None = None,
           blas_threads: int | None = None, models: list[str] | None = None,
-          log_level: str = "info") -> None:
+          log_level: str = "info", **job_limits) -> None:
     """Run the server until interrupted. ``workers`` jobs run at once (default: half the
     cores, between 2 and 4), each with ``blas_threads`` BLAS threads (default: the cores divided
     among the workers, at least 1); this process's BLAS pools are limited to that too. Remote
     callers may fit the known algorithms (``clustering.ALGORITHMS``) and the classes ``models``
-    names (import paths)."""
+    names (import paths). ``job_limits`` are :class:`~clustermetrics.server.app.Settings`'s
+    job limits (``max_queued_per_project``, ``job_memory_mb``, ``max_resamples``, ...)."""
     require_server()
     import os
 
@@ -53,7 +54,7 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     blas_threads = blas_threads or max(1, cores // workers)
     threadpool_limits(limits=blas_threads)  # this process is the server: bound BLAS for all
     settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, workers=workers,
-                        blas_threads=blas_threads)
+                        blas_threads=blas_threads, **job_limits)
     if models:  # served beside the known algorithms
         settings.models = sorted({*(settings.models or ()), *models})
     app = make(settings)
