@@ -341,8 +341,8 @@ class Jobs:
             self._jobs[job.id] = job
             self._projects.setdefault(project, OrderedDict())[job.id] = job
             queue.append((job, fn))
-            if project not in self._turns:
-                self._turns.append(project)
+            if project not in self._turns:  # a newcomer was served longest ago
+                self._turns.insert(0, project)
             self._cv.notify()
         self._save(job)
         return job
