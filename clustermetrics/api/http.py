@@ -103,9 +103,9 @@ class HTTPAPI(API):
 
     def _job(self, path: str, body: dict, progress: Progress | None) -> Any:
         """Start a server job, replay its progress and return its decoded result."""
-        view = self._json("POST", path, json=body)
-        try:
-            with _terminate_as_exit():
+        with _terminate_as_exit():
+            view = self._json("POST", path, json=body)
+            try:
                 while True:
                     if progress is not None:
                         for stage, done, total in view["events"]:
@@ -115,10 +115,10 @@ class HTTPAPI(API):
                     view = self._json("GET", f"/v1/jobs/{view['id']}",
                                       params={"since": view["next"], "wait": POLL_WAIT_S},
                                       timeout=POLL_WAIT_S + 60)
-        except BaseException:  # interrupted, terminated, or the callback raised: stop the work
-            with contextlib.suppress(Exception):  # a server gone has nothing to cancel
-                self._http.delete(f"/v1/jobs/{view['id']}", timeout=10)
-            raise
+            except BaseException:  # interrupted, terminated, or the callback raised: stop it
+                with contextlib.suppress(Exception):  # a server gone has nothing to cancel
+                    self._http.delete(f"/v1/jobs/{view['id']}", timeout=10)
+                raise
         _rewarn(view.get("warnings", ()))
         if view["status"] == "done":
             return codec.decode(view["result"])
