@@ -29,6 +29,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import numbers
 import os
 import secrets
 import sqlite3
@@ -38,6 +39,8 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..api import codec
 from ..errors import (
@@ -258,11 +261,11 @@ class Limits:
         total = 0
         for grid in grids:
             if not isinstance(grid, dict):
-                return
+                continue
             size = 1
             for name, values in grid.items():
-                if not isinstance(values, (list, tuple)):
-                    return
+                if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
+                    continue  # not a list of values: parameter_grid names it
                 size *= len(values)
                 for value in values:
                     self.check_params({name: value})
@@ -284,7 +287,7 @@ class Limits:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 class Jobs:

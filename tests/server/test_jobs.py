@@ -177,6 +177,9 @@ def test_a_job_whose_key_was_revoked_while_it_waited_never_starts():
     ("check_grid", [{"a": [1] * 600}, {"b": [1] * 600}], "The parameter grid has 1,200 "
                                                          "combinations"),
     ("check_grid", {"n_init": [1, 500]}, "n_init=500 is over this server's limit of 100"),
+    ("check_grid", [{"a": np.arange(1000), "b": np.arange(1000)}, "not a grid"],
+     "The parameter grid has 1,000,000 combinations"),
+    ("check_params", {"max_iter": np.int64(10**6)}, "max_iter=1,000,000 is over"),
 ])
 def test_each_limit_names_itself_and_its_option(check, value, said):
     with pytest.raises(LimitError, match="^" + __import__("re").escape(said)):
