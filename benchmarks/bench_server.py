@@ -7,9 +7,18 @@
    (with their own cluster labels) into its dataset and calling the metrics on it: errors (must
    be 0), documents sent vs stored (must be equal), p50/p99 latency of each call.
 
+3. Fairness: one project keeps its queue full of ~1-second jobs while another runs the same
+   1-second jobs one after another: the second project's p50/p95 latency alone and under the
+   flood (round robin promises at most one job's length of waiting, so p95 <= about 2 s with
+   2 workers).
+4. The cost of containment: the same fit in a worker process (as the server runs it: fork
+   from the forkserver, input as a memory-mapped .npy file, result through a pipe) against in
+   this process, both with one BLAS/OpenMP thread, as a ratio, for a small and a larger fit.
+
 Traffic goes only to the server this script starts on 127.0.0.1, bounded in time and count.
 
     python benchmarks/bench_server.py [--n 100000] [--d 768] [--clients 30] [--seconds 30]
+                                      [--only insert,load,fairness,containment]
 """
 
 from __future__ import annotations
@@ -134,6 +143,93 @@ def load_test(url: str, key: str, clients: int, seconds: float, batch: int, d: i
           f"{len(lat['metrics']) / wall:.1f} metrics calls/s", flush=True)
 
 
+def _job_seconds(http: httpx.Client, body: dict, limit_s: float = 600) -> float:
+    """Submit a stability job and wait for it: seconds from submission to its end."""
+    t0 = time.perf_counter()
+    view = http.post("/v1/datasets/fair/stability", json=body).json()
+    deadline = time.time() + limit_s
+    while view["status"] in ("queued", "running") and time.time() < deadline:
+        view = http.get(f"/v1/jobs/{view['id']}", params={"wait": 5}).json()
+    if view["status"] != "done":
+        raise SystemExit(f"a fairness job ended {view['status']}: {view.get('error')}")
+    return time.perf_counter() - t0
+
+
+def fairness(url: str, key: str, flood_key: str, rounds: int = 20) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 32)).astype(np.float32)
+    for k in (key, flood_key):
+        with cm.Client(url=url, api_key=k) as client:
+            client.Dataset("fair").insert_documents(X, ids=[f"f{i}" for i in range(len(X))],
+                                                    vector_field="v_vector_")
+    body = {"vector_field": "v_vector_", "n_resamples": 10, "alias": "s",
+            "model": {"cls": "sklearn.cluster.KMeans", "params": {"n_clusters": 5,
+                                                                  "n_init": 1}}}
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
+                      timeout=120) as http:
+        one = float(np.median([_job_seconds(http, body) for _ in range(3)]))
+        body["n_resamples"] = max(1, round(10 / one))  # about one second a job
+        alone = [_job_seconds(http, body) for _ in range(rounds // 2)]
+        stop = threading.Event()
+        flooded: list[int] = []
+
+        def flood() -> None:  # keeps the other project's queue full
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {flood_key}"},
+                              timeout=60) as f:
+                while not stop.is_set():
+                    r = f.post("/v1/datasets/fair/stability", json=body)
+                    if r.status_code == 202:
+                        flooded.append(1)
+                    else:  # 429: the queue is full
+                        time.sleep(0.2)
+
+        thread = threading.Thread(target=flood)
+        thread.start()
+        try:
+            time.sleep(2)
+            under = [_job_seconds(http, body) for _ in range(rounds)]
+        finally:
+            stop.set()
+            thread.join()
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {flood_key}"},
+                      timeout=60) as f:  # the flood's leftovers are cancelled
+        for job in f.get("/v1/jobs", params={"status": "queued"}).json()["jobs"]:
+            f.delete(f"/v1/jobs/{job['id']}")
+    a, u = np.array(alone), np.array(under)
+    print(f"fairness: 1-second jobs ({body['n_resamples']} refits of KMeans on 2,000 x 32) "
+          f"while another project keeps {len(flooded):,} such jobs queued", flush=True)
+    print(f"  alone:        p50 {np.percentile(a, 50):.2f} s, p95 {np.percentile(a, 95):.2f} s")
+    print(f"  under flood:  p50 {np.percentile(u, 50):.2f} s, p95 {np.percentile(u, 95):.2f} s"
+          f" (p95 / one job alone: {np.percentile(u, 95) / np.median(a):.1f}x)", flush=True)
+
+
+def containment(tmp: str) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from clustermetrics.api.local import FitRunner
+    from clustermetrics.clustering import ModelSpec
+    from clustermetrics.server.workers import WorkerRunner
+    runner = WorkerRunner(os.path.join(tmp, "spill"), threads=1)
+    rng = np.random.default_rng(0)
+    cases = [("KMeans k=5 on 200 x 8", rng.normal(size=(200, 8)).astype(np.float32)),
+             ("KMeans k=20 on 50,000 x 64", rng.normal(size=(50_000, 64)).astype(np.float32))]
+    runner.fit(ModelSpec("sklearn.cluster.KMeans", {"n_clusters": 2}), cases[0][1])  # warm
+    for name, X in cases:
+        k = int(name.split("k=")[1].split()[0])
+        spec = ModelSpec("sklearn.cluster.KMeans", {"n_clusters": k, "n_init": 1,
+                                                    "random_state": 0})
+        times: dict[str, list[float]] = {"worker": [], "in-process": []}
+        for _ in range(5):
+            for label, r in (("worker", runner), ("in-process", FitRunner())):
+                with threadpool_limits(1):
+                    t0 = time.perf_counter()
+                    r.fit(spec, X)
+                    times[label].append(time.perf_counter() - t0)
+        w, p = (float(np.median(times[k])) for k in ("worker", "in-process"))
+        print(f"containment, {name}: worker {w * 1000:,.0f} ms, in-process {p * 1000:,.0f} ms, "
+              f"ratio {w / p:.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
@@ -143,12 +239,25 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=200)
     ap.add_argument("--load-d", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--only", default="insert,load,fairness,containment")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     with tempfile.TemporaryDirectory() as tmp:
+        if "containment" in only:
+            containment(tmp)
+        if not only & {"insert", "load", "fairness"}:
+            return
         proc, url, key = start_server(os.path.join(tmp, "server"), args.workers)
         try:
-            bench_insert(args.n, args.d, tmp, url, key)
-            load_test(url, key, args.clients, args.seconds, args.batch, args.load_d)
+            if "insert" in only:
+                bench_insert(args.n, args.d, tmp, url, key)
+            if "load" in only:
+                load_test(url, key, args.clients, args.seconds, args.batch, args.load_d)
+            if "fairness" in only:
+                flood_key = json.loads(subprocess.check_output(
+                    [sys.executable, "-m", "clustermetrics.cli", "keys", "create", "--project",
+                     "flood", "--data", os.path.join(tmp, "server"), "--json"]))["key"]
+                fairness(url, key, flood_key)
         finally:
             proc.terminate()
             proc.wait(60)

@@ -1033,9 +1033,33 @@ _data_option = click.option(
 @click.option("--model", "models", multiple=True, metavar="CLASS",
               help="Also let callers fit this model class (an import path such as "
                    "hdbscan.HDBSCAN), beside scikit-learn's known algorithms.")
+@click.option("--max-running-per-project", type=click.IntRange(1), default=None,
+              help="Jobs of one project running at once (default: --workers).")
+@click.option("--max-queued-per-project", type=click.IntRange(1), default=100,
+              show_default=True, help="Jobs of one project waiting; one more gets 429.")
+@click.option("--job-history", type=click.IntRange(1), default=1000, show_default=True,
+              help="Finished jobs each project keeps in its list.")
+@click.option("--job-timeout", type=click.FloatRange(min=1), default=3600.0,
+              show_default=True, help="Seconds a job may run before it is stopped.")
+@click.option("--job-memory-mb", type=click.FloatRange(min=16), default=4096.0,
+              show_default=True, help="MiB a fit's worker process may allocate beyond its "
+                                      "input.")
+@click.option("--max-resamples", type=click.IntRange(1), default=1000, show_default=True,
+              help="Largest n_resamples of a stability run.")
+@click.option("--max-grid", type=click.IntRange(1), default=1000, show_default=True,
+              help="Most fits of one sweep (combinations of a grid, values of k).")
+@click.option("--max-n-init", type=click.IntRange(1), default=100, show_default=True,
+              help="Largest n_init of a model.")
+@click.option("--max-iter", type=click.IntRange(1), default=10_000, show_default=True,
+              help="Largest max_iter of a model.")
+@click.option("--max-clusters", type=click.IntRange(2), default=10_000, show_default=True,
+              help="Largest k, n_clusters or n_components.")
+@click.option("--max-quadratic-rows", type=click.IntRange(2), default=10_000,
+              show_default=True, help="Most documents for models that hold an n x n matrix "
+                                      "(agglomerative, spectral, affinity propagation).")
 @_one_line_errors
 def serve_cmd(host, port, data_dir, max_body_mb, max_json_mb, max_rows, max_arrow_mb, workers,
-              blas_threads, models):
+              blas_threads, models, **job_limits):
     """Serve the API (under /v1/) and web pages: each project's datasets live in their own
     store under DIR, reached only with one of the project's keys ('clustermetrics keys
     create'). GET /health answers without a key; /docs shows the routes."""
@@ -1044,9 +1068,10 @@ def serve_cmd(host, port, data_dir, max_body_mb, max_json_mb, max_rows, max_arro
     data_dir = data_dir or default_data_dir()
     err_console.print(f"Serving {data_dir} on http://{host}:{port} (Ctrl-C stops).",
                       highlight=False)
+    job_limits["job_timeout_s"] = job_limits.pop("job_timeout")
     serve(data_dir, host=host, port=port, max_body_mb=max_body_mb, max_json_mb=max_json_mb,
           max_rows=max_rows, max_arrow_mb=max_arrow_mb, workers=workers,
-          blas_threads=blas_threads, models=list(models), log_level="warning")
+          blas_threads=blas_threads, models=list(models), log_level="warning", **job_limits)
 
 
 @main.group()

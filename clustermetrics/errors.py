@@ -7,13 +7,16 @@ them all, and each also derives from the builtin a Python user would expect::
     ├── InvalidInputError (ValueError)      invalid_input    422  arrays, labels, options
     │   ├── InvalidParameterError (TypeError) invalid_parameter 422  an option out of range
     │   ├── SchemaError                     schema           422  documents that do not fit
-    │   └── TooLargeError                   too_large        413  a request body over the limit
+    │   ├── TooLargeError                   too_large        413  a request body over the limit
+    │   └── LimitError                      over_limit       422  work beyond a server's limits
     ├── NotFoundError (LookupError)         not_found        404  an unknown dataset, field, alias
     ├── StoreLockedError                    store_locked     409  the file is held elsewhere
     ├── StoreError                          store_error      500  the store failed to read/write
     ├── MissingDependencyError (ImportError) missing_dependency 501  an optional extra is missing
     ├── AuthenticationError (PermissionError) unauthorized   401  no, a wrong or a revoked key
     ├── CancelledError                      cancelled        409  a job cancelled before its end
+    ├── TooManyJobsError                    too_many_jobs    429  a project's job queue is full
+    ├── WorkerCrashedError                  worker_crashed   500  a job's worker process died
     └── ServerError (ConnectionError)       server_error     502  a server that cannot be reached
 
 Messages say what was wrong, where (field, document id, row) and what to do. Where a result
@@ -37,6 +40,7 @@ __all__ = [
     "ClusterMetricsWarning",
     "InvalidInputError",
     "InvalidParameterError",
+    "LimitError",
     "MissingDependencyError",
     "NotFoundError",
     "SchemaError",
@@ -44,6 +48,8 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "TooLargeError",
+    "TooManyJobsError",
+    "WorkerCrashedError",
     "restore_error",
 ]
 
@@ -136,6 +142,14 @@ class TooLargeError(InvalidInputError):
     code, http_status = "too_large", 413
 
 
+class LimitError(InvalidInputError):
+    """Work sized beyond a server's limits (resamples, grid size, rows of a quadratic model,
+    a job's memory or time): the message names the limit and the ``clustermetrics serve``
+    option that raises it."""
+
+    code = "over_limit"
+
+
 class AuthenticationError(ClusterMetricsError, PermissionError):
     """The server refused the request's API key (none, a wrong one, or a revoked one)."""
 
@@ -146,6 +160,19 @@ class CancelledError(ClusterMetricsError):
     """A server job was cancelled before it finished; nothing of it was written."""
 
     code, http_status = "cancelled", 409
+
+
+class TooManyJobsError(ClusterMetricsError):
+    """A project has as many jobs queued as the server allows: wait for some to finish."""
+
+    code, http_status = "too_many_jobs", 429
+
+
+class WorkerCrashedError(ClusterMetricsError):
+    """The worker process that ran a job's fit died (a native crash, or memory beyond the
+    job's limit that ended it): the job failed, the server goes on."""
+
+    code, http_status = "worker_crashed", 500
 
 
 class ServerError(ClusterMetricsError, ConnectionError):
@@ -162,8 +189,9 @@ class ClusterMetricsWarning(UserWarning):
 ERRORS: dict[str, type[ClusterMetricsError]] = {
     cls.code: cls for cls in (ClusterMetricsError, InvalidInputError, InvalidParameterError,
                               SchemaError, NotFoundError, StoreLockedError, StoreError,
-                              MissingDependencyError, TooLargeError, AuthenticationError,
-                              CancelledError, ServerError)
+                              MissingDependencyError, TooLargeError, LimitError,
+                              AuthenticationError, CancelledError, TooManyJobsError,
+                              WorkerCrashedError, ServerError)
 }
 
 

@@ -135,21 +135,22 @@ class HTTPAPI(API):
 
     def _job(self, path: str, body: dict, progress: Progress | None) -> Any:
         """Start a server job, replay its progress and return its decoded result."""
-        view = self._json("POST", path, json=body)
-        try:
-            while True:
-                if progress is not None:
-                    for stage, done, total in view["events"]:
-                        progress(stage, done, total)
-                if view["status"] in ("done", "failed", "cancelled"):
-                    break
-                view = self._json("GET", f"/v1/jobs/{view['id']}",
-                                  params={"since": view["next"], "wait": POLL_WAIT_S},
-                                  timeout=POLL_WAIT_S + 60)
-        except BaseException:  # interrupted, or the callback raised: stop the work too
-            with contextlib.suppress(Exception):  # a server gone has nothing to cancel
-                self._http.delete(f"/v1/jobs/{view['id']}", timeout=10)
-            raise
+        with _terminate_as_exit():
+            view = self._json("POST", path, json=body)
+            try:
+                while True:
+                    if progress is not None:
+                        for stage, done, total in view["events"]:
+                            progress(stage, done, total)
+                    if view["status"] in FINISHED:
+                        break
+                    view = self._json("GET", f"/v1/jobs/{view['id']}",
+                                      params={"since": view["next"], "wait": POLL_WAIT_S},
+                                      timeout=POLL_WAIT_S + 60)
+            except BaseException:  # interrupted, terminated, or the callback raised: stop it
+                with contextlib.suppress(Exception):  # a server gone has nothing to cancel
+                    self._http.delete(f"/v1/jobs/{view['id']}", timeout=10)
+                raise
         _rewarn(view.get("warnings", ()))
         if view["status"] == "done":
             return codec.decode(view["result"])
@@ -398,6 +399,32 @@ class HTTPAPI(API):
 
     def cancel_job(self, job_id: str) -> dict:
         return self._json("DELETE", f"/v1/jobs/{urllib.parse.quote(job_id, safe='')}")
+
+
+FINISHED = ("done", "failed", "cancelled", "interrupted")  # a job's final states
+
+
+@contextlib.contextmanager
+def _terminate_as_exit():
+    """SIGTERM (``kill``, a stopped container) ends a wait for a job as Ctrl-C does: the
+    waiting call unwinds (and cancels its job) and the process exits with status 143. Only
+    in the main thread, and only where SIGTERM has no handler of the program's own."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _model(model) -> dict:

@@ -62,6 +62,24 @@ def collect_warnings():
         _sinks.sink = outer
 
 
+class FitRunner:
+    """Where the model fits of an API run: here, in this process (the embedded Client). A
+    server supplies one that runs them in supervised worker processes under memory and time
+    limits (:class:`clustermetrics.server.workers.WorkerRunner`); the rest of each operation
+    (reading the vectors, storing the labels) stays with the store, so both take one path."""
+
+    def fit(self, spec: ModelSpec, X: np.ndarray) -> FitResult:
+        """A fresh estimator of ``spec`` fitted on the rows of ``X``."""
+        return clustering.fit(spec.build(), X, spec)
+
+    def stability(self, spec: ModelSpec, X: np.ndarray, *, n_resamples: int, fraction: float,
+                  random_state: int | None, on_refit: Any = None
+                  ) -> tuple[FitResult, stability_.Stability]:
+        """The full fit and its refits (:func:`clustermetrics.stability.stability`)."""
+        return stability_.stability(spec, X, n_resamples=n_resamples, fraction=fraction,
+                                    random_state=random_state, on_refit=on_refit)
+
+
 
 
 def _translated(method):
@@ -94,7 +112,7 @@ class LocalAPI(API):
 
     def __init__(self, path: str, *, cache_mb: float | None = None,
                  models: Collection[str] | None = None, keep_open: bool = False,
-                 lock_timeout: float | None = None):
+                 lock_timeout: float | None = None, runner: FitRunner | None = None):
         # the file is held only while an operation runs, unless keep_open (a server, the only
         # process using its files); a process finding it held waits up to lock_timeout seconds
         self.store = Store(path, keep_open=keep_open, lock_timeout=lock_timeout)
@@ -105,6 +123,7 @@ class LocalAPI(API):
         # metrics computations made by this object (the kept metrics avoid them: tests count)
         self.computed = 0
         self._computed_lock = threading.Lock()
+        self.runner = runner or FitRunner()  # where fits run (a server: worker processes)
 
     @property
     def location(self) -> str:
@@ -266,8 +285,8 @@ class LocalAPI(API):
         extra: dict[str, Any] = {"k": int(k), "random_state": random_state}
         if made_by:
             extra["made_by"] = made_by
-        out = self._fit_and_store(dataset, vector_field, alias, spec, spec.build(), read,
-                                  progress, extra=extra)
+        out = self._fit_and_store(dataset, vector_field, alias, spec, read, progress,
+                                  extra=extra)
         out.pop("made_by", None)
         out["sizes"] = [out["sizes"].get(c, 0) for c in range(int(k))]  # by label 0..k-1
         return out
@@ -280,7 +299,7 @@ class LocalAPI(API):
         alias = check_name(spec.default_alias() if alias is None else alias, "alias")
         source = self._vectors(dataset, vector_field)
         self._check_model_k(dataset, vector_field, estimator)
-        return self._fit_and_store(dataset, vector_field, alias, spec, estimator,
+        return self._fit_and_store(dataset, vector_field, alias, spec,
                                    self._read_vectors(source, progress), progress)
 
     @_translated
@@ -304,9 +323,9 @@ class LocalAPI(API):
             else:
                 report("refits", 1, int(n_resamples))
 
-        full, result = stability_.stability(spec, batch.X, n_resamples=n_resamples,
-                                            fraction=fraction, random_state=random_state,
-                                            on_refit=on_refit)
+        full, result = self.runner.stability(spec, batch.X, n_resamples=n_resamples,
+                                             fraction=fraction, random_state=random_state,
+                                             on_refit=on_refit)
         result.source = {"dataset_id": dataset, "vector_field": vector_field,
                          "cluster_alias": alias}
         self._store_fit(dataset, vector_field, alias, spec, full, read,
@@ -329,12 +348,12 @@ class LocalAPI(API):
         return _Read(batch, hashes)
 
     def _fit_and_store(self, dataset: str, vector_field: str, alias: str, spec: ModelSpec,
-                       estimator: Any, read: _Read, progress: Progress | None,
+                       read: _Read, progress: Progress | None,
                        extra: dict[str, Any] | None = None) -> dict[str, Any]:
         report = progress or _silent
         n = len(read.batch.X)
         report(spec.stage, 0, None)
-        fitted = clustering.fit(estimator, read.batch.X, spec)
+        fitted = self.runner.fit(spec, read.batch.X)
         report(spec.stage, n, n)
         params = self._store_fit(dataset, vector_field, alias, spec, fitted, read, extra)
         sizes = fitted.sizes()
@@ -692,10 +711,10 @@ class LocalAPI(API):
         report = progress or _silent
         rows: dict[Any, dict[str, Any]] = {}
         notes: list[str] = []
-        for point, (run, estimator, alias) in zip(points, runs, strict=True):
+        for point, (run, _, alias) in zip(points, runs, strict=True):
             values = {k: clustering.plain(v) for k, v in point.items()}
             try:
-                self._fit_and_store(dataset, vector_field, alias, run, estimator, read, None,
+                self._fit_and_store(dataset, vector_field, alias, run, read, None,
                                     extra={"made_by": "sweep"})
             except InvalidInputError as exc:  # this data refuses this point: noted, not fatal
                 rows[alias] = {**values, "n_clusters": 0, "n_used": 0, "coverage": 0.0}
@@ -962,7 +981,7 @@ class LocalAPI(API):
         _check_k_of(estimator, len(X), f"cluster {cluster!r} with {vector_field!r}",
                        "stored")
         report(spec.stage, 0, None)
-        fitted = clustering.fit(estimator, X, spec)
+        fitted = self.runner.fit(spec, X)  # a server's runner: a supervised worker process
         report(spec.stage, len(X), len(X))
         members = pd.Index(ids).get_indexer(np.concatenate(member_ids))
         out, names, new_noise = explore.split(labels, members, cluster, fitted.labels,
@@ -1078,16 +1097,19 @@ class LocalAPI(API):
 
     @_translated
     def check(self, dataset: str, vector_field: str | None = None, aliases: Iterable[str] = (),
-              fields: Iterable[str] = ()) -> None:
+              fields: Iterable[str] = ()) -> int | None:
         """Raise the error an operation naming these would raise (an unknown dataset, vector
-        field, alias or field), without running it: a server answers before queueing a job."""
+        field, alias or field), without running it: a server answers before queueing a job.
+        Returns the number of documents with ``vector_field`` (None without one)."""
         self.store.require(dataset)
-        if vector_field is not None:
-            self._vector_field(dataset, vector_field)
-            for alias in aliases:
-                self._alias(dataset, vector_field, alias)
         for field in fields:
             self._field(dataset, field)
+        if vector_field is None:
+            return None
+        self._vector_field(dataset, vector_field)
+        for alias in aliases:
+            self._alias(dataset, vector_field, alias)
+        return int(self.store.field_count(dataset, vector_field)[1])
 
     # -- lookups with messages a person can act on ----------------------------------------
     def _vector_field(self, dataset: str, field: str) -> int:

@@ -36,7 +36,7 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
           max_body_mb: float = 1024, max_json_mb: float = 8, max_rows: int | None = None,
           max_arrow_mb: float | None = None, workers: int | None = None,
           blas_threads: int | None = None, models: list[str] | None = None,
-          log_level: str = "info") -> None:
+          log_level: str = "info", **job_limits) -> None:
     """Run the server until interrupted. ``workers`` jobs run at once (default: half the
     cores, between 2 and 4), each with ``blas_threads`` BLAS threads (default: the cores divided
     among the workers, at least 1); this process's BLAS pools are limited to that too. Remote
@@ -44,7 +44,9 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     names (import paths). Bodies: Arrow uploads up to ``max_body_mb`` MiB, everything else
     (JSON, forms) up to ``max_json_mb`` MiB; an Arrow upload holds at most ``max_rows`` rows and
     ``max_arrow_mb`` MiB once decompressed (None: the defaults of
-    :class:`~clustermetrics.server.app.Settings`)."""
+    :class:`~clustermetrics.server.app.Settings`). ``job_limits`` are
+    :class:`~clustermetrics.server.app.Settings`'s job limits (``max_queued_per_project``,
+    ``job_memory_mb``, ``max_resamples``, ...)."""
     require_server()
     import os
 
@@ -60,8 +62,7 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     blas_threads = blas_threads or max(1, cores // workers)
     threadpool_limits(limits=blas_threads)  # this process is the server: bound BLAS for all
     settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, max_json_mb=max_json_mb,
-                        workers=workers,
-                        blas_threads=blas_threads)
+                        workers=workers, blas_threads=blas_threads, **job_limits)
     if max_rows is not None:
         settings.max_rows = max_rows
     if max_arrow_mb is not None:

@@ -41,7 +41,7 @@ from ..errors import (
 from ..names import check_name
 from .auth import Keys, Principal, private_dir
 from .edge import MAX_JSON_MB, Edge, OffLoopJSON, TooLarge
-from .jobs import FINISHED, Job, Jobs, incident, public
+from .jobs import FINISHED, KEEP, MAX_QUEUED, TIMEOUT_S, Job, Jobs, Limits, incident, public
 
 ARROW = "application/vnd.apache.arrow.stream"
 MAX_BODY_MB = 1024
@@ -61,6 +61,20 @@ class Settings(BaseModel):
     workers: int = 2
     blas_threads: int | None = None
     session_hours: float = 12.0
+    # jobs (see server/jobs.py and server/workers.py): per project, at most this many running
+    # (None: as many as workers) and waiting, and remembered once finished
+    max_running_per_project: int | None = None
+    max_queued_per_project: int = MAX_QUEUED
+    job_history: int = KEEP
+    job_timeout_s: float = TIMEOUT_S  # a job's time limit
+    job_memory_mb: float = 4096  # what a fit may allocate in its worker beyond its input
+    # bounds on what sizes a job's work, checked before anything is queued (see Limits)
+    max_resamples: int = Limits.max_resamples
+    max_grid: int = Limits.max_grid
+    max_n_init: int = Limits.max_n_init
+    max_iter: int = Limits.max_iter
+    max_clusters: int = Limits.max_clusters
+    max_quadratic_rows: int = Limits.max_quadratic_rows
     # the model classes fit, stability and grid sweeps may build (import paths); None: any
     # importable class. A remote caller names a class: by default only the known algorithms.
     models: list[str] | None = Field(default_factory=lambda: sorted(_algorithms()))
@@ -74,8 +88,9 @@ def _algorithms() -> list[str]:
 class Projects:
     """One LocalAPI per project, opened on first use: ``DIR/projects/NAME.duckdb``."""
 
-    def __init__(self, data_dir: str, models: list[str] | None = None):
+    def __init__(self, data_dir: str, models: list[str] | None = None, runner=None):
         self.dir, self.models = os.path.join(data_dir, "projects"), models
+        self.runner = runner  # where the projects' fits run (None: in this process)
         private_dir(self.dir)
         os.chmod(self.dir, 0o700)  # the projects' stores: this user's only, even if made before
         self._apis: dict[str, LocalAPI] = {}
@@ -88,7 +103,7 @@ class Projects:
             if api is None:
                 # the server is the only process that opens its stores: it keeps them open
                 path = os.path.join(self.dir, f"{project}.duckdb")
-                api = LocalAPI(path, keep_open=True, models=self.models)
+                api = LocalAPI(path, keep_open=True, models=self.models, runner=self.runner)
                 for name in (path, path + ".wal"):  # in a 0700 folder; 0600 all the same
                     if os.path.exists(name):
                         os.chmod(name, 0o600)
@@ -114,10 +129,22 @@ class Server:
 
     def __init__(self, settings: Settings):
         from .web import Sessions
+        from .workers import WorkerRunner
         self.settings = settings
         self.keys = Keys(settings.data_dir)
-        self.projects = Projects(settings.data_dir, settings.models)
-        self.jobs = Jobs(settings.workers, settings.blas_threads)
+        self.limits = Limits(**{name: getattr(settings, name) for name in (
+            "max_resamples", "max_grid", "max_n_init", "max_iter", "max_clusters",
+            "max_quadratic_rows")})
+        runner = WorkerRunner(os.path.join(settings.data_dir, "tmp"),
+                              memory_mb=settings.job_memory_mb, threads=settings.blas_threads,
+                              limits=self.limits)
+        self.projects = Projects(settings.data_dir, settings.models, runner)
+        self.jobs = Jobs(settings.workers, settings.blas_threads,
+                         max_running=settings.max_running_per_project,
+                         max_queued=settings.max_queued_per_project,
+                         history=settings.job_history, timeout_s=settings.job_timeout_s,
+                         records_dir=os.path.join(settings.data_dir, "jobs"),
+                         key_active=lambda key_id: self.keys.active(key_id) is not None)
         self.sessions = Sessions(settings.session_hours)
 
     def close(self) -> None:
@@ -329,7 +356,7 @@ class JobView(BaseModel):
     id: str
     project: str
     op: str
-    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    status: Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
     params: dict[str, Any]
     created_at: float
     started_at: float | None
@@ -338,7 +365,8 @@ class JobView(BaseModel):
         description="Progress events (stage, done in this event, total) from 'since' on.")
     next: int = Field(description="The 'since' that asks for the events after these.")
     cancel_requested: bool
-    result: Any = Field(None, description="The codec's encoding of the result, once done.")
+    result: Any = Field(None, description="The codec's encoding of the result, once done "
+                                          "(not kept across a restart of the server).")
     warnings: list[str] = Field([], description="ClusterMetricsWarning messages of the work")
     error: dict[str, Any] | None = Field(None, description="The codec's error, once failed.")
 
@@ -635,7 +663,7 @@ def _json_value(text: str | None, name: str) -> Any:
 # -- jobs -----------------------------------------------------------------------------------
 
 def _submit(jobs: Jobs, who: Principal, op: str, params: dict, fn: Callable) -> JSONResponse:
-    job = jobs.submit(who.project, op, params, fn)
+    job = jobs.submit(who.project, op, params, fn, key_id=who.key_id)
     return JSONResponse(job.view(), status_code=202)
 
 
@@ -643,11 +671,19 @@ def _fields(*names: str | None) -> list[str]:
     return [n for n in names if n]
 
 
+def _limits(request: Request) -> Limits:
+    return request.app.state.server.limits
+
+
+LimitsDep = Annotated[Limits, Depends(_limits)]
+
+
 @router.post("/v1/datasets/{dataset}/kmeans", **jobs_route)
 def kmeans(dataset: str, body: KMeansRequest, who: Who, api: ProjectAPI,
-           jobs: JobsDep) -> JSONResponse:
+           jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
     """Queue k-means on the vectors, stored as ``alias`` (default ``kmeans_{k}``)."""
     args = body.model_dump()
+    limits.check_k(body.k)
     api.check(dataset, body.vector_field)
     return _submit(jobs, who, "kmeans", {"dataset": dataset, **args},
                    lambda progress: api.kmeans(dataset, progress=progress, **args))
@@ -655,10 +691,11 @@ def kmeans(dataset: str, body: KMeansRequest, who: Who, api: ProjectAPI,
 
 @router.post("/v1/datasets/{dataset}/fit", **jobs_route)
 def fit(dataset: str, body: FitRequest, who: Who, api: ProjectAPI,
-        jobs: JobsDep) -> JSONResponse:
+        jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
     """Queue a fit of any served model class; its labels are stored as ``alias``."""
     spec = body.model.spec().require_allowed(api.models)
-    api.check(dataset, body.vector_field)
+    limits.check_params(spec.params)
+    limits.check_rows(spec.cls, api.check(dataset, body.vector_field) or 0)
     return _submit(jobs, who, "fit", {"dataset": dataset, **body.model_dump()},
                    lambda progress: api.fit(dataset, body.vector_field, spec, body.alias,
                                             progress=progress))
@@ -666,10 +703,14 @@ def fit(dataset: str, body: FitRequest, who: Who, api: ProjectAPI,
 
 @router.post("/v1/datasets/{dataset}/stability", **jobs_route)
 def stability(dataset: str, body: StabilityRequest, who: Who, api: ProjectAPI,
-              jobs: JobsDep) -> JSONResponse:
+              jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
     """Queue a fit and its refits on random subsamples: per-cluster stability."""
+    from ..stability import check_options
     spec = body.model.spec().require_allowed(api.models)
-    api.check(dataset, body.vector_field)
+    check_options(body.n_resamples, body.fraction, body.random_state)
+    limits.check_resamples(body.n_resamples)
+    limits.check_params(spec.params)
+    limits.check_rows(spec.cls, api.check(dataset, body.vector_field) or 0)
     args = body.model_dump(exclude={"vector_field", "model", "alias"})
     return _submit(jobs, who, "stability", {"dataset": dataset, **body.model_dump()},
                    lambda progress: api.stability(dataset, body.vector_field, spec, body.alias,
@@ -678,10 +719,13 @@ def stability(dataset: str, body: StabilityRequest, who: Who, api: ProjectAPI,
 
 @router.post("/v1/datasets/{dataset}/sweep-grid", **jobs_route)
 def sweep_grid(dataset: str, body: SweepGridRequest, who: Who, api: ProjectAPI,
-               jobs: JobsDep) -> JSONResponse:
+               jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
     """Queue one fit per combination of a parameter grid, and the metrics of each."""
     spec = body.model.spec().require_allowed(api.models)
     grid = codec.decode_request(body.param_grid, "param_grid")
+    limits.check_grid(grid)  # counted before the combinations are made
+    limits.check_params(spec.params)
+    limits.check_rows(spec.cls, api.check(dataset, body.vector_field) or 0)
     args = body.model_dump(exclude={"vector_field", "model", "param_grid",
                                     "ground_truth_field", "overwrite", "random_state"})
     if body.random_state is not None:
@@ -727,9 +771,10 @@ def compare(dataset: str, body: CompareRequest, who: Who, api: ProjectAPI,
 
 @router.post("/v1/datasets/{dataset}/sweep", **jobs_route)
 def sweep(dataset: str, body: SweepRequest, who: Who, api: ProjectAPI,
-          jobs: JobsDep) -> JSONResponse:
+          jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
     """Queue k-means for each k and the metrics of each."""
     args = body.model_dump()
+    limits.check_ks(body.ks)
     if body.ks:
         api.check(dataset, body.vector_field)
     return _submit(jobs, who, "sweep", {"dataset": dataset, **args},
@@ -779,9 +824,11 @@ def _plain_data(value: Any, name: str) -> None:
 
 @router.post("/v1/datasets/{dataset}/inside/subcluster", **jobs_route)
 def subcluster(dataset: str, body: SubclusterRequest, who: Who, api: ProjectAPI,
-               jobs: JobsDep) -> JSONResponse:
-    """Queue a fit of a served model on one cluster's documents, stored as a new alias."""
+               jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
+    """Queue a fit of a served model on one cluster's documents, stored as a new alias (in a
+    worker process, whose runner checks the cluster's rows against the quadratic limit)."""
     spec = body.model.spec().require_allowed(api.models)
+    limits.check_params(spec.params)
     args = _inside_args(api, "subcluster", body.args)
     api.check(dataset, body.vector_field, [body.alias])
     return _submit(jobs, who, "subcluster", {"dataset": dataset, **body.model_dump()},
@@ -805,8 +852,8 @@ def inside(dataset: str, op: Literal["closest", "furthest", "misfits", "aggregat
 
 @router.get("/v1/jobs", response_model=JobList, tags=["jobs"], **v1)
 def list_jobs(who: Who, jobs: JobsDep,
-              status: Literal["queued", "running", "done", "failed", "cancelled"] | None = None
-              ) -> dict:
+              status: Literal["queued", "running", "done", "failed", "cancelled",
+                              "interrupted"] | None = None) -> dict:
     """The project's jobs, newest first (results left out)."""
     views = []
     for job in jobs.list_jobs(who.project, status):
@@ -830,8 +877,8 @@ async def get_job(job_id: str, who: Who, jobs: JobsDep,
 @router.delete("/v1/jobs/{job_id}", response_model=JobView, tags=["jobs"], **v1)
 def cancel_job(job_id: str, who: Who, jobs: JobsDep) -> JSONResponse:
     """Cancel a job: a queued job never starts; a running one stops at its next progress
-    event, and the write it was making rolls back (a sweep keeps the aliases of the values it
-    had finished)."""
+    event, or at once in the middle of a fit (its worker process is stopped), and the write it
+    was making rolls back (a sweep keeps the aliases of the values it had finished)."""
     job = jobs.cancel(who.project, job_id)
     return JSONResponse(job.view(len(job.events)))
 

@@ -379,7 +379,7 @@ async def _as_job(request: Request, who: Principal, op: str, params: dict,
     a thread and returns its (JSON-like) result, or raises its error; cancels it and raises
     :class:`_GoneError` if the browser goes away first."""
     jobs = _server(request).jobs
-    job = jobs.submit(who.project, op, params, work)
+    job = jobs.submit(who.project, op, params, work, key_id=who.key_id)
     while job.status not in FINISHED:
         if await request.is_disconnected():
             jobs.cancel(who.project, job.id)

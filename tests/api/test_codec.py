@@ -205,6 +205,9 @@ ERROR_CASES = [
     errors.AuthenticationError("The API key is not valid"),
     errors.CancelledError("Job 1 (metrics) was cancelled."),
     errors.ServerError("Cannot reach the clustermetrics server"),
+    errors.LimitError("n_resamples=100000000 is over this server's limit of 1,000"),
+    errors.TooManyJobsError("Project 'a' has 100 jobs queued"),
+    errors.WorkerCrashedError("The worker process of job 1 (fit) died"),
 ]
 
 
