@@ -83,8 +83,9 @@ def shell_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, s
     bindir = workdir / ".docs-bin"
     bindir.mkdir(exist_ok=True)
     exe = bindir / "clustermetrics"
+    # as pip writes a console script: the call under the __main__ guard
     exe.write_text(f"#!{sys.executable}\nimport sys\nfrom clustermetrics.cli import main\n"
-                   "sys.exit(main())\n")
+                   "if __name__ == '__main__':\n    sys.exit(main())\n")
     exe.chmod(0o755)
     env = dict(os.environ, **(extra or {}))
     # as in an activated environment: `python` is this interpreter
