@@ -430,14 +430,17 @@ def _model_options(fn):
 @click.option("--alias", default=None,
               help="Alias for the labels (default: the method and its key parameters, e.g. "
                    "hdbscan_mcs15).")
+@click.option("--precision", type=click.Choice(["auto", "float32", "float64"]), default="auto",
+              show_default=True, help="The dtype of the fit (auto: float64 for Gaussian "
+                                      "mixtures, else the vectors' own).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def cluster_fit(path, dataset, vector_field, algorithm, params, alias, as_json):
+def cluster_fit(path, dataset, vector_field, algorithm, params, alias, precision, as_json):
     """Fit ALGORITHM (with its --param values) on DATASET's vectors and store the labels, the
     model, its parameters and its noise label (-1 for hdbscan and dbscan) under the alias."""
     spec = _spec(algorithm, params)
     with _client(path) as client, _progress(as_json) as bar, _model_warnings():
         info = client.vector_tools.cluster.fit(dataset, vector_field, spec, alias,
-                                               progress=_stages(bar))
+                                               precision=precision, progress=_stages(bar))
     if as_json:
         return _emit_json(info)
     noise = (f", {info['n_noise']:,} noise ({info['coverage']:.0%} clustered)"

@@ -440,7 +440,7 @@ class ClusterTools:
                                minibatch=minibatch, progress=progress)
 
     def fit(self, dataset_id: str, vector_field: str, model, alias: str | None = None, *,
-            progress: Progress | None = None) -> dict:
+            precision: str | None = None, progress: Progress | None = None) -> dict:
         """Fit any scikit-learn-style clusterer on the vectors and store its labels as
         ``alias``.
 
@@ -461,6 +461,11 @@ class ClusterTools:
             What to fit.
         alias : str, optional
             Where the labels go (default: the method and its key parameters).
+        precision : {"auto", "float32", "float64"}, optional
+            The dtype the model is fitted in. "auto" (the default) fits models that are
+            fragile in float32 (Gaussian mixtures: their covariances come out singular) in
+            float64 and the others in the vectors' own precision. The alias records it
+            (``describe_alias(...)["params"]["precision"]``).
         progress : callable, optional
             ``progress(stage, rows, total)``.
 
@@ -487,7 +492,7 @@ class ClusterTools:
         'hdbscan_mcs15'
         """
         return self.api.fit(dataset_id, vector_field, ModelSpec.of(model), alias,
-                            progress=progress)
+                            precision=precision, progress=progress)
 
     def stability(self, dataset_id: str, vector_field: str, model, *, alias: str | None = None,
                   n_resamples: int = 20, fraction: float = 0.8, random_state: int | None = 0,

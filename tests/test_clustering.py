@@ -422,3 +422,40 @@ def test_a_stored_fit_records_its_precision(client):
         assert info["params"]["precision"] == "float64"
     tools.kmeans("emb", "v", 3)
     assert tools.describe_alias("emb", "v", "kmeans_3")["params"]["precision"] == "float32"
+
+
+# -- the precision of a fit, asked for through the Client (embedded and remote) ---------------
+
+@pytest.mark.parametrize("precision, expected", [(None, "float32"), ("auto", "float32"),
+                                                 ("float64", "float64")])
+def test_a_fit_records_the_precision_asked_for(client, precision, expected):
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    client.Dataset("prec").insert_documents(X, ids=[f"p{i}" for i in range(60)],
+                                            vector_field="v_vector_")
+    tools = client.vector_tools.cluster
+    tools.fit("prec", "v_vector_", KMeans(3, n_init=1, random_state=0), "km",
+              precision=precision)
+    assert tools.describe_alias("prec", "v_vector_", "km")["params"]["precision"] == expected
+
+
+def test_a_gaussian_mixture_is_fitted_in_float64_by_default(client):
+    from sklearn.mixture import GaussianMixture
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 4)).astype(np.float32)
+    client.Dataset("gm").insert_documents(X, ids=[f"g{i}" for i in range(80)],
+                                          vector_field="v_vector_")
+    tools = client.vector_tools.cluster
+    tools.fit("gm", "v_vector_", GaussianMixture(2, random_state=0), "gmm")
+    assert tools.describe_alias("gm", "v_vector_", "gmm")["params"]["precision"] == "float64"
+
+
+def test_an_unknown_precision_is_refused_before_any_work(client):
+
+    client.Dataset("bad").insert_documents([{"_id": "a", "v_vector_": [1.0, 2.0]}])
+    with pytest.raises(cm.InvalidInputError, match="precision must be one of 'auto', 'float32', "
+                                                "'float64'"):
+        client.vector_tools.cluster.fit("bad", "v_vector_", KMeans(2), "km",
+                                        precision="float16")
+    assert client.vector_tools.cluster.list_aliases("bad") == []

@@ -187,10 +187,13 @@ class API(abc.ABC):
 
     @abc.abstractmethod
     def fit(self, dataset: str, vector_field: str, model: ModelSpec, alias: str | None = None,
-            *, progress: Progress | None = None) -> dict[str, Any]:
+            *, precision: str | None = None,
+            progress: Progress | None = None) -> dict[str, Any]:
         """Fit the model (rebuilt from its spec) on the vectors and store its labels as
         ``alias`` (default: :meth:`ModelSpec.default_alias`), with the model's class, its
-        parameters, its noise label and its centroids where it has them. Returns a summary
+        parameters, its noise label, its centroids where it has them and the precision it was
+        fitted in (``precision``: "auto", the default, fits Gaussian mixtures in float64 and
+        other models in the vectors' own; "float32" or "float64" asks for one). Returns a summary
         (alias, method, sizes, noise, coverage). ``progress`` hears of "reading" (rows), then of
         the fit (total None until it ends)."""
 

@@ -248,8 +248,10 @@ class HTTPAPI(API):
         return self._job(self._ds(dataset, "/kmeans"), body, progress)
 
     def fit(self, dataset: str, vector_field: str, model, alias: str | None = None, *,
+            precision: str | None = None,
             progress: Progress | None = None) -> dict[str, Any]:
-        body = {"vector_field": vector_field, "model": _model(model), "alias": alias}
+        body = {"vector_field": vector_field, "model": _model(model), "alias": alias,
+                "precision": _plain(precision)}
         return self._job(self._ds(dataset, "/fit"), body, progress)
 
     def stability(self, dataset: str, vector_field: str, model, alias: str | None = None, *,

@@ -68,9 +68,10 @@ class FitRunner:
     limits (:class:`clustermetrics.server.workers.WorkerRunner`); the rest of each operation
     (reading the vectors, storing the labels) stays with the store, so both take one path."""
 
-    def fit(self, spec: ModelSpec, X: np.ndarray) -> FitResult:
-        """A fresh estimator of ``spec`` fitted on the rows of ``X``."""
-        return clustering.fit(spec.build(), X, spec)
+    def fit(self, spec: ModelSpec, X: np.ndarray, precision: str | None = None) -> FitResult:
+        """A fresh estimator of ``spec`` fitted on the rows of ``X``, in ``precision``
+        (:func:`clustermetrics.clustering.fit_precision`)."""
+        return clustering.fit(spec.build(), X, spec, precision=precision)
 
     def stability(self, spec: ModelSpec, X: np.ndarray, *, n_resamples: int, fraction: float,
                   random_state: int | None, on_refit: Any = None
@@ -293,14 +294,17 @@ class LocalAPI(API):
 
     @_translated
     def fit(self, dataset: str, vector_field: str, model: ModelSpec, alias: str | None = None,
-            *, progress: Progress | None = None) -> dict[str, Any]:
+            *, precision: str | None = None,
+            progress: Progress | None = None) -> dict[str, Any]:
         spec = ModelSpec.of(model).require_allowed(self.models)
         estimator = spec.build()  # a wrong parameter fails before the data is read
+        clustering.fit_precision(spec, np.float32, precision)  # and a wrong precision
         alias = check_name(spec.default_alias() if alias is None else alias, "alias")
         source = self._vectors(dataset, vector_field)
         self._check_model_k(dataset, vector_field, estimator)
         return self._fit_and_store(dataset, vector_field, alias, spec,
-                                   self._read_vectors(source, progress), progress)
+                                   self._read_vectors(source, progress), progress,
+                                   precision=precision)
 
     @_translated
     def stability(self, dataset: str, vector_field: str, model: ModelSpec,
@@ -349,11 +353,12 @@ class LocalAPI(API):
 
     def _fit_and_store(self, dataset: str, vector_field: str, alias: str, spec: ModelSpec,
                        read: _Read, progress: Progress | None,
-                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                       extra: dict[str, Any] | None = None,
+                       precision: str | None = None) -> dict[str, Any]:
         report = progress or _silent
         n = len(read.batch.X)
         report(spec.stage, 0, None)
-        fitted = self.runner.fit(spec, read.batch.X)
+        fitted = self.runner.fit(spec, read.batch.X, precision)
         report(spec.stage, n, n)
         params = self._store_fit(dataset, vector_field, alias, spec, fitted, read, extra)
         sizes = fitted.sizes()

@@ -318,6 +318,8 @@ class FitRequest(_Body):
     vector_field: str
     model: ModelBody
     alias: str | None = None
+    # checked by the operation itself, with the same message as an embedded call
+    precision: Any = Field(None, description="auto (the default), float32 or float64")
 
 
 class StabilityRequest(_Body):
@@ -698,7 +700,7 @@ def fit(dataset: str, body: FitRequest, who: Who, api: ProjectAPI,
     limits.check_rows(spec.cls, api.check(dataset, body.vector_field) or 0)
     return _submit(jobs, who, "fit", {"dataset": dataset, **body.model_dump()},
                    lambda progress: api.fit(dataset, body.vector_field, spec, body.alias,
-                                            progress=progress))
+                                            precision=body.precision, progress=progress))
 
 
 @router.post("/v1/datasets/{dataset}/stability", **jobs_route)

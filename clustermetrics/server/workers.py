@@ -114,10 +114,10 @@ class WorkerRunner(FitRunner):
         self._spilled: dict[int, tuple[weakref.ref, str]] = {}
         self._lock = threading.Lock()
 
-    def fit(self, spec: ModelSpec, X: np.ndarray) -> FitResult:
+    def fit(self, spec: ModelSpec, X: np.ndarray, precision: str | None = None) -> FitResult:
         if spec.cls in clustering._LOCAL_CLASSES:
-            return super().fit(spec, X)
-        return self._run("fit", spec, X, {}, None)
+            return super().fit(spec, X, precision)
+        return self._run("fit", spec, X, {"precision": precision}, None)
 
     def stability(self, spec: ModelSpec, X: np.ndarray, *, n_resamples: int, fraction: float,
                   random_state: int | None, on_refit: Any = None) -> Any:
@@ -241,7 +241,7 @@ def _work(conn: Any, kind: str, cls: str, params: dict, path: str, options: dict
             X = np.load(path, mmap_mode="r")
             spec = ModelSpec(cls, params)
             if kind == "fit":
-                out: Any = clustering.fit(spec.build(), X, spec)
+                out: Any = clustering.fit(spec.build(), X, spec, **options)
             else:
                 out = stability(spec, X, on_refit=lambda i: conn.send(("event", i)), **options)
         conn.send(("done", out))
