@@ -66,8 +66,8 @@ def site(tmp_path):
 
 
 async def _page(site, alias):
-    r = await site.post("/login", data={"key": site.key["key"], "next": "/datasets"})
-    assert r.status_code == 303
+    from tests.server.test_web import _sign_in  # the sign-in form with its CSRF token
+    await _sign_in(site)
     r = await site.get("/datasets/shop/report", params={
         "vector_field": "item_vector_", "alias": alias, "ground_truth": "category"})
     assert r.status_code == 200

@@ -117,8 +117,15 @@ def test_a_nul_in_an_alias_fails_the_job_naming_it(server, data):
     _failed_job(server, r, r"Invalid alias 'a\\x00b'")
 
 
-def test_a_huge_k_fails_the_job_naming_the_range(server, data):
+def test_a_huge_k_is_over_the_servers_limit(server, data):
     r = _send(server, "POST", f"{data}/kmeans", f'{{{V}, "k": {10**100}}}')
+    _refused(server, r, r"^k=10,000,0.* is over this server's limit of 10,000 \(clustermetrics "
+                        r"serve --max-clusters raises it\)")
+
+
+def test_a_k_within_the_limit_but_over_the_documents_fails_the_job_naming_the_range(server,
+                                                                                    data):
+    r = _send(server, "POST", f"{data}/kmeans", f'{{{V}, "k": 500}}')
     _failed_job(server, r, r"^k must be from 2 to 39 for the 40 documents")
 
 
