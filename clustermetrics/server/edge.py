@@ -7,7 +7,8 @@
    read: no key or a wrong key answers 401 at once, with ``Connection: close`` when a body was
    announced, so the body is never read. A web page's session cookie is looked up the same way.
 2. **Bodies under a limit, read as they come.** The limit depends on what the route takes: an
-   Arrow upload (``POST /v1/datasets/{name}/documents``) ``max_body_mb``, the sign-in form
+   Arrow upload (``POST /v1/datasets/{name}/documents``) and a labelling (``PUT
+   .../labels``, one label per document) ``max_body_mb``, the sign-in form
    :data:`LOGIN_BODY` bytes, everything else (JSON, forms) ``max_json_mb``. A declared length
    over the limit answers 413 before the body is read; a streamed body is counted chunk by
    chunk and stopped where it passes the limit.
@@ -70,6 +71,9 @@ def body_limit(method: str, path: str, content_type: str, settings) -> tuple[int
     """The byte limit of a request's body and what raises it (an option, or nothing)."""
     if (method == "POST" and path.startswith("/v1/datasets/") and path.endswith("/documents")
             and path.count("/") == 4 and content_type.split(";")[0].strip() == ARROW):
+        return int(settings.max_body_mb * 2**20), "--max-body-mb"
+    if method == "PUT" and path.startswith("/v1/datasets/") and path.endswith("/labels") \
+            and path.count("/") == 4:  # one label per document: sized like an upload
         return int(settings.max_body_mb * 2**20), "--max-body-mb"
     if path == "/login":
         return LOGIN_BODY, ""

@@ -357,3 +357,44 @@ def test_serve_command_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_labelling_larger_than_the_json_limit_is_stored(tmp_path):
+    """Labels are one per document: their body is limited like an upload (--max-body-mb), not
+    like the small JSON bodies (--max-json-mb)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from clustermetrics import Client
+    from clustermetrics.server.app import Settings, create_app
+
+    app = create_app(Settings(data_dir=str(tmp_path / "srv"), max_json_mb=0.05,
+                              max_body_mb=64))
+    key = app.state.server.keys.create("labels")["key"]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:  # a bounded wait, not a timing check
+        time.sleep(0.01)
+    try:
+        n = 5000  # about 90 KB of JSON: over 0.05 MiB
+        X = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
+        with Client(url=f"http://127.0.0.1:{sock.getsockname()[1]}", api_key=key) as c:
+            c.Dataset("big").insert_documents(X, ids=[f"d{i}" for i in range(n)],
+                                              vector_field="v_vector_")
+            stored = c.vector_tools.cluster.set_cluster_labels(
+                "big", "v_vector_", "mine", {f"d{i}": i % 3 for i in range(n)})
+            assert stored == n
+            sizes = c.vector_tools.cluster.describe_alias("big", "v_vector_", "mine")["sizes"]
+            assert sum(sizes.values()) == n and len(sizes) == 3
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+        app.state.server.close()
