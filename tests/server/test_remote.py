@@ -383,7 +383,7 @@ def test_a_labelling_larger_than_the_json_limit_is_stored(tmp_path):
     while not server.started and time.time() < deadline:  # a bounded wait, not a timing check
         time.sleep(0.01)
     try:
-        n = 5000  # about 90 KB of JSON: over 0.05 MiB
+        n = 20_000  # about 250 KB of JSON: over 0.05 MiB
         X = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
         with Client(url=f"http://127.0.0.1:{sock.getsockname()[1]}", api_key=key) as c:
             c.Dataset("big").insert_documents(X, ids=[f"d{i}" for i in range(n)],
