@@ -890,7 +890,7 @@ class ClusterTools:
             check_output_path(path)  # before any work
         report = alias_report(
             self.api, dataset_id, vector_field, cluster_alias, ground_truth_field,
-            hover_fields=list(hover_fields), max_points=max_points, projection=projection,
+            hover_fields=_names(hover_fields), max_points=max_points, projection=projection,
             random_state=random_state, progress=progress, metric=metric,
             sample_size=sample_size, noise_label=noise_label, noise=noise,
             text_field=text_field, examples=examples, exact=exact)
@@ -926,7 +926,7 @@ class ClusterTools:
         NotFoundError
             An unknown dataset, field or alias (the closest name is given).
         """
-        aliases = list(aliases)
+        aliases = _names(aliases)
         return self.api.compare(dataset_id, vector_field, aliases, ground_truth_field,
                                 progress=_steps(on_step, aliases), **options)
 
@@ -952,6 +952,9 @@ class ClusterTools:
             if param_grid is not None:
                 raise InvalidInputError("param_grid needs model=, e.g. model=HDBSCAN(), "
                                         "param_grid={'min_cluster_size': [5, 10, 20]}.")
+            if isinstance(k, (int, np.integer, str)):
+                raise InvalidInputError(f"k of a sweep is a list of values, e.g. range(2, 11); "
+                                        f"got {k!r} (for one k: kmeans(..., k={k!r})).")
             ks = list(range(2, 21) if k is None else k)
             return self.api.sweep(dataset_id, vector_field, ks, ground_truth_field,
                                   random_state=random_state, overwrite=overwrite,
@@ -1050,8 +1053,9 @@ class ClusterTools:
         """A new alias in which each group of clusters (``[[1, 4], [2, 7]]``) is one cluster,
         named by the group's first. The old alias is not changed; the new one records it as
         its parent with the edit (see :meth:`describe_alias`). Returns a summary."""
+        from .explore.edits import check_groups
         return self.api.merge_clusters(dataset_id, vector_field, cluster_alias,
-                                       [list(g) for g in groups], new_alias)
+                                       [list(g) for g in check_groups(groups)], new_alias)
 
     def relabel(self, dataset_id: str, vector_field: str, cluster_alias: str, mapping,
                 new_alias: str | None = None) -> dict:
@@ -1102,3 +1106,8 @@ def _steps(on_step, names: list) -> Progress | None:
         on_step(names[done[0] - 1], done[0], total)
 
     return progress
+
+
+def _names(value) -> list:
+    """A list of names, where one name given alone is a list of one (not of its letters)."""
+    return [value] if isinstance(value, str) else list(value)

@@ -40,7 +40,7 @@ def merged(labels: np.ndarray, groups: Iterable[Iterable[Any]], *, alias: str,
     is refused, naming it.
     """
     known = _clusters(labels, noise_label)
-    listed: list[list[Any]] = [list(g) for g in _groups(groups)]
+    listed: list[list[Any]] = [list(g) for g in check_groups(groups)]
     mapping: dict[Any, Any] = {}
     seen: set = set()
     for g in listed:
@@ -114,7 +114,8 @@ def split(labels: np.ndarray, members: np.ndarray, cluster: Any, sub: np.ndarray
     return _typed(out), names, new_noise
 
 
-def _groups(groups) -> list:
+def check_groups(groups) -> list:
+    """``groups`` as a list of groups of clusters, or the error that shows the shape."""
     if isinstance(groups, (str, bytes)) or not isinstance(groups, Iterable):
         raise InvalidInputError(f"groups must be a list of lists of clusters, e.g. [[1, 4], "
                                 f"[2, 7]]; got {groups!r}.")

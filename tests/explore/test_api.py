@@ -340,3 +340,34 @@ def test_a_subclustering_with_too_many_clusters_is_refused(data):
                                                 r"cluster 1 with 'v_vector_'.*got 500\. "
                                                 r"Nothing was stored"):
         data[0].subcluster("shop", "v_vector_", "a", 1, KMeans(500), new_alias="s")
+
+
+# -- shapes a user gets wrong, tried as a new user would ---------------------------------------
+
+def test_merge_with_a_flat_list_says_the_shape(client):
+    X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    client.Dataset("flat").insert_documents(X, ids=[f"f{i}" for i in range(30)],
+                                            vector_field="v_vector_")
+    client.vector_tools.cluster.set_cluster_labels("flat", "v_vector_", "mine",
+                                                   {f"f{i}": i % 3 for i in range(30)})
+    with pytest.raises(InvalidInputError, match=r"groups must be a list of lists of clusters, "
+                                                r"e\.g\. \[\[1, 4\], \[2, 7\]\]; got the group 0"):
+        client.vector_tools.cluster.merge_clusters("flat", "v_vector_", "mine", [0, 1],
+                                                   new_alias="merged")
+    assert [a["alias"] for a in client.vector_tools.cluster.list_aliases("flat")] == ["mine"]
+
+
+def test_a_sweep_of_one_integer_k_says_to_give_a_list(client):
+    with pytest.raises(InvalidInputError, match=r"k of a sweep is a list of values, e\.g\. "
+                                                r"range\(2, 11\); got 5"):
+        client.vector_tools.cluster.sweep("any", "v_vector_", k=5)
+
+
+def test_one_alias_given_as_a_string_is_compared_as_one(client):
+    X = np.random.default_rng(1).normal(size=(30, 3)).astype(np.float32)
+    client.Dataset("one").insert_documents(X, ids=[f"o{i}" for i in range(30)],
+                                           vector_field="v_vector_")
+    client.vector_tools.cluster.set_cluster_labels("one", "v_vector_", "mine",
+                                                   {f"o{i}": i % 3 for i in range(30)})
+    table = client.vector_tools.cluster.compare("one", "v_vector_", "mine").table
+    assert list(table.index) == ["mine"]
