@@ -24,12 +24,12 @@ BLOCK_ROWS = 2048  # rows whose differences to their centroids stay in cache
 def check_metric(metric: str) -> str:
     """A metric with which "distance to the centroid" means something: euclidean, squared
     euclidean (the centroid is the mean) or cosine (the centroid is the mean direction)."""
-    metric = resolve_metric(metric, func="representatives")
-    if metric not in CENTROID_METRICS:
+    resolved = resolve_metric(metric, func="representatives")
+    if resolved not in CENTROID_METRICS:  # named as the caller gave it (not its alias)
         raise InvalidInputError(
             f"Representatives measure each document's distance to its cluster's centroid, so "
             f"metric must be one of {', '.join(CENTROID_METRICS)}; got {metric!r}.")
-    return metric
+    return resolved
 
 
 def check_n(n, name: str = "n") -> int:

@@ -79,7 +79,7 @@ def test_representatives_leave_noise_out_or_keep_it_as_a_cluster():
 def test_representatives_refuse_a_metric_without_a_centroid():
     X, labels, ids = _data()
     with pytest.raises(InvalidInputError, match="metric must be one of euclidean, "
-                                                "sqeuclidean, cosine; got 'cityblock'"):
+                                                "sqeuclidean, cosine; got 'manhattan'"):
         representatives(ArraySource(X, labels, ids=ids), metric="manhattan")
 
 
@@ -261,3 +261,4 @@ def test_split_refuses_a_part_name_the_alias_has():
             "would name a part 'b.0', a label the alias has")):
         split(labels, np.array([1, 2]), "b", np.array([0, 1]), sub_noise=None,
               noise_label=None)
+
