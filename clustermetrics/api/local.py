@@ -973,7 +973,8 @@ class LocalAPI(API):
         ids, labels, noise_label = self._alias_labels(dataset, vector_field, alias)
         cluster = explore.edits.find_cluster(
             cluster, [c for c in dict.fromkeys(labels.tolist())
-                      if noise_label is None or not same_label(c, noise_label)], alias)
+                      if noise_label is None or not same_label(c, noise_label)], alias,
+            noise_label)
         report = progress or _silent
         with self.store.snapshot(), self._source(dataset, vector_field, alias, None) as source:
             xs, member_ids = [], []
@@ -1061,6 +1062,7 @@ class LocalAPI(API):
         label = opts["noise_label"]
         if label is not None and opts["noise"] == "exclude":
             known = [k for k in known if not same_label(k, label)]
+            return explore.edits.find_cluster(cluster, known, alias, label)
         return explore.edits.find_cluster(cluster, known, alias)
 
     def _named_fields(self, dataset: str, fields) -> list[str]:

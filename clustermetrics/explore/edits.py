@@ -21,13 +21,17 @@ def plain_label(v: Any, what: str = "a label") -> Any:
     return v
 
 
-def find_cluster(value: Any, known: Iterable[Any], alias: str) -> Any:
+def find_cluster(value: Any, known: Iterable[Any], alias: str, noise_label: Any = None) -> Any:
     """The stored label that ``value`` names (an int matches its text either way), or a
-    NotFoundError that lists the clusters."""
+    NotFoundError that lists the clusters; the noise label (left out of ``known``) is said to
+    be noise, not a cluster."""
     known = list(known)
     for k in known:
         if same_label(k, value):
             return k
+    if noise_label is not None and same_label(value, noise_label):
+        raise InvalidInputError(f"{value!r} is the noise label of alias {alias!r}, which is no "
+                                "cluster (noise='cluster' counts the noise as one).")
     raise NotFoundError("cluster", str(value), [str(k) for k in known], f" in alias {alias!r}")
 
 

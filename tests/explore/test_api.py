@@ -371,3 +371,18 @@ def test_one_alias_given_as_a_string_is_compared_as_one(client):
                                                    {f"o{i}": i % 3 for i in range(30)})
     table = client.vector_tools.cluster.compare("one", "v_vector_", "mine").table
     assert list(table.index) == ["mine"]
+
+
+def test_the_noise_label_named_as_a_cluster_is_said_to_be_noise(client):
+    X = np.random.default_rng(2).normal(size=(30, 3)).astype(np.float32)
+    client.Dataset("noisy").insert_documents(X, ids=[f"n{i}" for i in range(30)],
+                                             vector_field="v_vector_")
+    client.vector_tools.cluster.set_cluster_labels(
+        "noisy", "v_vector_", "mine", {f"n{i}": (i % 3 if i % 5 else -1) for i in range(30)},
+        noise_label=-1)
+    with pytest.raises(InvalidInputError, match=r"-1 is the noise label of alias 'mine', which "
+                                                r"is no cluster"):
+        client.vector_tools.cluster.misfits("noisy", "v_vector_", "mine", cluster=-1)
+    with pytest.raises(InvalidInputError, match=r"-1 is the noise label of alias 'mine'"):
+        client.vector_tools.cluster.subcluster("noisy", "v_vector_", "mine", -1,
+                                               KMeans(2, n_init=1), new_alias="split")
