@@ -152,7 +152,29 @@ class Client:
 
 
 class Dataset:
-    """One dataset; the original SDK's ``client.Dataset(name)``."""
+    """One dataset; the original SDK's ``client.Dataset(name)``: its documents, and the
+    cluster tools with the dataset already named.
+
+    Parameters
+    ----------
+    client : Client
+        The client whose store (embedded or remote) holds the dataset.
+    dataset_id : str
+        The dataset's name (letters, digits, '_' and '-'); made by its first insert.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from clustermetrics import Client
+    >>> client = Client(path=os.path.join(tempfile.mkdtemp(), "store.duckdb"))
+    >>> ds = client.Dataset("pets")
+    >>> ds.insert_documents([{"_id": "a", "size_vector_": [1.0, 0.0], "kind": "cat"},
+    ...                      {"_id": "b", "size_vector_": [0.0, 1.0], "kind": "dog"}])["inserted"]
+    2
+    >>> ds.get_documents(["b"])[0]["kind"]
+    'dog'
+    >>> client.close()
+    """
 
     def __init__(self, client: Client, dataset_id: str):
         self.client, self.dataset_id, self.api = client, dataset_id, client.api

@@ -237,6 +237,16 @@ def evaluate_parquet(path_or_glob: str | os.PathLike | Sequence[str], vector_fie
         A task whose workers kept dying (Dask's allowed failures, 3 by default).
     PartitionAccountingError
         The merged partials do not hold every partition exactly once (never silently).
+
+    Examples
+    --------
+    In a script, under the guard (Dask's worker processes import the script again):
+
+    >>> import clustermetrics as cm
+    >>> if __name__ == "__main__":  # doctest: +SKIP
+    ...     result = cm.evaluate_parquet("embeddings/*.parquet", "embedding", "cluster",
+    ...                                  ground_truth_field="category", metric="cosine")
+    ...     print(result)
     """
     distributed = require_dask()
     options = PassOptions.make(metric=metric, noise_label=noise_label, noise=noise,

@@ -91,6 +91,17 @@ def evaluate(X, labels, ground_truth=None, *, metric: str = "euclidean",
     Returns
     -------
     ClusterMetrics
+        ``.scores`` (name -> value), ``.counts``, ``.per_cluster``; ``print`` shows the table.
+
+    Examples
+    --------
+    >>> from sklearn.cluster import KMeans
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> labels = KMeans(3, n_init=1, random_state=0).fit_predict(X)
+    >>> result = evaluate(X, labels, y)
+    >>> round(result.scores["silhouette"], 4), round(result.scores["adjusted_rand"], 4)
+    (0.5512, 0.7163)
     """
     if metric == "precomputed":  # X holds distances: silhouette and external metrics only
         from .precomputed import evaluate_precomputed

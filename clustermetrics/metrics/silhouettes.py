@@ -820,6 +820,18 @@ def silhouette(X, labels, *, metric: str = "euclidean", sample_size: int | None 
     .. [1] P. J. Rousseeuw, "Silhouettes: a graphical aid to the interpretation and validation
        of cluster analysis", Journal of Computational and Applied Mathematics, 20, 53-65, 1987.
        https://doi.org/10.1016/0377-0427(87)90125-7
+
+    Examples
+    --------
+    >>> from sklearn.cluster import KMeans
+    >>> from sklearn.datasets import load_iris
+    >>> X, _ = load_iris(return_X_y=True)
+    >>> labels = KMeans(3, n_init=1, random_state=0).fit_predict(X)
+    >>> res = silhouette(X, labels, sample_size=60, random_state=0)
+    >>> res.method
+    'sampled (60 of 150, stratified, scored against all)'
+    >>> round(res.score, 4), [round(v, 2) for v in res.ci]
+    (0.5321, [0.51, 0.56])
     """
     return _silhouette(X, labels, func="silhouette", metric=metric, sample_size=sample_size,
                        random_state=random_state, noise_label=noise_label, noise=noise,
