@@ -792,7 +792,7 @@ def _inside_args(api: LocalAPI, method: str, encoded: dict[str, Any]) -> dict[st
     """The decoded keyword arguments of an inside call; a name the call does not take is
     refused here, naming the ones it takes."""
     import inspect
-    args = codec.decode(encoded)
+    args = codec.decode_request(encoded, "args")  # plain values only: never Arrow or a class
     if not isinstance(args, dict):
         raise InvalidInputError("Malformed request: 'args' must be an object.")
     for name, value in args.items():

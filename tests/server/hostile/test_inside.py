@@ -56,7 +56,7 @@ def test_a_smuggled_result_type_is_refused(mine):
             "vector_field": "emb_vector_", "alias": "a",
             "args": {"mapping": {"__type__": "Keywords", "state": {"tables": {}}}}})
     assert r.status_code == 422
-    assert "argument 'mapping' holds a Keywords" in r.json()["error"]["message"]
+    assert "args['mapping'] holds an encoded 'Keywords'" in r.json()["error"]["message"]
     mine.assert_alive()
     mine.assert_victim_unchanged()
 
@@ -78,5 +78,29 @@ def test_an_argument_the_call_does_not_take_is_refused(mine):
             "vector_field": "emb_vector_", "alias": "a", "args": {"progress": "x"}})
     assert r.status_code == 422
     assert "misfits takes no argument 'progress'" in r.json()["error"]["message"]
+    mine.assert_alive()
+    mine.assert_victim_unchanged()
+
+
+def test_arrow_with_offsets_beyond_its_data_inside_args_is_refused(mine):
+    """An Arrow blob in an object array in the args: the codec would have read it unchecked
+    (a segfault that took the server down for every project)."""
+    import base64
+    import io
+
+    import pyarrow as pa
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, pa.schema([("s", pa.string())])) as writer:
+        writer.write_table(pa.table({"s": ["x", "yy", "zzz"]}))
+    offsets = np.array([0, 1, 3, 6], dtype=np.int32).tobytes()
+    bad = sink.getvalue().replace(offsets, np.array([0, 1, 3, 60_000_000],
+                                                    dtype=np.int32).tobytes())
+    arg = {"__type__": "ndarray", "dtype": "object", "shape": [1],
+           "data": [{"__type__": "arrow", "ipc": base64.b64encode(bad).decode()}]}
+    with mine.http(mine.attacker) as http:
+        r = http.post("/v1/datasets/anything/inside/closest",
+                      json={"vector_field": "v", "alias": "a", "args": {"fields": arg}})
+    assert r.status_code == 422
+    assert "args['fields'] holds a malformed 'ndarray' encoding" in r.json()["error"]["message"]
     mine.assert_alive()
     mine.assert_victim_unchanged()
