@@ -29,6 +29,7 @@ import os
 import resource
 import secrets
 import signal
+import sys
 import threading
 import weakref
 from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
@@ -228,6 +229,30 @@ def _limit_memory(memory_mb: float, input_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+UNRAISABLE_SHOWN = 5  # "Exception ignored" reports of a worker that reach the server's log
+
+
+def unraisable_hook(conn: Any, exit: Any = os._exit) -> Any:
+    """A worker's ``sys.unraisablehook``. A MemoryError that Python could not raise (inside a
+    native callback, where the fit would go on and report it again and again: a server log
+    grew 2 MB/s with DBSCAN under its memory limit) ends the fit as out of memory; other
+    reports reach the log, the first few only."""
+    shown = 0
+
+    def hook(unraisable: Any) -> None:
+        nonlocal shown
+        if isinstance(unraisable.exc_value, MemoryError):
+            with contextlib.suppress(Exception):
+                conn.send(("memory", None))
+            exit(1)
+            return
+        shown += 1
+        if shown <= UNRAISABLE_SHOWN:
+            sys.__unraisablehook__(unraisable)
+
+    return hook
+
+
 def _work(conn: Any, kind: str, cls: str, params: dict, path: str, options: dict,
           memory_mb: float, threads: int | None) -> None:
     """A worker: map the input, fit, send the result (or the error) back, exit."""
@@ -235,6 +260,7 @@ def _work(conn: Any, kind: str, cls: str, params: dict, path: str, options: dict
 
     from ..stability import stability
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's Ctrl-C is the server's
+    sys.unraisablehook = unraisable_hook(conn)
     try:
         _limit_memory(memory_mb, os.path.getsize(path))
         with threadpool_limits(limits=threads):

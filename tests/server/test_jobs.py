@@ -248,3 +248,39 @@ def test_a_client_stopped_with_sigterm_cancels_its_job(http_server):
     assert isinstance(__import__("clustermetrics.api.codec", fromlist=["codec"]).decode_error(
         job.error), CancelledError)
     assert json.dumps(job.view())  # the view stays JSON
+
+
+def test_a_memory_error_python_could_not_raise_ends_the_fit_as_out_of_memory():
+    """Inside native callbacks a MemoryError is only reported ("Exception ignored"), again
+    and again while the fit goes on: the worker's hook ends the fit instead."""
+    import types
+
+    from clustermetrics.server.workers import unraisable_hook
+
+    sent, exits = [], []
+    conn = types.SimpleNamespace(send=sent.append)
+    hook = unraisable_hook(conn, exit=exits.append)
+    hook(types.SimpleNamespace(exc_value=MemoryError(), exc_type=MemoryError,
+                               exc_traceback=None, err_msg=None, object=None))
+    assert sent == [("memory", None)] and exits == [1]
+
+
+def test_other_unraisable_reports_reach_the_log_a_few_times_only(capsys):
+    import sys
+    import types
+
+    from clustermetrics.server.workers import UNRAISABLE_SHOWN, unraisable_hook
+
+    class Broken:
+        def __del__(self):
+            raise ValueError("boom")
+
+    before = sys.unraisablehook
+    sys.unraisablehook = unraisable_hook(types.SimpleNamespace(send=lambda m: None),
+                                         exit=lambda code: None)
+    try:
+        for _ in range(UNRAISABLE_SHOWN + 20):
+            Broken()  # dropped at once: its __del__ raises where Python cannot
+    finally:
+        sys.unraisablehook = before
+    assert capsys.readouterr().err.count("ValueError: boom") == UNRAISABLE_SHOWN
