@@ -1037,7 +1037,8 @@ _data_option = click.option(
               help="Also let callers fit this model class (an import path such as "
                    "hdbscan.HDBSCAN), beside scikit-learn's known algorithms.")
 @click.option("--max-running-per-project", type=click.IntRange(1), default=None,
-              help="Jobs of one project running at once (default: --workers).")
+              help="Jobs of one project running at once (default: --workers less one, so "
+                   "that one worker stays free for the other projects).")
 @click.option("--max-queued-per-project", type=click.IntRange(1), default=100,
               show_default=True, help="Jobs of one project waiting; one more gets 429.")
 @click.option("--job-history", type=click.IntRange(1), default=1000, show_default=True,

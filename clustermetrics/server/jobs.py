@@ -312,7 +312,9 @@ class Jobs:
                  records_dir: str | None = None,
                  key_active: Callable[[str], bool] | None = None):
         self.workers, self.blas_threads = max(1, workers), blas_threads
-        self.max_running = max(1, min(max_running or self.workers, self.workers))
+        # by default one worker stays free for the other projects (a project's long jobs
+        # cannot hold them all), unless there is only one
+        self.max_running = max(1, min(max_running or self.workers - 1, self.workers))
         self.max_queued, self.history, self.timeout_s = max_queued, max(1, history), timeout_s
         self.key_active = key_active
         self._jobs: dict[str, Job] = {}

@@ -284,3 +284,12 @@ def test_other_unraisable_reports_reach_the_log_a_few_times_only(capsys):
     finally:
         sys.unraisablehook = before
     assert capsys.readouterr().err.count("ValueError: boom") == UNRAISABLE_SHOWN
+
+
+@pytest.mark.parametrize("workers, running", [(1, 1), (2, 1), (4, 3)])
+def test_by_default_one_worker_stays_free_for_the_other_projects(workers, running):
+    jobs = Jobs(workers)
+    try:
+        assert jobs.max_running == running
+    finally:
+        jobs.shutdown()

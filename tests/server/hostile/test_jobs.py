@@ -18,7 +18,8 @@ from .conftest import VICTIM_DATASET, _key
 
 # small limits, so that every attack needs only a small payload
 SERVE_OPTIONS = ["--max-queued-per-project", "3", "--job-history", "5",
-                 "--job-memory-mb", "40", "--max-quadratic-rows", "3000"]
+                 "--job-memory-mb", "40", "--max-quadratic-rows", "3000",
+                 "--max-running-per-project", "2"]  # both workers: the tests fill them
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 # a fit that runs for minutes without a progress event (EM that never meets tol=0)
 LONG = {"cls": "sklearn.mixture.GaussianMixture",
