@@ -1061,6 +1061,8 @@ _data_option = click.option(
 @click.option("--max-quadratic-rows", type=click.IntRange(2), default=10_000,
               show_default=True, help="Most documents for models that hold an n x n matrix "
                                       "(agglomerative, spectral, affinity propagation).")
+@click.option("--max-sample", type=click.IntRange(2), default=20_000, show_default=True,
+              help="Largest sample_size of a silhouette estimate and max_points of a report.")
 @_one_line_errors
 def serve_cmd(host, port, data_dir, max_body_mb, max_json_mb, max_rows, max_arrow_mb, workers,
               blas_threads, models, **job_limits):

@@ -75,6 +75,7 @@ class Settings(BaseModel):
     max_iter: int = Limits.max_iter
     max_clusters: int = Limits.max_clusters
     max_quadratic_rows: int = Limits.max_quadratic_rows
+    max_sample: int = Limits.max_sample
     # the model classes fit, stability and grid sweeps may build (import paths); None: any
     # importable class. A remote caller names a class: by default only the known algorithms.
     models: list[str] | None = Field(default_factory=lambda: sorted(_algorithms()))
@@ -134,7 +135,7 @@ class Server:
         self.keys = Keys(settings.data_dir)
         self.limits = Limits(**{name: getattr(settings, name) for name in (
             "max_resamples", "max_grid", "max_n_init", "max_iter", "max_clusters",
-            "max_quadratic_rows")})
+            "max_quadratic_rows", "max_sample")})
         runner = WorkerRunner(os.path.join(settings.data_dir, "tmp"),
                               memory_mb=settings.job_memory_mb, threads=settings.blas_threads,
                               limits=self.limits)
@@ -728,6 +729,7 @@ def sweep_grid(dataset: str, body: SweepGridRequest, who: Who, api: ProjectAPI,
     limits.check_grid(grid)  # counted before the combinations are made
     limits.check_params(spec.params)
     limits.check_rows(spec.cls, api.check(dataset, body.vector_field) or 0)
+    limits.check_sample(body.sample_size)
     args = body.model_dump(exclude={"vector_field", "model", "param_grid",
                                     "ground_truth_field", "overwrite", "random_state"})
     if body.random_state is not None:
@@ -741,8 +743,9 @@ def sweep_grid(dataset: str, body: SweepGridRequest, who: Who, api: ProjectAPI,
 
 @router.post("/v1/datasets/{dataset}/metrics", **jobs_route)
 def metrics(dataset: str, body: MetricsRequest, who: Who, api: ProjectAPI,
-            jobs: JobsDep) -> JSONResponse:
+            jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
     """Queue the metrics of one stored clustering."""
+    limits.check_sample(body.sample_size)
     args = body.model_dump()
     api.check(dataset, body.vector_field, [body.cluster_alias],
               _fields(body.ground_truth_field))
@@ -752,9 +755,11 @@ def metrics(dataset: str, body: MetricsRequest, who: Who, api: ProjectAPI,
 
 @router.post("/v1/datasets/{dataset}/report", **jobs_route)
 def report(dataset: str, body: ReportRequest, who: Who, api: ProjectAPI,
-           jobs: JobsDep) -> JSONResponse:
+           jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
     """Queue what a report draws (metrics, projection, contingency, centroid distances); the
     client draws the page."""
+    limits.check_sample(body.sample_size)
+    limits.check_sample(body.max_points, "max_points")
     args = body.model_dump()
     return _submit(jobs, who, "report", {"dataset": dataset, **args},
                    lambda progress: api.report_data(dataset, progress=progress, **args))
@@ -762,8 +767,9 @@ def report(dataset: str, body: ReportRequest, who: Who, api: ProjectAPI,
 
 @router.post("/v1/datasets/{dataset}/compare", **jobs_route)
 def compare(dataset: str, body: CompareRequest, who: Who, api: ProjectAPI,
-            jobs: JobsDep) -> JSONResponse:
+            jobs: JobsDep, limits: LimitsDep) -> JSONResponse:
     """Queue the metrics of several aliases, one table."""
+    limits.check_sample(body.sample_size)
     args = body.model_dump()
     if body.aliases:
         api.check(dataset, body.vector_field, body.aliases, _fields(body.ground_truth_field))
@@ -777,6 +783,7 @@ def sweep(dataset: str, body: SweepRequest, who: Who, api: ProjectAPI,
     """Queue k-means for each k and the metrics of each."""
     args = body.model_dump()
     limits.check_ks(body.ks)
+    limits.check_sample(body.sample_size)
     if body.ks:
         api.check(dataset, body.vector_field)
     return _submit(jobs, who, "sweep", {"dataset": dataset, **args},
@@ -841,11 +848,13 @@ def subcluster(dataset: str, body: SubclusterRequest, who: Who, api: ProjectAPI,
 @router.post("/v1/datasets/{dataset}/inside/{op}", **jobs_route)
 def inside(dataset: str, op: Literal["closest", "furthest", "misfits", "aggregate", "keywords",
                                      "truth", "merge", "relabel"],
-           body: InsideRequest, who: Who, api: ProjectAPI, jobs: JobsDep) -> JSONResponse:
+           body: InsideRequest, who: Who, api: ProjectAPI, jobs: JobsDep,
+           limits: LimitsDep) -> JSONResponse:
     """Queue a look inside an alias's clusters (representatives, misfits, field summaries,
     keywords, the breakdown against the truth) or an edit that makes a new alias."""
     method = INSIDE[op]
     args = _inside_args(api, method, body.args)
+    limits.check_sample(args.get("sample_size"))
     api.check(dataset, body.vector_field, [body.alias])
     return _submit(jobs, who, op, {"dataset": dataset, **body.model_dump()},
                    lambda progress: getattr(api, method)(dataset, body.vector_field,

@@ -224,6 +224,9 @@ class Limits:
     max_iter: int = 10_000
     max_clusters: int = 10_000
     max_quadratic_rows: int = 10_000
+    # a sample scored against every row, and the points a report projects (t-SNE and the
+    # sampled silhouettes grow with it): work that runs in the server and cannot be contained
+    max_sample: int = 20_000
 
     # models whose fit holds an n x n matrix (pairwise distances, affinities): measured, an
     # average-linkage fit of 10,000 rows takes 7.8 s and 962 MiB; 20,000 rows four times that
@@ -239,6 +242,9 @@ class Limits:
         if _number(value) and value > limit:
             raise LimitError(f"{what}={value:,} is over this server's limit of {limit:,} "
                              f"(clustermetrics serve {option} raises it).")
+
+    def check_sample(self, size: Any, what: str = "sample_size") -> None:
+        self._over(what, size, "max_sample", "--max-sample")
 
     def check_resamples(self, n_resamples: Any) -> None:
         self._over("n_resamples", n_resamples, "max_resamples", "--max-resamples")

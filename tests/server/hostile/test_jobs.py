@@ -262,3 +262,22 @@ def test_one_projects_many_jobs_keep_anothers_history(data):
     assert mine.json()["id"] in listed
     data.assert_alive()
     data.assert_victim_unchanged()
+
+
+@pytest.mark.parametrize("path, body, what", [
+    ("metrics", {"cluster_alias": "long", "sample_size": 10**7}, "sample_size=10,000,000"),
+    ("report", {"cluster_alias": "long", "max_points": 200_000, "projection": "tsne"},
+     "max_points=200,000"),
+    ("inside/misfits", {"alias": "long", "args": {"sample_size": 150_000}},
+     "sample_size=150,000"),
+])
+def test_samples_and_points_beyond_the_limit_are_refused(data, path, body, what):
+    """Work that runs in the server process (sampled silhouettes, projections) is bounded
+    before it is queued: it cannot be contained in a worker."""
+    with data.http(data.attacker) as http:
+        r = http.post(f"/v1/datasets/small/{path}", json={"vector_field": "emb_vector_", **body})
+        message = _error(r, 422, "over_limit")
+    assert f"{what} is over this server's limit of 20,000" in message
+    assert "clustermetrics serve --max-sample" in message
+    data.assert_alive()
+    data.assert_victim_unchanged()
