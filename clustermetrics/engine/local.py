@@ -11,7 +11,8 @@ import contextlib
 import os
 import threading
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextvars import ContextVar
 
 import numpy as np
 import pyarrow as pa
@@ -67,6 +68,20 @@ _memory = memory_bytes()
 SHARED_CACHE = CacheBudget(_memory // CACHE_SHARE if _memory else 2**30)
 
 
+# the check of the work that reads: a server sets its job's (cancelled, out of time), made
+# before each batch, so that work reading the store stops within a batch of its cancel
+batch_check: ContextVar[Callable[[], None] | None] = ContextVar("clustermetrics_batch_check",
+                                                                default=None)
+
+
+def _checked(batches: Iterable[Batch]) -> Iterator[Batch]:
+    check = batch_check.get()
+    for batch in batches:
+        if check is not None:
+            check()
+        yield batch
+
+
 class StoreSource:
     """A dataset's vectors, labels and (optionally) ground truth as a source of batches.
 
@@ -99,10 +114,10 @@ class StoreSource:
     def batches(self) -> Iterator[Batch]:
         """One pass: the kept batches, or DuckDB read again (keeping them if they fit)."""
         if self._cache is not None:
-            return iter(self._cache)
+            return _checked(self._cache)
         read = self._read(keep=True)
         self._open.add(read)
-        return read
+        return _checked(read)
 
     def _read(self, *, keep: bool) -> Generator[Batch, None, None]:
         kept: list[Batch] | None = [] if keep else None

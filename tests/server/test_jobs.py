@@ -293,3 +293,33 @@ def test_by_default_one_worker_stays_free_for_the_other_projects(workers, runnin
         assert jobs.max_running == running
     finally:
         jobs.shutdown()
+
+
+def test_a_cancelled_job_that_reads_the_store_stops_at_its_next_batch(tmp_path):
+    """Work without progress events of its own (the inside calls) stops within a batch of
+    its cancel: the job's check is made before each batch read from the store."""
+    from clustermetrics import Client
+
+    X = np.random.default_rng(0).normal(size=(3000, 4)).astype(np.float32)
+    with Client(path=str(tmp_path / "s.duckdb")) as client:
+        client.Dataset("d").insert_documents(X, ids=[f"d{i}" for i in range(len(X))],
+                                             vector_field="v_vector_")
+        client.vector_tools.cluster.set_cluster_labels(
+            "d", "v_vector_", "a", {f"d{i}": i % 3 for i in range(len(X))})
+        started, go = threading.Event(), threading.Event()
+
+        def work(progress):
+            started.set()
+            go.wait(30)  # cancelled while here: the read below must not finish
+            return client.vector_tools.cluster.closest("d", "v_vector_", "a", n=2)
+
+        jobs = Jobs(1)
+        try:
+            job = jobs.submit("p", "closest", {}, work)
+            assert started.wait(30)
+            jobs.cancel("p", job.id)
+            go.set()
+            _until(lambda: job.status in FINISHED)
+            assert job.status == "cancelled"
+        finally:
+            jobs.shutdown()
