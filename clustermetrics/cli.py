@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 import traceback
 import warnings
@@ -36,6 +37,7 @@ class Where:
                  api_key: str | None = None, key_typed: bool = False):
         self.path, self.url, self.api_key = path, url, api_key
         self.key_typed = key_typed  # given as --api-key, not by $CLUSTERMETRICS_API_KEY
+        self.reads_only = False  # a command that only reads: no store is made for it
 
     def options(self) -> str:
         """The options that reach the same data in a follow-up command (never the key
@@ -51,6 +53,8 @@ def _client(where):
         where = Where(path=where)
     if where.url:
         return Client(url=where.url, api_key=where.api_key)
+    if where.reads_only:
+        _existing_store(where)
     return Client(path=where.path)
 
 
@@ -125,9 +129,22 @@ def command(group, *args, writes: bool = False, **kwargs):
         @functools.wraps(fn)
         @_one_line_errors(interrupted=WRITES if writes else READ_ONLY)
         def run(*a, path=None, url=None, api_key=None, **kw):
-            return fn(*a, path=_where(path, url, api_key), **kw)
+            where = _where(path, url, api_key)
+            where.reads_only = not writes  # a store file must be there to be read
+            return fn(*a, path=where, **kw)
         return run
     return wrap
+
+
+def _existing_store(where: Where) -> None:
+    """A command that only reads refuses a store file that is not there (a mistyped --path
+    would otherwise be created, empty, with its folders)."""
+    from .client import default_path
+    path = where.path or default_path()
+    if not os.path.exists(path):
+        raise InvalidInputError(
+            f"No store at {path!r}: nothing to read. Check --path (or $CLUSTERMETRICS_PATH); "
+            "'clustermetrics quickstart' or 'clustermetrics import' makes a store.")
 
 
 def _error_line(text: str) -> None:

@@ -240,3 +240,13 @@ def test_a_comparison_too_wide_for_the_terminal_is_shown_in_parts(monkeypatch, t
     assert all(len(line) <= 80 for line in res.stdout.splitlines() if line[:1] in "┏┃┡│└")
     for header in ("Silhouette", "ARI", "AMI", "coverage", "clusters", "used"):
         assert header in res.stdout
+
+
+@pytest.mark.parametrize("args", [["datasets", "list"], ["aliases", "list", "shop"],
+                                  ["metrics", "shop", "-f", "v_vector_", "-a", "k"]])
+def test_a_command_that_reads_makes_no_store_at_a_mistyped_path(tmp_path, args):
+    path = tmp_path / "nodir" / "stroe.duckdb"
+    res = CliRunner().invoke(main, [*args, "--path", str(path)])
+    assert res.exit_code == 1
+    assert f"No store at '{path}': nothing to read. Check --path" in " ".join(res.output.split())
+    assert not (tmp_path / "nodir").exists()  # neither the file nor its folder was made

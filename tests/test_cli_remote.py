@@ -64,6 +64,9 @@ def test_api_key_with_path_is_refused(runner, tmp_path):
 def test_a_key_in_the_environment_without_a_url_is_left_alone(runner, tmp_path):
     """Only a key typed on the command line is a mistake: an exported variable serves the
     commands that do go to a server."""
+    from clustermetrics import Client
+    with Client(path=str(tmp_path / "s.duckdb")) as client:
+        assert client.list_datasets() == []  # the store file, made
     res = runner.invoke(main, ["datasets", "list", "--path", str(tmp_path / "s.duckdb")],
                         env={"CLUSTERMETRICS_API_KEY": "cm_x"})
     assert res.exit_code == 0, res.output
