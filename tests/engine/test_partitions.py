@@ -9,6 +9,7 @@ each partial carries the partitions it holds, a merge refuses an overlap, and th
 hold every partition of the pass, or the run fails with :class:`PartitionAccountingError`.
 """
 
+import contextlib
 import logging
 import os
 import random
@@ -65,6 +66,24 @@ MODES = {  # name: options
 }
 
 
+def _worker_pids(client) -> list[int]:
+    """Both workers' pids once both answer: a worker killed near the end of the run before
+    may still be going away, or its replacement starting (a bounded wait)."""
+    deadline = time.monotonic() + 60
+    while True:
+        client.wait_for_workers(2, timeout=60)
+        pids = sorted(client.run(os.getpid, on_error="ignore").values())
+        if len(pids) == 2:
+            return pids
+        assert time.monotonic() < deadline, "the workers did not come back within 60 s"
+        time.sleep(0.1)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # gone already: nothing to kill
+        os.kill(pid, signal.SIGKILL)
+
+
 def test_workers_killed_at_random_moments_give_the_exact_result_or_fail_loudly(tmp_path):
     """Real worker processes; one is killed with SIGKILL at a random moment of each run
     (reading footers, a pass, the merges, after the end), over many runs of three kinds
@@ -95,12 +114,11 @@ def test_workers_killed_at_random_moments_give_the_exact_result_or_fail_loudly(t
         outcomes = []
         budget = time.monotonic() + 15
         while len(outcomes) < 10 and (len(outcomes) < 5 or time.monotonic() < budget):
-            client.wait_for_workers(2, timeout=60)
             mode = list(MODES)[len(outcomes) % len(MODES)]
-            pids = sorted(client.run(os.getpid).values())
+            pids = _worker_pids(client)
             victim = chance.choice(pids)
             delay = chance.uniform(0, took[mode] * 1.2)
-            killer = threading.Timer(delay, os.kill, (victim, signal.SIGKILL))
+            killer = threading.Timer(delay, _kill, (victim,))
             began = time.monotonic()
             killer.start()
             try:
