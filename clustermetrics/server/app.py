@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -216,11 +216,20 @@ class MetricOptions(_Body):
         return self
 
 
+def _new_alias(name: str | None) -> str | None:
+    """A fit's alias checked when the request arrives, in the embedded call's words."""
+    return None if name is None else check_name(name, "alias")
+
+
+# the alias a fit writes: refused at once (422), not by the job it would have queued
+NewAlias = Annotated[str | None, AfterValidator(_new_alias)]
+
+
 class KMeansRequest(_Body):
     vector_field: str
     k: Any = Field(description="The number of clusters, an integer from 2 to the documents' "
                                "count less one")
-    alias: str | None = None
+    alias: NewAlias = None
     random_state: Any = Field(0, description="An integer seed")
     minibatch: bool | None = None
 
@@ -318,7 +327,7 @@ class ModelBody(_Body):
 class FitRequest(_Body):
     vector_field: str
     model: ModelBody
-    alias: str | None = None
+    alias: NewAlias = None
     # checked by the operation itself, with the same message as an embedded call
     precision: Any = Field(None, description="auto (the default), float32 or float64")
 
@@ -326,7 +335,7 @@ class FitRequest(_Body):
 class StabilityRequest(_Body):
     vector_field: str
     model: ModelBody
-    alias: str | None = None
+    alias: NewAlias = None
     # checked by the operation itself, with the same messages as an embedded call
     n_resamples: Any = Field(20, description="An integer >= 1")
     fraction: Any = Field(0.8, description="A number between 0 and 1 (exclusive)")
