@@ -1080,6 +1080,9 @@ _data_option = click.option(
                                       "(agglomerative, spectral, affinity propagation).")
 @click.option("--max-sample", type=click.IntRange(2), default=20_000, show_default=True,
               help="Largest sample_size of a silhouette estimate and max_points of a report.")
+@click.option("--max-items", type=click.IntRange(1), default=1000, show_default=True,
+              help="Most items per cluster a look inside returns (n of closest, furthest, "
+                   "misfits and keywords; top of aggregate and truth).")
 @_one_line_errors
 def serve_cmd(host, port, data_dir, max_body_mb, max_json_mb, max_rows, max_arrow_mb, workers,
               blas_threads, models, **job_limits):

@@ -49,17 +49,21 @@ def vectorizer(*, stop_words: str | list[str] | None = "english",
                            min_df=min_df)
 
 
-def class_tfidf(counts: sp.csr_array | np.ndarray) -> np.ndarray:
-    """c-TF-IDF weights of a clusters x terms count matrix (dense result, k x terms)."""
-    C = np.asarray(counts.toarray() if isinstance(counts, sp.sparray | sp.spmatrix) else counts,
-                   dtype=np.float64)
-    per_class = C.sum(axis=1, keepdims=True)
+def class_tfidf(counts: sp.csr_array | np.ndarray) -> sp.csr_array:
+    """c-TF-IDF weights of a clusters x terms count matrix, sparse like the counts: a dense
+    k x terms matrix of 10,000 clusters and a million terms would be 80 GB."""
+    C = sp.csr_array(counts, dtype=np.float64)
+    per_class = np.asarray(C.sum(axis=1)).ravel()
+    f = np.asarray(C.sum(axis=0)).ravel()
+    average = C.sum() / max(C.shape[0], 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        tf = np.where(per_class > 0, C / per_class, 0.0)
-        average = C.sum() / max(len(C), 1)
-        f = C.sum(axis=0)
+        inv_size = np.where(per_class > 0, 1.0 / per_class, 0.0)
         idf = np.where(f > 0, np.log1p(average / f), 0.0)
-    return tf * idf
+    C.sum_duplicates()
+    rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+    # the same sparsity as the counts: entry for entry, count x 1/size x idf
+    return sp.csr_array((C.data * inv_size[rows] * idf[C.indices], C.indices.copy(),
+                         C.indptr.copy()), shape=C.shape)
 
 
 def keywords(texts: Sequence[Any], clusters: np.ndarray, *, n: int = 10,
@@ -81,14 +85,17 @@ def keywords(texts: Sequence[Any], clusters: np.ndarray, *, n: int = 10,
     codes, cats = pd.factorize(pd.Series(np.asarray(clusters, dtype=object)), sort=True)
     onehot = sp.csr_array((np.ones(len(codes)), (codes, np.arange(len(codes)))),
                           shape=(len(cats), len(codes)))
-    counts = (onehot @ X).toarray()
+    counts = sp.csr_array(onehot @ X)
+    counts.sum_duplicates()  # canonical: the weights below have the same entries
     weights = class_tfidf(counts)
     terms = vec.get_feature_names_out()
     rows = []
-    for c, label in enumerate(cats):
-        ranked = np.lexsort((terms, -weights[c]))  # ties: alphabetical
-        kept = [t for t in ranked if counts[c, t] > 0][:n]
-        rows += [{"cluster": label, "rank": r + 1, "term": str(terms[t]),
-                  "score": float(weights[c, t]), "count": int(counts[c, t])}
-                 for r, t in enumerate(kept)]
+    for c, label in enumerate(cats):  # a cluster's row holds only the terms it has
+        lo, hi = weights.indptr[c], weights.indptr[c + 1]
+        held, w, cnt = weights.indices[lo:hi], weights.data[lo:hi], counts.data[lo:hi]
+        keep = cnt > 0
+        held, w, cnt = held[keep], w[keep], cnt[keep]
+        ranked = np.lexsort((terms[held], -w))[:n]  # ties: alphabetical
+        rows += [{"cluster": label, "rank": r + 1, "term": str(terms[held[t]]),
+                  "score": float(w[t]), "count": int(cnt[t])} for r, t in enumerate(ranked)]
     return pd.DataFrame(rows, columns=["cluster", "rank", "term", "score", "count"])

@@ -76,6 +76,7 @@ class Settings(BaseModel):
     max_clusters: int = Limits.max_clusters
     max_quadratic_rows: int = Limits.max_quadratic_rows
     max_sample: int = Limits.max_sample
+    max_items: int = Limits.max_items
     # the model classes fit, stability and grid sweeps may build (import paths); None: any
     # importable class. A remote caller names a class: by default only the known algorithms.
     models: list[str] | None = Field(default_factory=lambda: sorted(_algorithms()))
@@ -135,7 +136,7 @@ class Server:
         self.keys = Keys(settings.data_dir)
         self.limits = Limits(**{name: getattr(settings, name) for name in (
             "max_resamples", "max_grid", "max_n_init", "max_iter", "max_clusters",
-            "max_quadratic_rows", "max_sample")})
+            "max_quadratic_rows", "max_sample", "max_items")})
         runner = WorkerRunner(os.path.join(settings.data_dir, "tmp"),
                               memory_mb=settings.job_memory_mb, threads=settings.blas_threads,
                               limits=self.limits)
@@ -864,6 +865,7 @@ def inside(dataset: str, op: Literal["closest", "furthest", "misfits", "aggregat
     method = INSIDE[op]
     args = _inside_args(api, method, body.args)
     limits.check_sample(args.get("sample_size"))
+    limits.check_items(args)
     api.check(dataset, body.vector_field, [body.alias])
     return _submit(jobs, who, op, {"dataset": dataset, **body.model_dump()},
                    lambda progress: getattr(api, method)(dataset, body.vector_field,

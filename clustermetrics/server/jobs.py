@@ -228,6 +228,9 @@ class Limits:
     # a sample scored against every row, and the points a report projects (t-SNE and the
     # sampled silhouettes grow with it): work that runs in the server and cannot be contained
     max_sample: int = 20_000
+    # items per cluster in a look inside (closest, misfits, keywords: n; aggregate, truth: top):
+    # the answer is built and encoded in the server process
+    max_items: int = 1000
 
     # models whose fit holds an n x n matrix (pairwise distances, affinities): measured, an
     # average-linkage fit of 10,000 rows takes 7.8 s and 962 MiB; 20,000 rows four times that
@@ -246,6 +249,12 @@ class Limits:
 
     def check_sample(self, size: Any, what: str = "sample_size") -> None:
         self._over(what, size, "max_sample", "--max-sample")
+
+    def check_items(self, args: dict) -> None:
+        """The items per cluster an inside call asks for (``n`` or ``top``)."""
+        for name in ("n", "top"):
+            if name in args:
+                self._over(name, args[name], "max_items", "--max-items")
 
     def check_resamples(self, n_resamples: Any) -> None:
         self._over("n_resamples", n_resamples, "max_resamples", "--max-resamples")

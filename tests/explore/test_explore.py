@@ -1,6 +1,7 @@
 """The pure computations of clustermetrics.explore against brute-force references."""
 
 import re
+import tracemalloc
 from collections import Counter
 
 import numpy as np
@@ -151,6 +152,21 @@ def test_keywords_equal_a_direct_count():
         assert list(rows["term"]) == want
         assert list(rows["count"]) == [cnt[t] for t in want]
         np.testing.assert_allclose(rows["score"], [score[t] for t in want])
+
+
+def test_keywords_of_many_clusters_and_terms_stay_sparse():
+    # 2,000 clusters x 60,000 terms: 960 MB as a dense float64 matrix
+    rng = np.random.default_rng(0)
+    texts = [f"t{a} t{b}" for a, b in rng.integers(0, 60_000, (30_000, 2))]
+    clusters = np.arange(30_000) % 2000
+    tracemalloc.start()
+    try:
+        got = keywords(texts, clusters, n=2, stop_words=None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got["cluster"].nunique() == 2000
+    assert peak < 100 * 2**20
 
 
 def test_keywords_options_are_checked():

@@ -104,3 +104,19 @@ def test_arrow_with_offsets_beyond_its_data_inside_args_is_refused(mine):
     assert "args['fields'] holds a malformed 'ndarray' encoding" in r.json()["error"]["message"]
     mine.assert_alive()
     mine.assert_victim_unchanged()
+
+
+@pytest.mark.parametrize(("op", "args"), [
+    ("closest", {"n": 10**12}), ("furthest", {"n": 10**12}), ("misfits", {"n": 10**12}),
+    ("keywords", {"text_field": "text", "n": 10**12}), ("aggregate", {"top": 10**12}),
+    ("truth", {"ground_truth_field": "text", "top": 10**12})])
+def test_an_answer_sized_past_the_limit_is_refused(mine, op, args):
+    with mine.http(mine.attacker) as http:
+        r = http.post(f"/v1/datasets/mine/inside/{op}", json={
+            "vector_field": "emb_vector_", "alias": "a", "args": args})
+    assert r.status_code == 422
+    name = "n" if "n" in args else "top"
+    assert (f"{name}=1,000,000,000,000 is over this server's limit of 1,000 "
+            "(clustermetrics serve --max-items raises it)") in r.json()["error"]["message"]
+    mine.assert_alive()
+    mine.assert_victim_unchanged()
