@@ -729,7 +729,8 @@ def label_array(labels, ids) -> pa.Array:
 
     first: dict[str, int] = {}
     for i, v in enumerate(values):
-        kind = ("number" if isinstance(v, int | float) and not isinstance(v, bool)
+        kind = (None if isinstance(v, float) and math.isnan(v)  # unlabelled, as None
+                else "number" if isinstance(v, int | float) and not isinstance(v, bool)
                 else "string" if isinstance(v, str) else None)
         if kind is not None:
             first.setdefault(kind, i)
@@ -740,6 +741,11 @@ def label_array(labels, ids) -> pa.Array:
         if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
             raise InvalidInputError(f"The label of {at(i)} ({v}) is beyond 64-bit integers; "
                                     "use smaller integers or strings. No labels were written.")
+    if values and not first:  # an alias of no cluster: its metrics could only fail
+        raise InvalidInputError(
+            f"Every one of the {len(values):,} labels is None or NaN: an alias needs at least "
+            "one document in a cluster (None leaves a document unlabelled). No labels were "
+            "written.")
     if len(first) == 2:
         n, t = first["number"], first["string"]
         raise InvalidInputError(

@@ -380,3 +380,21 @@ def test_cosine_centroid_distances_are_zero_on_the_diagonal(client, digits):
     shown = client.api.report_data("digits", "pixels_vector_", "kmeans_10", metric="cosine",
                                    max_points=50).centroid_distances
     assert np.diag(shown.to_numpy()).tolist() == [0.0] * 10
+
+
+def test_a_ground_truth_of_near_unique_values_is_warned_about(client):
+    rng = np.random.default_rng(2)
+    docs = [{"_id": str(i), "v_vector_": rng.normal(size=2) + (i % 3) * 4,
+             "price": float(rng.uniform(1, 100)), "kind": f"k{i % 3}"} for i in range(120)]
+    client.Dataset("p").insert_documents(docs)
+    client.vector_tools.cluster.set_cluster_labels("p", "v_vector_", "a",
+                                                   {str(i): i % 3 for i in range(120)})
+    with pytest.warns(cm.ClusterMetricsWarning, match=(
+            r"Ground truth field 'price' has 120 distinct values among 120 documents: it reads "
+            r"like an identifier or a continuous value.*Give a field of categories, or bin "
+            r"this one\.")):
+        client.vector_tools.cluster.metrics("p", "v_vector_", "a", "price")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # categories: no warning
+        result = client.vector_tools.cluster.metrics("p", "v_vector_", "a", "kind")
+    assert result.scores["adjusted_rand"] == pytest.approx(1.0)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..documents import label_array
 from ..errors import (
     AuthenticationError,
     ClusterMetricsError,
@@ -234,8 +235,10 @@ class HTTPAPI(API):
                            ids: Sequence[Any] | np.ndarray,
                            labels: Sequence[Any] | np.ndarray, *,
                            noise_label: Any = None) -> int:
-        body = {"vector_field": vector_field, "alias": alias,
-                "ids": [str(_plain(i)) for i in ids], "labels": [_label(v) for v in labels],
+        ids = [str(_plain(i)) for i in ids]
+        # checked here as the store checks them (NaN and inf cannot travel as JSON)
+        body = {"vector_field": vector_field, "alias": alias, "ids": ids,
+                "labels": label_array(labels, ids).to_pylist(),
                 "noise_label": _label(noise_label)}
         return self._json("PUT", self._ds(dataset, "/labels"), json=body)["labelled"]
 

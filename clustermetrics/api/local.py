@@ -41,6 +41,20 @@ from .base import API, Progress, ReportData
 _sinks = threading.local()
 
 
+# a ground truth with more classes than this and than half its documents is no partition to
+# compare with (ARI near 0 whatever the clustering): a price, a timestamp, an id
+UNIQUE_TRUTH_CLASSES = 50
+
+
+def _warn_unique_truth(truth: str | None, counts: dict) -> None:
+    classes, n = counts.get("n_classes", 0), counts.get("n_external", 0)
+    if truth and classes > UNIQUE_TRUTH_CLASSES and classes > n / 2:
+        warn(f"Ground truth field {truth!r} has {classes:,} distinct values among {n:,} "
+             "documents: it reads like an identifier or a continuous value, so the external "
+             "scores (ARI, NMI, ...) compare the clusters with near-unique classes. Give a field "
+             "of categories, or bin this one.", stacklevel=4)
+
+
 def warn(message: str, stacklevel: int = 2) -> None:
     """A :class:`ClusterMetricsWarning`, or, inside :func:`collect_warnings` on this thread,
     its message kept for whoever runs the call (a server sends it to the remote caller)."""
@@ -427,6 +441,7 @@ class LocalAPI(API):
                                     progress=progress, **options)
             coverage = _coverage(source, result, options.get("noise_label"),
                                  options.get("noise"))
+        _warn_unique_truth(ground_truth_field, result.counts)
         if default:
             self._keep(dataset, vector_field, alias, ground_truth_field, made, version,
                        _kept_entry(result, coverage, version))

@@ -154,6 +154,16 @@ def test_string_labels_with_a_string_noise_label_are_stored(vectors):
     assert vectors.describe_alias("v", "emb", "named")["sizes"] == {"-1": 2, "a": 2, "b": 2}
 
 
+@pytest.mark.parametrize("labels", [[None, None], [float("nan"), None]], ids=["none", "nan"])
+def test_labels_that_leave_every_document_unlabelled_make_no_alias(vectors, labels):
+    vectors.set_cluster_labels("v", "emb", "kept", {"d0": 1, "d1": 2})
+    with pytest.raises(errors.InvalidInputError, match=(
+            r"^Every one of the 2 labels is None or NaN: an alias needs at least one document "
+            r"in a cluster \(None leaves a document unlabelled\)\. No labels were written\.$")):
+        vectors.set_cluster_labels("v", "emb", "kept", dict(zip(["d0", "d1"], labels, strict=True)))
+    assert vectors.describe_alias("v", "emb", "kept")["sizes"] == {1: 1, 2: 1}
+
+
 @pytest.mark.parametrize("bad, pattern", [
     (float("inf"), r"^The label of _id 'x' is inf; labels are integers or strings"),
     (10**30, r"^The label of _id 'x' \(10{30}\) is beyond 64-bit integers"),
