@@ -12,12 +12,12 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextvars import ContextVar
 
 import numpy as np
 import pyarrow as pa
 
 from ..documents import Prefetch
+from ..metrics.clusterstats import work_check
 from ..metrics.evaluate import Batch
 from ..store.store import Store
 from .columns import label_values as _values
@@ -68,14 +68,8 @@ _memory = memory_bytes()
 SHARED_CACHE = CacheBudget(_memory // CACHE_SHARE if _memory else 2**30)
 
 
-# the check of the work that reads: a server sets its job's (cancelled, out of time), made
-# before each batch, so that work reading the store stops within a batch of its cancel
-batch_check: ContextVar[Callable[[], None] | None] = ContextVar("clustermetrics_batch_check",
-                                                                default=None)
-
-
 def _checked(batches: Iterable[Batch]) -> Iterator[Batch]:
-    check = batch_check.get()
+    check = work_check.get()  # a server job's: work that reads the store stops at its cancel
     for batch in batches:
         if check is not None:
             check()

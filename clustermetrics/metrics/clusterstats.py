@@ -10,7 +10,9 @@ where ``sum ||x||^2 - n ||mean||^2`` would cancel. Memory is O(k * d), never O(n
 from __future__ import annotations
 
 import collections
+import collections.abc
 import contextlib
+import functools
 import itertools
 import os
 import threading
@@ -29,6 +31,11 @@ BLOCK_BYTES = 2 * 2**20  # rows of X per GEMM: read from memory once, then reuse
 # (2 MiB measured faster than 1 and 4 for the statistics on this machine's 1 MiB L2 per core)
 PART_ROWS = 4096  # rows per task, at least, when a batch is split over the cores
 TIGHT = 0.05  # float32 unit-vector sums of clusters whose mean is longer than 1 - TIGHT: float64
+# the check of a caller's long work (a server sets its job's: cancelled, out of time), made
+# before each batch a store source yields and before each task of the blocked kernels, so
+# the work stops within a block of a cancel; it raises to stop
+work_check: ContextVar[collections.abc.Callable[[], None] | None] = ContextVar(
+    "clustermetrics_work_check", default=None)
 CANCEL = 0.05  # |x|^2 - 2 x.c + |c|^2 below this share of |x|^2 + |c|^2: redone as deviations
 
 
@@ -458,6 +465,9 @@ def parallel_map(tasks, fn):
     When a task fails or the caller stops early, the tasks not started are cancelled and the
     running ones waited for, so no work outlives the call."""
     workers = min(kernel_threads(), len(tasks))
+    check = work_check.get()
+    if check is not None:  # also in the pool's threads, which do not see this context
+        fn = functools.partial(_checked_task, check, fn)
     if workers <= 1 or getattr(_kernel_thread, "busy", False):
         yield from map(fn, tasks)
         return
@@ -471,6 +481,11 @@ def parallel_map(tasks, fn):
             for future in futures:
                 future.cancel()
             wait(futures)
+
+
+def _checked_task(check, fn, task):
+    check()
+    return fn(task)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}

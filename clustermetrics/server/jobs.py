@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from ..api import codec
-from ..engine.local import batch_check
 from ..errors import (
     CancelledError,
     ClusterMetricsError,
@@ -51,6 +50,7 @@ from ..errors import (
     NotFoundError,
     TooManyJobsError,
 )
+from ..metrics.clusterstats import work_check
 from ..names import check_name
 
 log = logging.getLogger("clustermetrics.server")
@@ -421,7 +421,7 @@ class Jobs:
 
         from ..api.local import collect_warnings
         token = current_job.set(job)
-        checked = batch_check.set(job.check)  # work that reads the store stops at its cancel
+        checked = work_check.set(job.check)  # reading and kernels stop at its cancel
         try:
             if job.key_id is not None and self.key_active is not None \
                     and not self.key_active(job.key_id):
@@ -443,7 +443,7 @@ class Jobs:
             status, result = "failed", None
             error = codec.encode_error(incident(exc, f"job {job.op}"))
         finally:
-            batch_check.reset(checked)
+            work_check.reset(checked)
             current_job.reset(token)
         with job.changed:
             if status == "cancelled" and job.stopping:

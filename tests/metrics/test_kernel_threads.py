@@ -69,3 +69,47 @@ def test_results_are_let_go_once_handed_over():
         gc.collect()
         assert gone() is None
         assert len(list(results)) == 5
+
+
+class StopError(Exception):
+    pass
+
+
+def _stopping_after(n_calls: int):
+    calls = []
+
+    def check():
+        calls.append(threading.current_thread().name)
+        if len(calls) > n_calls:
+            raise StopError
+    return check, calls
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_long_exact_silhouette_stops_within_a_block_of_its_check(threads):
+    # a server's cancel: the kernels consult the caller's check before each block, so the
+    # work stops long before its end even inside one batch
+    import numpy as np
+
+    from clustermetrics.metrics import silhouette_score
+    from clustermetrics.metrics.clusterstats import work_check
+    X = np.random.default_rng(0).normal(size=(12_000, 8))
+    labels = np.arange(12_000) % 4
+
+    def run(check):
+        token = work_check.set(check)
+        try:
+            with limit_kernel_threads(threads):
+                return silhouette_score(X, labels, working_memory=0.25)
+        finally:
+            work_check.reset(token)
+
+    check, blocks = _stopping_after(10**9)  # a check that lets it run: the same value
+    assert run(check) == pytest.approx(silhouette_score(X, labels), abs=1e-12)
+    assert len(blocks) >= 10
+    check, calls = _stopping_after(3)
+    with pytest.raises(StopError):
+        run(check)
+    # past the check, a block's task fails at once: what is left of the work does not run
+    assert len(calls) <= len(blocks)
+    assert all(name.startswith("clustermetrics-kernel") for name in calls) == (threads > 1)
