@@ -23,6 +23,7 @@ from rich.text import Text
 
 from .errors import ClusterMetricsError, ClusterMetricsWarning, InvalidInputError
 from .files import check_output_path
+from .names import counted
 
 console = Console()
 err_console = Console(stderr=True)
@@ -289,7 +290,7 @@ def datasets_describe(path, dataset, as_json):
         info = client.Dataset(dataset).describe()
     if as_json:
         return _emit_json(info)
-    console.print(f"[bold]{dataset}[/]: {info['documents']:,} documents")
+    console.print(f"[bold]{dataset}[/]: {counted(info['documents'], 'document')}")
     table = Table("field", "type", Column("present", justify="right"))
     for f in info["fields"]:
         table.add_row(escape(f["field"]), f["type"], f"{f['present']:,}")
@@ -306,7 +307,7 @@ def datasets_delete(path, dataset, yes, as_json):
     with _client(path) as client:
         n = len(client.Dataset(dataset))
         if not yes:  # asked on stderr, so that --json output stays clean
-            click.confirm(f"Delete dataset {dataset!r} ({n:,} documents)?", abort=True,
+            click.confirm(f"Delete dataset {dataset!r} ({counted(n, 'document')})?", abort=True,
                           err=True)
         client.Dataset(dataset).delete()
     if as_json:
@@ -338,7 +339,7 @@ def datasets_export(path, dataset, output, rows_per_file, as_json):
         n = len(ds)
     if as_json:
         return _emit_json({"dataset": dataset, "path": output, "documents": n})
-    console.print(f"Exported {dataset} ({n:,} documents) to {output}.")
+    console.print(f"Exported {dataset} ({counted(n, 'document')}) to {output}.")
 
 
 @command(datasets, "set-vector", writes=True)
@@ -384,7 +385,8 @@ def import_(path, dataset, file, upsert, vector_fields, as_json):
                       highlight=False)
     for vf, by_alias in counts.get("labels_dropped", {}).items():
         for alias, n in by_alias.items():
-            console.print(f"Alias {alias} ({vf}): {n:,} labels dropped, their vectors changed.",
+            console.print(f"Alias {alias} ({vf}): {counted(n, 'label')} dropped, their vectors "
+                          "changed.",
                           highlight=False)
 
 

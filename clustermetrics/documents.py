@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from .arrowcheck import check_schema, plain
 from .errors import InvalidInputError, SchemaError
-from .names import is_vector_name
+from .names import counted, is_vector_name
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
@@ -522,7 +522,8 @@ def _ensure_ids(table: pa.Table) -> pa.Table:
     if ids.null_count:
         rows = np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False))
         raise SchemaError(
-            f"{ids.null_count} documents have no _id (rows {', '.join(map(str, rows[:5]))}); "
+            f"{counted(ids.null_count, 'document')} without an _id (rows "
+            f"{', '.join(map(str, rows[:5]))}); "
             "give every document an _id or leave the field out to have ids generated."
         )
     counts = pc.value_counts(ids)
@@ -660,7 +661,8 @@ def _check_finite(flat: pa.Array, dim: int, name: str, ids: pa.ChunkedArray, col
     bad[np.flatnonzero(col.is_valid().to_numpy(zero_copy_only=False))] = bad_flat
     raise SchemaError(
         f"Vector field {name!r} has NaN or infinite values (or values too large for 32-bit "
-        f"floats) in {int(bad.sum())} documents (first _id: {_first_ids(ids, pa.array(bad))}). "
+        f"floats) in {counted(int(bad.sum()), 'document')} (first _id: "
+        f"{_first_ids(ids, pa.array(bad))}). "
         "Nothing was written; fix or leave out those vectors.")
 
 

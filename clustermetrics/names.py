@@ -10,6 +10,12 @@ from collections.abc import Iterable
 from .errors import InvalidInputError
 
 VECTOR_SUFFIX = "_vector_"
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` things as a message says them: "1 document", "2,000 documents"."""
+    return f"1 {noun}" if n == 1 else f"{n:,} {noun}s"
+
 CLUSTER_PREFIX = "_cluster_."
 # \Z, not $: "$" also matches before a final newline, which would let "name\n" through
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*\Z")

@@ -250,3 +250,17 @@ def test_a_command_that_reads_makes_no_store_at_a_mistyped_path(tmp_path, args):
     assert res.exit_code == 1
     assert f"No store at '{path}': nothing to read. Check --path" in " ".join(res.output.split())
     assert not (tmp_path / "nodir").exists()  # neither the file nor its folder was made
+
+
+def test_one_of_a_thing_is_said_in_the_singular(run):
+    with run.client() as client:
+        client.Dataset("one").insert_documents([{"_id": "a", "emb_vector_": [1.0, 2.0]}])
+        with pytest.raises(cm.errors.SchemaError, match=(
+                r"has NaN or infinite values \(or values too large for 32-bit floats\) in 1 "
+                r"document \(first _id: 'b'\)")):
+            client.Dataset("one").insert_documents([{"_id": "b",
+                                                     "emb_vector_": [float("nan"), 1.0]}])
+    res = run("datasets", "describe", "one")
+    assert "one: 1 document\n" in res.stdout
+    res = run("datasets", "delete", "one", input="y\n")
+    assert "Delete dataset 'one' (1 document)?" in res.stderr

@@ -169,7 +169,7 @@ def test_kmeans_on_nan_left_by_an_older_store_is_one_line(run, docs):
     con.close()
     before = state(run.store)
     one_line_error(run("cluster", "kmeans", "docs", "-f", "feat_vector_", "-k", "4"),
-                   "Vector field 'feat_vector_' has NaN or infinite values in 1 documents "
+                   "Vector field 'feat_vector_' has NaN or infinite values in 1 document "
                    "(first _id: 'r7'); fix or delete them before clustering.")
     assert state(run.store) == before
 

@@ -311,7 +311,7 @@ def test_a_fit_refuses_vectors_whose_squares_overflow(client, fit):
     client.Dataset("big").insert_documents(docs)
     tools = client.vector_tools.cluster
     with pytest.raises(cm.InvalidInputError, match=r"values whose squares overflow float32 in 1 "
-                                                   r"documents \(first _id: 'x5'\)"):
+                                                   r"document \(first _id: 'x5'\)"):
         if fit == "kmeans":
             tools.kmeans("big", "v_vector_", 2)
         else:

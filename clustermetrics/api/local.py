@@ -34,7 +34,7 @@ from ..metrics.labels import check_noise_policy, encode_labels, same_label
 from ..metrics.result import ClusterMetrics
 from ..metrics.sampling import auto_sample
 from ..metrics.silhouettes import LINEAR_METRICS, resolve_metric
-from ..names import CLUSTER_PREFIX, check_name, label_column, nest
+from ..names import CLUSTER_PREFIX, check_name, counted, label_column, nest
 from ..store.store import Store
 from .base import API, Progress, ReportData
 
@@ -1244,7 +1244,8 @@ class LocalAPI(API):
         n = sum(c for v, c in zip(counts["cluster"], counts["n"], strict=True)
                 if same_label(v, clustering.NOISE_LABEL))
         if n:
-            warn(f"Alias {alias!r} labels {n:,} documents {clustering.NOISE_LABEL} and records "
+            warn(f"Alias {alias!r} labels {counted(n, 'document')} {clustering.NOISE_LABEL} "
+                 "and records "
                  "no noise label, so they are scored as one cluster. If they are noise, pass "
                  f"noise_label={clustering.NOISE_LABEL} (--noise-label {clustering.NOISE_LABEL})"
                  " or record it with set_cluster_labels(..., noise_label="
@@ -1452,7 +1453,8 @@ def _check_finite(batch: Batch, vector_field: str) -> None:
         what = ("NaN or infinite values" if not np.isfinite(X[bad]).all()
                 else f"values whose squares overflow {X.dtype}")
         raise InvalidInputError(
-            f"Vector field {vector_field!r} has {what} in {int(bad.sum()):,} documents (first "
+            f"Vector field {vector_field!r} has {what} in "
+            f"{counted(int(bad.sum()), 'document')} (first "
             f"_id: {ids}); fix or delete them before clustering.")
 
 

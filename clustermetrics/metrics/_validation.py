@@ -148,7 +148,7 @@ def describe_rows(rows: np.ndarray, row_offset: int = 0, row_ids=None) -> str:
         first = ", ".join(repr(str(row_ids[r])) for r in rows[:5])
         if len(rows) == 1:
             return f"1 document (_id {first})"
-        return f"{len(rows)} documents (first _id: {first})"
+        return f"{len(rows)} document{'' if len(rows) == 1 else 's'} (first _id: {first})"
     return rows_hint((rows + row_offset).tolist(), "rows")
 
 

@@ -40,7 +40,7 @@ from ..errors import (
     StoreError,
     StoreLockedError,
 )
-from ..names import CLUSTER_PREFIX, check_name, label_column, nest
+from ..names import CLUSTER_PREFIX, check_name, counted, label_column, nest
 
 try:
     import duckdb
@@ -351,7 +351,8 @@ class Store:
                                "ORDER BY _id").fetchall()
         if bad:
             raise SchemaError(
-                f"Field {field!r} cannot become a vector field: {len(bad):,} documents have "
+                f"Field {field!r} cannot become a vector field: "
+                f"{counted(len(bad), 'document')} {'has' if len(bad) == 1 else 'have'} "
                 "null, NaN or infinite values (or values beyond 32-bit floats) in their lists "
                 f"(first _id: {', '.join(repr(r[0]) for r in bad[:5])}). Nothing was changed.")
         n = lengths[0][1]
@@ -620,7 +621,8 @@ class Store:
             count = int((bad & valid).sum())
             return SchemaError(
                 f"Field {name!r} of dataset {dataset!r} is stored as {stored}, but "
-                f"{_documents(count)} {'gives' if count == 1 else 'give'} {why} (first: _id "
+                f"{counted(count, 'document')} {'gives' if count == 1 else 'give'} {why} "
+                "(first: _id "
                 f"{str(ids[row])!r}, value "
                 f"{col[row].as_py()!r}). Nothing of this batch was written: convert those "
                 f"values to {_KIND.get(s, stored)}, or store them under a new field name.")
@@ -1070,9 +1072,6 @@ def _conversion_message(exc: Exception) -> str:
     return (f"A field's values do not match the type already stored: {exc}. "
             "Nothing of this batch was written; convert the field or use a new field name.")
 
-
-def _documents(n: int) -> str:
-    return "1 document" if n == 1 else f"{n:,} documents"
 
 
 def _check_store_path(path: str) -> None:

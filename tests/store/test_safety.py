@@ -232,7 +232,7 @@ def test_nan_vector_in_a_numpy_array_is_refused(client, shop):
     before = snapshot(client)
     X = np.ones((4, 2))
     X[3, 1] = np.nan
-    with pytest.raises(cm.SchemaError, match=r"in 1 documents \(first _id: 'x3'\)"):
+    with pytest.raises(cm.SchemaError, match=r"in 1 document \(first _id: 'x3'\)"):
         shop.upsert_documents(X, ids=[f"x{i}" for i in range(4)], vector_field="v_vector_")
     assert snapshot(client) == before
 
