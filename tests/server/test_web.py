@@ -124,7 +124,9 @@ async def test_dataset_page_waits_for_one_recomputation_then_answers_from_kept(s
     r = await site.get("/datasets/shop")
     assert r.status_code == 200
     assert r.text.count("being computed: reload in a moment") == 1  # the second stale alias
-    assert "<th>coverage</th>" in r.text and "100%" in r.text
+    # the coverage beside the scores: just before the silhouette
+    assert ('<th scope="col" class="num">coverage</th><th scope="col" class="num">silhouette'
+            in r.text) and ">100%</td>" in r.text
     deadline = time.monotonic() + 60  # the background job's end, not a timing check
     while api.kept_metrics("shop", "item_vector_", "kmeans_4", compute=False) is None:
         assert time.monotonic() < deadline, "the background recomputation did not end"
@@ -167,7 +169,13 @@ async def test_compare_page(site):
         ("vector_field", "item_vector_"), ("alias", "kmeans_3"), ("alias", "kmeans_4")])
     assert r.status_code == 200
     assert "kmeans_3" in r.text and "kmeans_4" in r.text and "Silhouette" in r.text
-    assert '<nav id="back"' in r.text and 'href="/datasets/shop">&larr; shop</a>' in r.text
+    crumbs = re.search(r'<nav class="crumbs".*?</nav>', r.text).group(0)
+    assert ('<a href="/datasets">Datasets</a>' in crumbs and '<a href="/datasets/shop">shop</a>'
+            in crumbs and '<li aria-current="page">compare kmeans_3, kmeans_4</li>' in crumbs)
+    assert r.text.index('<header class="bar">') < r.text.index("<main>")  # the site's bar
+    # the coverage just before the first score, in the table a reader sorts
+    assert ("<th>alias</th><th class='num'>coverage</th><th class='num'>silhouette</th>"
+            in r.text)
 
 
 async def test_report_page_links_back_to_its_dataset(site):
@@ -175,7 +183,10 @@ async def test_report_page_links_back_to_its_dataset(site):
     r = await site.get("/datasets/shop/report", params={
         "vector_field": "item_vector_", "alias": "kmeans_3"})
     assert r.status_code == 200
-    assert 'href="/datasets/shop">&larr; shop</a>' in r.text and 'href="/datasets">' in r.text
+    crumbs = re.search(r'<nav class="crumbs".*?</nav>', r.text).group(0)
+    assert '<a href="/datasets/shop">shop</a>' in crumbs and 'href="/datasets">' in crumbs
+    assert '<li aria-current="page">kmeans_3 report</li>' in crumbs
+    assert '<link rel="stylesheet" href="/static/style.css?v=' in r.text  # linked, not inlined
 
 
 async def test_unknown_dataset_page_is_404_with_the_message(site):
@@ -296,4 +307,5 @@ async def test_a_page_address_missing_its_parameters_is_an_html_page(site):
     await _sign_in(site)
     r = await site.get("/datasets/shop/report")
     assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
-    assert "vector_field" in r.text and "Not possible" in r.text
+    assert "field &#x27;vector_field&#x27; (query): Field required" in r.text
+    assert "Something in the address is wrong" in r.text
