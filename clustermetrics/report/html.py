@@ -226,7 +226,9 @@ def with_nonce(page: str, nonce: str | None) -> str:
     attr = f' nonce="{html.escape(nonce)}"'
     page = (page.replace("<script>", f"<script{attr}>")
             .replace("<script type='text/javascript'>", f"<script type='text/javascript'{attr}>")
-            .replace("<style>", f"<style{attr}>"))
+            .replace("<style>", f"<style{attr}>")
+            .replace("<script src=", f"<script{attr} src=")  # a server's linked files
+            .replace('<link rel="stylesheet"', f'<link rel="stylesheet"{attr}'))
     made = "".join(f'<style id="{i}"{attr}></style>' for i in ("plotly.js-style-global",
                                                                 *_bundled_style_ids()))
     return page.replace("<head>", f"<head>{made}", 1)  # before plotly.js runs

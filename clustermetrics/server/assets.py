@@ -3,10 +3,10 @@
 - ``/static/style.css`` and ``/static/tables.js``: the pages' stylesheet and table script
   (:mod:`clustermetrics.static`), cached for a year (the pages' links carry the file's
   digest, so a new version is a new address).
-- ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) with their scripts and styles from the
-  ``fastapi-offline`` package under ``/static/docs/``; the pages' inline script runs by the
-  answer's nonce. ``/docs``, ``/redoc`` and ``/openapi.json`` answer without a key: the schema
-  describes the software, not a project's data.
+- ``/docs``: Swagger UI, its script and stylesheet from the ``fastapi-offline`` package under
+  ``/static/docs/``; the page's inline script runs by the answer's nonce. ``/docs`` and
+  ``/openapi.json`` answer without a key: the schema describes the software, not a project's
+  data. (No ReDoc: it loads its logo from its maker's site.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import importlib.resources
 import secrets
 
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
 from .. import static
@@ -30,17 +30,16 @@ YEAR = "public, max-age=31536000, immutable"
 # the files of fastapi-offline the docs pages load, and their types
 DOCS_FILES = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
               "swagger-ui.css": "text/css; charset=utf-8",
-              "redoc.standalone.js": "text/javascript; charset=utf-8",
               "favicon.png": "image/png"}
 
 
 def docs_csp(nonce: str) -> str:
-    """The docs pages' policy: scripts from this server and the page's own by its nonce;
-    styles from here and inline (Swagger UI and ReDoc set them; a style cannot run code);
-    the schema fetched from here; ReDoc's search runs in a blob worker."""
+    """The docs page's policy: scripts from this server and the page's own by its nonce;
+    styles from here and inline (Swagger UI sets them; a style cannot run code); the schema
+    (and "Try it out") fetched from here."""
     return (f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; "
             "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
-            "connect-src 'self'; worker-src 'self' blob:; form-action 'self'; "
+            "connect-src 'self'; form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'")
 
 
@@ -73,6 +72,7 @@ def _docs_asset(name: str) -> bytes:
     return (files / "static" / name).read_bytes()
 
 
+@functools.cache
 def _version(name: str) -> str:
     return hashlib.sha256(_docs_asset(name)).hexdigest()[:12]
 
@@ -97,17 +97,4 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         oauth2_redirect_url=None,
         # no call to the public validator (an image from another site)
         swagger_ui_parameters={"validatorUrl": None, "tryItOutEnabled": False})
-    return _with_nonce(bytes(page.body).decode(), secrets.token_urlsafe(18))
-
-
-@router.get("/redoc")
-async def redoc(request: Request) -> HTMLResponse:
-    """ReDoc over this server's schema, from the installed package, without web fonts."""
-    root = request.scope.get("root_path", "")
-    page = get_redoc_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
-        title=f"{request.app.title} {request.app.version}: API",
-        redoc_js_url=f"{root}/static/docs/redoc.standalone.js"
-                     f"?v={_version('redoc.standalone.js')}",
-        redoc_favicon_url=f"{root}/static/docs/favicon.png", with_google_fonts=False)
     return _with_nonce(bytes(page.body).decode(), secrets.token_urlsafe(18))

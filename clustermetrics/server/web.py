@@ -51,6 +51,8 @@ LOGIN_ERRORS = {
     "csrf": "The sign-in form was not sent from this server's page, or it is too old: sign in "
             "again from this page.",
 }
+# ... and what it may tell a visitor sent there from a page (not an error)
+LOGIN_NOTICES = {"needed": "Sign in to see that page: give an API key of its project."}
 
 router = APIRouter(include_in_schema=False)
 
@@ -107,8 +109,8 @@ async def _api(request: Request, who: Principal):
 def _to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     query = {"next": target}
-    if request.cookies.get(COOKIE):  # a session that ended: say so
-        query["error"] = "expired"
+    # a session that ended says so; a first visit is told why it is here
+    query["error"] = "expired" if request.cookies.get(COOKIE) else "needed"
     return RedirectResponse("/login?" + urllib.parse.urlencode(query), 303)
 
 
@@ -128,12 +130,12 @@ _EMPTY_STYLE = _sha256("")
 
 
 def report_csp(nonce: str) -> str:
-    """A report's or comparison's policy: its scripts and style elements by this answer's nonce
-    (plotly.js needs no eval), the stylesheet and table script from this server; style
+    """A report's or comparison's policy: its scripts and style elements (the linked
+    stylesheet and table script too) by this answer's nonce (plotly.js needs no eval); style
     attributes are allowed because plotly.js and its figures' containers set them (they cannot
     run code)."""
-    return (f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; "
-            f"style-src-elem 'self' 'nonce-{nonce}' {_EMPTY_STYLE}; "
+    return (f"default-src 'none'; script-src 'nonce-{nonce}'; "
+            f"style-src-elem 'nonce-{nonce}' {_EMPTY_STYLE}; "
             "style-src-attr 'unsafe-inline'; img-src 'self' data: blob:; font-src data:; "
             "worker-src blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -188,11 +190,14 @@ def _page(request: Request, title: str, body: str, status: int = 200, *,
 NUM = ' class="num"'
 
 
-def _table(tid: str, heads: list[tuple[str, bool]], rows: list[str], caption: str = "") -> str:
-    """A sortable table (``heads``: each column's name and whether it holds numbers) in a box
-    that scrolls sideways on a narrow screen; ``rows`` are its ``<tr>`` elements."""
+def _table(tid: str, heads: list[tuple[Any, ...]], rows: list[str], caption: str = "") -> str:
+    """A sortable table in a box that scrolls sideways on a narrow screen. ``heads``: each
+    column's name, whether it holds numbers, and optionally a longer name (its tooltip);
+    ``rows``: its ``<tr>`` elements."""
     e = html.escape
-    head = "".join(f'<th scope="col"{NUM if num else ""}>{e(h)}</th>' for h, num in heads)
+    head = "".join(f'<th scope="col"{NUM if h[1] else ""}'
+                   + (f' title="{e(h[2])}"' if len(h) > 2 else "") + f">{e(h[0])}</th>"
+                   for h in heads)
     cap = f"<caption>{caption}</caption>" if caption else ""
     return (f'<div class="table-wrap"><table class="sortable" id="{tid}">{cap}<thead><tr>'
             f'{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
@@ -291,16 +296,19 @@ async def home(request: Request) -> Response:
 
 @router.get("/login")
 async def login_form(request: Request, next: str = "/datasets", error: str = "") -> HTMLResponse:
-    return _login_page(request, next, LOGIN_ERRORS.get(error, ""))
+    return _login_page(request, next, LOGIN_ERRORS.get(error, ""),
+                       notice=LOGIN_NOTICES.get(error, ""))
 
 
-def _login_page(request: Request, next: str, message: str, status: int = 200) -> HTMLResponse:
+def _login_page(request: Request, next: str, message: str, status: int = 200,
+                notice: str = "") -> HTMLResponse:
     e = html.escape
     token = request.cookies.get(CSRF_COOKIE) or ""
     if len(token) != 43:  # ours are 32 random bytes, base64: anything else is replaced
         token = secrets.token_urlsafe(32)
-    notice = f'<p class="error" id="error">{e(message)}</p>' if message else ""
-    page = _page(request, "Sign in", f"""{notice}
+    said = (f'<p class="error" id="error">{e(message)}</p>' if message else
+            f'<p class="notice" id="notice">{e(notice)}</p>' if notice else "")
+    page = _page(request, "Sign in", f"""{said}
 <form class="inline" method="post" action="/login">
 <input type="hidden" name="next" value="{e(_safe(next))}">
 <input type="hidden" name="csrf" value="{e(token)}">
@@ -371,6 +379,9 @@ async def datasets_page(request: Request) -> Response:
 
 SCORES = ["silhouette", "calinski_harabasz", "davies_bouldin"]
 TRUTH_SCORES = ["adjusted_rand", "adjusted_mutual_info"]
+# the score columns' headers: short, so that the table fits a laptop's width
+SHORT = {"silhouette": "silhouette", "calinski_harabasz": "Calinski-H.",
+         "davies_bouldin": "Davies-B.", "adjusted_rand": "ARI", "adjusted_mutual_info": "AMI"}
 
 
 @router.get("/datasets/{dataset}")
@@ -454,19 +465,27 @@ def _alias_table(dataset: str, aliases: list[dict], headlines: list[dict | None]
                 cells += _num(v, shown)
         link = "?" + urllib.parse.urlencode({"vector_field": a["vector_field"],
                                              "alias": a["alias"], "ground_truth": truth})
-        rows.append(f"<tr><td>{e(a['vector_field'])}</td><td>{e(a['alias'])}</td>"
-                    f'<td>{e(str(a["method"]))}</td>{_num(a["clusters"])}{_num(a["labelled"])}'
-                    f"{cells}"
-                    f'<td><a class="report" href="/datasets/{_q(dataset)}/report{e(link)}">'
-                    "report</a></td></tr>")
+        # the alias first (a phone shows it beside the scores), named by a link to its report
+        rows.append(f'<tr><td><a class="report" href="/datasets/{_q(dataset)}/report{e(link)}" '
+                    f'title="the report of {e(a["alias"])}">{e(a["alias"])}</a></td>{cells}'
+                    f'{_num(a["clusters"])}{_num(a["labelled"])}<td>{e(str(a["method"]))}</td>'
+                    f"<td>{e(a['vector_field'])}</td></tr>")
     if not rows:
         return ('<p id="aliases">No aliases yet: run k-means or store your own labels.</p>',
                 by_field)
-    table = _table("aliases", [("vector field", False), ("alias", False), ("method", False),
-                               ("clusters", True), ("labelled", True), ("coverage", True),
-                               *[(h, True) for h in heads], ("", False)], rows)
-    table += ('<p class="note">Coverage: the share of the documents in a cluster (not noise, '
-              "not unlabelled). The scores are computed on those documents only.</p>")
+    from ..metrics.result import METRIC_INFO
+    scores = [(SHORT[h], True, f"{METRIC_INFO[h].label} ({h}): {METRIC_INFO[h].better} is "
+               "better") for h in heads]
+    table = _table("aliases", [("alias", False, "an alias's name opens its report"),
+                               ("coverage", True), *scores, ("clusters", True),
+                               ("labelled", True), ("method", False), ("vector field", False)],
+                   rows)
+    lower = [SHORT[h] for h in heads if METRIC_INFO[h].better == "lower"]
+    table += ('<p class="note">An alias opens its report. Coverage: the share of the '
+              "documents in a cluster (not noise, not unlabelled); the scores are computed on "
+              "those documents only. Higher scores are better"
+              + (f", except {' and '.join(lower)} (lower is better)" if lower else "")
+              + ".</p>")
     for alias, cov in low:
         table += (f'<p class="warning low-coverage">{e(alias)} clusters only {cov:.0%} of the '
                   "documents (the rest noise or unlabelled): its scores describe that part "
