@@ -277,8 +277,8 @@ def _metrics_table(result: ClusterMetrics) -> str:
         f"<tr><td>{html.escape(a)}</td><td class='num'>{html.escape(b)}</td>"
         f"<td>{html.escape(c)}</td><td class='text'>{html.escape(d)}</td></tr>"
         for a, b, c, d in result.table_rows())
-    return _wrap("<table class='metrics'><thead><tr><th>Metric</th><th>Value</th><th>Range</th>"
-            f"<th>Meaning</th></tr></thead><tbody>{rows}</tbody></table>")
+    return _wrap("<table class='metrics'><thead><tr><th>Metric</th><th class='num'>Value</th>"
+                 f"<th>Range</th><th>Meaning</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _one_noise_row(table: pd.DataFrame, noise_label: Any, is_noise) -> pd.DataFrame:
