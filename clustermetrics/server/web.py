@@ -691,13 +691,16 @@ async def job_page(request: Request, job_id: str) -> Response:
         body += f'<p class="warning">{e(w)}</p>'
     body += "<h2>Asked</h2>" + _table("params", [("parameter", False), ("value", False)],
                                         params)
-    events = [f"<tr><td>{e(str(stage))}</td>{_num(done)}{_num(total)}</tr>"
-              for stage, done, total in view["events"][-50:]]
-    if events:
-        body += ("<h2>Progress</h2>" + _table("events", [("stage", False), ("done", True),
-                                                          ("of", True)], events)
-                 + (f'<p class="note">The last 50 of {len(view["events"]):,} events.</p>'
-                    if len(view["events"]) > 50 else ""))
+    stages: dict[str, list] = {}  # each stage: done so far (events count increments), of
+    for stage, done, total in view["events"]:
+        seen = stages.setdefault(str(stage), [0, None])
+        seen[0] += done
+        seen[1] = total if total is not None else seen[1]
+    if stages:
+        body += "<h2>Progress</h2>" + _table(
+            "events", [("stage", False), ("done", True), ("of", True)],
+            [f"<tr><td>{e(stage)}</td>{_num(done)}{_num(total)}</tr>"
+             for stage, (done, total) in stages.items()])
     return _page(request, f"Job {job.id}", body, section="jobs",
                  crumbs=[("Jobs", "/jobs"), (job.id, None)])
 

@@ -379,15 +379,18 @@ async def test_an_alias_that_clusters_little_says_so_beside_its_scores(site):
 
 async def test_a_jobs_page_and_a_jobs_own_page(site):
     await _sign_in(site)
-    await site.get("/datasets/shop/report", params={"vector_field": "item_vector_",
-                                                    "alias": "kmeans_3"})
+    await site.get("/datasets/shop/compare", params=[
+        ("vector_field", "item_vector_"), ("alias", "kmeans_3"), ("alias", "kmeans_4")])
     job = site.state.jobs.list_jobs("alpha")[0]
     r = await site.get("/jobs")
     assert r.status_code == 200 and f'href="/jobs/{job.id}"' in r.text
-    assert "report (page)" in r.text
+    assert "compare (page)" in r.text and "kmeans_3, kmeans_4" in r.text
     r = await site.get(f"/jobs/{job.id}")
     assert r.status_code == 200 and "<dt>status</dt><dd>done</dd>" in r.text
     assert '<li><a href="/jobs">Jobs</a></li>' in r.text
+    # progress by stage, as far as it went: both aliases compared
+    assert ('<tr><td>compare</td><td class="num" data-sort="2">2</td>'
+            '<td class="num" data-sort="2">2</td></tr>') in r.text
     r = await site.get("/jobs", params={"status": "done"})
     assert r.status_code == 200 and job.id in r.text
 
