@@ -1006,27 +1006,18 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error: ClusterMetricsError
         if isinstance(exc, TooLarge):
-            return error_page(request, exc.error) if page(request) else answer(exc.error)
-        if exc.status_code == 404:
+            error = exc.error
+        elif exc.status_code == 404:
             error = restore_error("not_found", f"No route {request.method} "
                                   f"{request.url.path} (see /docs for this server's routes).")
-            if page(request):
-                return error_page(request, restore_error(
-                    "not_found", f"There is no page at {request.url.path}: the datasets are "
-                                 "at /datasets, the jobs at /jobs, the API's routes at /docs."))
         elif exc.status_code == 413:
             error = restore_error("too_large", str(exc.detail))
         else:
             error = ClusterMetricsError(f"{exc.status_code}: {exc.detail}")
-            if page(request):
-                allowed = (exc.headers or {}).get("allow", (exc.headers or {}).get("Allow"))
-                said = (f"{request.method} {request.url.path} is not possible: this address "
-                        f"takes {allowed} only." if exc.status_code == 405 and allowed
-                        else str(error))
-                return error_page(request, _StatusError(said, exc.status_code))
         if page(request):
-            return error_page(request, error)
+            return error_page(request, _for_a_page(request, exc, error))
         return answer(error, exc.status_code)
 
     @app.exception_handler(Exception)
@@ -1036,8 +1027,26 @@ def _handlers(app: FastAPI) -> None:
 
 
 class _StatusError(ClusterMetricsError):
-    """An HTTP error of the framework's (405, say), shown on a page with its own status."""
+    """An HTTP error of the framework's (405, say) on a page, with its own status (the API's
+    answer stays a plain :class:`ClusterMetricsError`)."""
 
     def __init__(self, message: str, status: int):
         super().__init__(message)
         self.http_status = status
+
+
+def _for_a_page(request: Request, exc: StarletteHTTPException,
+                error: ClusterMetricsError) -> ClusterMetricsError:
+    """The framework's error in a person's words: an address with no page says where the
+    pages are; a method the address does not take names the one it does."""
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 404:
+        return restore_error("not_found", f"There is no page at {request.url.path}: the "
+                             "datasets are at /datasets, the jobs at /jobs, the API's routes "
+                             "at /docs.")
+    allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow")
+    if exc.status_code == 405 and allowed:
+        return _StatusError(f"{where} is not possible: this address takes {allowed} only.", 405)
+    if type(error) is ClusterMetricsError:  # the framework's status, not an incident's 500
+        return _StatusError(str(error), exc.status_code)
+    return error

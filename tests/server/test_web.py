@@ -426,6 +426,11 @@ async def test_the_api_keeps_its_json_errors_whatever_a_browser_accepts(site):
     r = await site.get("/v1/nothing", headers={"Accept": "text/html",
                                                "Authorization": f"Bearer {site.key['key']}"})
     assert r.status_code == 404 and "No route GET /v1/nothing" in r.json()["error"]["message"]
+    r = await site.request("PATCH", "/v1/datasets", headers={
+        "Accept": "text/html", "Authorization": f"Bearer {site.key['key']}"})
+    error = r.json()["error"]
+    assert r.status_code == 405 and (error["code"], error["message"], error["state"]) == (
+        "error", "405: Method Not Allowed", {})
 
 
 async def test_a_wrong_method_on_a_page_is_a_405_page_naming_the_right_one(site):
