@@ -37,7 +37,9 @@ from starlette.concurrency import run_in_threadpool
 from .. import static
 from ..api import codec
 from ..errors import AuthenticationError, ClusterMetricsError, NotFoundError
+from ..metrics.result import METRIC_INFO
 from ..metrics.sampling import AUTO_SAMPLE_SIZE, EXACT_LIMIT
+from ..report.compare import LOW_COVERAGE  # one threshold for the page and compare
 from .auth import Principal
 from .edge import SESSION_COOKIE as COOKIE
 from .jobs import FINISHED, public
@@ -439,7 +441,6 @@ def _alias_table(dataset: str, aliases: list[dict], headlines: list[dict | None]
     """The dataset page's table of aliases: each alias's coverage beside its scores (scores
     leave the noise out, so a clustering that calls half the data noise must say so), the
     low ones marked and named under the table; and the aliases of each vector field."""
-    from ..report.compare import LOW_COVERAGE
     e = html.escape
     rows: list[str] = []
     by_field: dict[str, list[str]] = {}
@@ -473,7 +474,6 @@ def _alias_table(dataset: str, aliases: list[dict], headlines: list[dict | None]
     if not rows:
         return ('<p id="aliases">No aliases yet: run k-means or store your own labels.</p>',
                 by_field)
-    from ..metrics.result import METRIC_INFO
     scores = [(SHORT[h], True, f"{METRIC_INFO[h].label} ({h}): {METRIC_INFO[h].better} is "
                "better") for h in heads]
     table = _table("aliases", [("alias", False, "an alias's name opens its report"),
