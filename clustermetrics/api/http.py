@@ -60,7 +60,8 @@ class HTTPAPI(API):
             raise InvalidInputError(f"The server URL {url!r} must start with http:// or "
                                     "https://.")
         self.url, self.api_key = url.rstrip("/"), api_key
-        headers = {"User-Agent": "clustermetrics-client"}
+        # JSON answers, errors included, even from a server's pages (a URL with a wrong prefix)
+        headers = {"User-Agent": "clustermetrics-client", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._http = httpx.Client(base_url=self.url, headers=headers,

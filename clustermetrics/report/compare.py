@@ -87,63 +87,105 @@ class Comparison(ValueEquality):
                        + (f"; {widest} clusters {top:.0%}" if top > c else "") + ".")
         return out
 
-    def figure(self):
-        from . import require_plotly
-        require_plotly()
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
+    def _panels(self) -> list[tuple[str, str]]:
+        """The charts, in order: each shown metric with its direction, then the coverage."""
+        out = [(m, f"{METRIC_INFO[m].label} ({'↑' if METRIC_INFO[m].better == 'higher' else '↓'})")
+               for m in PLOTTED if m in self.table.columns]
+        if "coverage" in self.table.columns:
+            out.append(("coverage", "Coverage (share clustered)"))
+        return out
 
-        metrics = [m for m in PLOTTED if m in self.table.columns]
-        titles = [f"{METRIC_INFO[m].label} ({'↑' if METRIC_INFO[m].better == 'higher' else '↓'})"
-                  for m in metrics]
-        covered = "coverage" in self.table.columns
-        fig = make_subplots(rows=1, cols=len(metrics) + covered,
-                            subplot_titles=[*titles, *(["Coverage (share clustered)"]
-                                                       if covered else [])])
+    def _draw(self, fig, name: str, row: int | None = None, col: int | None = None) -> None:
+        """One chart's traces (a metric with its best row starred, or the coverage) into
+        ``fig``, at ``row``, ``col`` of its grid (None: a figure of its own)."""
+        import plotly.graph_objects as go
         x = [plotly_text(i) for i in self.table.index]
-        best = self.best
-        for i, m in enumerate(metrics, start=1):
-            y = self.table[m].to_numpy()
-            if self.by == "k":
-                fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=m,
-                                         showlegend=False), row=1, col=i)
-            else:
-                fig.add_trace(go.Bar(x=x, y=y, name=m, showlegend=False), row=1, col=i)
-            b = plotly_text(best[m])
-            fig.add_trace(go.Scatter(x=[b], y=[self.table.loc[best[m], m]], mode="markers",
-                                     marker=dict(symbol="star", size=14, color="red"),
-                                     name=f"best {m}", showlegend=False,
-                                     hovertemplate=f"best: {self.by} {b}<extra></extra>"),
-                          row=1, col=i)
-            fig.update_xaxes(title_text=self.by, type="category", row=1, col=i)
-        if covered:  # drawn beside the scores, so a winner that leaves most data out shows
-            col = len(metrics) + 1
+        if name == "coverage":  # drawn beside the scores, so a winner that leaves data out shows
             cov = self.table["coverage"].to_numpy(dtype=float)
             colors = ["#E45756" if c < LOW_COVERAGE else "#4C78A8" for c in cov]
             shown = {"x": x, "y": cov, "name": "coverage", "showlegend": False,
                      "hovertemplate": "%{x}: %{y:.0%} clustered<extra></extra>"}
             if self.by == "k":
                 fig.add_trace(go.Scatter(mode="lines+markers", marker_color=colors,
-                                         line_color="#4C78A8", **shown), row=1, col=col)
+                                         line_color="#4C78A8", **shown), row=row, col=col)
             else:
-                fig.add_trace(go.Bar(marker_color=colors, **shown), row=1, col=col)
-            fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=col)
-            fig.update_xaxes(title_text=self.by, type="category", row=1, col=col)
-        fig.update_layout(title=plotly_text(self.title), height=380, margin=dict(t=70))
+                fig.add_trace(go.Bar(marker_color=colors, **shown), row=row, col=col)
+            fig.update_yaxes(range=[0, 1], tickformat=".0%", row=row, col=col)
+        else:
+            y = self.table[name].to_numpy()
+            if self.by == "k":
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name,
+                                         showlegend=False), row=row, col=col)
+            else:
+                fig.add_trace(go.Bar(x=x, y=y, name=name, showlegend=False), row=row, col=col)
+            best = self.best[name]
+            b = plotly_text(best)
+            fig.add_trace(go.Scatter(x=[b], y=[self.table.loc[best, name]], mode="markers",
+                                     marker=dict(symbol="star", size=14, color="red"),
+                                     name=f"best {name}", showlegend=False,
+                                     hovertemplate=f"best: {self.by} {b}<extra></extra>"),
+                          row=row, col=col)
+        fig.update_xaxes(title_text=self.by, type="category", automargin=True, row=row,
+                         col=col)
+
+    def figure(self):
+        """One figure of every chart, at most three to a row (titles never overlap)."""
+        from . import require_plotly
+        require_plotly()
+        from plotly.subplots import make_subplots
+
+        panels = self._panels()
+        cols = max(1, min(3, len(panels)))
+        rows = max(1, -(-len(panels) // cols))
+        fig = make_subplots(rows=rows, cols=cols, subplot_titles=[t for _, t in panels],
+                            horizontal_spacing=0.08, vertical_spacing=0.22 if rows > 1 else 0.1)
+        for i, (name, _) in enumerate(panels):
+            self._draw(fig, name, i // cols + 1, i % cols + 1)
+        fig.update_layout(title=plotly_text(self.title), height=120 + 320 * rows,
+                          margin=dict(t=110, l=60, r=30, b=60))
         return fig
 
-    def to_html(self, *, nonce: str | None = None) -> str:
-        """The page: table, warnings and chart, plotly.js inlined. With ``nonce`` (a server's
-        Content-Security-Policy nonce) its scripts and styles carry it."""
+    def panel_figures(self) -> list:
+        """One small figure per chart (what the page lays out, as many side by side as its
+        width allows)."""
+        from . import require_plotly
+        require_plotly()
+        import plotly.graph_objects as go
+
+        out = []
+        for name, title in self._panels():
+            fig = go.Figure()
+            self._draw(fig, name)
+            fig.update_layout(title=dict(text=plotly_text(title), x=0.02, font_size=15),
+                              height=330, margin=dict(t=50, l=55, r=20, b=50),
+                              autosize=True)
+            out.append(fig)
+        return out
+
+    def to_html(self, *, nonce: str | None = None, assets: str | None = None) -> str:
+        """The page: table (coverage beside the scores), warnings and one chart per metric,
+        plotly.js inlined. With ``nonce`` (a server's Content-Security-Policy nonce) its
+        scripts and styles carry it; with ``assets`` (the server's address of
+        :mod:`clustermetrics.static`) the stylesheet and table script are linked from there,
+        else inlined (a file of its own)."""
         from plotly.offline import get_plotlyjs
 
+        from .. import static
         from .html import with_nonce
-        fig = self.figure().to_html(full_html=False, include_plotlyjs=False, div_id="comparison")
+        charts = "".join(
+            "<div class='panel'>"
+            + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"comparison-{i}",
+                          config={"displaylogo": False, "responsive": True})
+            + "</div>" for i, fig in enumerate(self.panel_figures()))
         return with_nonce(
-            f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
-            f"{html.escape(self.title)}</title><script>{get_plotlyjs()}</script></head>"
-            f"<body style='font-family:system-ui,sans-serif'><h1>{html.escape(self.title)}"
-            f"</h1>{self._table_html()}{self._warnings_html()}{fig}</body></html>", nonce)
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>"
+            f"{html.escape(self.title)}</title>{static.head(assets)}"
+            f"<script>{get_plotlyjs()}</script></head>"
+            f"<body><main><h1>{html.escape(self.title)}</h1>"
+            f"<div class='table-wrap'>{self._table_html(page=True)}</div>"
+            f"{self._warnings_html()}<div class='panels' id='comparison'>{charts}</div>"
+            "</main></body></html>", nonce)
 
     def save(self, path: str) -> str:
         with open(path, "w", encoding="utf-8") as f:
@@ -156,19 +198,46 @@ class Comparison(ValueEquality):
         return {"by": self.by, "rows": rows, "best": {k: _plain(v) for k, v in self.best.items()},
                 "warnings": self.warnings}
 
-    def _table_html(self) -> str:
+    def _columns(self) -> list:
+        """The table's columns as shown: the coverage just before the first score."""
+        cols = list(self.table.columns)
+        first = next((i for i, c in enumerate(cols) if c in METRIC_INFO), None)
+        if "coverage" in cols and first is not None:
+            cols.remove("coverage")
+            cols.insert(first, "coverage")
+        return cols
+
+    def _table_html(self, page: bool = False) -> str:
+        """The table; on a page (``page``) sortable, its numbers to sort by in ``data-sort``
+        and a coverage under :data:`LOW_COVERAGE` marked."""
         best = self.best
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [self.by, *self.table.columns])
+        cols = self._columns()
+        numeric = {c for c in cols if pd.api.types.is_numeric_dtype(self.table[c])}
+        num = " class='num'" if page else ""
+        head = f"<th>{html.escape(str(self.by))}</th>" + "".join(
+            f"<th{num if c in numeric else ''}>{html.escape(str(c))}</th>" for c in cols)
         body = []
-        for idx, row in self.table.astype(object).iterrows():
-            cells = "".join(
-                f"<td style='text-align:right{';font-weight:bold' if best.get(c) == idx else ''}'>"
-                f"{_fmt(v, str(c))}</td>" for c, v in row.items())
-            body.append(f"<tr><td>{html.escape(str(idx))}</td>{cells}</tr>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        for idx, row in self.table[cols].astype(object).iterrows():
+            cells = []
+            for c, v in row.items():
+                classes = ["num"] if page else []
+                if best.get(c) == idx:
+                    classes.append("best")
+                if c == "coverage" and isinstance(v, float) and v < LOW_COVERAGE:
+                    classes.append("low")
+                attrs = f" class='{' '.join(classes)}'" if page and classes else ""
+                if page and isinstance(v, (int, float, np.number)) and not np.isnan(float(v)):
+                    attrs += f" data-sort='{float(v)!r}'"
+                bold = ";font-weight:bold" if best.get(c) == idx else ""
+                style = "" if page else f" style='text-align:right{bold}'"
+                cells.append(f"<td{attrs}{style}>{_fmt(v, str(c))}</td>")
+            body.append(f"<tr><td>{html.escape(str(idx))}</td>{''.join(cells)}</tr>")
+        opening = "<table class='sortable' id='comparison-table'>" if page else "<table>"
+        return f"{opening}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
     def _warnings_html(self) -> str:
-        return "".join(f"<p style='color:#b45309'>{html.escape(w)}</p>" for w in self.warnings)
+        return "".join(f"<p class='warning' style='color:#8a4b00'>{html.escape(w)}</p>"
+                       for w in self.warnings)
 
     def _repr_html_(self) -> str:
         return self._table_html() + self._warnings_html()

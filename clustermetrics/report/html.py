@@ -73,7 +73,7 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
                  centroid_distances: pd.DataFrame | None = None, max_bars: int = 5000,
                  title: str | None = None, noise_label: Any = None,
                  stability: Stability | None = None, cards: ClusterCards | None = None,
-                 nonce: str | None = None) -> Report:
+                 nonce: str | None = None, assets: str | None = None) -> Report:
     """The report of one clustering. Noise (``noise_label``) is grey in every figure; each
     cluster has the colour of the ground-truth class it is matched with one to one, and the
     contingency heatmap puts the matches on its diagonal. With ``stability``, a section shows
@@ -81,8 +81,10 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
     one card per cluster, worst silhouette first: size, silhouette, stability, keywords, top
     classes, the documents closest to its centroid and its misfits, and a link that shows
     only its points in the projection. With ``nonce`` (a server's Content-Security-Policy
-    nonce) the page's scripts and styles carry it. Labels and values are escaped in the page
-    and in the figures' text (:func:`figures.plotly_text`)."""
+    nonce) the page's scripts and styles carry it. With ``assets`` (a server's address of
+    :mod:`clustermetrics.static`, ``"/static"``) the page links the stylesheet and the table
+    script from there; without it they are inlined, so the file works on its own. Labels and
+    values are escaped in the page and in the figures' text (:func:`figures.plotly_text`)."""
     from . import require_plotly
     require_plotly()
     src = result.source
@@ -155,58 +157,40 @@ def build_report(result: ClusterMetrics, *, projection: Projection | None = None
         body.append(_section("centroids", "Centroids",
                              _fig(figs["centroids"], "centroids")
                              + _nearest_table(centroid_distances)))
-    return Report(with_nonce(_page(title, "\n".join(body)), nonce), figs, result)
+    return Report(with_nonce(_page(title, "\n".join(body), assets), nonce), figs, result)
 
 
 def report_from_data(data: ReportData, *, title: str | None = None,
-                     nonce: str | None = None) -> Report:
+                     nonce: str | None = None, assets: str | None = None) -> Report:
     """The report of what :meth:`API.report_data <clustermetrics.api.base.API.report_data>`
     computed: the alias's noise label (grey), its stability where it was computed and its
-    cluster cards; ``nonce`` as for :func:`build_report`."""
+    cluster cards; ``nonce`` and ``assets`` as for :func:`build_report`."""
     return build_report(data.metrics, projection=data.projection,
                         contingency=data.contingency,
                         centroid_distances=data.centroid_distances,
                         noise_label=data.noise_label, stability=data.stability,
-                        cards=data.cards, title=title, nonce=nonce)
+                        cards=data.cards, title=title, nonce=nonce, assets=assets)
 
 
 def alias_report(api: API, dataset: str, vector_field: str, cluster_alias: str,
                  ground_truth_field: str | None = None, *, nonce: str | None = None,
-                 **options: Any) -> Report:
+                 assets: str | None = None, **options: Any) -> Report:
     """The report of one cluster alias, as the Client, the CLI and the web page show it.
 
     The one place a report is built from an alias: its data comes from ``api.report_data``
     (options as there: ``metric``, ``sample_size``, ``hover_fields``, ``max_points``,
     ``projection``, ``random_state``, ``noise_label``, ``noise``, ``exact``, ``text_field``,
     ``examples``, ``progress``), and the page from :func:`report_from_data`, with the alias's
-    noise label, stability and cluster cards (``nonce``: a server page's CSP nonce)."""
+    noise label, stability and cluster cards (``nonce``: a server page's CSP nonce;
+    ``assets``: where the server serves the stylesheet, as for :func:`build_report`)."""
     from . import require_plotly
     require_plotly()
     return report_from_data(api.report_data(dataset, vector_field, cluster_alias,
-                                            ground_truth_field, **options), nonce=nonce)
+                                            ground_truth_field, **options), nonce=nonce,
+                            assets=assets)
 
 
 # -- pieces of the page ----------------------------------------------------------------------
-
-_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222}
-header{background:#1f3a5f;color:#fff;padding:18px 28px}
-header h1{margin:0 0 6px;font-size:22px}
-header p{margin:2px 0;opacity:.9;font-size:14px}
-nav{padding:8px 28px;background:#eef2f7;font-size:14px}
-nav a{margin-right:14px;color:#1f3a5f}
-section{padding:12px 28px;border-bottom:1px solid #e5e5e5}
-h2{font-size:18px;margin:10px 0}
-table{border-collapse:collapse;font-size:14px;margin:8px 0}
-th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.note{color:#555;font-size:13px}
-.cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{border:1px solid #d7dde5;border-radius:6px;padding:8px 12px;width:420px}
-.card h3{margin:4px 0;font-size:16px}
-.card p{margin:4px 0;font-size:13px}
-.card table{font-size:12px}
-"""
 
 # a card's link shows only its cluster's points in the projections (its name is read from
 # the link's data attribute: no page text ever becomes script)
@@ -219,13 +203,17 @@ var vis=d.data.map(function(t){return t.legendgroup!=='cluster'||name===''||t.na
 t.name===name+' (noise)'?true:'legendonly';});Plotly.restyle(d,{visible:vis});});});</script>"""
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, assets: str | None = None) -> str:
     from plotly.offline import get_plotlyjs
-    nav = "".join(f'<a href="#{s}">{s}</a>' for s in _NAV if f'id="{s}"' in body)
+
+    from .. import static
+    links = "".join(f'<a href="#{s}">{s}</a>' for s in _NAV if f'id="{s}"' in body)
+    nav = f'<nav class="sections" aria-label="sections">{links}</nav>'
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title>{static.head(assets)}"
             f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
-            f"{body.replace('<!--nav-->', f'<nav>{nav}</nav>', 1)}</body></html>")
+            f"{body.replace('<!--nav-->', nav, 1)}</body></html>")
 
 
 def with_nonce(page: str, nonce: str | None) -> str:
@@ -238,7 +226,9 @@ def with_nonce(page: str, nonce: str | None) -> str:
     attr = f' nonce="{html.escape(nonce)}"'
     page = (page.replace("<script>", f"<script{attr}>")
             .replace("<script type='text/javascript'>", f"<script type='text/javascript'{attr}>")
-            .replace("<style>", f"<style{attr}>"))
+            .replace("<style>", f"<style{attr}>")
+            .replace("<script src=", f"<script{attr} src=")  # a server's linked files
+            .replace('<link rel="stylesheet"', f'<link rel="stylesheet"{attr}'))
     made = "".join(f'<style id="{i}"{attr}></style>' for i in ("plotly.js-style-global",
                                                                 *_bundled_style_ids()))
     return page.replace("<head>", f"<head>{made}", 1)  # before plotly.js runs
@@ -257,7 +247,8 @@ def _bundled_style_ids() -> tuple[str, ...]:
 
 def _header(title: str, result: ClusterMetrics) -> str:
     lines = "".join(f"<p>{html.escape(s)}</p>" for s in result.summary_lines())
-    return f"<header><h1>{html.escape(title)}</h1>{lines}</header><!--nav-->"
+    return (f"<header class='report-head'><h1>{html.escape(title)}</h1>{lines}</header>"
+            "<!--nav-->")
 
 
 def _section(sid: str, heading: str, content: str) -> str:
@@ -265,8 +256,16 @@ def _section(sid: str, heading: str, content: str) -> str:
 
 
 def _fig(fig, div_id: str) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{div_id}",
-                       config={"displaylogo": False})
+    """A figure that takes its box's width (narrow screens included)."""
+    return ("<div class='figure'>"
+            + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{div_id}",
+                          config={"displaylogo": False, "responsive": True})
+            + "</div>")
+
+
+def _wrap(table: str) -> str:
+    """A table in a box that scrolls sideways on a narrow screen (never the page)."""
+    return f"<div class='table-wrap'>{table}</div>"
 
 
 def _note(text: str) -> str:
@@ -276,10 +275,10 @@ def _note(text: str) -> str:
 def _metrics_table(result: ClusterMetrics) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(a)}</td><td class='num'>{html.escape(b)}</td>"
-        f"<td>{html.escape(c)}</td><td>{html.escape(d)}</td></tr>"
+        f"<td>{html.escape(c)}</td><td class='text'>{html.escape(d)}</td></tr>"
         for a, b, c, d in result.table_rows())
-    return ("<table class='metrics'><thead><tr><th>Metric</th><th>Value</th><th>Range</th>"
-            f"<th>Meaning</th></tr></thead><tbody>{rows}</tbody></table>")
+    return _wrap("<table class='metrics'><thead><tr><th>Metric</th><th class='num'>Value</th>"
+                 f"<th>Range</th><th>Meaning</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _one_noise_row(table: pd.DataFrame, noise_label: Any, is_noise) -> pd.DataFrame:
@@ -310,8 +309,8 @@ def _stability_table(stability: Stability) -> str:
                                              "dissolved", "verdict"))
     rows = "".join("<tr>" + "".join(f"<td class='num'>{html.escape(v)}</td>" for v in row)
                    + "</tr>" for row in stability.table_rows())
-    return (f"<table class='stability'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
-            "</table>")
+    return _wrap(f"<table class='stability sortable'><thead><tr>{head}</tr></thead>"
+                 f"<tbody>{rows}</tbody></table>")
 
 
 def _per_cluster_table(result: ClusterMetrics, stability: Stability | None = None) -> str:
@@ -326,8 +325,8 @@ def _per_cluster_table(result: ClusterMetrics, stability: Stability | None = Non
     for i, idx in enumerate(df.index):  # column by column, so ints stay ints
         cells = "".join(f"<td class='num'>{_fmt(df[c].iloc[i])}</td>" for c in cols)
         rows.append(f"<tr><td>{html.escape(str(idx))}</td>{cells}</tr>")
-    return (f"<table class='per-cluster'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return _wrap(f"<table class='per-cluster sortable'><thead><tr>{head}</tr></thead>"
+                 f"<tbody>{''.join(rows)}</tbody></table>")
 
 
 def _nearest_table(dist: pd.DataFrame) -> str:
@@ -337,8 +336,9 @@ def _nearest_table(dist: pd.DataFrame) -> str:
         f"<tr><td>{html.escape(str(c))}</td><td>{html.escape(str(dist.columns[j]))}</td>"
         f"<td class='num'>{d[i, j]:.4g}</td></tr>"
         for i, (c, j) in enumerate(zip(dist.index, d.argmin(axis=1), strict=True)))
-    return ("<table class='nearest'><thead><tr><th>cluster</th><th>nearest cluster</th>"
-            f"<th>centroid distance</th></tr></thead><tbody>{rows}</tbody></table>")
+    return _wrap("<table class='nearest sortable'><thead><tr><th>cluster</th>"
+                 "<th>nearest cluster</th><th class='num'>centroid distance</th></tr></thead>"
+                 f"<tbody>{rows}</tbody></table>")
 
 
 def _cards(cards: ClusterCards, linked: bool) -> str:

@@ -452,14 +452,17 @@ def create_app(settings: Settings | str) -> FastAPI:
     server = Server(settings)
     app = FastAPI(title="clustermetrics", version=__version__,
                   description="Store documents and vectors, cluster them and measure the "
-                              "clusterings. Send 'Authorization: Bearer KEY' on /v1/ routes.")
+                              "clusterings. Send 'Authorization: Bearer KEY' on /v1/ routes.",
+                  docs_url=None, redoc_url=None)  # served from the package: server/assets.py
     app.state.server = server
     app.add_middleware(Edge, server=server)  # the key before the body; limits; headers
     app.router.on_shutdown.append(server.close)
     _handlers(app)
+    from .assets import router as assets
     from .web import router as pages
     app.include_router(router)
     app.include_router(pages)
+    app.include_router(assets)
     return app
 
 
@@ -974,20 +977,28 @@ def _validation_error(exc: RequestValidationError) -> ClusterMetricsError:
 
 
 def _handlers(app: FastAPI) -> None:
+    """Every error as the codec's JSON, or, to a browser outside the API
+    (:func:`.web.wants_page`), as a page that says the same."""
+    from .web import error_page, wants_page
+
+    def page(request: Request) -> bool:
+        return wants_page(request.url.path, request.headers.get("accept", ""))
+
     def answer(exc: ClusterMetricsError, status: int | None = None, **extra) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
         return JSONResponse({"error": codec.encode_error(exc), **extra},
                             status_code=status or exc.http_status, headers=headers)
 
     @app.exception_handler(ClusterMetricsError)
-    async def project_error(request: Request, exc: ClusterMetricsError) -> JSONResponse:
+    async def project_error(request: Request, exc: ClusterMetricsError) -> Response:
+        if page(request):
+            return error_page(request, exc)
         return answer(public(exc, f"{request.method} {request.url.path}"))
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> Response:
         error = _validation_error(exc)
-        if not request.url.path.startswith("/v1/"):  # a web page's address: a page
-            from .web import error_page
+        if page(request):  # a web page's address: a page
             return error_page(request, error)
         # the request's own values stay out of the answer: they may not even be JSON (NaN)
         detail = [{"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
@@ -996,18 +1007,48 @@ def _handlers(app: FastAPI) -> None:
         return answer(error, detail=detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error: ClusterMetricsError
         if isinstance(exc, TooLarge):
-            return answer(exc.error)
-        if exc.status_code == 404:
+            error = exc.error
+        elif exc.status_code == 404:
             error = restore_error("not_found", f"No route {request.method} "
                                   f"{request.url.path} (see /docs for this server's routes).")
         elif exc.status_code == 413:
             error = restore_error("too_large", str(exc.detail))
         else:
             error = ClusterMetricsError(f"{exc.status_code}: {exc.detail}")
+        if page(request):
+            return error_page(request, _for_a_page(request, exc, error))
         return answer(error, exc.status_code)
 
     @app.exception_handler(Exception)
-    async def bug(request: Request, exc: Exception) -> JSONResponse:
-        return answer(incident(exc, f"{request.method} {request.url.path}"), 500)
+    async def bug(request: Request, exc: Exception) -> Response:
+        error = incident(exc, f"{request.method} {request.url.path}")
+        return error_page(request, error) if page(request) else answer(error, 500)
+
+
+class _StatusError(ClusterMetricsError):
+    """An HTTP error of the framework's (405, say) on a page, with its own status (the API's
+    answer stays a plain :class:`ClusterMetricsError`)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.http_status = status
+
+
+def _for_a_page(request: Request, exc: StarletteHTTPException,
+                error: ClusterMetricsError) -> ClusterMetricsError:
+    """The framework's error in a person's words: an address with no page says where the
+    pages are; a method the address does not take names the one it does."""
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 404:
+        return restore_error("not_found", f"There is no page at {request.url.path}: the "
+                             "datasets are at /datasets, the jobs at /jobs, the API's routes "
+                             "at /docs.")
+    allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow")
+    if exc.status_code == 405 and allowed:
+        return _StatusError(f"{where} is not possible: this address takes {allowed} only.", 405)
+    if type(error) is ClusterMetricsError:  # the framework's status, not an incident's 500
+        return _StatusError(str(error), exc.status_code)
+    return error

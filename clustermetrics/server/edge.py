@@ -12,8 +12,8 @@
    :data:`LOGIN_BODY` bytes, everything else (JSON, forms) ``max_json_mb``. A declared length
    over the limit answers 413 before the body is read; a streamed body is counted chunk by
    chunk and stopped where it passes the limit.
-3. **Headers on every answer**: ``Content-Security-Policy`` (strict by default; pages set
-   their own), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff`` and
+3. **Headers on every answer**: ``Content-Security-Policy`` (strict by default; pages and
+   the API docs set their own), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff`` and
    ``Referrer-Policy: same-origin``.
 4. **Containment of the unexpected.** An exception no handler knows answers 500 with an
    incident id (:func:`.jobs.incident`), never its text, and the connection stays usable.
@@ -49,13 +49,6 @@ DRAIN = 4  # a body over its limit is read up to this many times the limit, then
 # answers that are not pages (JSON, Arrow): nothing may load, run or frame them
 STRICT_CSP = ("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
               "form-action 'none'")
-# FastAPI's /docs and /redoc load Swagger UI and ReDoc from jsdelivr with an inline script
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
-            "https://fonts.googleapis.com; font-src 'self' data: https://fonts.gstatic.com; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-            "worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'")
-DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 
 class TooLarge(StarletteHTTPException):
@@ -113,9 +106,8 @@ class Edge:
                 message = dict(message)
                 out = list(message.get("headers", []))
                 names = {k.lower() for k, _ in out}
-                if b"content-security-policy" not in names:
-                    csp = DOCS_CSP if path in DOCS else STRICT_CSP
-                    out.append((b"content-security-policy", csp.encode()))
+                if b"content-security-policy" not in names:  # pages set their own
+                    out.append((b"content-security-policy", STRICT_CSP.encode()))
                 out += [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
                         (b"referrer-policy", b"same-origin")]
                 if close and b"connection" not in names:
@@ -192,9 +184,9 @@ async def _answer(error: ClusterMetricsError, scope, receive, send) -> None:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationError) else None
     status = 500 if error.http_status >= 500 else error.http_status
     response: Response
-    if not scope["path"].startswith("/v1/") and scope["path"] not in ("/health", "/openapi.json"):
-        from .web import error_answer  # a person's browser: a page, not JSON
-        response = error_answer(Request(scope, receive), error)
+    from .web import error_answer, wants_page
+    if wants_page(scope["path"], Headers(scope=scope).get("accept", "")):
+        response = error_answer(Request(scope, receive), error)  # a person's browser: a page
     else:
         response = JSONResponse({"error": codec.encode_error(error)}, status_code=status,
                                 headers=headers)

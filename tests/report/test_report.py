@@ -392,3 +392,26 @@ def test_coverage_warnings_one_line_per_row_for_the_shown_metrics_only():
     assert warnings == [
         "Silhouette, Adjusted Rand Index, Adjusted Mutual Information: best alias narrow "
         "clusters only 61% of the documents (the rest noise or unlabelled); wide clusters 100%."]
+
+
+def test_a_comparisons_charts_sit_three_to_a_row_and_one_per_panel_on_its_page():
+    """Six charts (five scores and the coverage) side by side squeezed their titles into each
+    other: the figure puts three to a row, and the page draws one small figure per chart."""
+    import pandas as pd
+    table = pd.DataFrame(
+        {m: [0.5, 0.6] for m in PLOTTED} | {"n_clusters": [3, 4], "n_used": [10, 10],
+                                            "coverage": [1.0, 0.4]},
+        index=pd.Index(["kmeans_3", "noisy"], name="alias"))
+    comparison = Comparison(table, by="alias", title="shop / v: 2 clusterings")
+    fig = comparison.figure()
+    titles = sorted((round(a.y, 3), round(a.x, 3)) for a in fig.layout.annotations)
+    assert len(titles) == 6 and len({y for y, _ in titles}) == 2  # two rows of three
+    assert fig.layout.height == 120 + 320 * 2
+    panels = comparison.panel_figures()
+    assert [p.layout.title.text for p in panels][-1] == "Coverage (share clustered)"
+    assert len(panels) == 6 and all(p.layout.height == 330 for p in panels)
+    page = comparison.to_html()
+    assert page.count("class='panel'") == 6 and "\"responsive\": true" in page
+    # the coverage just before the scores, the low one marked
+    assert "<th>alias</th><th class='num'>coverage</th><th class='num'>silhouette</th>" in page
+    assert "<td class='num low' data-sort='0.4'>40.0%</td>" in page

@@ -398,3 +398,11 @@ def test_a_labelling_larger_than_the_json_limit_is_stored(tmp_path):
         thread.join(30)
         sock.close()
         app.state.server.close()
+
+
+def test_a_url_with_a_wrong_prefix_is_a_json_404_naming_the_route(http_server):
+    """Outside /v1/ a browser gets pages; the client asks for JSON and gets the codec's error."""
+    _, key = http_server.new_project("prefix")
+    with cm.Client(url=http_server.url + "/api", api_key=key) as client, \
+            pytest.raises(cm.NotFoundError, match="No route GET /api/v1/datasets"):
+        client.list_datasets()

@@ -124,7 +124,10 @@ async def test_dataset_page_waits_for_one_recomputation_then_answers_from_kept(s
     r = await site.get("/datasets/shop")
     assert r.status_code == 200
     assert r.text.count("being computed: reload in a moment") == 1  # the second stale alias
-    assert "<th>coverage</th>" in r.text and "100%" in r.text
+    # the coverage beside the scores: just before the silhouette
+    assert re.search(r'<th scope="col" class="num">coverage</th><th scope="col" class="num" '
+                     r'title="Silhouette \(silhouette\): higher is better">silhouette</th>',
+                     r.text) and ">100%</td>" in r.text
     deadline = time.monotonic() + 60  # the background job's end, not a timing check
     while api.kept_metrics("shop", "item_vector_", "kmeans_4", compute=False) is None:
         assert time.monotonic() < deadline, "the background recomputation did not end"
@@ -167,7 +170,13 @@ async def test_compare_page(site):
         ("vector_field", "item_vector_"), ("alias", "kmeans_3"), ("alias", "kmeans_4")])
     assert r.status_code == 200
     assert "kmeans_3" in r.text and "kmeans_4" in r.text and "Silhouette" in r.text
-    assert '<nav id="back"' in r.text and 'href="/datasets/shop">&larr; shop</a>' in r.text
+    crumbs = re.search(r'<nav class="crumbs".*?</nav>', r.text).group(0)
+    assert ('<a href="/datasets">Datasets</a>' in crumbs and '<a href="/datasets/shop">shop</a>'
+            in crumbs and '<li aria-current="page">compare kmeans_3, kmeans_4</li>' in crumbs)
+    assert r.text.index('<header class="bar">') < r.text.index("<main>")  # the site's bar
+    # the coverage just before the first score, in the table a reader sorts
+    assert ("<th>alias</th><th class='num'>coverage</th><th class='num'>silhouette</th>"
+            in r.text)
 
 
 async def test_report_page_links_back_to_its_dataset(site):
@@ -175,7 +184,13 @@ async def test_report_page_links_back_to_its_dataset(site):
     r = await site.get("/datasets/shop/report", params={
         "vector_field": "item_vector_", "alias": "kmeans_3"})
     assert r.status_code == 200
-    assert 'href="/datasets/shop">&larr; shop</a>' in r.text and 'href="/datasets">' in r.text
+    crumbs = re.search(r'<nav class="crumbs".*?</nav>', r.text).group(0)
+    assert '<a href="/datasets/shop">shop</a>' in crumbs and 'href="/datasets">' in crumbs
+    assert '<li aria-current="page">kmeans_3 report</li>' in crumbs
+    nonce = re.search(r"'nonce-([^']+)'", r.headers["content-security-policy"]).group(1)
+    # linked, not inlined, and allowed by the answer's nonce
+    assert f'<link rel="stylesheet" nonce="{nonce}" href="/static/style.css?v=' in r.text
+    assert f'<script nonce="{nonce}" src="/static/tables.js?v=' in r.text
 
 
 async def test_unknown_dataset_page_is_404_with_the_message(site):
@@ -236,7 +251,7 @@ def test_sign_in_open_a_dataset_and_a_report_in_chromium(http_server, tmp_path):
         assert "category" in page.inner_text("#fields")
         page.select_option("select[name=ground_truth]", "category")
         page.click("text=Show")
-        page.wait_for_selector("#aliases th:has-text('adjusted_rand')")
+        page.wait_for_selector("#aliases th:has-text('ARI')")
         page.click("#aliases a.report >> nth=0")
         page.wait_for_selector(".main-svg", state="attached")  # no eval: the page's CSP refuses it
         assert page.locator("section#silhouette").is_visible()
@@ -296,4 +311,173 @@ async def test_a_page_address_missing_its_parameters_is_an_html_page(site):
     await _sign_in(site)
     r = await site.get("/datasets/shop/report")
     assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
-    assert "vector_field" in r.text and "Not possible" in r.text
+    assert "field &#x27;vector_field&#x27; (query): Field required" in r.text
+    assert "Something in the address is wrong" in r.text
+
+
+# -- one stylesheet, sortable tables, friendly errors, the API docs from the package ----------
+
+async def test_every_page_links_the_one_stylesheet_and_script_cached_for_a_year(site):
+    from clustermetrics import static
+    await _sign_in(site)
+    for path in ("/login", "/datasets", "/datasets/shop", "/jobs", "/datasets/nope"):
+        r = await site.get(path)
+        assert f'href="/static/style.css?v={static.digest("style.css")}"' in r.text, path
+        assert f'src="/static/tables.js?v={static.digest("tables.js")}" defer' in r.text, path
+        assert "<style" not in r.text and "style=" not in r.text, path  # nothing inline
+        csp = r.headers["content-security-policy"]
+        assert "style-src 'self';" in csp and "script-src 'self';" in csp, path
+    for name, kind in (("style.css", "text/css"), ("tables.js", "text/javascript")):
+        r = await site.get(f"/static/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
+        assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert r.text == static.text(name)
+
+
+@pytest.mark.parametrize("name, said", [
+    ("style.css.map", "file &#x27;style.css.map&#x27; not found"),
+    ("x", "file &#x27;x&#x27; not found"),
+    ("../web.py", "There is no page at /web.py"),  # the client resolves the dots
+    ("%2e%2e%2fauth.py", "There is no page at /static/../auth.py")])
+async def test_only_the_pages_files_are_served(site, name, said):
+    r = await site.get(f"/static/{name}", headers={"Accept": "text/html"})
+    assert r.status_code == 404 and "Not found" in r.text and said in r.text
+    assert "import" not in r.text  # no source file
+
+
+async def test_a_report_file_inlines_the_same_stylesheet(site):
+    from clustermetrics import static
+    from clustermetrics.report import alias_report
+    page = alias_report(site.state.projects.api("alpha"), "shop", "item_vector_",
+                        "kmeans_3").html
+    assert f"<style>{static.text('style.css')}</style>" in page
+    assert f"<script>{static.text('tables.js')}</script>" in page
+    assert "/static/" not in page and "<link" not in page  # works as a file on its own
+    assert "class='per-cluster sortable'" in page
+
+
+async def test_the_datasets_tables_sort_in_the_browser_and_read_in_the_servers_order(site):
+    await _sign_in(site)
+    r = await site.get("/datasets/shop")
+    assert '<table class="sortable" id="aliases">' in r.text
+    assert r.text.index(">kmeans_3</a>") < r.text.index(">kmeans_4</a>")  # stable order
+    assert '<td class="num" data-sort="1.0">100%</td>' in r.text  # the coverage, to sort by
+
+
+async def test_an_alias_that_clusters_little_says_so_beside_its_scores(site):
+    api = site.state.projects.api("alpha")
+    few = {f"p{i}": ("a" if i < 20 else "b" if i < 40 else "none") for i in range(120)}
+    cm.Client(api=api).vector_tools.cluster.set_cluster_labels(
+        "shop", "item_vector_", "few", few, noise_label="none")
+    api.kept_metrics("shop", "item_vector_", "few")
+    await _sign_in(site)
+    r = await site.get("/datasets/shop")
+    assert '<td class="num low" data-sort="0.3333333333333333">33%</td>' in r.text
+    assert ("few clusters only 33% of the documents (the rest noise or unlabelled)"
+            in r.text)
+
+
+async def test_a_jobs_page_and_a_jobs_own_page(site):
+    await _sign_in(site)
+    await site.get("/datasets/shop/compare", params=[
+        ("vector_field", "item_vector_"), ("alias", "kmeans_3"), ("alias", "kmeans_4")])
+    job = site.state.jobs.list_jobs("alpha")[0]
+    r = await site.get("/jobs")
+    assert r.status_code == 200 and f'href="/jobs/{job.id}"' in r.text
+    assert "compare (page)" in r.text and "kmeans_3, kmeans_4" in r.text
+    r = await site.get(f"/jobs/{job.id}")
+    assert r.status_code == 200 and "<dt>status</dt><dd>done</dd>" in r.text
+    assert '<li><a href="/jobs">Jobs</a></li>' in r.text
+    # progress by stage, as far as it went: both aliases compared
+    assert ('<tr><td>compare</td><td class="num" data-sort="2">2</td>'
+            '<td class="num" data-sort="2">2</td></tr>') in r.text
+    r = await site.get("/jobs", params={"status": "done"})
+    assert r.status_code == 200 and job.id in r.text
+
+
+async def test_an_unknown_job_is_a_404_page(site):
+    await _sign_in(site)
+    r = await site.get("/jobs/0123456789abcdef")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "job &#x27;0123456789abcdef&#x27; not found" in r.text
+
+
+async def test_a_bad_status_on_the_jobs_page_names_the_parameter(site):
+    await _sign_in(site)
+    r = await site.get("/jobs", params={"status": "finished"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "field &#x27;status&#x27; (query): Input should be &#x27;queued&#x27;" in r.text
+
+
+async def test_an_unknown_page_is_a_404_page_for_a_browser_and_json_for_a_program(site):
+    r = await site.get("/nothing/here", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "There is no page at /nothing/here" in r.text and '<a href="/login">' in r.text
+    r = await site.get("/nothing/here", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+async def test_the_api_keeps_its_json_errors_whatever_a_browser_accepts(site):
+    r = await site.get("/v1/nothing", headers={"Accept": "text/html"})
+    assert r.status_code in (401, 404) and r.headers["content-type"] == "application/json"
+    r = await site.get("/v1/datasets", headers={"Accept": "text/html",
+                                                "Authorization": f"Bearer {site.key['key']}"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    r = await site.get("/v1/nothing", headers={"Accept": "text/html",
+                                               "Authorization": f"Bearer {site.key['key']}"})
+    assert r.status_code == 404 and "No route GET /v1/nothing" in r.json()["error"]["message"]
+    r = await site.request("PATCH", "/v1/datasets", headers={
+        "Accept": "text/html", "Authorization": f"Bearer {site.key['key']}"})
+    error = r.json()["error"]
+    assert r.status_code == 405 and (error["code"], error["message"], error["state"]) == (
+        "error", "405: Method Not Allowed", {})
+
+
+async def test_a_wrong_method_on_a_page_is_a_405_page_naming_the_right_one(site):
+    r = await site.get("/logout", headers={"Accept": "text/html"})
+    assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
+    assert "GET /logout is not possible: this address takes POST only." in r.text
+
+
+async def test_a_full_job_queue_is_a_429_page(site):
+    await _sign_in(site)
+    site.state.jobs.max_queued = 0
+    r = await site.get("/datasets/shop/report", params={"vector_field": "item_vector_",
+                                                        "alias": "kmeans_3"})
+    assert r.status_code == 429 and "Busy: try again shortly" in r.text
+    assert "job queue is full" in r.text
+
+
+async def test_a_fault_of_the_server_is_a_500_page_with_an_incident_id(site, tmp_path):
+    """A project whose store file is not a database: the server's fault, not the visitor's."""
+    other = site.state.keys.create("broken")
+    with open(tmp_path / "server" / "projects" / "broken.duckdb", "wb") as f:
+        f.write(b"this is not a DuckDB file" * 100)
+    await _sign_in(site, other["key"])
+    r = await site.get("/datasets")
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+    assert "Something went wrong" in r.text and re.search(r"incident [0-9a-f]{12}", r.text)
+    assert "broken.duckdb" not in r.text and "Traceback" not in r.text
+
+
+async def test_a_signed_out_visitor_is_told_why_sign_in_is_asked(site):
+    r = await site.get("/datasets/shop")
+    assert r.headers["location"] == "/login?next=%2Fdatasets%2Fshop&error=needed"
+    r = await site.get(r.headers["location"])
+    assert '<p class="notice" id="notice">Sign in to see that page' in r.text
+    assert 'id="error"' not in r.text
+
+
+async def test_swagger_ui_is_served_from_the_package(site):
+    r = await site.get("/docs")
+    assert r.status_code == 200
+    assert "cdn.jsdelivr.net" not in r.text and "/static/docs/swagger-ui-bundle.js?v=" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "jsdelivr" not in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    assert r.text.count(f'<script nonce="{nonce}"') == 2  # the bundle and its start
+    js = await site.get(re.search(r'src="(/static/docs/swagger-ui-bundle.js[^"]*)"',
+                                  r.text).group(1))
+    assert js.status_code == 200 and "SwaggerUIBundle" in js.text
+    assert js.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert (await site.get("/openapi.json")).status_code == 200  # public, as /docs

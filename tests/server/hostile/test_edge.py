@@ -314,7 +314,11 @@ def test_every_answer_has_the_security_headers(server):
     assert answers["no key"].status_code == 401 and answers["unknown"].status_code == 404
     assert answers["api"].headers["content-security-policy"].startswith("default-src 'none'")
     login = answers["login"].headers["content-security-policy"]
-    assert "unsafe-inline" not in login and "script-src" not in login
+    # the pages' one script and stylesheet come from the server; nothing inline runs
+    assert "unsafe-inline" not in login and "script-src 'self';" in login
+    assert "style-src 'self';" in login
+    docs = answers["docs"].headers["content-security-policy"]
+    assert "https:" not in docs and "script-src 'self' 'nonce-" in docs
     server.assert_alive()
 
 
