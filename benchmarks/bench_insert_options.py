@@ -2,7 +2,8 @@
 the same data, each against ``np.save`` of the same bytes measured in the same run.
 
 Each option writes a fresh file in a temporary folder and is timed from the start of the
-write to the file being closed (DuckDB's commit and checkpoint included). Printed per
+write to the file being closed (DuckDB's commit and checkpoint included), after ``os.sync()``
+so that no earlier write is still being flushed. Printed per
 option: wall seconds, CPU seconds of this process, vectors/s and the ratio of its rate to
 ``np.save``'s (1.0 = as fast as writing the raw array). The store's own import
 (``Dataset.insert_documents``) is timed the same way for a Parquet file and a NumPy array.
@@ -44,11 +45,13 @@ def options(tmp: str, table: pa.Table, X: np.ndarray, ids: np.ndarray, parquet: 
     db = os.path.join(tmp, "o.duckdb")
     vec = f"FLOAT[{d}]"
 
-    def in_transaction(*sql: str, threads: int | None = None, **views) -> Callable[[], None]:
-        def run() -> None:
+    def in_transaction(*sql: str, threads: int | None = None,
+                       **views: Callable[[], pa.Table | pa.RecordBatchReader]
+                       ) -> Callable[[], None]:
+        def run() -> None:  # the views are made inside the timing: a conversion counts
             con = connect(db, threads)
-            for name, value in views.items():
-                con.register(name, value)
+            for name, make in views.items():
+                con.register(name, make())
             con.execute("BEGIN")
             for s in sql:
                 con.execute(s)
@@ -56,9 +59,18 @@ def options(tmp: str, table: pa.Table, X: np.ndarray, ids: np.ndarray, parquet: 
             con.close()
         return run
 
-    lists = table.cast(pa.schema([("_id", pa.string()), ("v", pa.list_(pa.float32()))]))
-    blobs = pa.table({"_id": table.column("_id"), "v": pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(d * 4), len(X), [None, pa.py_buffer(X)]).cast(pa.binary())})
+    def same() -> pa.Table:
+        return table
+
+    def lists() -> pa.Table:
+        return table.cast(pa.schema([("_id", pa.string()), ("v", pa.list_(pa.float32()))]))
+
+    def blobs() -> pa.Table:  # each vector's 4 x d bytes, as one binary value
+        return pa.table({"_id": table.column("_id"), "v": pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(d * 4), len(X), [None, pa.py_buffer(X)]).cast(pa.large_binary())})
+
+    def ids_only() -> pa.Table:
+        return table.select(["_id"])
 
     def np_save() -> None:
         np.save(os.path.join(tmp, "x.npy"), X)
@@ -69,7 +81,7 @@ def options(tmp: str, table: pa.Table, X: np.ndarray, ids: np.ndarray, parquet: 
             w.write_table(table.select(["v"]))
         in_transaction("CREATE TABLE t (_id VARCHAR, row BIGINT)",
                        "INSERT INTO t SELECT _id, row_number() OVER () - 1 FROM a",
-                       a=table.select(["_id"]))()
+                       a=ids_only)()
 
     def store(data, **kw) -> Callable[[], None]:
         def run() -> None:
@@ -83,17 +95,24 @@ def options(tmp: str, table: pa.Table, X: np.ndarray, ids: np.ndarray, parquet: 
     return {
         "np.save of the same array": np_save,
         f"INSERT into {vec} from Arrow fixed-size lists": in_transaction(
-            f"CREATE TABLE t (_id VARCHAR, v {vec})", "INSERT INTO t SELECT * FROM a", a=table),
+            f"CREATE TABLE t (_id VARCHAR, v {vec})", "INSERT INTO t SELECT * FROM a", a=same),
+        f"INSERT into {vec} from a stream of 4,096-row batches": in_transaction(
+            f"CREATE TABLE t (_id VARCHAR, v {vec})", "INSERT INTO t SELECT * FROM a",
+            a=lambda: pa.RecordBatchReader.from_batches(table.schema, table.to_batches(4096))),
+        f"INSERT into {vec} from a stream of row-group batches": in_transaction(
+            f"CREATE TABLE t (_id VARCHAR, v {vec})", "INSERT INTO t SELECT * FROM a",
+            a=lambda: pa.RecordBatchReader.from_batches(table.schema,
+                                                        table.to_batches(122_880))),
         f"INSERT into {vec}, one DuckDB thread": in_transaction(
-            f"CREATE TABLE t (_id VARCHAR, v {vec})", "INSERT INTO t SELECT * FROM a", a=table,
+            f"CREATE TABLE t (_id VARCHAR, v {vec})", "INSERT INTO t SELECT * FROM a", a=same,
             threads=1),
         f"CREATE TABLE AS ({vec}) from Arrow": in_transaction(
-            "CREATE TABLE t AS SELECT * FROM a", a=table),
+            "CREATE TABLE t AS SELECT * FROM a", a=same),
         "INSERT into FLOAT[] from Arrow lists": in_transaction(
             "CREATE TABLE t (_id VARCHAR, v FLOAT[])", "INSERT INTO t SELECT * FROM a", a=lists),
         f"vectors in a table of their own ({vec})": in_transaction(
             "CREATE TABLE t (_id VARCHAR)", f"CREATE TABLE v (_id VARCHAR, v {vec})",
-            "INSERT INTO t SELECT _id FROM a", "INSERT INTO v SELECT * FROM a", a=table),
+            "INSERT INTO t SELECT _id FROM a", "INSERT INTO v SELECT * FROM a", a=same),
         "INSERT into BLOB (raw float32 bytes)": in_transaction(
             "CREATE TABLE t (_id VARCHAR, v BLOB)", "INSERT INTO t SELECT * FROM a", a=blobs),
         "Arrow file beside DuckDB, ids in DuckDB": side_file,
@@ -126,17 +145,18 @@ def main() -> None:
         wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]
         base = None
         print(f"{n:,} x {d} float32 ({X.nbytes / 1e6:,.0f} MB), {os.cpu_count()} cores")
-        print(f"{'option':52s} {'wall s':>7s} {'CPU s':>6s} {'vectors/s':>10s} "
+        print(f"{'option':60s} {'wall s':>7s} {'CPU s':>6s} {'vectors/s':>10s} "
               f"{'/ np.save':>9s}")
         for name, run in runs.items():
             if base is not None and wanted and not any(w in name.lower() for w in wanted):
                 continue
             gc.collect()
+            os.sync()  # each option starts with no other write still being flushed
             t0, c0 = time.perf_counter(), time.process_time()
             run()
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             base = base or wall  # np.save comes first
-            print(f"{name:52s} {wall:7.2f} {cpu:6.2f} {n / wall:10,.0f} {base / wall:9.2f}",
+            print(f"{name:60s} {wall:7.2f} {cpu:6.2f} {n / wall:10,.0f} {base / wall:9.2f}",
                   flush=True)
             for f in os.listdir(tmp):
                 if f != "docs.parquet":
