@@ -483,7 +483,7 @@ class Store:
                     rows[0] += table.num_rows
                     report(table.num_rows)
                     # an array's one piece goes as DuckDB row groups: 4,096-row batches
-                    # cost DuckDB 30-40% more CPU (its small collections merged again); a
+                    # cost DuckDB 25-40% more CPU (its small collections merged again); a
                     # Parquet piece is one small batch, appended by one DuckDB thread
                     yield from table.select(first.column_names).cast(first.schema).to_batches(
                         max_chunksize=ROW_GROUP)
