@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from .arrowcheck import check_schema, plain
 from .errors import InvalidInputError, SchemaError
+from .metrics._validation import nonfinite_rows
 from .names import counted, is_vector_name
 
 if TYPE_CHECKING:
@@ -653,12 +654,12 @@ def _to_vector(col: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, dim: int |
 
 def _check_finite(flat: pa.Array, dim: int, name: str, ids: pa.ChunkedArray, col: pa.Array):
     """NaN or infinite values (or values beyond float32) refused, naming the documents."""
-    values = flat.to_numpy(zero_copy_only=False)
-    if np.isfinite(values).all():
+    # row sums first (n values, not an n x d mask of fresh pages: 150 MB at 200,000 x 768)
+    rows = nonfinite_rows(flat.to_numpy(zero_copy_only=False).reshape(-1, dim))
+    if not len(rows):
         return
-    bad_flat = ~np.isfinite(values).reshape(-1, dim).all(axis=1)
     bad = np.zeros(len(col), bool)
-    bad[np.flatnonzero(col.is_valid().to_numpy(zero_copy_only=False))] = bad_flat
+    bad[np.flatnonzero(col.is_valid().to_numpy(zero_copy_only=False))[rows]] = True
     raise SchemaError(
         f"Vector field {name!r} has NaN or infinite values (or values too large for 32-bit "
         f"floats) in {counted(int(bad.sum()), 'document')} (first _id: "

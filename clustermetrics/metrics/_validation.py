@@ -137,7 +137,8 @@ def nonfinite_sentence(X, bad_rows: np.ndarray, name: str = "X") -> str:
 def nonfinite_rows(X: np.ndarray) -> np.ndarray:
     """Indices of rows holding NaN or inf. A row sum is non-finite for every such row (and,
     rarely, on overflow), so only the suspects get the full element-wise check."""
-    suspects = np.flatnonzero(~np.isfinite(X.sum(axis=1)))
+    with np.errstate(over="ignore", invalid="ignore"):  # such a row is only a suspect
+        suspects = np.flatnonzero(~np.isfinite(X.sum(axis=1)))
     if not len(suspects):
         return suspects
     return suspects[~np.isfinite(X[suspects]).all(axis=1)]
