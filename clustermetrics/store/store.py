@@ -39,6 +39,7 @@ from ..errors import (
     SchemaError,
     StoreError,
     StoreLockedError,
+    TooLargeError,
 )
 from ..names import CLUSTER_PREFIX, check_name, counted, label_column, nest
 
@@ -218,6 +219,11 @@ class Store:
             raise
         except duckdb.ConversionException as exc:
             raise SchemaError(_conversion_message(exc)) from None
+        except duckdb.OutOfMemoryException:  # the caller can act on it: no incident
+            raise TooLargeError(
+                "The store ran out of memory for this operation (this process's memory or "
+                "address-space limit). Nothing of it was written. Write fewer documents per "
+                "call, or give the process more memory.") from None
         except duckdb.ConnectionException as exc:
             raise StoreError(f"The store {self.path} is closed ({exc}); open a new Client to "
                              "use it.") from None
