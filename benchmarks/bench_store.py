@@ -76,6 +76,8 @@ def stored_call_options(ap: argparse.ArgumentParser) -> None:
                     help="rows of the large cosine run against one read (0: none)")
     ap.add_argument("--skip-insert", action="store_true",
                     help="only the stored call's part (no Parquet or NumPy insert timings)")
+    ap.add_argument("--metric", action="append", choices=["cosine", "euclidean"],
+                    help="the metrics to run at --n (default: both; may repeat)")
     ap.add_argument("--keep", metavar="DIR",
                     help="keep the stores built for the stored call in DIR and reuse them")
 
@@ -211,7 +213,7 @@ def stored_call(args) -> None:
         del parts
         print(f"\nthe stored call at {n:,} x {d} (k={K}, with ground truth) against evaluate() "
               "on the same arrays; target <= 1.3x")
-        for metric in ("cosine", "euclidean"):
+        for metric in args.metric or ("cosine", "euclidean"):
             afresh, held, read, stored = _afresh_and_open(path, metric)
             options = {} if metric == "cosine" else {
                 "sample_size": stored.counts["n_scored"], "random_state": 0}  # the call's
