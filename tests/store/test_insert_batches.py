@@ -54,7 +54,7 @@ def test_nan_in_the_last_batch_of_an_array_refuses_all_of_it(client, shop):
     X = _vectors(N) + 0.5
     X[N - 2, 1] = np.nan
     with pytest.raises(cm.SchemaError, match=rf"Vector field 'v_vector_' has NaN or infinite "
-                                             rf"values .* in 1 documents \(first _id: "
+                                             rf"values .* in 1 document \(first _id: "
                                              rf"'d{N - 2}'\)\. Nothing was written"):
         shop.insert_documents(X, ids=_ids(N), vector_field="v_vector_")
     assert snapshot(client) == before
@@ -80,7 +80,7 @@ def test_nan_in_the_last_piece_of_a_parquet_file_refuses_all_of_it(client, shop,
     pq.write_table(pa.table({"_id": [f"p{i}" for i in range(40)],
                              "v_vector_": pa.array(vectors, pa.list_(pa.float32(), 2))}), path)
     with pytest.raises(cm.SchemaError, match=r"Vector field 'v_vector_' has NaN or infinite "
-                                             r"values .* in 1 documents \(first _id: 'p38'\)"):
+                                             r"values .* in 1 document \(first _id: 'p38'\)"):
         shop.insert_documents(str(path))
     assert snapshot(client) == before
 
