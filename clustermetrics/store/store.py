@@ -1083,7 +1083,6 @@ def _conversion_message(exc: Exception) -> str:
             "Nothing of this batch was written; convert the field or use a new field name.")
 
 
-
 def _check_store_path(path: str) -> None:
     """A store path must name a file (made with its folder when absent), not a folder."""
     if os.path.isdir(path):
