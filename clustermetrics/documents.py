@@ -746,9 +746,10 @@ def label_array(labels, ids) -> pa.Array:
                                     "use smaller integers or strings. No labels were written.")
     if values and not first:  # an alias of no cluster: its metrics could only fail
         raise InvalidInputError(
-            f"Every one of the {len(values):,} labels is None or NaN: an alias needs at least "
-            "one document in a cluster (None leaves a document unlabelled). No labels were "
-            "written.")
+            ("The only label is" if len(values) == 1 else
+             f"Every one of the {len(values):,} labels is") + " None or NaN: an alias needs at "
+            "least one document in a cluster (None leaves a document unlabelled). No labels "
+            "were written.")
     if len(first) == 2:
         n, t = first["number"], first["string"]
         raise InvalidInputError(

@@ -164,6 +164,11 @@ def test_labels_that_leave_every_document_unlabelled_make_no_alias(vectors, labe
     assert vectors.describe_alias("v", "emb", "kept")["sizes"] == {1: 1, 2: 1}
 
 
+def test_one_label_that_is_none_is_said_in_the_singular():
+    with pytest.raises(errors.InvalidInputError, match=r"^The only label is None or NaN: "):
+        label_array([None], ["x"])
+
+
 @pytest.mark.parametrize("bad, pattern", [
     (float("inf"), r"^The label of _id 'x' is inf; labels are integers or strings"),
     (10**30, r"^The label of _id 'x' \(10{30}\) is beyond 64-bit integers"),
