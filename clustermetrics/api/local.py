@@ -41,6 +41,16 @@ from .base import API, Progress, ReportData
 _sinks = threading.local()
 
 
+def warn(message: str, stacklevel: int = 2) -> None:
+    """A :class:`ClusterMetricsWarning`, or, inside :func:`collect_warnings` on this thread,
+    its message kept for whoever runs the call (a server sends it to the remote caller)."""
+    sink = getattr(_sinks, "sink", None)
+    if sink is not None:
+        sink.append(message)
+    else:
+        warnings.warn(message, ClusterMetricsWarning, stacklevel=stacklevel + 1)
+
+
 # a ground truth with more classes than this and than half its documents is no partition to
 # compare with (ARI near 0 whatever the clustering): a price, a timestamp, an id
 UNIQUE_TRUTH_CLASSES = 50
@@ -53,16 +63,6 @@ def _warn_unique_truth(truth: str | None, counts: dict) -> None:
              "documents: it reads like an identifier or a continuous value, so the external "
              "scores (ARI, NMI, ...) compare the clusters with near-unique classes. Give a field "
              "of categories, or bin this one.", stacklevel=4)
-
-
-def warn(message: str, stacklevel: int = 2) -> None:
-    """A :class:`ClusterMetricsWarning`, or, inside :func:`collect_warnings` on this thread,
-    its message kept for whoever runs the call (a server sends it to the remote caller)."""
-    sink = getattr(_sinks, "sink", None)
-    if sink is not None:
-        sink.append(message)
-    else:
-        warnings.warn(message, ClusterMetricsWarning, stacklevel=stacklevel + 1)
 
 
 @contextlib.contextmanager
