@@ -520,25 +520,30 @@ class ParquetSource:
     """Parquet files as a source for :func:`~clustermetrics.metrics.evaluate_source`: every
     pass reads the files again, one slice at a time (memory: one slice, plus the statistics).
 
-    ``current`` is the slice handed out last, so that a complaint about a batch can be told in
-    the file's terms (:func:`explain`). The ground truth column is read by the first pass
-    only.
+    Where each batch's rows come from is kept (file, row group, first row), so that a
+    complaint about a batch can be told in the file's terms (:meth:`explain`). The ground
+    truth column is read by the first pass only.
     """
 
     def __init__(self, plan: Plan):
         self.plan = plan
         self.n_rows = plan.n_rows
         self.has_truth = plan.has_truth
-        self.current: Slice | None = None
         self.passes = 0
+        self._where: dict[int, tuple] = {}  # by partition: a Slice's piece, offset, kept
 
     def batches(self) -> Iterator[Batch]:
         truth = self.passes == 0  # only the first pass (the statistics) uses ground truth
         self.passes += 1
         for piece in self.plan.pieces:
             for part in read_piece(piece, self.plan, truth=truth):
-                self.current = part
+                self._where[part.batch.partition] = (part.piece, part.offset, part.kept)
                 yield part.batch
+
+    def explain(self, exc: InvalidInputError, batch: Batch, metric: str) -> InvalidInputError:
+        """A complaint about one of this source's batches, told in the file's terms."""
+        where = self._where.get(batch.partition)
+        return exc if where is None else explain(exc, Slice(batch, *where), metric)
 
 
 def evaluate_local(path_or_glob, vector_field: str, label_field: str,
@@ -553,16 +558,9 @@ def evaluate_local(path_or_glob, vector_field: str, label_field: str,
     PassOptions.make(metric=metric, noise_label=noise_label, noise=noise)  # checked first
     plan = make_plan(path_or_glob, Columns(vector_field, label_field, ground_truth_field),
                      batch_rows=batch_rows)
-    source = ParquetSource(plan)
-    try:
-        result = evaluate_source(source, metric=metric, sample_size=sample_size,
-                                 random_state=random_state, noise_label=noise_label,
-                                 noise=noise, working_memory=working_memory, progress=progress,
-                                 detail=detail)
-    except InvalidInputError as exc:
-        if source.current is None:
-            raise
-        raise explain(exc, source.current, metric) from None
+    result = evaluate_source(ParquetSource(plan), metric=metric, sample_size=sample_size,
+                             random_state=random_state, noise_label=noise_label, noise=noise,
+                             working_memory=working_memory, progress=progress, detail=detail)
     return finish_result(result, plan)
 
 

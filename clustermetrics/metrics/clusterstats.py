@@ -187,7 +187,8 @@ class ClusterStats:
             ref = np.where((self.counts > 0)[:, None], self.mean, x[first]).astype(x.dtype)
             if work is None:
                 work = np.empty(x.shape, dtype=x.dtype)
-            dev = np.take(ref, codes, axis=0, out=work[:len(x)])
+            # mode="clip": the codes are valid, and "raise" takes into a buffer, then copies
+            dev = np.take(ref, codes, axis=0, out=work[:len(x)], mode="clip")
             np.subtract(x, dev, out=dev)
             if fused:  # sum w (dev + ref) = sum w dev + (sum w) ref, w = 1/|x|
                 both = np.zeros((len(codes), 2 * k), dtype=x.dtype)
@@ -460,22 +461,30 @@ def limit_kernel_threads(n: int):
 def parallel_map(tasks, fn):
     """Run ``fn`` over tasks on all cores, BLAS single-threaded inside each: the element-wise
     work between the GEMMs then runs in parallel too. Results come in the order of the tasks,
-    consumed as they come (so they do not pile up). The threads are kept for the next call (a
-    stream of batches calls this for each); a task that calls it again runs its tasks itself.
-    When a task fails or the caller stops early, the tasks not started are cancelled and the
-    running ones waited for, so no work outlives the call."""
-    workers = min(kernel_threads(), len(tasks))
+    consumed as they come (so they do not pile up). ``tasks`` may be any iterable (a stream of
+    batches): it is drawn from this thread, a few tasks ahead of the results, so only a few
+    are in memory at once. The threads are kept for the next call (a stream of batches calls
+    this for each); a task that calls it again runs its tasks itself. When a task fails or the
+    caller stops early, the tasks not started are cancelled and the running ones waited for,
+    so no work outlives the call."""
+    workers = kernel_threads()
     check = work_check.get()
     if check is not None:  # also in the pool's threads, which do not see this context
         fn = functools.partial(_checked_task, check, fn)
-    if workers <= 1 or getattr(_kernel_thread, "busy", False):
-        yield from map(fn, tasks)
+    pending = iter(tasks)
+    ahead = list(itertools.islice(pending, 2))  # a lone task runs here, its maps on the pool
+    pending = itertools.chain(ahead, pending)
+    if workers == 1 or len(ahead) < 2 or getattr(_kernel_thread, "busy", False):
+        yield from map(fn, pending)
         return
     with single_threaded_blas():
-        pool = _pool(kernel_threads())
-        futures = collections.deque(pool.submit(fn, task) for task in tasks)
+        pool = _pool(workers)
+        futures = collections.deque(
+            pool.submit(fn, task) for task in itertools.islice(pending, 2 * workers))
         try:
             while futures:  # each result let go once handed over
+                for task in itertools.islice(pending, 1):
+                    futures.append(pool.submit(fn, task))
                 yield futures.popleft().result()
         finally:
             for future in futures:

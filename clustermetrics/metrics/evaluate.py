@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import InvalidInputError
+from .clusterstats import parallel_map
 from .labels import Labels
 from .passes import Batch, ClusterPass, PassOptions, SamplePass, ScorePass, build_result
 from .result import ClusterMetrics
@@ -32,6 +33,10 @@ __all__ = ["ArraySource", "Batch", "Progress", "Source", "evaluate", "evaluate_s
 
 
 class Source(Protocol):
+    """Batches of vectors, labels and ground truth, the same on every pass. A source may
+    also have ``explain(exc, batch, metric)``: a complaint about one of its batches told in
+    its own terms (a Parquet file's name, row group and rows)."""
+
     n_rows: int
     has_truth: bool
 
@@ -126,10 +131,13 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
     notify = progress or (lambda stage, done, total: None)
     n_total = source.n_rows
 
+    # batches run on the kernel threads side by side (a small one runs on one), merged in
+    # order: the result is the same as one at a time
     first = ClusterPass.empty(options, has_truth=source.has_truth)
-    for batch in source.batches():
-        first = first.merge(ClusterPass.from_batch(batch, options))
-        notify("statistics", len(batch.X), n_total)
+    for rows, part in parallel_map(source.batches(), _told(
+            source, options.metric, lambda b: (len(b.X), ClusterPass.from_batch(b, options)))):
+        first = first.merge(part)
+        notify("statistics", rows, n_total)
     summary = first.finish()
 
     sample = None
@@ -142,8 +150,8 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
 
     second: ScorePass | None = None
     vectors: dict[int, np.ndarray] = {}  # exact pairwise: each partition's, in source order
-    for batch in source.batches():
-        part = ScorePass.from_batch(batch, summary, sample)
+    for batch, part in parallel_map(source.batches(), _told(
+            source, options.metric, lambda b: (b, ScorePass.from_batch(b, summary, sample)))):
         second = part if second is None else second.merge(part)
         if exact_pairwise:
             vectors[batch.partition] = batch.X
@@ -166,3 +174,17 @@ def evaluate_source(source: Source, *, metric: str = "euclidean", sample_size=No
     sil = silhouette(X, Labels(second.codes(), summary.categories), metric=options.metric,
                      working_memory=working_memory, progress=advance)
     return build_result(summary, second.finish(summary, silhouette=sil))
+
+
+def _told(source: Source, metric: str, fn: Callable[[Batch], object]):
+    """``fn`` over a batch, a complaint about the batch told by the source where it can."""
+    explain = getattr(source, "explain", None)
+    if explain is None:
+        return fn
+
+    def run(batch: Batch):
+        try:
+            return fn(batch)
+        except InvalidInputError as exc:
+            raise explain(exc, batch, metric) from None
+    return run

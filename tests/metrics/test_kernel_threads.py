@@ -13,6 +13,32 @@ def test_results_come_in_the_order_of_the_tasks():
         assert list(parallel_map(list(range(20)), lambda i: i * i)) == [i * i for i in range(20)]
 
 
+def test_a_stream_of_tasks_is_drawn_a_few_ahead_of_its_results():
+    drawn = []
+
+    def stream():
+        for i in range(100):
+            drawn.append(i)
+            yield i
+
+    with limit_kernel_threads(2):
+        results = parallel_map(stream(), lambda i: i * i)
+        assert next(results) == 0
+        assert len(drawn) <= 6  # the window (2 per thread) and the one drawn to refill it
+        assert list(results) == [i * i for i in range(1, 100)]
+
+
+def test_a_lone_task_runs_in_the_calling_thread_so_its_own_maps_use_the_pool():
+    def task(_):
+        inner = set(parallel_map(list(range(8)), lambda j: threading.current_thread().name))
+        return threading.current_thread(), inner
+
+    with limit_kernel_threads(2):
+        [(thread, inner)] = list(parallel_map(iter([0]), task))
+    assert thread is threading.current_thread()
+    assert any(name.startswith("clustermetrics-kernel") for name in inner)
+
+
 def _kernel_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("clustermetrics-kernel")}
 
