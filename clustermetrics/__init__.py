@@ -47,11 +47,14 @@ from .metrics import (
     silhouette_score,
     v_measure_score,
 )
+from .threads import claim_blas
 
 __version__ = "0.1.0"
 
 _LAZY = {"Client": "clustermetrics.client", "Dataset": "clustermetrics.client",
          "evaluate_parquet": "clustermetrics.engine.dask"}
+
+claim_blas()  # OpenBLAS takes its settings from the thread that set them first: this one
 
 
 def __getattr__(name: str):

@@ -1051,7 +1051,8 @@ _data_option = click.option(
 @click.option("--workers", default=None, type=click.IntRange(1),
               help="Jobs run at once (default: half the cores, 2 to 4).")
 @click.option("--blas-threads", default=None, type=click.IntRange(1),
-              help="BLAS threads of each job (default: the cores divided among the workers).")
+              help="OpenMP and BLAS threads of each job's fit, in its worker process "
+                   "(default: the cores divided among the workers).")
 @click.option("--model", "models", multiple=True, metavar="CLASS",
               help="Also let callers fit this model class (an import path such as "
                    "hdbscan.HDBSCAN), beside scikit-learn's known algorithms.")

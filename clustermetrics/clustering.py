@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import threads
 from .errors import InvalidInputError, MissingDependencyError
 
 MINIBATCH_ABOVE = 100_000  # rows; MiniBatchKMeans beyond this keeps k-means to seconds
@@ -306,7 +307,8 @@ def fit(estimator: Any, X: np.ndarray, spec: ModelSpec | None = None, *,
     """Fit ``estimator`` on the rows of ``X`` and read its labels: ``fit_predict`` where the
     model has it, else ``fit`` then ``labels_`` (or ``predict``). The rows are fitted in the
     precision :func:`fit_precision` gives (``precision``: "auto", "float32" or "float64"),
-    recorded as ``info["precision"]`` (stored with the alias)."""
+    recorded as ``info["precision"]`` (stored with the alias). The fit runs on the thread
+    budget's cores (:func:`clustermetrics.threads.fit_threads`)."""
     spec = spec or ModelSpec.of(estimator)
     dtype = fit_precision(spec, X.dtype, precision)
     if X.dtype != dtype:
@@ -315,13 +317,14 @@ def fit(estimator: Any, X: np.ndarray, spec: ModelSpec | None = None, *,
     if n < 2:
         raise InvalidInputError(f"{n} documents with vectors: a clustering needs at least 2.")
     try:
-        if hasattr(estimator, "fit_predict"):
-            labels = estimator.fit_predict(X)
-        else:
-            estimator.fit(X)
-            labels = getattr(estimator, "labels_", None)
-            if labels is None and hasattr(estimator, "predict"):
-                labels = estimator.predict(X)
+        with threads.fit_threads(type(estimator).__name__):  # OpenMP and BLAS: the budget's
+            if hasattr(estimator, "fit_predict"):
+                labels = estimator.fit_predict(X)
+            else:
+                estimator.fit(X)
+                labels = getattr(estimator, "labels_", None)
+                if labels is None and hasattr(estimator, "predict"):
+                    labels = estimator.predict(X)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"{spec.describe()} failed on {n:,} vectors: {_first_line(exc)}") from None

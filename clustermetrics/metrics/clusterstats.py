@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextvars import ContextVar
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
+from .. import threads
 from ..errors import InvalidInputError
 from ._validation import check_finite, describe_rows, nonfinite_error
 from .labels import Labels, align
@@ -97,7 +97,7 @@ class ClusterStats:
         """
         if X.dtype.kind != "f":
             X = X.astype(np.float64)
-        workers = os.cpu_count() or 1
+        workers = kernel_threads()
         if chunk_rows is not None or workers == 1 or len(X) < 2 * PART_ROWS:
             return cls._fold(X, labels, unit_sums, moments, spread, row_offset, row_ids,
                              chunk_rows)
@@ -443,8 +443,9 @@ _THREADS: ContextVar[int | None] = ContextVar("clustermetrics_kernel_threads", d
 
 
 def kernel_threads() -> int:
-    """Threads of the blocked kernels: every core, unless :func:`limit_kernel_threads` says."""
-    return _THREADS.get() or os.cpu_count() or 1
+    """Threads of the blocked kernels: the budget's cores (:func:`clustermetrics.threads.cores`),
+    unless :func:`limit_kernel_threads` says."""
+    return _THREADS.get() or threads.cores()
 
 
 @contextlib.contextmanager
@@ -527,13 +528,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools)
 
 
-_controller: ThreadpoolController | None = None
-
-
 def single_threaded_blas():
-    """A context in which BLAS runs on one thread. The controller, which finds the loaded
-    libraries (milliseconds once duckdb and pyarrow are loaded), is made once."""
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    """A context in which BLAS runs on one thread, shared with the other threads' limits
+    (:func:`clustermetrics.threads.blas`)."""
+    return threads.blas(1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 
 import numpy as np
 
@@ -15,6 +14,7 @@ from .clusterstats import (
     ClusterStats,
     block_buffer,
     centroid_distances,
+    kernel_threads,
     own_centroid_sq,
     parallel_map,
     representable,
@@ -88,7 +88,7 @@ class DaviesBouldinStats:
                 out[1] += np.bincount(c, weights=self_sq, minlength=k)
             return out
 
-        parts = max(1, min(2 * (os.cpu_count() or 1), len(X) // PART_ROWS))
+        parts = max(1, min(2 * kernel_threads(), len(X) // PART_ROWS))
         bounds = np.linspace(0, len(X), parts + 1).astype(int)
         for part in parallel_map(list(itertools.pairwise(bounds)), run):
             self.dist_sum += part[0]

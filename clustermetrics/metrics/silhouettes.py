@@ -30,7 +30,6 @@ in how they get S:
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -39,6 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial.distance import cdist
 
+from .. import threads
 from ..errors import InvalidInputError
 from ._validation import (
     check_centred_squares,
@@ -188,7 +188,7 @@ def linear_silhouette(X: np.ndarray, codes: np.ndarray, stats: ClusterStats, met
     if not n:
         return tuple(np.empty(0, dtype)
                      for dtype in (float, float, float, np.int64, float)[:4 + centroid_sq])
-    workers = os.cpu_count() or 1
+    workers = kernel_threads()
     rows = int(min(LINEAR_PART_ROWS, max(4096, -(-n // (4 * workers)))))
     tasks = [(i, min(i + rows, n)) for i in range(0, n, rows)]
     with single_threaded_blas():  # small GEMMs: see ClusterStats
@@ -580,7 +580,7 @@ def sample_sums(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: st
     n = len(X)
     kernel = _Kernel(X, codes, counts, metric, metric_kwds)
     step = _block_size(n, X.shape[1], kernel.dtype.itemsize, working_memory)
-    groups = max(1, min(os.cpu_count() or 1, -(-n // step)))  # split the columns for threads
+    groups = max(1, min(kernel_threads(), -(-n // step)))  # split the columns for threads
     bounds = np.linspace(0, n, groups + 1).astype(int)
     tasks = [(r0, int(bounds[g]), int(bounds[g + 1]))
              for r0 in range(0, len(rows), step) for g in range(groups)]
@@ -730,7 +730,7 @@ def precomputed_sums(D, codes: np.ndarray, counts: np.ndarray, rows: np.ndarray,
     single_pos = np.full(n, -1)
     single_pos[singles] = np.arange(len(singles))
 
-    workers = max(1, min(os.cpu_count() or 1, 4))
+    workers = max(1, min(kernel_threads(), 4))
     budget = (working_memory or WORKING_MEMORY_MB) * 2**20
     step = int(max(1, min(len(rows), budget // (3 * workers * 8 * max(n, 1)))))
     contiguous = len(rows) == n and (n == 0 or rows[-1] == n - 1)  # all rows, in order
@@ -857,7 +857,7 @@ def _check_n_jobs(n_jobs, func: str) -> int | None:
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
         raise InvalidInputError(f"{func}: n_jobs must be a nonzero integer or None (-1: every "
                                 f"core); got {n_jobs!r}.")
-    cores = os.cpu_count() or 1
+    cores = threads.cores()
     return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
 
 

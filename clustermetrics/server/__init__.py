@@ -38,13 +38,14 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
           blas_threads: int | None = None, models: list[str] | None = None,
           log_level: str = "info", **job_limits) -> None:
     """Run the server until interrupted. ``workers`` jobs run at once (default: half the
-    cores, between 2 and 4), each with ``blas_threads`` BLAS threads (default: the cores divided
-    among the workers, at least 1); this process's BLAS pools are limited to that too. Remote
+    cores, between 2 and 4), each with ``blas_threads`` BLAS threads (default: the cores
+    (:func:`clustermetrics.threads.cores`) divided among the workers, at least 1) in the worker
+    process of a fit; this process's BLAS runs on one thread beside its kernel threads. Remote
     callers may fit the known algorithms (``clustering.ALGORITHMS``) and the classes ``models``
-    names (import paths). Bodies: Arrow uploads up to ``max_body_mb`` MiB, everything else
-    (JSON, forms) up to ``max_json_mb`` MiB; an Arrow upload holds at most ``max_rows`` rows and
-    ``max_arrow_mb`` MiB once decompressed (None: the defaults of
-    :class:`~clustermetrics.server.app.Settings`). ``job_limits`` are
+    names (import paths). Bodies: Arrow
+    uploads up to ``max_body_mb`` MiB, everything else (JSON, forms) up to ``max_json_mb`` MiB;
+    an Arrow upload holds at most ``max_rows`` rows and ``max_arrow_mb`` MiB once decompressed
+    (None: the defaults of :class:`~clustermetrics.server.app.Settings`). ``job_limits`` are
     :class:`~clustermetrics.server.app.Settings`'s job limits (``max_queued_per_project``,
     ``job_memory_mb``, ``max_resamples``, ...)."""
     require_server()
@@ -53,14 +54,19 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
     from threadpoolctl import threadpool_limits
 
+    from .. import threads
     from .app import Settings
     from .app import create_app as make
     # what the server makes (stores, their WAL, job files) is this user's only: 0600 / 0700
     os.umask(0o077)
-    cores = os.cpu_count() or 1
+    cores = threads.cores()
     workers = workers or min(4, max(2, cores // 2))
     blas_threads = blas_threads or max(1, cores // workers)
-    threadpool_limits(limits=blas_threads)  # this process is the server: bound BLAS for all
+    # the server's own work (metrics, reports) runs on its kernel threads, one per core, each
+    # with BLAS on one thread; set here, in the main thread: OpenBLAS then ignores the limits
+    # its other threads ask for (see clustermetrics.threads). Fits run in worker processes on
+    # blas_threads each.
+    threadpool_limits(limits=1, user_api="blas")
     settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, max_json_mb=max_json_mb,
                         workers=workers, blas_threads=blas_threads, **job_limits)
     if max_rows is not None:

@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
+from .. import __version__, threads
 from ..api import codec
 from ..api.local import LocalAPI
 from ..errors import (
@@ -137,11 +137,13 @@ class Server:
         self.limits = Limits(**{name: getattr(settings, name) for name in (
             "max_resamples", "max_grid", "max_n_init", "max_iter", "max_clusters",
             "max_quadratic_rows", "max_sample", "max_items")})
+        # each of the jobs running at once: its share of the cores (BLAS here, a fit's worker)
+        per_job = settings.blas_threads or threads.share(settings.workers)
         runner = WorkerRunner(os.path.join(settings.data_dir, "tmp"),
-                              memory_mb=settings.job_memory_mb, threads=settings.blas_threads,
+                              memory_mb=settings.job_memory_mb, threads=per_job,
                               limits=self.limits)
         self.projects = Projects(settings.data_dir, settings.models, runner)
-        self.jobs = Jobs(settings.workers, settings.blas_threads,
+        self.jobs = Jobs(settings.workers, per_job,
                          max_running=settings.max_running_per_project,
                          max_queued=settings.max_queued_per_project,
                          history=settings.job_history, timeout_s=settings.job_timeout_s,

@@ -17,8 +17,9 @@ threads while the server answers other requests, shared fairly between projects.
   key is revoked is cancelled (the key is checked when the job starts, and every
   ``KEY_CHECK_S`` while it waits or runs); a job past ``timeout_s`` fails with
   :class:`~clustermetrics.errors.LimitError`.
-- Each job runs with BLAS limited to ``blas_threads`` (threadpoolctl; None leaves BLAS as it
-  is), so ``workers`` jobs at once use about ``workers x blas_threads`` cores. (A float32 GEMM
+- Each job runs with BLAS limited to ``blas_threads`` (:func:`clustermetrics.threads.blas`,
+  which the jobs' threads share; None leaves BLAS as it is), so ``workers`` jobs at once use
+  about ``workers x blas_threads`` cores. (A float32 GEMM
   sums in another order on another number of threads: results then differ from an embedded
   run's in the last bits, ~1e-9.)
 """
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import threads
 from ..api import codec
 from ..errors import (
     CancelledError,
@@ -417,8 +419,6 @@ class Jobs:
                 self._trim(job.project)
 
     def _run(self, job: Job, fn: Callable[[Callable], Any]) -> None:
-        from threadpoolctl import threadpool_limits
-
         from ..api.local import collect_warnings
         token = current_job.set(job)
         checked = work_check.set(job.check)  # reading and kernels stop at its cancel
@@ -427,8 +427,8 @@ class Jobs:
                     and not self.key_active(job.key_id):
                 self._revoked(job)  # revoked while it waited
             job.check()
-            with threadpool_limits(limits=self.blas_threads, user_api="blas"), \
-                    collect_warnings() as caught:  # None: BLAS as it is
+            with (contextlib.nullcontext() if self.blas_threads is None  # BLAS as it is
+                  else threads.blas(self.blas_threads)), collect_warnings() as caught:
                 try:
                     result = codec.encode(fn(job.progress))
                 finally:

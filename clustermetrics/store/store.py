@@ -127,6 +127,9 @@ class Store:
         con.execute("SET enable_progress_bar = false")
         # random float vectors do not compress; trying costs a third of the insert time
         con.execute("SET force_compression = 'uncompressed'")
+        limit = duckdb_memory_limit()
+        if limit is not None:  # DuckDB sizes its own from the machine's memory alone
+            con.execute(f"SET memory_limit = '{limit // 2**20}MiB'")
         con.execute("CREATE SCHEMA IF NOT EXISTS datasets")
         con.execute(
             "CREATE TABLE IF NOT EXISTS aliases (dataset VARCHAR, vector_field VARCHAR, "
@@ -1081,6 +1084,17 @@ class _Transaction:
 def _conversion_message(exc: Exception) -> str:
     return (f"A field's values do not match the type already stored: {exc}. "
             "Nothing of this batch was written; convert the field or use a new field name.")
+
+
+def duckdb_memory_limit() -> int | None:
+    """DuckDB's memory limit in a process under an address-space limit (``RLIMIT_AS``: a
+    server's, ``ulimit -v``): half of it, so that DuckDB frees and refuses within it rather
+    than meeting the limit with its buffers full (a failed large write then left a later
+    read out of memory too); None where no limit is set."""
+    import resource  # POSIX only, like the limit itself
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else max(soft // 2, 64 * 2**20)
 
 
 def _check_store_path(path: str) -> None:

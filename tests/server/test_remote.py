@@ -35,8 +35,12 @@ def local(tmp_path):
 
 
 @pytest.fixture
-def both(local, remote, digits_docs):
-    """The same digits documents, clustered the same way, embedded and remote."""
+def both(local, remote, digits_docs, http_server, monkeypatch):
+    """The same digits documents, clustered the same way, embedded and remote: the embedded
+    fits on the threads a server job's fit gets (k-means sums its clusters per OpenMP thread,
+    so another thread count changes an inertia's last bits)."""
+    from clustermetrics import threads
+    monkeypatch.setenv(threads.ENV, str(http_server.state.jobs.blas_threads))
     _, _, docs = digits_docs
     for c in (local, remote):
         c.Dataset("digits").insert_documents(docs)

@@ -385,3 +385,24 @@ def test_export_and_import_round_trip_documents_without_the_vector(client, tmp_p
     back.insert_documents(out)
     assert back.get_documents(["a", "b", "c"], fields=["x_vector_"]) == [
         {"_id": "a", "x_vector_": [1.0, 2.0]}, {"_id": "b"}, {"_id": "c", "x_vector_": [3.0, 4.0]}]
+
+
+LIMITED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+from clustermetrics.store.store import Store
+store = Store(sys.argv[1])
+with store.session():
+    print(store.scalar("SELECT current_setting('memory_limit')"))
+"""
+
+
+def test_duckdb_keeps_within_half_of_an_address_space_limit(tmp_path):
+    """DuckDB sizes its memory from the machine's; under RLIMIT_AS (a server's limit) it would
+    meet that limit with its buffers full, and a read after a failed large write failed too."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", LIMITED, str(tmp_path / "s.duckdb")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2.0 GiB"
