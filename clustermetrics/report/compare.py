@@ -163,15 +163,13 @@ class Comparison(ValueEquality):
         return out
 
     def to_html(self, *, nonce: str | None = None, assets: str | None = None) -> str:
-        """The page: table (coverage beside the scores), warnings and one chart per metric,
-        plotly.js inlined. With ``nonce`` (a server's Content-Security-Policy nonce) its
-        scripts and styles carry it; with ``assets`` (the server's address of
-        :mod:`clustermetrics.static`) the stylesheet and table script are linked from there,
-        else inlined (a file of its own)."""
-        from plotly.offline import get_plotlyjs
-
+        """The page: table (coverage beside the scores), warnings and one chart per metric.
+        With ``nonce`` (a server's Content-Security-Policy nonce) its scripts and styles carry
+        it; with ``assets`` (the server's address of :mod:`clustermetrics.static`) the
+        stylesheet, table script and plotly.js are linked from there, else inlined (a file of
+        its own)."""
         from .. import static
-        from .html import with_nonce
+        from .html import plotly_script, with_nonce
         charts = "".join(
             "<div class='panel'>"
             + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"comparison-{i}",
@@ -181,7 +179,7 @@ class Comparison(ValueEquality):
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'><title>"
             f"{html.escape(self.title)}</title>{static.head(assets)}"
-            f"<script>{get_plotlyjs()}</script></head>"
+            f"{plotly_script(assets)}</head>"
             f"<body><main><h1>{html.escape(self.title)}</h1>"
             f"<div class='table-wrap'>{self._table_html(page=True)}</div>"
             f"{self._warnings_html()}<div class='panels' id='comparison'>{charts}</div>"

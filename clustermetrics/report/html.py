@@ -204,16 +204,34 @@ t.name===name+' (noise)'?true:'legendonly';});Plotly.restyle(d,{visible:vis});})
 
 
 def _page(title: str, body: str, assets: str | None = None) -> str:
-    from plotly.offline import get_plotlyjs
-
     from .. import static
     links = "".join(f'<a href="#{s}">{s}</a>' for s in _NAV if f'id="{s}"' in body)
     nav = f'<nav class="sections" aria-label="sections">{links}</nav>'
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{html.escape(title)}</title>{static.head(assets)}"
-            f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
+            f"{plotly_script(assets)}</head><body>"
             f"{body.replace('<!--nav-->', nav, 1)}</body></html>")
+
+
+def plotly_script(base: str | None) -> str:
+    """plotly.js for a page: linked from the server's ``base`` (``"/static"``: 4.8 MB once,
+    then from the browser's cache, its address carrying its digest), or, with ``base`` None,
+    inlined (a file of its own works offline). Not deferred: the figures' scripts that follow
+    call it as the page is read."""
+    if base is None:
+        from plotly.offline import get_plotlyjs
+        return f"<script type='text/javascript'>{get_plotlyjs()}</script>"
+    return f'<script src="{html.escape(base)}/plotly.js?v={plotly_digest()}"></script>'
+
+
+@functools.cache
+def plotly_digest() -> str:
+    """A short digest of the installed plotly.js: its served address changes with it."""
+    import hashlib
+
+    from plotly.offline import get_plotlyjs
+    return hashlib.sha256(get_plotlyjs().encode()).hexdigest()[:12]
 
 
 def with_nonce(page: str, nonce: str | None) -> str:

@@ -1,7 +1,8 @@
 """Files the pages load, all from installed packages: nothing is fetched from another site.
 
 - ``/static/style.css`` and ``/static/tables.js``: the pages' stylesheet and table script
-  (:mod:`clustermetrics.static`), cached for a year (the pages' links carry the file's
+  (:mod:`clustermetrics.static`), and ``/static/plotly.js`` (the report and compare pages'
+  charts, from the plotly package), cached for a year (the pages' links carry the file's
   digest, so a new version is a new address).
 - ``/docs``: Swagger UI, its script and stylesheet from the ``fastapi-offline`` package under
   ``/static/docs/``; the page's inline script runs by the answer's nonce. ``/docs`` and
@@ -41,6 +42,19 @@ def docs_csp(nonce: str) -> str:
             "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
             "connect-src 'self'; form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'")
+
+
+@router.get("/static/plotly.js")
+async def plotly_file() -> Response:
+    """plotly.js from the installed plotly package, for the report and compare pages."""
+    return Response(_plotly(), media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": YEAR})
+
+
+@functools.cache
+def _plotly() -> bytes:
+    from plotly.offline import get_plotlyjs
+    return get_plotlyjs().encode()
 
 
 @router.get("/static/{name}")

@@ -193,6 +193,25 @@ async def test_report_page_links_back_to_its_dataset(site):
     assert f'<script nonce="{nonce}" src="/static/tables.js?v=' in r.text
 
 
+async def test_report_and_compare_pages_link_plotly_js_instead_of_inlining_it(site):
+    from clustermetrics.report.html import plotly_digest
+    await _sign_in(site)
+    pages = [await site.get("/datasets/shop/report", params={
+                 "vector_field": "item_vector_", "alias": "kmeans_3"}),
+             await site.get("/datasets/shop/compare", params=[
+                 ("vector_field", "item_vector_"), ("alias", "kmeans_3"),
+                 ("alias", "kmeans_4")])]
+    for r in pages:
+        assert r.status_code == 200, r.text[:300]
+        nonce = re.search(r"'nonce-([^']+)'", r.headers["content-security-policy"]).group(1)
+        assert f'<script nonce="{nonce}" src="/static/plotly.js?v={plotly_digest()}">' in r.text
+        assert len(r.content) < 1_000_000  # 4.8 MB with plotly.js inlined
+    r = await site.get("/static/plotly.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert len(r.content) > 3_000_000 and b"Plotly" in r.content[:100_000]
+
+
 async def test_unknown_dataset_page_is_404_with_the_message(site):
     await _sign_in(site)
     r = await site.get("/datasets/shoop")
