@@ -685,6 +685,10 @@ async def job_page(request: Request, job_id: str) -> Response:
              ("took", f"{took:.1f} s" if took is not None else "—")]
     body = ('<dl class="facts">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
             + "</dl>")
+    if view["status"] in ("queued", "running"):
+        body += (f'<form class="cancel" method="post" action="/jobs/{_q(job.id)}/cancel">'
+                 f'<input type="hidden" name="csrf" value="{e(_session_csrf(request) or "")}">'
+                 '<button id="cancel">Cancel this job</button></form>')
     if view.get("error"):
         body += f'<p class="error" id="error">{e(str(view["error"].get("message", "")))}</p>'
     for w in view.get("warnings", []):
@@ -703,6 +707,24 @@ async def job_page(request: Request, job_id: str) -> Response:
              for stage, (done, total) in stages.items()])
     return _page(request, f"Job {job.id}", body, section="jobs",
                  crumbs=[("Jobs", "/jobs"), (job.id, None)])
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel_job(request: Request, job_id: str) -> Response:
+    """The job page's cancel button: the job stops (as the API's DELETE), then its page."""
+    who = _who(request)
+    if who is None:
+        return _to_login(request)
+    form = await _form(request)
+    if not (_same_origin(request) and _token_ok(form.get("csrf", ""), _session_csrf(request))):
+        return _page(request, "Not cancelled", '<p class="error" id="error">The cancel form '
+                     "was not sent from this server's page: cancel the job from its page on "
+                     "this server.</p>", 403)
+    try:
+        _server(request).jobs.cancel(who.project, job_id)
+    except ClusterMetricsError as exc:
+        return _error_page(request, exc)
+    return RedirectResponse(f"/jobs/{_q(job_id)}", 303)
 
 
 def _took(job) -> float | None:
