@@ -316,8 +316,8 @@ def fit(estimator: Any, X: np.ndarray, spec: ModelSpec | None = None, *,
     n = len(X)
     if n < 2:
         raise InvalidInputError(f"{n} documents with vectors: a clustering needs at least 2.")
-    try:
-        with threads.fit_threads(type(estimator).__name__):  # OpenMP and BLAS: the budget's
+    with threads.fit_threads(type(estimator)):  # OpenMP and BLAS: the budget's
+        try:
             if hasattr(estimator, "fit_predict"):
                 labels = estimator.fit_predict(X)
             else:
@@ -325,9 +325,9 @@ def fit(estimator: Any, X: np.ndarray, spec: ModelSpec | None = None, *,
                 labels = getattr(estimator, "labels_", None)
                 if labels is None and hasattr(estimator, "predict"):
                     labels = estimator.predict(X)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"{spec.describe()} failed on {n:,} vectors: {_first_line(exc)}") from None
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"{spec.describe()} failed on {n:,} vectors: {_first_line(exc)}") from None
     if labels is None:
         raise InvalidInputError(f"{spec.name} gave no labels: after fit it has no labels_ "
                                 "and no predict.")

@@ -66,8 +66,10 @@ def _fixed() -> int | None:
     except ValueError:
         n = 0
     if n < 1:
-        raise ValueError(f"{ENV}={value!r}: give a number of cores >= 1, 'auto' (the cores "
-                         "this process may use) or 'off' (no budget).")
+        from .errors import InvalidParameterError
+        raise InvalidParameterError(
+            f"{ENV}={value!r} in the environment: give a number of cores >= 1, 'auto' (the "
+            "cores this process may use) or 'off' (no budget).")
     return n
 
 
@@ -169,19 +171,27 @@ class _SharedBlas:
                            _controller().select(user_api="blas").lib_controllers
                            if lib.filepath not in known]
             self.active[n] += 1
-            self._apply()
+            try:
+                self._apply()
+            except BaseException:
+                self._drop(n)
+                raise
 
     def exit(self, n: int) -> None:
         with self.lock:
-            self.active[n] -= 1
-            if self.active[n] <= 0:
-                del self.active[n]
-            if self.active:
-                self._apply()
-                return
-            for lib, before in self.saved:
-                lib.set_num_threads(before)
-            self.saved = []
+            self._drop(n)
+
+    def _drop(self, n: int) -> None:
+        """Let go of one hold of ``n`` (the lock held)."""
+        self.active[n] -= 1
+        if self.active[n] <= 0:
+            del self.active[n]
+        if self.active:
+            self._apply()
+            return
+        saved, self.saved = self.saved, []
+        for lib, before in saved:
+            lib.set_num_threads(before)
 
     def limits(self) -> list[int]:
         """The limits held now (one entry per hold)."""
@@ -238,19 +248,21 @@ def openmp(n: int) -> Iterator[None]:
             lib.set_num_threads(before)
 
 
-def fit_split(model: str, n: int) -> tuple[int, int]:
-    """(OpenMP threads, BLAS threads) of a fit of ``model`` (its class name) on ``n`` cores.
+def fit_split(model: str | type, n: int) -> tuple[int, int]:
+    """(OpenMP threads, BLAS threads) of a fit of ``model`` (a class, whose bases count too,
+    or a class name) on ``n`` cores.
 
     >>> fit_split("KMeans", 4), fit_split("GaussianMixture", 4)
     ((4, 1), (4, 4))
     """
-    return n, 1 if model in OPENMP_MODELS else n
+    names = {model} if isinstance(model, str) else {c.__name__ for c in model.__mro__}
+    return n, 1 if names & OPENMP_MODELS else n
 
 
 @contextlib.contextmanager
-def fit_threads(model: str, n: int | None = None) -> Iterator[tuple[int, int]]:
-    """A fit of ``model`` (its class name) inside, on ``n`` cores (default :func:`cores`):
-    OpenMP and BLAS as :func:`fit_split` gives. Nothing with the budget off."""
+def fit_threads(model: str | type, n: int | None = None) -> Iterator[tuple[int, int]]:
+    """A fit of ``model`` (its class or class name) inside, on ``n`` cores (default
+    :func:`cores`): OpenMP and BLAS as :func:`fit_split` gives. Nothing with the budget off."""
     if not enabled():
         yield (0, 0)
         return

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_info
 
 import clustermetrics as cm
 from clustermetrics import threads
+from clustermetrics.clustering import fit
 from clustermetrics.metrics.clusterstats import kernel_threads, limit_kernel_threads
 
 VF = "v_vector_"
@@ -107,9 +108,23 @@ def test_a_number_in_the_environment_is_the_budget(monkeypatch):
 @pytest.mark.parametrize("value", ["0", "-2", "many"])
 def test_a_bad_number_in_the_environment_is_named(monkeypatch, value):
     monkeypatch.setenv(threads.ENV, value)
-    with pytest.raises(ValueError, match=rf"CLUSTERMETRICS_THREADS='{value}': give a number "
-                                         r"of cores >= 1, 'auto' .* or 'off'"):
+    with pytest.raises(cm.InvalidInputError,
+                       match=rf"CLUSTERMETRICS_THREADS='{value}' in the environment: give a "
+                             r"number of cores >= 1, 'auto' .* or 'off'"):
         threads.cores()
+
+
+def test_a_bad_number_in_the_environment_is_not_called_a_failed_fit(monkeypatch):
+    monkeypatch.setenv(threads.ENV, "0")
+    X, _ = _data()
+    with pytest.raises(cm.InvalidInputError, match=r"^CLUSTERMETRICS_THREADS='0' in the "):
+        fit(sklearn.cluster.KMeans(3, n_init=1, random_state=0), X)
+
+
+def test_a_subclass_of_k_means_fits_with_one_blas_thread():
+    class Mine(sklearn.cluster.KMeans):
+        pass
+    assert threads.fit_split(Mine, 4) == (4, 1)
 
 
 def test_off_gives_every_pool_its_default(monkeypatch):
@@ -297,6 +312,11 @@ elif case == "kernel":
 """
 
 
+def test_on_one_core_the_kernels_run_blas_on_one_thread_too():
+    # all inline in the calling thread, BLAS held at 1 meanwhile
+    assert fresh("kernel", budget="1") == "[1] True 2"
+
+
 def fresh(case: str, budget: str = "2") -> str:
     env = {**os.environ, threads.ENV: budget, "OPENBLAS_NUM_THREADS": "2",
            "OMP_NUM_THREADS": "2"}
@@ -405,3 +425,22 @@ def test_importing_clustermetrics_makes_the_main_thread_the_one_blas_listens_to(
     out = subprocess.run([sys.executable, "-c", CLAIMED], env=env, capture_output=True,
                          text=True, check=True, timeout=120)
     assert out.stdout.split() == ["2", "1", "2"]
+
+
+SERVER = """
+import tempfile
+from threadpoolctl import threadpool_info
+from clustermetrics.server.app import Settings, create_app
+app = create_app(Settings(data_dir=tempfile.mkdtemp()))
+print(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+app.state.server.close()
+"""
+
+
+def test_a_server_app_made_in_the_main_thread_runs_blas_on_one_thread():
+    """Its work runs on the kernel threads; the jobs' threads cannot raise OpenBLAS's setting."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", SERVER], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import collections.abc
 import contextlib
+import contextvars
 import functools
 import itertools
 import os
@@ -463,34 +464,46 @@ def parallel_map(tasks, fn):
     """Run ``fn`` over tasks on all cores, BLAS single-threaded inside each: the element-wise
     work between the GEMMs then runs in parallel too. Results come in the order of the tasks,
     consumed as they come (so they do not pile up). ``tasks`` may be any iterable (a stream of
-    batches): it is drawn from this thread, a few tasks ahead of the results, so only a few
-    are in memory at once. The threads are kept for the next call (a stream of batches calls
-    this for each); a task that calls it again runs its tasks itself. When a task fails or the
-    caller stops early, the tasks not started are cancelled and the running ones waited for,
-    so no work outlives the call."""
+    batches): it is drawn from this thread, a task or two ahead of the threads, so only a few
+    are in memory at once. Each task runs in a copy of the caller's context (a server job's
+    ``work_check``, a cap on the kernel threads). The threads are kept for the next call (a
+    stream of batches calls this for each); a task that calls it again runs its tasks itself.
+    When a task fails or the caller stops early, the tasks not started are cancelled, the
+    running ones waited for and a stream of tasks closed, so no work outlives the call."""
     workers = kernel_threads()
     check = work_check.get()
-    if check is not None:  # also in the pool's threads, which do not see this context
+    if check is not None:
         fn = functools.partial(_checked_task, check, fn)
     pending = iter(tasks)
-    ahead = list(itertools.islice(pending, 2))  # a lone task runs here, its maps on the pool
-    pending = itertools.chain(ahead, pending)
-    if workers == 1 or len(ahead) < 2 or getattr(_kernel_thread, "busy", False):
-        yield from map(fn, pending)
-        return
-    with single_threaded_blas():
-        pool = _pool(workers)
-        futures = collections.deque(
-            pool.submit(fn, task) for task in itertools.islice(pending, 2 * workers))
-        try:
-            while futures:  # each result let go once handed over
-                for task in itertools.islice(pending, 1):
-                    futures.append(pool.submit(fn, task))
-                yield futures.popleft().result()
-        finally:
-            for future in futures:
-                future.cancel()
-            wait(futures)
+    try:
+        ahead = list(itertools.islice(pending, 2))  # a lone task runs here, its maps on the pool
+        on_kernel_thread = getattr(_kernel_thread, "busy", False)
+        if workers == 1 or len(ahead) < 2 or on_kernel_thread:
+            # one core: BLAS on one thread too (a kernel thread holds it already; a lone
+            # task's own maps take it)
+            with (single_threaded_blas() if workers == 1 and not on_kernel_thread
+                  else contextlib.nullcontext()):
+                yield from map(fn, itertools.chain(ahead, pending))
+            return
+        pending = itertools.chain(ahead, pending)
+        with single_threaded_blas():
+            pool = _pool(workers)
+            futures: collections.deque = collections.deque()
+            try:
+                while True:  # the window: every thread busy, and one task waiting
+                    for task in itertools.islice(pending, workers + 1 - len(futures)):
+                        futures.append(pool.submit(contextvars.copy_context().run, fn, task))
+                    if not futures:
+                        break
+                    yield futures.popleft().result()  # each result let go once handed over
+            finally:
+                for future in futures:
+                    future.cancel()
+                wait(futures)
+    finally:
+        close = getattr(tasks, "close", None)  # a generator of tasks: its resources go now
+        if close is not None:
+            close()
 
 
 def _checked_task(check, fn, task):

@@ -52,7 +52,6 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     import os
 
     import uvicorn
-    from threadpoolctl import threadpool_limits
 
     from .. import threads
     from .app import Settings
@@ -62,11 +61,6 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     cores = threads.cores()
     workers = workers or min(4, max(2, cores // 2))
     blas_threads = blas_threads or max(1, cores // workers)
-    # the server's own work (metrics, reports) runs on its kernel threads, one per core, each
-    # with BLAS on one thread; set here, in the main thread: OpenBLAS then ignores the limits
-    # its other threads ask for (see clustermetrics.threads). Fits run in worker processes on
-    # blas_threads each.
-    threadpool_limits(limits=1, user_api="blas")
     settings = Settings(data_dir=data_dir, max_body_mb=max_body_mb, max_json_mb=max_json_mb,
                         workers=workers, blas_threads=blas_threads, **job_limits)
     if max_rows is not None:

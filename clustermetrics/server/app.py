@@ -448,9 +448,17 @@ _ARROW_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
 # -- the application ------------------------------------------------------------------------
 
 def create_app(settings: Settings | str) -> FastAPI:
-    """The server's ASGI application (``settings`` or just the data directory)."""
+    """The server's ASGI application (``settings`` or just the data directory).
+
+    Made in the main thread, it sets this process's BLAS to one thread: the server's own work
+    (metrics, reports) runs on its kernel threads, one per core, and fits run in worker
+    processes on their share; OpenBLAS then ignores the limits its other threads ask for
+    (:mod:`clustermetrics.threads`), so the jobs' threads cannot raise it."""
     if isinstance(settings, str):
         settings = Settings(data_dir=settings)
+    if threading.current_thread() is threading.main_thread():
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=1, user_api="blas")
     server = Server(settings)
     app = FastAPI(title="clustermetrics", version=__version__,
                   description="Store documents and vectors, cluster them and measure the "

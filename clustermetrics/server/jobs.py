@@ -17,9 +17,12 @@ threads while the server answers other requests, shared fairly between projects.
   key is revoked is cancelled (the key is checked when the job starts, and every
   ``KEY_CHECK_S`` while it waits or runs); a job past ``timeout_s`` fails with
   :class:`~clustermetrics.errors.LimitError`.
-- Each job runs with BLAS limited to ``blas_threads`` (:func:`clustermetrics.threads.blas`,
-  which the jobs' threads share; None leaves BLAS as it is), so ``workers`` jobs at once use
-  about ``workers x blas_threads`` cores. (A float32 GEMM
+- A job's fit runs in a worker process on ``blas_threads`` threads (OpenMP and BLAS), so the
+  fits of ``workers`` jobs at once use about ``workers x blas_threads`` cores; the work a job
+  does in this process runs on the kernel threads (one per core, shared by the jobs), with
+  BLAS at one thread (the server app's setting). A job also holds BLAS at ``blas_threads``
+  (:func:`clustermetrics.threads.blas`, shared by the jobs' threads), which only ever lowers
+  it. (A float32 GEMM
   sums in another order on another number of threads: results then differ from an embedded
   run's in the last bits, ~1e-9.)
 """

@@ -139,3 +139,71 @@ def test_a_long_exact_silhouette_stops_within_a_block_of_its_check(threads):
     # past the check, a block's task fails at once: what is left of the work does not run
     assert len(calls) <= len(blocks)
     assert all(name.startswith("clustermetrics-kernel") for name in calls) == (threads > 1)
+
+
+def test_a_stream_that_fails_while_the_window_fills_leaves_no_task_running():
+    finished, lock = [], threading.Lock()
+
+    def stream():
+        yield 0
+        yield 1
+        yield 2
+        raise ValueError("the source failed")
+
+    def task(i):
+        time.sleep(0.2)
+        with lock:
+            finished.append(i)
+        return i
+
+    with limit_kernel_threads(2), pytest.raises(ValueError, match="the source failed"):
+        list(parallel_map(stream(), task))
+    done_at_raise = len(finished)
+    time.sleep(0.5)
+    assert len(finished) == done_at_raise  # nothing finished after the call gave up
+
+
+def test_a_stream_is_closed_when_a_task_fails():
+    closed = []
+
+    def stream():
+        try:
+            yield from range(10)
+        finally:
+            closed.append(True)
+
+    def task(i):
+        if i == 1:
+            raise ValueError("task 1 fails")
+        return i
+
+    with limit_kernel_threads(2), pytest.raises(ValueError, match="task 1 fails") as caught:
+        list(parallel_map(stream(), task))
+    assert caught.value is not None and closed == [True]  # closed, the error still held
+
+
+def test_the_callers_check_reaches_the_maps_inside_the_tasks():
+    """A server job's cancel is seen inside a batch's own kernels, run on the pool's threads."""
+    from clustermetrics.metrics.clusterstats import work_check
+    seen_in: set[str] = set()
+
+    def check():
+        seen_in.add(threading.current_thread().name)
+
+    def batch(i):
+        return sum(parallel_map(list(range(4)), lambda j: i + j))
+
+    token = work_check.set(check)
+    try:
+        with limit_kernel_threads(2):
+            assert list(parallel_map(iter(range(4)), batch)) == [4 * i + 6 for i in range(4)]
+    finally:
+        work_check.reset(token)
+    assert any(name.startswith("clustermetrics-kernel") for name in seen_in)
+
+
+def test_a_cap_on_the_kernel_threads_reaches_the_tasks():
+    from clustermetrics.metrics.clusterstats import kernel_threads
+    with limit_kernel_threads(2):
+        caps = list(parallel_map(iter(range(4)), lambda i: kernel_threads()))
+    assert caps == [2, 2, 2, 2]
