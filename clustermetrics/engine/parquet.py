@@ -23,6 +23,7 @@ import contextlib
 import glob
 import math
 import os
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -530,19 +531,22 @@ class ParquetSource:
         self.n_rows = plan.n_rows
         self.has_truth = plan.has_truth
         self.passes = 0
-        self._where: dict[int, tuple] = {}  # by partition: a Slice's piece, offset, kept
+        # each batch handed out and still alive (by id): its Slice's piece, offset and kept
+        # rows, let go with the batch, so memory stays one slice's
+        self._where: dict[int, tuple] = {}
 
     def batches(self) -> Iterator[Batch]:
         truth = self.passes == 0  # only the first pass (the statistics) uses ground truth
         self.passes += 1
         for piece in self.plan.pieces:
             for part in read_piece(piece, self.plan, truth=truth):
-                self._where[part.batch.partition] = (part.piece, part.offset, part.kept)
+                self._where[id(part.batch)] = (part.piece, part.offset, part.kept)
+                weakref.finalize(part.batch, self._where.pop, id(part.batch), None)
                 yield part.batch
 
     def explain(self, exc: InvalidInputError, batch: Batch, metric: str) -> InvalidInputError:
         """A complaint about one of this source's batches, told in the file's terms."""
-        where = self._where.get(batch.partition)
+        where = self._where.get(id(batch))
         return exc if where is None else explain(exc, Slice(batch, *where), metric)
 
 

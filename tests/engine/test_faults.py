@@ -182,3 +182,19 @@ def test_a_worker_killed_mid_run_still_gives_the_exact_result(clustering, tmp_pa
         assert got.scores[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
     assert got.silhouette_ci == pytest.approx(expected.silhouette_ci, rel=1e-12, abs=1e-12)
     assert got.counts["n_scored"] == expected.counts["n_scored"]
+
+
+def test_the_local_parquet_source_keeps_no_state_for_batches_it_let_go(good):
+    """Where each batch's rows come from is kept only while the batch lives: memory stays one
+    slice's, however many row groups the files have."""
+    import gc
+
+    from clustermetrics.engine.parquet import Columns, ParquetSource, make_plan
+    from clustermetrics.metrics.evaluate import evaluate_source
+    X, labels, folder = good
+    write_files(folder, X, labels, sizes=(150, 150), row_group=16)
+    source = ParquetSource(make_plan(str(folder), Columns("emb", "cluster", None),
+                                     batch_rows=16))
+    evaluate_source(source, metric="euclidean")
+    gc.collect()
+    assert source.passes == 2 and source._where == {}
