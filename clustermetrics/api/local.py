@@ -522,8 +522,9 @@ class LocalAPI(API):
                                               {"noise_label": noise_label})["noise_label"]
             stats = ClusterStats()
             for batch in source.batches():
-                stats.update(np.asarray(batch.X),
-                             encode_labels(batch.labels, noise_label=noise_label))
+                stats.update(np.asarray(batch.X),  # a complaint names the documents
+                             encode_labels(batch.labels, noise_label=noise_label),
+                             row_ids=batch.ids)
         stats = stats.nonempty()
         if stats.mean is None or stats.k == 0:
             raise InvalidInputError(f"Alias {cluster_alias!r} labels no document with a vector.")
