@@ -1061,6 +1061,9 @@ _data_option = click.option(
                    "that one worker stays free for the other projects).")
 @click.option("--max-queued-per-project", type=click.IntRange(1), default=100,
               show_default=True, help="Jobs of one project waiting; one more gets 429.")
+@click.option("--max-reads-per-project", type=click.IntRange(1), default=2, show_default=True,
+              help="Reads of a whole dataset (centroids, export) of one project answered at "
+                   "once; one more gets 429.")
 @click.option("--job-history", type=click.IntRange(1), default=1000, show_default=True,
               help="Finished jobs each project keeps in its list.")
 @click.option("--job-timeout", type=click.FloatRange(min=1), default=3600.0,

@@ -14,10 +14,12 @@ error's HTTP status, so the remote client raises the same class with the same me
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
@@ -36,6 +38,7 @@ from ..errors import (
     AuthenticationError,
     ClusterMetricsError,
     InvalidInputError,
+    TooManyJobsError,
     restore_error,
 )
 from ..names import check_name
@@ -65,6 +68,8 @@ class Settings(BaseModel):
     # (None: as many as workers) and waiting, and remembered once finished
     max_running_per_project: int | None = None
     max_queued_per_project: int = MAX_QUEUED
+    # reads of a whole dataset answered on the request path (centroids, export), per project
+    max_reads_per_project: int = 2
     job_history: int = KEEP
     job_timeout_s: float = TIMEOUT_S  # a job's time limit
     job_memory_mb: float = 4096  # what a fit may allocate in its worker beyond its input
@@ -126,6 +131,33 @@ class Projects:
                     api.close()
 
 
+class ReadSlots:
+    """Reads of a whole dataset answered on the request path (``GET .../centroids``,
+    ``GET .../export``), at most ``per_project`` at once for each project: each holds a
+    request thread, a reader thread and its batches, so a project's flood of them would take
+    the server's threads and memory from the others. One over is refused at once (429)."""
+
+    def __init__(self, per_project: int):
+        self.per_project = max(1, int(per_project))
+        self.running: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def slot(self, project: str) -> Iterator[None]:
+        with self._lock:
+            if self.running[project] >= self.per_project:
+                raise TooManyJobsError(
+                    f"Project {project!r} has {self.running[project]} reads of a whole dataset "
+                    "running (centroids, export): wait for one to finish, then ask again. A "
+                    "server allows --max-reads-per-project of them at once.")
+            self.running[project] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.running[project] -= 1
+
+
 class Server:
     """What the routes share: settings, keys, projects, jobs and web sessions."""
 
@@ -150,6 +182,7 @@ class Server:
                          records_dir=os.path.join(settings.data_dir, "jobs"),
                          key_active=lambda key_id: self.keys.active(key_id) is not None)
         self.sessions = Sessions(settings.session_hours)
+        self.reads = ReadSlots(settings.max_reads_per_project)
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -503,6 +536,16 @@ def _jobs(request: Request) -> Jobs:
 
 ProjectAPI = Annotated[LocalAPI, Depends(project_api)]
 Who = Annotated[Principal, Depends(principal)]
+
+
+async def read_slot(request: Request, who: Who) -> AsyncIterator[None]:
+    """One of the project's slots for a whole-dataset read on the request path, taken on the
+    event loop: a project over its slots is refused before a thread or memory is taken."""
+    with request.app.state.server.reads.slot(who.project):
+        yield
+
+
+ReadSlot = Depends(read_slot)
 JobsDep = Annotated[Jobs, Depends(_jobs)]
 router = APIRouter(route_class=OffLoopJSON)  # JSON bodies parsed off the event loop
 v1: dict[str, Any] = {"responses": ERRORS}
@@ -596,7 +639,7 @@ def delete_documents(dataset: str, body: IdsRequest, api: ProjectAPI) -> dict:
 
 @router.get("/v1/datasets/{dataset}/export", tags=["documents"],
             responses={**ERRORS, **_ARROW_RESPONSE})
-def export_documents(dataset: str, api: ProjectAPI) -> Response:
+def export_documents(dataset: str, api: ProjectAPI, _: Annotated[None, ReadSlot]) -> Response:
     """Every document (label columns included) as an Arrow IPC stream."""
     table = api.export_documents(dataset).read_all()
     return StreamingResponse(_ipc_chunks(table), media_type=ARROW)
@@ -659,6 +702,7 @@ def distribution(dataset: str, vector_field: str, cluster_alias: str, api: Proje
 @router.get("/v1/datasets/{dataset}/centroids", response_model=Encoded, tags=["evaluation"],
             **v1)
 def centroids(dataset: str, vector_field: str, cluster_alias: str, api: ProjectAPI,
+              _: Annotated[None, ReadSlot],
               noise_label: Annotated[str | None, Query(
                   description="The noise label as JSON (-1, \"noise\"): left out")] = None
               ) -> dict:

@@ -213,6 +213,19 @@ class Store:
                 self._timer = None
             self._release()
 
+    def _drop_cursor(self) -> None:
+        """Let go of this thread's cursor after a failure (it may hold an open result or an
+        aborted transaction): the thread's next statement gets a fresh one."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            return
+        self._local.cursor = None
+        with self._cursors_lock:
+            if cursor in self._cursors:
+                self._cursors.remove(cursor)
+        with contextlib.suppress(duckdb.Error):
+            cursor.close()
+
     @contextlib.contextmanager
     def errors(self):
         """Raw DuckDB and Arrow errors become the project's errors, with what to do."""
@@ -221,16 +234,21 @@ class Store:
         except ClusterMetricsError:
             raise
         except duckdb.ConversionException as exc:
+            self._drop_cursor()
             raise SchemaError(_conversion_message(exc)) from None
         except duckdb.OutOfMemoryException:  # the caller can act on it: no incident
-            raise TooLargeError(
-                "The store ran out of memory for this operation (this process's memory or "
-                "address-space limit). Nothing of it was written. Write fewer documents per "
-                "call, or give the process more memory.") from None
+            self._drop_cursor()
+            raise _out_of_memory() from None
+        except OSError as exc:  # DuckDB's Arrow stream reports running out of memory so
+            if "out of memory" not in str(exc).lower():
+                raise
+            self._drop_cursor()
+            raise _out_of_memory() from None
         except duckdb.ConnectionException as exc:
             raise StoreError(f"The store {self.path} is closed ({exc}); open a new Client to "
                              "use it.") from None
         except duckdb.Error as exc:
+            self._drop_cursor()
             raise StoreError(f"The store {self.path} failed: {exc}. Nothing of this operation "
                              "was written; if it persists, export your datasets and report "
                              "it.") from None
@@ -249,9 +267,14 @@ class Store:
         self._local.snapshot = True
         try:
             yield
-        finally:
+        except BaseException:
             self._local.snapshot = False
-            con.execute("COMMIT")
+            # nothing to keep; the cursor may be gone already (errors() lets a failed one go)
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        self._local.snapshot = False
+        con.execute("COMMIT")
 
     # -- datasets ----------------------------------------------------------------------------
     def list_datasets(self) -> list[str]:
@@ -1075,7 +1098,11 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb):
         try:
-            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                self.con.execute("COMMIT")
+            else:  # the error that got here says more than a failed rollback would
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute("ROLLBACK")
         finally:
             self.lock.release()
         return False
@@ -1084,6 +1111,14 @@ class _Transaction:
 def _conversion_message(exc: Exception) -> str:
     return (f"A field's values do not match the type already stored: {exc}. "
             "Nothing of this batch was written; convert the field or use a new field name.")
+
+
+def _out_of_memory() -> TooLargeError:
+    return TooLargeError(
+        "The store ran out of memory for this operation (this process's memory or "
+        "address-space limit). Nothing of it was written. Write fewer documents per call, "
+        "ask for less at once (another call may be holding memory: try again when it ends), "
+        "or give the process more memory.")
 
 
 def duckdb_memory_limit() -> int | None:

@@ -601,3 +601,19 @@ async def test_a_job_failing_unexpectedly_gives_its_incident_id(env, monkeypatch
     assert "secret" not in view["error"]["message"]
     assert any(rec.exc_info and "secret/path" in str(rec.exc_info[1])
                for rec in caplog.records if rec.name == "clustermetrics.server")
+
+
+def test_a_projects_whole_dataset_reads_at_once_are_bounded_and_others_are_not_held():
+    from clustermetrics.errors import TooManyJobsError
+    from clustermetrics.server.app import ReadSlots
+    slots = ReadSlots(2)
+    with slots.slot("a"), slots.slot("a"):
+        with pytest.raises(TooManyJobsError, match=r"Project 'a' has 2 reads of a whole "
+                                                   r"dataset running \(centroids, export\): "
+                                                   r"wait for one to finish"):
+            with slots.slot("a"):
+                pass
+        with slots.slot("b"):  # another project has its own
+            assert slots.running == {"a": 2, "b": 1}
+    with slots.slot("a"):  # let go when each ended
+        assert slots.running["a"] == 1
