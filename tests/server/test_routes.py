@@ -610,9 +610,8 @@ def test_a_projects_whole_dataset_reads_at_once_are_bounded_and_others_are_not_h
     with slots.slot("a"), slots.slot("a"):
         with pytest.raises(TooManyJobsError, match=r"Project 'a' has 2 reads of a whole "
                                                    r"dataset running \(centroids, export\): "
-                                                   r"wait for one to finish"):
-            with slots.slot("a"):
-                pass
+                                                   r"wait for one to finish"), slots.slot("a"):
+            pass
         with slots.slot("b"):  # another project has its own
             assert slots.running == {"a": 2, "b": 1}
     with slots.slot("a"):  # let go when each ended
