@@ -136,8 +136,9 @@ def _worker_threads() -> int:
     try:
         from distributed import get_worker
         return int(get_worker().state.nthreads)
-    except (ImportError, ValueError, AttributeError):  # not on a worker
-        return os.cpu_count() or 1
+    except (ImportError, ValueError, AttributeError):  # not on a worker: the budget's
+        from .. import threads
+        return threads.cores()
 
 
 def _merge(*parts: Any) -> Any:
