@@ -53,6 +53,7 @@ from ..errors import (
     ClusterMetricsError,
     LimitError,
     NotFoundError,
+    TooLargeError,
     TooManyJobsError,
 )
 from ..metrics.clusterstats import work_check
@@ -442,6 +443,12 @@ class Jobs:
         except ClusterMetricsError as exc:
             status, result = "failed", None
             error = codec.encode_error(public(exc, f"job {job.op}"))
+        except MemoryError:  # the server's memory limit: the caller can ask for less
+            status, result = "failed", None
+            error = codec.encode_error(TooLargeError(
+                f"The {job.op} job ran out of memory (this server's memory limit). Ask for "
+                "less at once (a smaller sample_size or max_points, fewer aliases or "
+                "documents), or try again when fewer jobs run."))
         except Exception as exc:  # a bug: logged, reported by its incident id, the server goes on
             status, result = "failed", None
             error = codec.encode_error(incident(exc, f"job {job.op}"))

@@ -323,3 +323,19 @@ def test_a_cancelled_job_that_reads_the_store_stops_at_its_next_batch(tmp_path):
             assert job.status == "cancelled"
         finally:
             jobs.shutdown()
+
+
+def test_a_job_out_of_memory_fails_with_what_to_do_not_an_incident():
+    def work(progress):
+        raise MemoryError
+    jobs = Jobs(1)
+    try:
+        job = jobs.submit("a", "report", {}, work)
+        _until(lambda: job.status in FINISHED)
+        assert job.status == "failed"
+        assert job.error["code"] == "too_large"
+        assert job.error["message"].startswith("The report job ran out of memory (this "
+                                               "server's memory limit). Ask for less at once")
+        assert "incident" not in job.error["message"]
+    finally:
+        jobs.shutdown()
