@@ -777,3 +777,15 @@ def label_array(labels, ids) -> pa.Array:
             or pa.types.is_null(array.type)):
         return array.cast(pa.string())
     return array
+
+
+def give_memory_back() -> None:
+    """Hand freed memory back to the system: Arrow's pool and the C heap keep it for reuse,
+    and under an address-space limit memory kept is memory the next call (another
+    project's) lacks. For after an operation that ran out of memory, once its data is let go."""
+    import ctypes
+    import gc
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

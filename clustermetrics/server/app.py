@@ -38,6 +38,7 @@ from ..errors import (
     AuthenticationError,
     ClusterMetricsError,
     InvalidInputError,
+    TooLargeError,
     TooManyJobsError,
     restore_error,
 )
@@ -1045,6 +1046,10 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ClusterMetricsError)
     async def project_error(request: Request, exc: ClusterMetricsError) -> Response:
+        if isinstance(exc, TooLargeError):  # its frames hold the request's data: let go now
+            from ..documents import give_memory_back
+            exc.__traceback__ = exc.__context__ = None
+            await asyncio.to_thread(give_memory_back)
         if page(request):
             return error_page(request, exc)
         return answer(public(exc, f"{request.method} {request.url.path}"))

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..documents import Pieces, Prefetch, label_array, normalize
+from ..documents import Pieces, Prefetch, give_memory_back, label_array, normalize
 from ..errors import (
     ClusterMetricsError,
     InvalidInputError,
@@ -130,6 +130,9 @@ class Store:
         limit = duckdb_memory_limit()
         if limit is not None:  # DuckDB sizes its own from the machine's memory alone
             con.execute(f"SET memory_limit = '{limit // 2**20}MiB'")
+            # and hands freed memory back in the background: its allocator keeps it otherwise,
+            # and under an address-space limit kept memory is memory the next call lacks
+            con.execute("SET allocator_background_threads = true")
         con.execute("CREATE SCHEMA IF NOT EXISTS datasets")
         con.execute(
             "CREATE TABLE IF NOT EXISTS aliases (dataset VARCHAR, vector_field VARCHAR, "
@@ -1114,6 +1117,7 @@ def _conversion_message(exc: Exception) -> str:
 
 
 def _out_of_memory() -> TooLargeError:
+    give_memory_back()
     return TooLargeError(
         "The store ran out of memory for this operation (this process's memory or "
         "address-space limit). Nothing of it was written. Write fewer documents per call, "
