@@ -15,7 +15,7 @@ BLAS's idle threads spin beside OpenMP's. The budget:
   those loops itself, and BLAS threads from their initialisation would only spin beside them);
   on :func:`cores` for the others.
 - :func:`share`: what each of ``parts`` pieces of work running at once gets: a server with W
-  job workers gives each job's BLAS and each fit's worker process ``cores // W``.
+  job workers gives each fit's worker process ``cores // W``.
 - :func:`blas`: OpenBLAS's thread count is one setting for the whole process (OpenMP's is each
   thread's own), so limits asked for on several threads at once are shared: the lowest of
   them holds while any runs, and each library's own setting comes back when the last ends.
@@ -29,8 +29,9 @@ BLAS's idle threads spin beside OpenMP's. The budget:
 
 Limits only lower a library's thread count from what it is when they start, so a user's own
 ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` or ``threadpool_limits`` around a call stay in
-force. ``CLUSTERMETRICS_THREADS=off`` turns the budget off (every pool at its default, for
-measuring against).
+force. ``CLUSTERMETRICS_THREADS=off`` turns the budget off, for measuring against: the kernel
+threads take ``os.cpu_count()`` (still with BLAS on one thread each) and fits keep the
+libraries' defaults.
 """
 
 from __future__ import annotations

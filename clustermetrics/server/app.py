@@ -170,7 +170,7 @@ class Server:
         self.limits = Limits(**{name: getattr(settings, name) for name in (
             "max_resamples", "max_grid", "max_n_init", "max_iter", "max_clusters",
             "max_quadratic_rows", "max_sample", "max_items")})
-        # each of the jobs running at once: its share of the cores (BLAS here, a fit's worker)
+        # each of the jobs running at once: its share of the cores (a fit's worker's threads)
         per_job = settings.blas_threads or threads.share(settings.workers)
         runner = WorkerRunner(os.path.join(settings.data_dir, "tmp"),
                               memory_mb=settings.job_memory_mb, threads=per_job,
