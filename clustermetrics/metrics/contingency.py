@@ -73,6 +73,12 @@ class ContingencyStats(ValueEquality):
 
     def merge(self, other: ContingencyStats) -> ContingencyStats:
         """A new table holding the counts of both (neither input changes)."""
+        for kept, empty in ((self, other), (other, self)):
+            if empty._is_empty():  # nothing to add (a stream's first batch): no new table
+                out = ContingencyStats(noise_label=self.noise_label, noise=self.noise)
+                out.__dict__.update({k: v for k, v in kept.__dict__.items()
+                                     if k not in ("noise_label", "noise")})
+                return out
         out = ContingencyStats(noise_label=self.noise_label, noise=self.noise)
         out.rows, ri_a, ri_b = align(self.rows, other.rows)
         out.cols, ci_a, ci_b = align(self.cols, other.cols)
@@ -87,6 +93,11 @@ class ContingencyStats(ValueEquality):
         for attr in ("n_missing_true", "n_missing_pred", "n_noise"):
             setattr(out, attr, getattr(self, attr) + getattr(other, attr))
         return out
+
+    def _is_empty(self) -> bool:
+        """Nothing counted yet: no classes, no clusters, nothing missing or noise."""
+        return (not len(self.rows) and not len(self.cols) and not self.n_missing_true
+                and not self.n_missing_pred and not self.n_noise)
 
     # -- final formulas --------------------------------------------------------------------
     def scores(self) -> dict[str, float]:

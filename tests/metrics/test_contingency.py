@@ -213,3 +213,15 @@ def test_nullable_integer_and_string_dtypes():
     s = ContingencyStats().update(t, p)
     assert (s.n, s.n_missing_true, s.n_missing_pred) == (3, 1, 1)
     assert cm.adjusted_rand_score(t, p) == skm.adjusted_rand_score([1, 1, 2], ["x", "x", "y"])
+
+
+def test_merging_with_an_empty_table_gives_the_other_as_it_was():
+    from clustermetrics.metrics.contingency import ContingencyStats
+    counted = ContingencyStats().update(["a", "b", "b"], [0, 1, 1])
+    empty = ContingencyStats()
+    for merged in (counted.merge(empty), empty.merge(counted)):
+        assert merged == counted and merged is not counted
+        assert merged.table.toarray().tolist() == [[1, 0], [0, 2]]
+    missing = ContingencyStats()
+    missing.n_missing_true = 3  # nothing in the table, but counted: not empty
+    assert counted.merge(missing).n_missing_true == 3
