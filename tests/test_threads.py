@@ -3,6 +3,7 @@ kernel threads and a server job actually run under (as threadpoolctl sees them),
 limits across threads, and the user's own settings kept."""
 
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -11,47 +12,16 @@ import numpy as np
 import pytest
 import sklearn.cluster
 import sklearn.mixture
-from threadpoolctl import threadpool_info
 
 import clustermetrics as cm
 from clustermetrics import threads
 from clustermetrics.clustering import fit
 from clustermetrics.metrics.clusterstats import kernel_threads, limit_kernel_threads
 
+from .threads_reporting import GaussianMixture, KMeans, reported
+
 VF = "v_vector_"
-
-
-def seen() -> tuple[int, int]:
-    """(OpenMP, BLAS) threads this thread would run now: the most any library would use."""
-    info = threadpool_info()
-    omp = max((i["num_threads"] for i in info if i["user_api"] == "openmp"), default=1)
-    blas = max((i["num_threads"] for i in info if i["user_api"] == "blas"), default=1)
-    return omp, blas
-
-
-class KMeans(sklearn.cluster.KMeans):
-    """k-means that reports the threads its fit started on, as ``n_iter_ = 100 * OpenMP +
-    BLAS`` (a figure the fit's info keeps, so it comes back from a server's worker too)."""
-
-    def fit(self, X, y=None, sample_weight=None):
-        omp, blas = seen()
-        super().fit(X, y, sample_weight)
-        self.n_iter_ = 100 * omp + blas
-        return self
-
-
-class GaussianMixture(sklearn.mixture.GaussianMixture):
-    """A mixture (BLAS work) that reports its threads the same way."""
-
-    def fit_predict(self, X, y=None):
-        omp, blas = seen()
-        labels = super().fit_predict(X, y)
-        self.n_iter_ = 100 * omp + blas
-        return labels
-
-
-def _reported(info: dict) -> tuple[int, int]:
-    return divmod(int(info["n_iter"]), 100)
+ROOT = pathlib.Path(__file__).resolve().parents[1]  # tests.threads_reporting imports from it
 
 
 @pytest.fixture
@@ -250,34 +220,12 @@ def test_openblas_takes_limits_only_from_the_thread_that_set_them_first():
 FRESH = """
 import sys, tempfile, threading
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 import clustermetrics as cm
 from clustermetrics import threads
 from clustermetrics.clustering import fit
 from clustermetrics.metrics.clusterstats import parallel_map
-import sklearn.cluster, sklearn.mixture
-
-def seen():
-    info = threadpool_info()
-    return (max((i["num_threads"] for i in info if i["user_api"] == "openmp"), default=1),
-            max((i["num_threads"] for i in info if i["user_api"] == "blas"), default=1))
-
-class KMeans(sklearn.cluster.KMeans):
-    def fit(self, X, y=None, sample_weight=None):
-        omp, blas = seen()
-        super().fit(X, y, sample_weight)
-        self.n_iter_ = 100 * omp + blas
-        return self
-
-class GaussianMixture(sklearn.mixture.GaussianMixture):
-    def fit_predict(self, X, y=None):
-        omp, blas = seen()
-        labels = super().fit_predict(X, y)
-        self.n_iter_ = 100 * omp + blas
-        return labels
-
-def reported(info):
-    return divmod(int(info["n_iter"]), 100)
+from tests.threads_reporting import GaussianMixture, KMeans, reported, seen
 
 rng = np.random.default_rng(0)
 X = rng.normal(scale=5, size=(3, 6))[rng.integers(0, 3, 400)] + rng.normal(size=(400, 6))
@@ -321,7 +269,7 @@ def fresh(case: str, budget: str = "2") -> str:
     env = {**os.environ, threads.ENV: budget, "OPENBLAS_NUM_THREADS": "2",
            "OMP_NUM_THREADS": "2"}
     out = subprocess.run([sys.executable, "-c", FRESH, case], env=env, capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().splitlines()[-1]
 
@@ -359,11 +307,11 @@ def test_a_remote_sweep_fits_each_point_within_the_servers_share(http_server):
         c.Dataset("b").insert_documents(X, vector_field=VF, ids=[f"p{i}" for i in range(len(X))])
         table = c.vector_tools.cluster.sweep("b", VF, model=KMeans(n_init=1, random_state=0),
                                              param_grid={"n_clusters": [2, 3]})
-        reported = [_reported(c.vector_tools.cluster.describe_alias("b", VF, alias)["params"])
-                    for alias in table.table.index]
+        splits = [reported(c.vector_tools.cluster.describe_alias("b", VF, alias)["params"])
+                  for alias in table.table.index]
     share = http_server.state.jobs.blas_threads
-    assert len(reported) == 2
-    assert all(1 <= omp <= share and blas == 1 for omp, blas in reported), reported
+    assert len(splits) == 2
+    assert all(1 <= omp <= share and blas == 1 for omp, blas in splits), splits
     http_server.state.projects.close(project)
 
 
@@ -391,9 +339,9 @@ def test_a_server_job_fits_on_its_share_in_the_worker(http_server):
         info = c.vector_tools.cluster.fit("b", VF, KMeans(3, n_init=1, random_state=0))
         mixture = c.vector_tools.cluster.fit("b", VF, GaussianMixture(3, random_state=0))
     share = http_server.state.jobs.blas_threads
-    omp, blas = _reported(info)
+    omp, blas = reported(info)
     assert 1 <= omp <= share and blas == 1
-    omp, blas = _reported(mixture)
+    omp, blas = reported(mixture)
     assert 1 <= omp <= share and 1 <= blas <= share
     http_server.state.projects.close(project)
 

@@ -42,10 +42,10 @@ def serve(data_dir: str, *, host: str = "127.0.0.1", port: int = 8000,
     (:func:`clustermetrics.threads.cores`) divided among the workers, at least 1) in the worker
     process of a fit; this process's BLAS runs on one thread beside its kernel threads. Remote
     callers may fit the known algorithms (``clustering.ALGORITHMS``) and the classes ``models``
-    names (import paths). Bodies: Arrow
-    uploads up to ``max_body_mb`` MiB, everything else (JSON, forms) up to ``max_json_mb`` MiB;
-    an Arrow upload holds at most ``max_rows`` rows and ``max_arrow_mb`` MiB once decompressed
-    (None: the defaults of :class:`~clustermetrics.server.app.Settings`). ``job_limits`` are
+    names (import paths). Bodies: Arrow uploads up to ``max_body_mb`` MiB, everything else
+    (JSON, forms) up to ``max_json_mb`` MiB; an Arrow upload holds at most ``max_rows`` rows and
+    ``max_arrow_mb`` MiB once decompressed (None: the defaults of
+    :class:`~clustermetrics.server.app.Settings`). ``job_limits`` are
     :class:`~clustermetrics.server.app.Settings`'s job limits (``max_queued_per_project``,
     ``job_memory_mb``, ``max_resamples``, ...)."""
     require_server()

@@ -22,9 +22,8 @@ threads while the server answers other requests, shared fairly between projects.
   does in this process runs on the kernel threads (one per core, shared by the jobs), with
   BLAS at one thread (the server app's setting). A job also holds BLAS at ``blas_threads``
   (:func:`clustermetrics.threads.blas`, shared by the jobs' threads), which only ever lowers
-  it. (A float32 GEMM
-  sums in another order on another number of threads: results then differ from an embedded
-  run's in the last bits, ~1e-9.)
+  it. (A float32 GEMM sums in another order on another number of threads: results then
+  differ from an embedded run's in the last bits, ~1e-9.)
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ import numpy as np
 
 from .. import threads
 from ..api import codec
+from ..documents import give_memory_back
 from ..errors import (
     CancelledError,
     ClusterMetricsError,
@@ -455,6 +455,8 @@ class Jobs:
         finally:
             work_check.reset(checked)
             current_job.reset(token)
+        if error is not None and error.get("code") == "too_large":
+            give_memory_back()  # the work's data is let go by now: the next job finds it
         with job.changed:
             if status == "cancelled" and job.stopping:
                 job._interrupt("running")

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..documents import Pieces, Prefetch, give_memory_back, label_array, normalize
+from ..documents import Pieces, Prefetch, label_array, normalize
 from ..errors import (
     ClusterMetricsError,
     InvalidInputError,
@@ -1117,7 +1117,6 @@ def _conversion_message(exc: Exception) -> str:
 
 
 def _out_of_memory() -> TooLargeError:
-    give_memory_back()
     return TooLargeError(
         "The store ran out of memory for this operation (this process's memory or "
         "address-space limit). Nothing of it was written. Write fewer documents per call, "

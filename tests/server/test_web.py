@@ -1,7 +1,11 @@
 """The web pages: in process (httpx ASGI transport) and in headless Chromium on a real server."""
 
+import asyncio
+import contextlib
 import re
 import shutil
+import threading
+import time
 
 import httpx
 import numpy as np
@@ -414,10 +418,10 @@ async def test_a_jobs_page_and_a_jobs_own_page(site):
     assert r.status_code == 200 and job.id in r.text
 
 
+@contextlib.contextmanager
 def _running_job(site, project="alpha"):
-    """A job of ``project`` that runs until cancelled (it checks for its cancel as work does)."""
-    import threading
-    import time
+    """A job of ``project`` that runs until cancelled (it checks for its cancel as work does)
+    or until the block ends."""
     stop = threading.Event()
 
     def work(progress):
@@ -425,18 +429,19 @@ def _running_job(site, project="alpha"):
             progress("wait", 0, None)
 
     job = site.state.jobs.submit(project, "wait", {}, work)
-    deadline = time.monotonic() + 10
-    while job.status != "running" and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert job.status == "running"
-    return job, stop
+    try:
+        deadline = time.monotonic() + 10
+        while job.status != "running" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert job.status == "running"
+        yield job
+    finally:
+        stop.set()
 
 
 async def test_a_running_jobs_page_has_a_cancel_button_that_stops_it(site):
-    import asyncio
     await _sign_in(site)
-    job, stop = _running_job(site)
-    try:
+    with _running_job(site) as job:
         page = (await site.get(f"/jobs/{job.id}")).text
         assert '<button id="cancel">Cancel this job</button>' in page
         r = await site.post(f"/jobs/{job.id}/cancel",
@@ -449,56 +454,42 @@ async def test_a_running_jobs_page_has_a_cancel_button_that_stops_it(site):
         assert job.status == "cancelled"
         page = (await site.get(f"/jobs/{job.id}")).text
         assert "<dt>status</dt><dd>cancelled</dd>" in page and 'id="cancel"' not in page
-    finally:
-        stop.set()
 
 
 async def test_a_cancel_without_the_pages_token_is_refused(site):
     await _sign_in(site)
-    job, stop = _running_job(site)
-    try:
+    with _running_job(site) as job:
         r = await site.post(f"/jobs/{job.id}/cancel", data={"csrf": "forged"})
         assert r.status_code == 403 and "The cancel form was not sent from this server" in r.text
         assert job.status == "running"
-    finally:
-        stop.set()
 
 
 async def test_a_cancel_from_another_site_is_refused(site):
     await _sign_in(site)
-    job, stop = _running_job(site)
-    try:
+    with _running_job(site) as job:
         page = (await site.get(f"/jobs/{job.id}")).text
         r = await site.post(f"/jobs/{job.id}/cancel",
                             data={"csrf": _token(page, f"/jobs/{job.id}/cancel")},
                             headers={"Origin": "https://elsewhere.example"})
         assert r.status_code == 403 and "The cancel form was not sent from this server" in r.text
         assert job.status == "running"
-    finally:
-        stop.set()
 
 
 async def test_another_projects_job_cannot_be_cancelled_from_a_page(site):
     other = site.state.keys.create("beta")
-    job, stop = _running_job(site, "alpha")
-    try:
+    with _running_job(site, "alpha") as job:
         await _sign_in(site, other["key"])
         page = (await site.get("/jobs")).text
         r = await site.post(f"/jobs/{job.id}/cancel", data={"csrf": _token(page, "/logout")})
         assert r.status_code == 404 and f"job &#x27;{job.id}&#x27; not found" in r.text
         assert job.status == "running"
-    finally:
-        stop.set()
 
 
 async def test_a_cancel_signed_out_goes_to_sign_in(site):
-    job, stop = _running_job(site)
-    try:
+    with _running_job(site) as job:
         r = await site.post(f"/jobs/{job.id}/cancel", data={"csrf": "x"})
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
         assert job.status == "running"
-    finally:
-        stop.set()
 
 
 async def test_an_unknown_job_is_a_404_page(site):
